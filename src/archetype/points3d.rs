@@ -1,0 +1,297 @@
+//! The `Points3D` archetype (`rerun.archetypes.Points3D`).
+
+use std::sync::Arc;
+
+use arrow_array::{
+    Array, ArrayRef, FixedSizeListArray, Float32Array, StringArray, UInt16Array, UInt32Array,
+};
+use arrow_buffer::ScalarBuffer;
+use arrow_schema::{DataType, Field};
+
+use super::{ArchetypeError, Values};
+use crate::chunk::{AsComponents, ComponentDescriptor};
+
+const ARCHETYPE: &str = "rerun.archetypes.Points3D";
+
+/// Descriptors of the Points3D components spate writes (names and types as Rerun 0.41 has them).
+pub(crate) mod descriptors {
+    use super::{ARCHETYPE, ComponentDescriptor};
+    use std::borrow::Cow::Borrowed;
+
+    macro_rules! descriptor {
+        ($name:ident, $component:literal, $ty:literal) => {
+            pub(crate) const $name: ComponentDescriptor = ComponentDescriptor {
+                archetype: Borrowed(ARCHETYPE),
+                component: Borrowed($component),
+                component_type: Borrowed($ty),
+            };
+        };
+    }
+    descriptor!(
+        POSITIONS,
+        "Points3D:positions",
+        "rerun.components.Position3D"
+    );
+    descriptor!(COLORS, "Points3D:colors", "rerun.components.Color");
+    descriptor!(RADII, "Points3D:radii", "rerun.components.Radius");
+    descriptor!(CLASS_IDS, "Points3D:class_ids", "rerun.components.ClassId");
+    descriptor!(LABELS, "Points3D:labels", "rerun.components.Text");
+}
+
+/// Positions `[x, y, z]` of a cloud; from an owned `Vec<[f32; 3]>` **without copying**.
+#[derive(Clone, Debug)]
+pub struct Positions(ScalarBuffer<f32>);
+
+impl From<Vec<[f32; 3]>> for Positions {
+    fn from(v: Vec<[f32; 3]>) -> Self {
+        // Same allocation reinterpreted as x,y,z,x,y,z… (equal alignment, 12 = 3 × 4 bytes):
+        // the Arrow buffer is the caller's memory.
+        let flat: Vec<f32> = bytemuck::allocation::cast_vec(v);
+        Self(ScalarBuffer::from(flat))
+    }
+}
+
+impl From<&[[f32; 3]]> for Positions {
+    fn from(v: &[[f32; 3]]) -> Self {
+        Self(ScalarBuffer::from(
+            bytemuck::cast_slice::<[f32; 3], f32>(v).to_vec(),
+        ))
+    }
+}
+
+impl From<&Vec<[f32; 3]>> for Positions {
+    fn from(v: &Vec<[f32; 3]>) -> Self {
+        Self::from(v.as_slice())
+    }
+}
+
+impl<const N: usize> From<[[f32; 3]; N]> for Positions {
+    fn from(v: [[f32; 3]; N]) -> Self {
+        Self::from(&v[..])
+    }
+}
+
+/// Colors as `0xRRGGBBAA` (`u32`); from `Vec<u32>` without copying, or from RGBA bytes.
+#[derive(Clone, Debug)]
+pub struct Colors(ScalarBuffer<u32>);
+
+impl<T: Into<Values<u32>>> From<T> for Colors {
+    fn from(v: T) -> Self {
+        Self(v.into().0)
+    }
+}
+
+impl Colors {
+    /// Colors from `[r, g, b, a]` bytes (copied once into `0xRRGGBBAA`).
+    pub fn from_rgba(rgba: &[[u8; 4]]) -> Self {
+        Self(rgba.iter().map(|c| u32::from_be_bytes(*c)).collect())
+    }
+}
+
+/// A point cloud: positions (required), and optional colors, radii, class ids and labels.
+///
+/// Each optional component holds one value per point, or a single value for all points.
+/// Lengths are checked when the archetype is logged or turned into a chunk.
+///
+/// ```
+/// use spate::Points3D;
+/// let cloud = vec![[0.0f32, 0.0, 0.0]; 1000];
+/// let points = Points3D::new(cloud)             // owned Vec: no copy
+///     .with_colors(vec![0xff0000ffu32; 1000])   // one color per point
+///     .with_radii([0.01f32]);                   // one radius for all
+/// assert_eq!(points.num_points(), 1000);
+/// points.validate()?;
+///
+/// let bad = Points3D::new(vec![[0.0f32; 3]; 10]).with_colors(vec![0u32; 7]);
+/// assert!(bad.validate().is_err());
+/// # Ok::<(), spate::ArchetypeError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Points3D {
+    positions: ScalarBuffer<f32>,
+    colors: Option<ScalarBuffer<u32>>,
+    radii: Option<ScalarBuffer<f32>>,
+    class_ids: Option<ScalarBuffer<u16>>,
+    labels: Option<StringArray>,
+}
+
+impl Points3D {
+    /// A cloud at these positions.
+    pub fn new(positions: impl Into<Positions>) -> Self {
+        Self {
+            positions: positions.into().0,
+            colors: None,
+            radii: None,
+            class_ids: None,
+            labels: None,
+        }
+    }
+
+    /// Colors, `0xRRGGBBAA`.
+    pub fn with_colors(mut self, colors: impl Into<Colors>) -> Self {
+        self.colors = Some(colors.into().0);
+        self
+    }
+
+    /// Radii in scene units (negative: UI points).
+    pub fn with_radii(mut self, radii: impl Into<Values<f32>>) -> Self {
+        self.radii = Some(radii.into().0);
+        self
+    }
+
+    /// Class ids (annotation context keys).
+    pub fn with_class_ids(mut self, class_ids: impl Into<Values<u16>>) -> Self {
+        self.class_ids = Some(class_ids.into().0);
+        self
+    }
+
+    /// Text labels.
+    pub fn with_labels<S: AsRef<str>>(mut self, labels: impl IntoIterator<Item = S>) -> Self {
+        self.labels = Some(
+            labels
+                .into_iter()
+                .map(|s| Some(s.as_ref().to_owned()))
+                .collect(),
+        );
+        self
+    }
+
+    /// Number of points (positions).
+    pub fn num_points(&self) -> usize {
+        self.positions.len() / 3
+    }
+
+    /// Payload bytes this cloud holds (all component buffers).
+    pub fn payload_bytes(&self) -> usize {
+        self.positions.inner().len()
+            + self.colors.as_ref().map_or(0, |c| c.inner().len())
+            + self.radii.as_ref().map_or(0, |c| c.inner().len())
+            + self.class_ids.as_ref().map_or(0, |c| c.inner().len())
+            + self
+                .labels
+                .as_ref()
+                .map_or(0, |l| l.get_buffer_memory_size())
+    }
+
+    /// Checks every optional component has one value per point or exactly one value.
+    pub fn validate(&self) -> Result<(), ArchetypeError> {
+        let n = self.num_points();
+        if n > i32::MAX as usize / 3 {
+            return Err(ArchetypeError::TooLarge {
+                component: "Points3D:positions",
+                found: n,
+            });
+        }
+        let check = |component, found: Option<usize>| match found {
+            Some(found) if found != n && found != 1 => Err(ArchetypeError::LengthMismatch {
+                component,
+                expected: n,
+                found,
+            }),
+            _ => Ok(()),
+        };
+        check("Points3D:colors", self.colors.as_ref().map(|c| c.len()))?;
+        check("Points3D:radii", self.radii.as_ref().map(|c| c.len()))?;
+        check(
+            "Points3D:class_ids",
+            self.class_ids.as_ref().map(|c| c.len()),
+        )?;
+        check("Points3D:labels", self.labels.as_ref().map(|c| c.len()))
+    }
+}
+
+impl AsComponents for Points3D {
+    fn as_components(&self) -> Result<Vec<(ComponentDescriptor, ArrayRef)>, ArchetypeError> {
+        use descriptors::*;
+        self.validate()?;
+        let coords = Float32Array::new(self.positions.clone(), None);
+        let item = Arc::new(Field::new_list_field(DataType::Float32, false));
+        let positions = FixedSizeListArray::new(item, 3, Arc::new(coords), None);
+        let mut out: Vec<(ComponentDescriptor, ArrayRef)> = Vec::with_capacity(5);
+        // Sorted by component name, as the official SDK writes them.
+        if let Some(c) = &self.class_ids {
+            out.push((CLASS_IDS, Arc::new(UInt16Array::new(c.clone(), None))));
+        }
+        if let Some(c) = &self.colors {
+            out.push((COLORS, Arc::new(UInt32Array::new(c.clone(), None))));
+        }
+        if let Some(l) = &self.labels {
+            out.push((LABELS, Arc::new(l.clone())));
+        }
+        out.push((POSITIONS, Arc::new(positions)));
+        if let Some(r) = &self.radii {
+            out.push((RADII, Arc::new(Float32Array::new(r.clone(), None))));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owned_positions_are_not_copied() {
+        let v = vec![[1.0f32, 2.0, 3.0]; 1000];
+        let ptr = v.as_ptr().cast::<u8>();
+        let p = Points3D::new(v);
+        assert_eq!(p.positions.inner().as_ptr(), ptr);
+        let comps = p.as_components().unwrap();
+        let (_, arr) = comps
+            .iter()
+            .find(|(d, _)| d.component == "Points3D:positions")
+            .unwrap();
+        let fsl = arr.as_any().downcast_ref::<FixedSizeListArray>().unwrap();
+        assert_eq!(fsl.len(), 1000);
+        assert_eq!(fsl.values().to_data().buffers()[0].as_ptr(), ptr);
+    }
+
+    #[test]
+    fn owned_colors_and_radii_are_not_copied() {
+        let c = vec![7u32; 10];
+        let r = vec![0.5f32; 10];
+        let (cp, rp) = (c.as_ptr().cast::<u8>(), r.as_ptr().cast::<u8>());
+        let p = Points3D::new(vec![[0.0; 3]; 10])
+            .with_colors(c)
+            .with_radii(r);
+        assert_eq!(p.colors.as_ref().unwrap().inner().as_ptr(), cp);
+        assert_eq!(p.radii.as_ref().unwrap().inner().as_ptr(), rp);
+    }
+
+    #[test]
+    fn rgba_bytes_pack_as_rrggbbaa() {
+        let c = Colors::from_rgba(&[[147, 150, 131, 158]]);
+        assert_eq!(c.0[0], 0x9396_839e);
+    }
+
+    #[test]
+    fn mismatched_lengths_are_typed_errors() {
+        let p = Points3D::new(vec![[0.0; 3]; 10]).with_colors(vec![0u32; 7]);
+        assert_eq!(
+            p.validate(),
+            Err(ArchetypeError::LengthMismatch {
+                component: "Points3D:colors",
+                expected: 10,
+                found: 7
+            })
+        );
+        assert!(p.as_components().is_err());
+        let splat = Points3D::new(vec![[0.0; 3]; 10])
+            .with_radii([0.1])
+            .with_labels(["x"]);
+        assert!(splat.validate().is_ok());
+        let labels = Points3D::new(vec![[0.0; 3]; 2]).with_labels(["a", "b", "c"]);
+        assert!(matches!(
+            labels.validate(),
+            Err(ArchetypeError::LengthMismatch {
+                component: "Points3D:labels",
+                ..
+            })
+        ));
+        let empty = Points3D::new(Vec::<[f32; 3]>::new()).with_colors(vec![1u32]);
+        assert!(
+            empty.validate().is_ok(),
+            "one value splats even over zero points"
+        );
+    }
+}
