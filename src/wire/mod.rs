@@ -26,10 +26,14 @@ mod rrd;
 mod sorbet;
 
 pub use decode::{
-    DecodeError, DecodeErrorKind, DecodedMessage, DecodedRrd, FooterInfo, ManifestInfo,
-    ManifestRow, Message, StreamHeader, Truncation, decode_rrd,
+    DecodeError, DecodeErrorKind, DecodeInput, DecodedMessage, DecodedRrd, FooterInfo,
+    FooterProblem, ManifestInfo, ManifestRow, Message, StreamHeader, Truncation, TruncationReason,
+    decode_rrd,
 };
-pub use encode::{ChunkSummary, Compression, EncodeError, EncodedMessage, MessageKind, StoreInfo};
+pub use encode::{
+    ChunkSummary, ComponentSummary, Compression, EncodeError, EncodedMessage, MessageKind,
+    StoreInfo,
+};
 pub use rrd::RrdEncoder;
 pub use sorbet::{ChunkSchemaError, chunk_from_record_batch, chunk_to_record_batch};
 
