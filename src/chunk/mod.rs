@@ -18,7 +18,7 @@ use arrow_array::{
     TimestampNanosecondArray,
 };
 use arrow_buffer::{NullBuffer, OffsetBuffer, ScalarBuffer};
-use arrow_schema::{ArrowError, Field};
+use arrow_schema::{ArrowError, DataType, Field};
 
 pub use tuid::{ChunkId, RowId, Tuid};
 
@@ -451,8 +451,11 @@ impl Chunk {
 #[derive(Debug)]
 pub struct ChunkBuilder {
     entity: EntityPath,
-    rows: Vec<(RowId, TimePoint, Vec<(ComponentDescriptor, ArrayRef)>)>,
+    rows: Vec<PendingRow>,
 }
+
+/// A row waiting in a [`ChunkBuilder`]: id, times, and its component arrays.
+type PendingRow = (RowId, TimePoint, Vec<(ComponentDescriptor, ArrayRef)>);
 
 impl ChunkBuilder {
     /// An empty builder for `entity`.
@@ -546,17 +549,20 @@ fn concat_lists(
     cells: &[Option<ArrayRef>],
 ) -> Result<ListArray, ChunkError> {
     let present: Vec<&dyn Array> = cells.iter().flatten().map(|a| a.as_ref()).collect();
-    let data_type = present[0].data_type().clone();
+    // A column exists only because some row has it, so `present` is never empty.
+    let data_type = present
+        .first()
+        .map_or(DataType::Null, |a| a.data_type().clone());
     for (row, a) in cells.iter().enumerate() {
-        if let Some(a) = a {
-            if a.data_type() != &data_type {
-                return Err(ChunkError::ComponentTypeMismatch {
-                    component: d.component.to_string(),
-                    row,
-                    expected: data_type.to_string(),
-                    found: a.data_type().to_string(),
-                });
-            }
+        if let Some(a) = a
+            && a.data_type() != &data_type
+        {
+            return Err(ChunkError::ComponentTypeMismatch {
+                component: d.component.to_string(),
+                row,
+                expected: data_type.to_string(),
+                found: a.data_type().to_string(),
+            });
         }
     }
     let values = arrow_select::concat::concat(&present)?;

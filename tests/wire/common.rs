@@ -71,7 +71,6 @@ pub fn write_expectation(rrd: &Path, app: &str, recording: &str, rows: &[Row]) -
             json!({"entity": r.entity, "static": r.time.is_empty(), "time": time, "components": comps})
         })
         .collect();
-    drop(put);
     bin.flush().unwrap();
     let doc = json!({"application_id": app, "recording_id": recording, "rows": rows});
     std::fs::write(&json_path, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
