@@ -1,1 +1,108 @@
-fn main() {}
+//! `spate`: command-line tool for Rerun 0.41 `.rrd` recordings.
+//!
+//! One module per subcommand (`inspect`; `check` and `serve` to come). Every subcommand
+//! returns an [`Outcome`] or an error, and `main` maps them to the documented exit codes.
+
+use std::error::Error;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod inspect;
+
+/// Exit code: the subcommand ran and found nothing wrong.
+const EXIT_OK: u8 = 0;
+/// Exit code: the subcommand ran, but the input has problems (e.g. a truncated file, a
+/// missing or invalid footer).
+const EXIT_PROBLEMS: u8 = 1;
+/// Exit code: the input cannot be read or decoded, or the command line is invalid.
+const EXIT_ERROR: u8 = 2;
+
+const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  success: the input is fine
+  1  the input was read, but has problems (truncated, no footer, invalid footer)
+  2  error: the input cannot be read or decoded, or the arguments are invalid";
+
+/// Inspect Rerun 0.41 `.rrd` recordings (spate: high-throughput point-cloud ingest into Rerun).
+#[derive(Debug, Parser)]
+#[command(name = "spate", version, after_help = EXIT_CODES_HELP)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show what an .rrd file holds: streams, recordings, entities, timelines, footer.
+    #[command(long_about = inspect::LONG_ABOUT, after_help = EXIT_CODES_HELP)]
+    Inspect(inspect::Args),
+}
+
+/// How a subcommand that ran to the end judges its input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    /// Nothing wrong: exit 0.
+    Clean,
+    /// Readable, but with problems: exit 1.
+    Problems,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // `--help` / `--version` are not errors; everything else is a usage error.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_ERROR } else { EXIT_OK });
+        }
+    };
+    let result = match &cli.command {
+        Command::Inspect(args) => inspect::run(args),
+    };
+    match result {
+        Ok(Outcome::Clean) => ExitCode::from(EXIT_OK),
+        Ok(Outcome::Problems) => ExitCode::from(EXIT_PROBLEMS),
+        Err(e) => {
+            eprintln!("error: {}", error_chain(e.as_ref()));
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+/// The error and its causes on one line, `a: b: c`, leaving out a cause whose text the
+/// previous message already contains (thiserror messages often embed their source).
+fn error_chain(e: &(dyn Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut last = out.clone();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !last.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        last = text;
+        source = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn error_chain_skips_embedded_causes() {
+        let e = spate::wire::decode_rrd(b"NOPE........").unwrap_err();
+        let line = error_chain(&e);
+        assert!(line.starts_with("at byte 0: not an RRD stream"), "{line}");
+        assert_eq!(line.matches("not an RRD").count(), 1, "{line}");
+    }
+}
