@@ -36,13 +36,37 @@
 
 pub mod archetype;
 pub mod chunk;
+mod drain;
 mod entity;
+mod lane;
+pub mod pool;
+mod recording;
+pub mod sink;
+pub mod stats;
+mod sync;
 mod time;
 pub mod wire;
 
 pub use archetype::{ArchetypeError, Points3D};
+pub use chunk::batcher::{BatchEnvError, BatchPolicy};
 pub use chunk::{
     AsComponents, Chunk, ChunkBuilder, ChunkError, ChunkId, ComponentDescriptor, RowId, Tuid,
 };
 pub use entity::{EntityPath, EntityPathError};
+pub use lane::LanePolicy;
+pub use recording::{
+    Archetype, DEFAULT_LANE_CAPACITY_BYTES, DEFAULT_LANE_SLOTS, DROP_FLUSH_DEADLINE, Recording,
+    RecordingBuilder, RecordingError, ShutdownReport,
+};
+pub use sink::{
+    MemorySink, MemorySinkHandle, Sink, SinkError, SinkExt, SinkPolicy, SinkReport, SinkSpec,
+};
+pub use stats::Stats;
 pub use time::{TimeError, TimePoint, Timeline, TimelineKind};
+
+/// Internals exposed only to the loom model tests (`--cfg loom`).
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod __loom {
+    pub use crate::drain::park::Parker;
+}

@@ -8,6 +8,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use arrow_schema::{DataType, TimeUnit};
+use smallvec::SmallVec;
 
 /// The kind of a timeline, which fixes its Arrow type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -144,7 +145,8 @@ impl fmt::Debug for Timeline {
 
 /// The times of one row on any number of timelines; empty means static.
 ///
-/// Kept sorted by timeline name, one value per timeline.
+/// Kept sorted by timeline name, one value per timeline. Up to four timelines are stored
+/// inline, so cloning a time point (as every logged row does) does not allocate.
 ///
 /// ```
 /// use spate::TimePoint;
@@ -156,7 +158,7 @@ impl fmt::Debug for Timeline {
 /// # Ok::<(), spate::TimeError>(())
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct TimePoint(Vec<(Timeline, i64)>);
+pub struct TimePoint(SmallVec<[(Timeline, i64); 4]>);
 
 impl TimePoint {
     /// Sets the time on `timeline`, replacing an earlier value on the same timeline.

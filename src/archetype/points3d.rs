@@ -3,13 +3,14 @@
 use std::sync::Arc;
 
 use arrow_array::{
-    Array, ArrayRef, FixedSizeListArray, Float32Array, StringArray, UInt16Array, UInt32Array,
+    Array, ArrayRef, FixedSizeListArray, Float32Array, ListArray, StringArray, UInt16Array,
+    UInt32Array,
 };
-use arrow_buffer::ScalarBuffer;
-use arrow_schema::{DataType, Field};
+use arrow_buffer::{OffsetBuffer, ScalarBuffer};
+use arrow_schema::{ArrowError, DataType, Field};
 
 use super::{ArchetypeError, Values};
-use crate::chunk::{AsComponents, ComponentDescriptor};
+use crate::chunk::{AsComponents, ComponentColumn, ComponentDescriptor};
 
 const ARCHETYPE: &str = "rerun.archetypes.Points3D";
 
@@ -197,6 +198,112 @@ impl Points3D {
             self.class_ids.as_ref().map(|c| c.len()),
         )?;
         check("Points3D:labels", self.labels.as_ref().map(|c| c.len()))
+    }
+}
+
+/// Bit per optional component, for grouping rows with identical columns.
+pub(crate) type ComponentMask = u8;
+
+impl Points3D {
+    /// Address of the positions buffer (tests check that it is never copied).
+    #[cfg(test)]
+    pub(crate) fn positions_ptr(&self) -> *const u8 {
+        self.positions.inner().as_ptr()
+    }
+
+    /// Which optional components are present.
+    pub(crate) fn component_mask(&self) -> ComponentMask {
+        u8::from(self.colors.is_some())
+            | u8::from(self.radii.is_some()) << 1
+            | u8::from(self.class_ids.is_some()) << 2
+            | u8::from(self.labels.is_some()) << 3
+    }
+
+    /// Columns of several rows with the same [`component_mask`](Self::component_mask), each
+    /// row's values appended once into one buffer per component.
+    pub(crate) fn batch_columns(rows: &[&Points3D]) -> Result<Vec<ComponentColumn>, ArrowError> {
+        use descriptors::*;
+        fn offsets(lens: impl Iterator<Item = usize>) -> Result<OffsetBuffer<i32>, ArrowError> {
+            let mut out = Vec::with_capacity(lens.size_hint().0 + 1);
+            let mut end = 0usize;
+            out.push(0i32);
+            for l in lens {
+                end += l;
+                out.push(i32::try_from(end).map_err(|_| {
+                    ArrowError::InvalidArgumentError(format!(
+                        "{end} instances overflow a 32-bit list"
+                    ))
+                })?);
+            }
+            Ok(OffsetBuffer::new(ScalarBuffer::from(out)))
+        }
+        fn concat<T: arrow_buffer::ArrowNativeType>(parts: &[&ScalarBuffer<T>]) -> ScalarBuffer<T> {
+            let mut v = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
+            for p in parts {
+                v.extend_from_slice(p);
+            }
+            ScalarBuffer::from(v)
+        }
+        fn list(
+            d: ComponentDescriptor,
+            offsets: OffsetBuffer<i32>,
+            values: ArrayRef,
+        ) -> Result<ComponentColumn, ArrowError> {
+            let field = Arc::new(Field::new_list_field(values.data_type().clone(), true));
+            Ok(ComponentColumn::new(
+                d,
+                ListArray::try_new(field, offsets, values, None)?,
+            ))
+        }
+        let mut out = Vec::with_capacity(5);
+        let Some(first) = rows.first() else {
+            return Ok(out);
+        };
+        if first.class_ids.is_some() {
+            let parts: Vec<_> = rows.iter().filter_map(|r| r.class_ids.as_ref()).collect();
+            let o = offsets(parts.iter().map(|p| p.len()))?;
+            out.push(list(
+                CLASS_IDS,
+                o,
+                Arc::new(UInt16Array::new(concat(&parts), None)),
+            )?);
+        }
+        if first.colors.is_some() {
+            let parts: Vec<_> = rows.iter().filter_map(|r| r.colors.as_ref()).collect();
+            let o = offsets(parts.iter().map(|p| p.len()))?;
+            out.push(list(
+                COLORS,
+                o,
+                Arc::new(UInt32Array::new(concat(&parts), None)),
+            )?);
+        }
+        if first.labels.is_some() {
+            let parts: Vec<&dyn Array> = rows
+                .iter()
+                .filter_map(|r| r.labels.as_ref())
+                .map(|l| l as &dyn Array)
+                .collect();
+            let o = offsets(parts.iter().map(|p| p.len()))?;
+            out.push(list(LABELS, o, arrow_select::concat::concat(&parts)?)?);
+        }
+        {
+            let parts: Vec<_> = rows.iter().map(|r| &r.positions).collect();
+            let o = offsets(parts.iter().map(|p| p.len() / 3))?;
+            let coords = Float32Array::new(concat(&parts), None);
+            let item = Arc::new(Field::new_list_field(DataType::Float32, false));
+            let fsl = FixedSizeListArray::new(item, 3, Arc::new(coords), None);
+            out.push(list(POSITIONS, o, Arc::new(fsl))?);
+        }
+        if first.radii.is_some() {
+            let parts: Vec<_> = rows.iter().filter_map(|r| r.radii.as_ref()).collect();
+            let o = offsets(parts.iter().map(|p| p.len()))?;
+            out.push(list(
+                RADII,
+                o,
+                Arc::new(Float32Array::new(concat(&parts), None)),
+            )?);
+        }
+        Ok(out)
     }
 }
 

@@ -7,6 +7,7 @@
 //! Building a chunk from one row wraps the caller's arrays without copying them; building
 //! from several rows ([`ChunkBuilder`]) concatenates them once.
 
+pub(crate) mod batcher;
 mod tuid;
 
 use std::borrow::Cow;

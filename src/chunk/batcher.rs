@@ -1,0 +1,389 @@
+//! Row → chunk batching (pure logic, no threads): small rows of the same entity, timelines
+//! and components coalesce into one chunk until a size, row or age limit; large rows pass
+//! through as their own chunk, untouched.
+
+use std::time::{Duration, Instant};
+
+use crate::archetype::Points3D;
+use crate::chunk::{Chunk, ChunkError, ChunkId, TimeColumn};
+use crate::entity::EntityPath;
+use crate::lane::{Row, RowData};
+use crate::time::Timeline;
+
+/// When a batch of small rows becomes a chunk.
+///
+/// The defaults ([`BatchPolicy::live`]) follow Rerun's for live sinks: 2 MiB, no row limit,
+/// 8 ms. Each can be overridden from the environment with [`BatchPolicy::with_env`]:
+/// `SPATE_FLUSH_BYTES`, `SPATE_FLUSH_ROWS`, `SPATE_FLUSH_DELAY_MS`.
+///
+/// ```
+/// use spate::BatchPolicy;
+/// use std::time::Duration;
+/// let p = BatchPolicy { max_rows: 1000, ..BatchPolicy::live() };
+/// assert_eq!(p.max_delay, Duration::from_millis(8));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchPolicy {
+    /// A batch is finished once its payload reaches this many bytes.
+    pub max_bytes: usize,
+    /// … or this many rows.
+    pub max_rows: usize,
+    /// … or this long after its first row arrived at the drain.
+    pub max_delay: Duration,
+    /// Rows with at least this many payload bytes are not batched: they become a chunk of
+    /// their own without any copy.
+    pub passthrough_bytes: usize,
+}
+
+impl Default for BatchPolicy {
+    fn default() -> Self {
+        Self::live()
+    }
+}
+
+/// A batch environment variable that is not a number.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("environment variable {name}={value:?} is not a non-negative integer")]
+pub struct BatchEnvError {
+    /// The variable.
+    pub name: &'static str,
+    /// Its value.
+    pub value: String,
+}
+
+impl BatchPolicy {
+    /// Rerun's live-sink defaults: 2 MiB, unlimited rows, 8 ms; pass-through from 256 KiB.
+    pub const fn live() -> Self {
+        Self {
+            max_bytes: 2 * 1024 * 1024,
+            max_rows: usize::MAX,
+            max_delay: Duration::from_millis(8),
+            passthrough_bytes: 256 * 1024,
+        }
+    }
+
+    /// Applies `SPATE_FLUSH_BYTES`, `SPATE_FLUSH_ROWS` and `SPATE_FLUSH_DELAY_MS` where set.
+    pub fn with_env(self) -> Result<Self, BatchEnvError> {
+        self.with_vars(|k| std::env::var(k).ok())
+    }
+
+    fn with_vars(mut self, get: impl Fn(&str) -> Option<String>) -> Result<Self, BatchEnvError> {
+        let read = |name: &'static str| -> Result<Option<u64>, BatchEnvError> {
+            get(name)
+                .map(|v| {
+                    v.trim().parse::<u64>().map_err(|_| BatchEnvError {
+                        name,
+                        value: v.clone(),
+                    })
+                })
+                .transpose()
+        };
+        if let Some(b) = read("SPATE_FLUSH_BYTES")? {
+            self.max_bytes = usize::try_from(b).unwrap_or(usize::MAX);
+        }
+        if let Some(r) = read("SPATE_FLUSH_ROWS")? {
+            self.max_rows = usize::try_from(r).unwrap_or(usize::MAX);
+        }
+        if let Some(ms) = read("SPATE_FLUSH_DELAY_MS")? {
+            self.max_delay = Duration::from_millis(ms);
+        }
+        Ok(self)
+    }
+}
+
+/// A chunk ready to encode, with what latency accounting needs.
+#[derive(Debug)]
+pub(crate) struct FinishedChunk {
+    pub chunk: Chunk,
+    /// When the chunk's oldest row was logged.
+    pub oldest_logged_at: Instant,
+}
+
+struct OpenBatch {
+    entity: EntityPath,
+    timelines: Vec<Timeline>,
+    mask: u8,
+    rows: Vec<Row>,
+    bytes: usize,
+    opened_at: Instant,
+}
+
+impl OpenBatch {
+    fn accepts(&self, row: &Row, mask: u8) -> bool {
+        self.mask == mask
+            && self.entity == row.entity
+            && self.timelines.len() == row.time.len()
+            && self
+                .timelines
+                .iter()
+                .zip(row.time.iter())
+                .all(|(a, (b, _))| a == b)
+    }
+}
+
+/// Groups rows into chunks according to a [`BatchPolicy`].
+pub(crate) struct Batcher {
+    policy: BatchPolicy,
+    open: Vec<OpenBatch>,
+}
+
+fn mask_of(data: &RowData) -> u8 {
+    match data {
+        RowData::Points3D(p) => p.component_mask(),
+    }
+}
+
+fn oldest(rows: &[Row]) -> Instant {
+    rows.iter()
+        .map(|r| r.logged_at)
+        .min()
+        .unwrap_or_else(Instant::now)
+}
+
+/// One row → one chunk, wrapping the row's buffers without copying.
+fn single(row: Row) -> Result<FinishedChunk, ChunkError> {
+    let chunk = Chunk::from_row(row.entity, row.row_id, &row.time, row.data.as_components())?;
+    Ok(FinishedChunk {
+        chunk,
+        oldest_logged_at: row.logged_at,
+    })
+}
+
+fn build(batch: OpenBatch) -> Result<FinishedChunk, ChunkError> {
+    if batch.rows.len() == 1 {
+        let row = batch.rows.into_iter().next().ok_or(ChunkError::Empty)?;
+        return single(row);
+    }
+    let oldest_logged_at = oldest(&batch.rows);
+    let row_ids: Vec<_> = batch.rows.iter().map(|r| r.row_id).collect();
+    let timelines = batch
+        .timelines
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let values = batch
+                .rows
+                .iter()
+                .map(|r| r.time.iter().nth(i).map_or(0, |(_, v)| v))
+                .collect();
+            TimeColumn::new(t.clone(), values)
+        })
+        .collect();
+    let points: Vec<&Points3D> = batch
+        .rows
+        .iter()
+        .map(|r| match &r.data {
+            RowData::Points3D(p) => p,
+        })
+        .collect();
+    let components = Points3D::batch_columns(&points)?;
+    let chunk = Chunk::new(
+        ChunkId::new(),
+        batch.entity,
+        &row_ids,
+        timelines,
+        components,
+    )?;
+    Ok(FinishedChunk {
+        chunk,
+        oldest_logged_at,
+    })
+}
+
+impl Batcher {
+    pub(crate) fn new(policy: BatchPolicy) -> Self {
+        Self {
+            policy,
+            open: Vec::new(),
+        }
+    }
+
+    /// Adds a row; finished chunks (full batches, or the row itself if large) go to `out`,
+    /// in the order their rows arrived per batch key.
+    pub(crate) fn push(
+        &mut self,
+        row: Row,
+        now: Instant,
+        out: &mut Vec<Result<FinishedChunk, ChunkError>>,
+    ) {
+        let mask = mask_of(&row.data);
+        let idx = self.open.iter().position(|b| b.accepts(&row, mask));
+        if row.payload_bytes >= self.policy.passthrough_bytes {
+            // Keep per-key order: the open batch of this key goes first.
+            if let Some(i) = idx {
+                out.push(build(self.open.swap_remove(i)));
+            }
+            out.push(single(row));
+            return;
+        }
+        let i = match idx {
+            Some(i) => i,
+            None => {
+                self.open.push(OpenBatch {
+                    entity: row.entity.clone(),
+                    timelines: row.time.iter().map(|(t, _)| t.clone()).collect(),
+                    mask,
+                    rows: Vec::new(),
+                    bytes: 0,
+                    opened_at: now,
+                });
+                self.open.len() - 1
+            }
+        };
+        let b = &mut self.open[i];
+        b.bytes += row.payload_bytes;
+        b.rows.push(row);
+        if b.bytes >= self.policy.max_bytes || b.rows.len() >= self.policy.max_rows {
+            out.push(build(self.open.swap_remove(i)));
+        }
+    }
+
+    /// Finishes batches older than `max_delay`.
+    pub(crate) fn take_due(
+        &mut self,
+        now: Instant,
+        out: &mut Vec<Result<FinishedChunk, ChunkError>>,
+    ) {
+        let mut i = 0;
+        while i < self.open.len() {
+            if now.saturating_duration_since(self.open[i].opened_at) >= self.policy.max_delay {
+                out.push(build(self.open.swap_remove(i)));
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Finishes every open batch.
+    pub(crate) fn flush_all(&mut self, out: &mut Vec<Result<FinishedChunk, ChunkError>>) {
+        for b in self.open.drain(..) {
+            out.push(build(b));
+        }
+    }
+
+    /// When the oldest open batch falls due.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.open
+            .iter()
+            .map(|b| b.opened_at + self.policy.max_delay)
+            .min()
+    }
+
+    /// Rows waiting in open batches.
+    #[cfg(test)]
+    pub(crate) fn pending_rows(&self) -> usize {
+        self.open.iter().map(|b| b.rows.len()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chunk::RowId;
+    use crate::time::TimePoint;
+
+    fn row(entity: &str, frame: i64, n: usize) -> Row {
+        let p = Points3D::new(vec![[frame as f32; 3]; n]).with_radii([0.5f32]);
+        Row {
+            row_id: RowId::new(),
+            entity: EntityPath::parse(entity).unwrap(),
+            time: TimePoint::default().with_sequence("frame", frame).unwrap(),
+            payload_bytes: p.payload_bytes(),
+            data: RowData::Points3D(p),
+            logged_at: Instant::now(),
+        }
+    }
+
+    fn chunks(out: Vec<Result<FinishedChunk, ChunkError>>) -> Vec<Chunk> {
+        out.into_iter().map(|r| r.unwrap().chunk).collect()
+    }
+
+    #[test]
+    fn small_rows_coalesce_until_max_rows() {
+        let mut b = Batcher::new(BatchPolicy {
+            max_rows: 3,
+            ..BatchPolicy::live()
+        });
+        let now = Instant::now();
+        let mut out = Vec::new();
+        for f in 0..7 {
+            b.push(row("a", f, 2), now, &mut out);
+        }
+        let got = chunks(std::mem::take(&mut out));
+        assert_eq!(got.iter().map(Chunk::num_rows).collect::<Vec<_>>(), [3, 3]);
+        assert_eq!(got[1].timelines()[0].values(), &[3, 4, 5]);
+        assert_eq!(
+            got[0]
+                .component("Points3D:positions")
+                .unwrap()
+                .num_instances(),
+            6
+        );
+        assert_eq!(b.pending_rows(), 1);
+        b.flush_all(&mut out);
+        assert_eq!(chunks(out)[0].num_rows(), 1);
+    }
+
+    #[test]
+    fn batches_split_by_entity_and_components_and_age_out() {
+        let policy = BatchPolicy {
+            max_delay: Duration::from_millis(8),
+            ..BatchPolicy::live()
+        };
+        let mut b = Batcher::new(policy);
+        let t0 = Instant::now();
+        let mut out = Vec::new();
+        b.push(row("a", 0, 1), t0, &mut out);
+        b.push(row("b", 0, 1), t0, &mut out);
+        let mut no_radii = row("a", 1, 1);
+        no_radii.data = RowData::Points3D(Points3D::new(vec![[0.0f32; 3]]));
+        b.push(no_radii, t0, &mut out);
+        assert!(out.is_empty());
+        assert_eq!(b.next_deadline(), Some(t0 + Duration::from_millis(8)));
+        b.take_due(t0 + Duration::from_millis(7), &mut out);
+        assert!(out.is_empty());
+        b.take_due(t0 + Duration::from_millis(8), &mut out);
+        assert_eq!(out.len(), 3);
+        assert_eq!(b.next_deadline(), None);
+    }
+
+    #[test]
+    fn large_rows_pass_through_after_their_keys_open_batch() {
+        let mut b = Batcher::new(BatchPolicy {
+            passthrough_bytes: 1000,
+            ..BatchPolicy::live()
+        });
+        let now = Instant::now();
+        let mut out = Vec::new();
+        b.push(row("a", 0, 2), now, &mut out);
+        let big = row("a", 1, 1000);
+        let big_ptr = match &big.data {
+            RowData::Points3D(p) => p.positions_ptr(),
+        };
+        b.push(big, now, &mut out);
+        let got = chunks(out);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].timelines()[0].values(), &[0]);
+        assert_eq!(got[1].timelines()[0].values(), &[1]);
+        let pos = got[1].component("Points3D:positions").unwrap().list();
+        let values = pos.values().to_data().child_data()[0].buffers()[0].as_ptr();
+        assert_eq!(values, big_ptr, "a large row's positions are not copied");
+    }
+
+    #[test]
+    fn env_overrides_parse_or_fail_typed() {
+        let vars = |k: &str| match k {
+            "SPATE_FLUSH_BYTES" => Some("1024".to_owned()),
+            "SPATE_FLUSH_DELAY_MS" => Some("0".to_owned()),
+            _ => None,
+        };
+        let p = BatchPolicy::live().with_vars(vars).unwrap();
+        assert_eq!(
+            (p.max_bytes, p.max_rows, p.max_delay),
+            (1024, usize::MAX, Duration::ZERO)
+        );
+        let bad =
+            BatchPolicy::live().with_vars(|k| (k == "SPATE_FLUSH_ROWS").then(|| "lots".to_owned()));
+        assert_eq!(bad.unwrap_err().name, "SPATE_FLUSH_ROWS");
+    }
+}

@@ -1,0 +1,344 @@
+//! Per-thread lanes: one SPSC ring (rtrb) from each producer thread to the drain thread.
+//!
+//! A thread's first `log` on a recording creates its lane and hands the consumer end to the
+//! drain through a lock-free queue; later calls touch only the thread's own ring. Memory is
+//! bounded twice: by the ring's slot count and by the payload bytes in the lane (a row larger
+//! than the byte budget is still accepted into an empty lane, or it could never be logged).
+//! When the lane is full, the [`LanePolicy`] decides: wait, or drop the new row and count it.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crossbeam_utils::{Backoff, CachePadded};
+
+use crate::archetype::Points3D;
+use crate::chunk::{AsComponents, RowId};
+use crate::drain::park::Parker;
+use crate::entity::EntityPath;
+use crate::time::TimePoint;
+use std::sync::Arc;
+
+/// What a full lane does with a new row.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum LanePolicy {
+    /// Wait (spin, then yield, then park) until the drain makes room. Lossless.
+    #[default]
+    Block,
+    /// Never wait: drop the new row and count it in the lane's stats.
+    DropNewest,
+}
+
+/// The data of one logged row, moved through the lane without allocating. (Public only so
+/// the sealed `Archetype` trait can name it; not reachable from outside the crate.)
+#[derive(Clone, Debug)]
+#[doc(hidden)]
+pub enum RowData {
+    /// A point cloud (the common, allocation-free case).
+    Points3D(Points3D),
+}
+
+impl RowData {
+    pub(crate) fn as_components(&self) -> &dyn AsComponents {
+        match self {
+            Self::Points3D(p) => p,
+        }
+    }
+}
+
+/// One logged row on its way to the drain.
+#[derive(Debug)]
+pub(crate) struct Row {
+    pub row_id: RowId,
+    pub entity: EntityPath,
+    /// Empty for static rows.
+    pub time: TimePoint,
+    pub data: RowData,
+    pub payload_bytes: usize,
+    pub logged_at: Instant,
+}
+
+/// Counters of one lane, written by its producer (single writer: plain load + store) and by
+/// the drain, read by `stats()`.
+#[derive(Debug)]
+pub(crate) struct LaneShared {
+    pub thread_name: String,
+    /// Rows accepted into the lane (producer-written).
+    pub pushed: CachePadded<AtomicU64>,
+    /// Rows dropped by `DropNewest` (producer-written).
+    pub dropped: AtomicU64,
+    /// Payload bytes accepted (producer-written).
+    pub bytes_pushed: AtomicU64,
+    /// Rows and payload bytes taken by the drain (drain-written).
+    pub popped: CachePadded<AtomicU64>,
+    pub bytes_popped: AtomicU64,
+    /// Most rows / bytes seen in the lane at once (drain-written).
+    pub high_water_rows: AtomicUsize,
+    pub high_water_bytes: AtomicU64,
+    /// The producer thread, when it waits for room (`LanePolicy::Block`).
+    pub producer: Parker,
+}
+
+/// Snapshot of one lane's counters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LaneStats {
+    /// Name (or id) of the producer thread.
+    pub thread: String,
+    /// Rows accepted.
+    pub rows_pushed: u64,
+    /// Rows dropped because the lane was full (`DropNewest`).
+    pub rows_dropped: u64,
+    /// Most rows queued in the lane at once.
+    pub high_water_rows: usize,
+    /// Most payload bytes queued in the lane at once.
+    pub high_water_bytes: u64,
+}
+
+impl LaneShared {
+    pub(crate) fn snapshot(&self) -> LaneStats {
+        LaneStats {
+            thread: self.thread_name.clone(),
+            rows_pushed: self.pushed.load(Ordering::Relaxed),
+            rows_dropped: self.dropped.load(Ordering::Relaxed),
+            high_water_rows: self.high_water_rows.load(Ordering::Relaxed),
+            high_water_bytes: self.high_water_bytes.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Single-writer increment: no read-modify-write instruction needed.
+fn bump(counter: &AtomicU64, by: u64) {
+    counter.store(counter.load(Ordering::Relaxed) + by, Ordering::Relaxed);
+}
+
+/// Why a push did not go in.
+#[derive(Debug)]
+pub(crate) enum PushError {
+    /// Dropped under `DropNewest` (counted).
+    Dropped,
+    /// The recording shut down while the producer waited.
+    Closed,
+}
+
+/// The producer end, owned by one thread.
+pub(crate) struct LaneProducer {
+    ring: rtrb::Producer<Row>,
+    shared: Arc<LaneShared>,
+    max_bytes: u64,
+    policy: LanePolicy,
+}
+
+/// The consumer end, owned by the drain.
+pub(crate) struct LaneConsumer {
+    ring: rtrb::Consumer<Row>,
+    pub shared: Arc<LaneShared>,
+}
+
+/// Creates a lane for the calling thread (the producer's parker belongs to it).
+pub(crate) fn new_lane(
+    slots: usize,
+    max_bytes: u64,
+    policy: LanePolicy,
+) -> (LaneProducer, LaneConsumer) {
+    let (p, c) = rtrb::RingBuffer::new(slots.max(2));
+    let t = std::thread::current();
+    let shared = Arc::new(LaneShared {
+        thread_name: t
+            .name()
+            .map_or_else(|| format!("{:?}", t.id()), str::to_owned),
+        pushed: CachePadded::new(AtomicU64::new(0)),
+        dropped: AtomicU64::new(0),
+        bytes_pushed: AtomicU64::new(0),
+        popped: CachePadded::new(AtomicU64::new(0)),
+        bytes_popped: AtomicU64::new(0),
+        high_water_rows: AtomicUsize::new(0),
+        high_water_bytes: AtomicU64::new(0),
+        producer: Parker::for_current_thread(),
+    });
+    (
+        LaneProducer {
+            ring: p,
+            shared: shared.clone(),
+            max_bytes,
+            policy,
+        },
+        LaneConsumer { ring: c, shared },
+    )
+}
+
+impl LaneProducer {
+    fn bytes_in_lane(&self) -> u64 {
+        let pushed = self.shared.bytes_pushed.load(Ordering::Relaxed);
+        // Acquire pairs with the drain's Release store after popping.
+        pushed - self.shared.bytes_popped.load(Ordering::Acquire).min(pushed)
+    }
+
+    fn has_room(&self, bytes: u64) -> bool {
+        if self.ring.is_full() {
+            return false;
+        }
+        let used = self.bytes_in_lane();
+        used == 0 || used + bytes <= self.max_bytes
+    }
+
+    /// Pushes a row, applying the lane policy. `is_closed` lets a blocked producer give up
+    /// when the recording shuts down.
+    pub(crate) fn push(&mut self, row: Row, is_closed: impl Fn() -> bool) -> Result<(), PushError> {
+        let bytes = row.payload_bytes as u64;
+        if !self.has_room(bytes) {
+            match self.policy {
+                LanePolicy::DropNewest => {
+                    bump(&self.shared.dropped, 1);
+                    return Err(PushError::Dropped);
+                }
+                LanePolicy::Block => {
+                    let backoff = Backoff::new();
+                    while !self.has_room(bytes) {
+                        if is_closed() {
+                            return Err(PushError::Closed);
+                        }
+                        if backoff.is_completed() {
+                            // Bounded sleep: the drain notifies after every burst it pops,
+                            // and the timeout re-checks `is_closed`.
+                            self.shared.producer.park_unless(
+                                || self.has_room(bytes),
+                                Some(Duration::from_millis(5)),
+                            );
+                        } else {
+                            backoff.snooze();
+                        }
+                    }
+                }
+            }
+        }
+        // Account the bytes before the row becomes visible, so the drain never pops more
+        // bytes than were pushed.
+        bump(&self.shared.bytes_pushed, bytes);
+        match self.ring.push(row) {
+            Ok(()) => {
+                bump(&self.shared.pushed, 1);
+                Ok(())
+            }
+            Err(rtrb::PushError::Full(_)) => {
+                // Unreachable: only this thread pushes and it checked for room above.
+                self.shared.bytes_pushed.store(
+                    self.shared.bytes_pushed.load(Ordering::Relaxed) - bytes,
+                    Ordering::Relaxed,
+                );
+                Err(PushError::Closed)
+            }
+        }
+    }
+}
+
+impl LaneConsumer {
+    /// Whether rows are waiting.
+    pub(crate) fn has_rows(&self) -> bool {
+        !self.ring.is_empty()
+    }
+
+    /// The producer thread is gone and every row was taken.
+    pub(crate) fn is_finished(&self) -> bool {
+        self.ring.is_abandoned() && self.ring.is_empty()
+    }
+
+    /// Pops up to `max` rows into `sink` (one batch read of the ring), updates the counters
+    /// and wakes a producer waiting for room.
+    pub(crate) fn pop_burst(&mut self, max: usize, mut sink: impl FnMut(Row)) -> usize {
+        let available = self.ring.slots();
+        if available == 0 {
+            return 0;
+        }
+        let s = &self.shared;
+        s.high_water_rows.fetch_max(available, Ordering::Relaxed);
+        let in_lane =
+            s.bytes_pushed.load(Ordering::Relaxed) - s.bytes_popped.load(Ordering::Relaxed);
+        s.high_water_bytes.fetch_max(in_lane, Ordering::Relaxed);
+        let n = available.min(max);
+        let mut bytes = 0u64;
+        if let Ok(chunk) = self.ring.read_chunk(n) {
+            for row in chunk {
+                bytes += row.payload_bytes as u64;
+                sink(row);
+            }
+        }
+        // Release pairs with the producer's Acquire in `bytes_in_lane`.
+        s.bytes_popped.store(
+            s.bytes_popped.load(Ordering::Relaxed) + bytes,
+            Ordering::Release,
+        );
+        bump(&s.popped, n as u64);
+        s.producer.notify();
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(n: usize) -> Row {
+        let p = Points3D::new(vec![[0.0f32; 3]; n]);
+        Row {
+            row_id: RowId::new(),
+            entity: EntityPath::parse("x").unwrap(),
+            time: TimePoint::default(),
+            payload_bytes: p.payload_bytes(),
+            data: RowData::Points3D(p),
+            logged_at: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn drop_newest_counts_every_drop_when_slots_run_out() {
+        let (mut p, mut c) = new_lane(4, u64::MAX, LanePolicy::DropNewest);
+        let results: Vec<bool> = (0..10).map(|_| p.push(row(1), || false).is_ok()).collect();
+        assert_eq!(results.iter().filter(|ok| **ok).count(), 4);
+        let s = c.shared.snapshot();
+        assert_eq!((s.rows_pushed, s.rows_dropped), (4, 6));
+        let mut got = 0;
+        c.pop_burst(100, |_| got += 1);
+        assert_eq!(got, 4);
+        assert_eq!(c.shared.snapshot().high_water_rows, 4);
+    }
+
+    #[test]
+    fn byte_budget_bounds_the_lane_but_admits_one_oversized_row() {
+        let (mut p, mut c) = new_lane(100, 1000, LanePolicy::DropNewest);
+        assert!(
+            p.push(row(100), || false).is_ok(),
+            "1200 B row into an empty lane"
+        );
+        assert!(matches!(p.push(row(1), || false), Err(PushError::Dropped)));
+        c.pop_burst(1, |_| {});
+        assert!(p.push(row(10), || false).is_ok());
+        assert!(p.push(row(10), || false).is_ok());
+        assert_eq!(c.shared.snapshot().rows_dropped, 1);
+    }
+
+    #[test]
+    fn block_waits_for_the_drain_and_loses_nothing() {
+        let (mut p, mut c) = new_lane(8, u64::MAX, LanePolicy::Block);
+        let producer = std::thread::spawn(move || {
+            for _ in 0..10_000 {
+                p.push(row(1), || false).unwrap();
+            }
+        });
+        let mut got = 0;
+        let start = Instant::now();
+        while got < 10_000 {
+            got += c.pop_burst(3, |_| {});
+            assert!(start.elapsed() < Duration::from_secs(60), "producer stuck");
+        }
+        producer.join().unwrap();
+        assert_eq!(c.shared.snapshot().rows_dropped, 0);
+        assert!(c.is_finished());
+    }
+
+    #[test]
+    fn a_blocked_producer_gives_up_when_closed() {
+        let (mut p, _c) = new_lane(2, u64::MAX, LanePolicy::Block);
+        p.push(row(1), || false).unwrap();
+        p.push(row(1), || false).unwrap();
+        assert!(matches!(p.push(row(1), || true), Err(PushError::Closed)));
+    }
+}

@@ -1,0 +1,241 @@
+//! Counters and latency histograms, readable at any time through `Recording::stats()`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+pub use crate::lane::LaneStats;
+
+/// Sub-buckets per power of two: values are kept to within 1/16 (6.25 %).
+const SUB_BITS: u32 = 4;
+const SUB: usize = 1 << SUB_BITS;
+const BUCKETS: usize = (64 - SUB_BITS as usize + 1) * SUB;
+
+/// A lock-free log-linear latency histogram (nanoseconds, 1 ns to ~584 years).
+///
+/// Recording is one relaxed `fetch_add` plus a `fetch_max`; percentiles are exact to within
+/// 6.25 % and the maximum is exact.
+///
+/// ```
+/// use spate::stats::LatencyHistogram;
+/// use std::time::Duration;
+/// let h = LatencyHistogram::new();
+/// for us in 1..=100 {
+///     h.record(Duration::from_micros(us));
+/// }
+/// let s = h.summary();
+/// assert_eq!(s.count, 100);
+/// assert_eq!(s.max, Duration::from_micros(100));
+/// let p50 = s.p50.as_secs_f64() * 1e6;
+/// assert!((47.0..=53.5).contains(&p50), "{p50}");
+/// ```
+pub struct LatencyHistogram {
+    counts: Box<[AtomicU64]>,
+    max_ns: AtomicU64,
+    sum_ns: AtomicU64,
+}
+
+impl std::fmt::Debug for LatencyHistogram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.summary().fmt(f)
+    }
+}
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Percentiles of a [`LatencyHistogram`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LatencySummary {
+    /// Samples recorded.
+    pub count: u64,
+    /// Median (upper bound of its bucket).
+    pub p50: Duration,
+    /// 99th percentile (upper bound of its bucket).
+    pub p99: Duration,
+    /// Largest sample (exact).
+    pub max: Duration,
+    /// Mean (exact).
+    pub mean: Duration,
+}
+
+fn bucket_of(ns: u64) -> usize {
+    if ns < SUB as u64 {
+        return ns as usize;
+    }
+    let msb = 63 - ns.leading_zeros(); // >= SUB_BITS
+    let shift = msb - SUB_BITS;
+    let sub = ((ns >> shift) as usize) & (SUB - 1);
+    ((shift as usize + 1) << SUB_BITS) + sub
+}
+
+/// Largest value that falls in bucket `b`.
+fn bucket_high(b: usize) -> u64 {
+    if b < SUB {
+        return b as u64;
+    }
+    let shift = (b >> SUB_BITS) as u32 - 1;
+    let sub = (b & (SUB - 1)) as u64;
+    let low = (SUB as u64 + sub) << shift;
+    low.saturating_add((1u64 << shift) - 1)
+}
+
+impl LatencyHistogram {
+    /// An empty histogram.
+    pub fn new() -> Self {
+        Self {
+            counts: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+            max_ns: AtomicU64::new(0),
+            sum_ns: AtomicU64::new(0),
+        }
+    }
+
+    /// Adds one sample.
+    pub fn record(&self, d: Duration) {
+        let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        self.counts[bucket_of(ns)].fetch_add(1, Ordering::Relaxed);
+        self.max_ns.fetch_max(ns, Ordering::Relaxed);
+        self.sum_ns.fetch_add(ns, Ordering::Relaxed);
+    }
+
+    /// Count, p50, p99, max and mean so far.
+    pub fn summary(&self) -> LatencySummary {
+        let counts: Vec<u64> = self
+            .counts
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect();
+        let count: u64 = counts.iter().sum();
+        if count == 0 {
+            return LatencySummary::default();
+        }
+        let max = self.max_ns.load(Ordering::Relaxed);
+        let quantile = |q: f64| {
+            let rank = ((count as f64) * q).ceil().max(1.0) as u64;
+            let mut seen = 0;
+            for (b, c) in counts.iter().enumerate() {
+                seen += c;
+                if seen >= rank {
+                    return Duration::from_nanos(bucket_high(b).min(max));
+                }
+            }
+            Duration::from_nanos(max)
+        };
+        LatencySummary {
+            count,
+            p50: quantile(0.50),
+            p99: quantile(0.99),
+            max: Duration::from_nanos(max),
+            mean: Duration::from_nanos(self.sum_ns.load(Ordering::Relaxed) / count),
+        }
+    }
+}
+
+/// Why a sink dropped messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// Its queue was full and its policy is `DropNewest`.
+    QueueFull,
+    /// The sink failed (I/O error, closed connection…) and stopped accepting messages.
+    SinkFailed,
+    /// Still queued when shutdown's deadline passed.
+    ShutdownDeadline,
+}
+
+/// Counters of one sink.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SinkStats {
+    /// The sink's name.
+    pub name: String,
+    /// Messages the sink accepted (written / sent).
+    pub messages: u64,
+    /// Bytes the sink accepted.
+    pub bytes: u64,
+    /// Messages dropped because the queue was full (`DropNewest`).
+    pub dropped_queue_full: u64,
+    /// Messages dropped because the sink failed.
+    pub dropped_sink_failed: u64,
+    /// Messages still queued when shutdown's deadline passed.
+    pub dropped_shutdown_deadline: u64,
+    /// Bytes currently queued for the sink.
+    pub queued_bytes: u64,
+    /// Most bytes ever queued.
+    pub queue_high_water_bytes: u64,
+    /// Latency from `log()` of a chunk's oldest row to the sink accepting the chunk.
+    pub latency: LatencySummary,
+    /// The sink's last error, if it failed.
+    pub error: Option<String>,
+}
+
+impl SinkStats {
+    /// All drops, whatever the reason.
+    pub fn dropped(&self) -> u64 {
+        self.dropped_queue_full + self.dropped_sink_failed + self.dropped_shutdown_deadline
+    }
+}
+
+/// A snapshot of every counter of a recording.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// One entry per producer thread that has logged.
+    pub lanes: Vec<LaneStats>,
+    /// One entry per sink.
+    pub sinks: Vec<SinkStats>,
+    /// Rows the drain has taken from the lanes.
+    pub rows_drained: u64,
+    /// Chunks built by the batcher (each encoded exactly once).
+    pub chunks_encoded: u64,
+    /// Arrow payload bytes encoded.
+    pub bytes_encoded: u64,
+    /// Rows that failed to encode (with the error counted, not panicking).
+    pub encode_errors: u64,
+}
+
+impl Stats {
+    /// Rows logged and accepted by the lanes.
+    pub fn rows_logged(&self) -> u64 {
+        self.lanes.iter().map(|l| l.rows_pushed).sum()
+    }
+
+    /// Rows dropped by full lanes.
+    pub fn rows_dropped(&self) -> u64 {
+        self.lanes.iter().map(|l| l.rows_dropped).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_monotonic_and_tight() {
+        let mut last = 0;
+        for ns in (0..100_000u64).chain([u64::MAX / 2, u64::MAX]) {
+            let b = bucket_of(ns);
+            assert!(b >= last && b < BUCKETS, "{ns}");
+            last = b;
+            let hi = bucket_high(b);
+            assert!(hi >= ns, "{ns} -> {b} hi {hi}");
+            assert!(hi - ns <= ns / 16 + 1, "{ns} hi {hi}");
+        }
+    }
+
+    #[test]
+    fn percentiles_of_a_known_distribution() {
+        let h = LatencyHistogram::new();
+        for i in 0..990 {
+            h.record(Duration::from_nanos(1000 + i % 7));
+        }
+        for _ in 0..10 {
+            h.record(Duration::from_millis(5));
+        }
+        let s = h.summary();
+        assert_eq!(s.count, 1000);
+        assert!(s.p50 >= Duration::from_nanos(1000) && s.p50 <= Duration::from_nanos(1070));
+        assert!(s.p99 <= Duration::from_nanos(1070), "{:?}", s.p99);
+        assert_eq!(s.max, Duration::from_millis(5));
+        assert_eq!(LatencyHistogram::new().summary().count, 0);
+    }
+}

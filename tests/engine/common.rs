@@ -1,0 +1,121 @@
+//! Helpers: decoded rows, a sink that can be held shut, bounded waits.
+
+use std::collections::BTreeMap;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arrow_array::{Array, FixedSizeListArray, Float32Array};
+use spate::wire::EncodedMessage;
+use spate::{MemorySinkHandle, RowId, Sink, SinkError};
+
+/// Every decoded row: entity → [(row id, frame, first x)] in the order received.
+pub fn rows_by_entity(h: &MemorySinkHandle) -> BTreeMap<String, Vec<(RowId, i64, f32)>> {
+    let decoded = h.decode().expect("sink holds a valid stream");
+    let mut out: BTreeMap<String, Vec<(RowId, i64, f32)>> = BTreeMap::new();
+    for chunk in decoded.chunks() {
+        let frames = chunk
+            .timelines()
+            .iter()
+            .find(|t| t.timeline().name() == "frame");
+        let pos = chunk.component("Points3D:positions").expect("positions");
+        for (row, id) in chunk.row_ids().enumerate() {
+            let frame = frames.map_or(-1, |t| t.values()[row]);
+            let v = pos.list().value(row);
+            let fsl = v.as_any().downcast_ref::<FixedSizeListArray>().unwrap();
+            let xs = fsl
+                .values()
+                .as_any()
+                .downcast_ref::<Float32Array>()
+                .unwrap();
+            let x = if xs.is_empty() { f32::NAN } else { xs.value(0) };
+            out.entry(chunk.entity().to_string())
+                .or_default()
+                .push((id, frame, x));
+        }
+    }
+    out
+}
+
+/// Runs `f` on another thread and fails the test if it does not finish within `limit`
+/// (a hang is the failure mode being tested, not a speed).
+pub fn within<T: Send + 'static>(
+    limit: Duration,
+    what: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(limit)
+        .unwrap_or_else(|_| panic!("{what} did not finish within {limit:?}"))
+}
+
+/// Waits (yielding, bounded) until `cond` holds.
+pub fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < limit,
+            "{what}: not reached within {limit:?}"
+        );
+        std::thread::yield_now();
+    }
+}
+
+/// A sink whose writes wait until the test opens its gate; it reports each write it starts.
+pub struct GatedSink {
+    gate: Arc<Mutex<Receiver<()>>>,
+    open: Arc<std::sync::atomic::AtomicBool>,
+    started: Sender<()>,
+    pub written: Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// Opens a [`GatedSink`]'s gate for good.
+pub struct Gate {
+    tx: Sender<()>,
+    open: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Gate {
+    pub fn open(&self) {
+        self.open.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = self.tx.send(());
+    }
+}
+
+impl GatedSink {
+    pub fn new() -> (Self, Gate, Receiver<()>) {
+        let (tx, rx) = channel();
+        let (started_tx, started_rx) = channel();
+        let open = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        (
+            Self {
+                gate: Arc::new(Mutex::new(rx)),
+                open: open.clone(),
+                started: started_tx,
+                written: Default::default(),
+            },
+            Gate { tx, open },
+            started_rx,
+        )
+    }
+}
+
+impl Sink for GatedSink {
+    fn name(&self) -> String {
+        "gated".into()
+    }
+
+    fn write(&mut self, _msg: &EncodedMessage) -> Result<(), SinkError> {
+        let _ = self.started.send(());
+        if !self.open.load(std::sync::atomic::Ordering::SeqCst) {
+            // Blocks until the gate opens (or the test ends and drops the sender).
+            let _ = self.gate.lock().unwrap().recv();
+        }
+        self.written
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
