@@ -54,6 +54,7 @@ pub use chunk::{
 };
 pub use entity::{EntityPath, EntityPathError};
 pub use lane::LanePolicy;
+pub use pool::{BufferPool, Loan, LoanedPoints, PoolStats};
 pub use recording::{
     Archetype, DEFAULT_LANE_CAPACITY_BYTES, DEFAULT_LANE_SLOTS, DROP_FLUSH_DEADLINE, Recording,
     RecordingBuilder, RecordingError, ShutdownReport,

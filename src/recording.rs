@@ -18,6 +18,7 @@ use crate::entity::EntityPath;
 use crate::lane::{
     LaneConsumer, LanePolicy, LaneProducer, LaneShared, PushError, Row, RowData, new_lane,
 };
+use crate::pool::{BufferPool, Loan, LoanedPoints, PoolStats};
 use crate::sink::worker::{SinkShared, SinkWorker};
 use crate::sink::{IntoSinks, SinkReport};
 use crate::stats::Stats;
@@ -288,6 +289,8 @@ impl RecordingBuilder {
         Ok(Recording {
             handle: Arc::new(Handle {
                 shared,
+                f32_pool: BufferPool::new(DEFAULT_POOLED_BUFFERS),
+                u32_pool: BufferPool::new(DEFAULT_POOLED_BUFFERS),
                 drain_thread: Mutex::new(Some(thread)),
                 report: Mutex::new(None),
             }),
@@ -297,9 +300,14 @@ impl RecordingBuilder {
 
 struct Handle {
     shared: Arc<Shared>,
+    f32_pool: BufferPool<f32>,
+    u32_pool: BufferPool<u32>,
     drain_thread: Mutex<Option<JoinHandle<()>>>,
     report: Mutex<Option<ShutdownReport>>,
 }
+
+/// Idle buffers each of a recording's pools keeps for reuse.
+pub const DEFAULT_POOLED_BUFFERS: usize = 64;
 
 /// How long dropping the last handle waits for the sinks.
 pub const DROP_FLUSH_DEADLINE: Duration = Duration::from_secs(5);
@@ -644,6 +652,44 @@ impl Recording {
     /// Later calls return the same report.
     pub fn shutdown(&self, deadline: Instant) -> ShutdownReport {
         shutdown(&self.handle, deadline)
+    }
+
+    /// A writable buffer for `n` positions from this recording's pool.
+    ///
+    /// Fresh memory is slow on many machines (pages given back to the host must be faulted
+    /// in again); a steady-state producer that fills loaned buffers touches no new memory.
+    /// The buffer travels to every sink without a copy and returns to the pool when the last
+    /// sink is done with it. Reused buffers hold stale values: overwrite every element.
+    ///
+    /// ```
+    /// use spate::{EntityPath, Points3D, Recording, sink::NullSink};
+    /// let rec = Recording::builder("lidar").sinks(NullSink).start()?;
+    /// let mut cloud = rec.loan_points(1000);
+    /// for (i, p) in cloud.iter_mut().enumerate() {
+    ///     *p = [i as f32, 0.0, 0.0];
+    /// }
+    /// let mut radii = rec.loan_f32(1000);
+    /// radii.fill(0.01);
+    /// rec.log(&EntityPath::parse("lidar")?, &Points3D::new(cloud).with_radii(radii))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn loan_points(&self, n: usize) -> LoanedPoints {
+        self.handle.f32_pool.loan_points(n)
+    }
+
+    /// A writable `f32` buffer (e.g. radii) from this recording's pool.
+    pub fn loan_f32(&self, n: usize) -> Loan<f32> {
+        self.handle.f32_pool.loan(n)
+    }
+
+    /// A writable `u32` buffer (e.g. `0xRRGGBBAA` colors) from this recording's pool.
+    pub fn loan_u32(&self, n: usize) -> Loan<u32> {
+        self.handle.u32_pool.loan(n)
+    }
+
+    /// Reuse counters of the `f32` (positions, radii) and `u32` (colors) pools.
+    pub fn pool_stats(&self) -> (PoolStats, PoolStats) {
+        (self.handle.f32_pool.stats(), self.handle.u32_pool.stats())
     }
 
     /// Counters of every lane and sink, right now.

@@ -73,6 +73,13 @@ impl<T: ArrowNativeType, const N: usize> From<[T; N]> for Values<T> {
     }
 }
 
+impl<T: crate::pool::PoolElement> From<crate::pool::Loan<T>> for Values<T> {
+    /// A pooled buffer, without copying; it returns to its pool when the last sink is done.
+    fn from(v: crate::pool::Loan<T>) -> Self {
+        Self(v.into_scalar_buffer())
+    }
+}
+
 impl<T: ArrowNativeType> From<ScalarBuffer<T>> for Values<T> {
     fn from(v: ScalarBuffer<T>) -> Self {
         Self(v)

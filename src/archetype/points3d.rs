@@ -66,6 +66,13 @@ impl From<&Vec<[f32; 3]>> for Positions {
     }
 }
 
+impl From<crate::pool::LoanedPoints> for Positions {
+    /// Pooled positions, without copying; they return to the pool when every sink is done.
+    fn from(p: crate::pool::LoanedPoints) -> Self {
+        Self(p.into_scalar_buffer())
+    }
+}
+
 impl<const N: usize> From<[[f32; 3]; N]> for Positions {
     fn from(v: [[f32; 3]; N]) -> Self {
         Self::from(&v[..])

@@ -3,11 +3,13 @@
 //! policy is [`SinkPolicy::Block`]) and never blocks the other sinks.
 
 mod memory;
+mod null;
 pub(crate) mod worker;
 
 use std::time::Instant;
 
 pub use memory::{MemorySink, MemorySinkHandle};
+pub use null::NullSink;
 
 use crate::wire::EncodedMessage;
 

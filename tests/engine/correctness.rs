@@ -239,3 +239,48 @@ fn static_and_explicit_times_round_trip() {
         ]
     );
 }
+
+#[test]
+fn loaned_buffers_flow_zero_copy_and_return_to_the_pool() {
+    let (memory, got) = MemorySink::new();
+    let rec = Recording::builder("engine_test")
+        .sinks(memory)
+        .start()
+        .unwrap();
+    let e = EntityPath::parse("lidar").unwrap();
+    // Zero-copy: the loaned memory is what the sink holds.
+    let mut cloud = rec.loan_points(100_000);
+    cloud
+        .iter_mut()
+        .enumerate()
+        .for_each(|(i, p)| *p = [i as f32, 0.0, 0.0]);
+    let ptr = cloud.as_ptr() as usize;
+    rec.log(&e, &Points3D::new(cloud)).unwrap();
+    rec.flush(Instant::now() + Duration::from_secs(30)).unwrap();
+    let largest = got
+        .messages()
+        .iter()
+        .flat_map(|m| m.parts().to_vec())
+        .max_by_key(|p| p.len())
+        .unwrap();
+    assert_eq!(largest.as_ptr() as usize, ptr);
+    rec.shutdown(Instant::now() + Duration::from_secs(30));
+
+    // Steady state: once sinks let go, every frame reuses a warm buffer.
+    let rec = Recording::builder("engine_test")
+        .sinks(spate::sink::NullSink)
+        .start()
+        .unwrap();
+    for frame in 0..20 {
+        let mut cloud = rec.loan_points(100_000);
+        cloud.iter_mut().for_each(|p| *p = [frame as f32; 3]);
+        let mut colors = rec.loan_u32(100_000);
+        colors.fill(0xff00_00ff);
+        rec.log(&e, &Points3D::new(cloud).with_colors(colors))
+            .unwrap();
+        rec.flush(Instant::now() + Duration::from_secs(30)).unwrap();
+    }
+    let (f32s, u32s) = rec.pool_stats();
+    assert_eq!((f32s.loans, u32s.loans), (20, 20));
+    assert!(f32s.reuses >= 19 && u32s.reuses >= 19, "{f32s:?} {u32s:?}");
+}

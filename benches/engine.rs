@@ -1,0 +1,159 @@
+//! Engine benchmarks: the cost of `log()`, rows/s end to end, and cloud throughput, all into
+//! a null sink so the engine itself is measured.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use spate::sink::NullSink;
+use spate::{BatchPolicy, EntityPath, Points3D, Recording, SinkExt, SinkPolicy};
+
+fn recording() -> Recording {
+    Recording::builder("bench")
+        .sinks(NullSink.with_policy(SinkPolicy::Block))
+        .lane_slots(1 << 16)
+        .start()
+        .expect("start")
+}
+
+fn deadline() -> Instant {
+    Instant::now() + Duration::from_secs(120)
+}
+
+fn cloud(n: usize) -> Points3D {
+    Points3D::new((0..n).map(|i| [i as f32, 0.0, 1.0]).collect::<Vec<_>>())
+        .with_colors(vec![0xffff_ffffu32; n])
+        .with_radii(vec![0.01f32; n])
+}
+
+/// Median cost of one `log()` on the caller thread (the drain runs concurrently).
+fn log_call(c: &mut Criterion) {
+    let mut g = c.benchmark_group("engine/log");
+    g.throughput(Throughput::Elements(1));
+    let rec = recording();
+    let e = EntityPath::parse("p").unwrap();
+    for (name, n) in [
+        ("1_point", 1usize),
+        ("1k_points", 1_000),
+        ("1M_points", 1_000_000),
+    ] {
+        // Clones share buffers: this measures the caller's cost, which must not depend on n.
+        let points = cloud(n);
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    rec.log(&e, black_box(&points)).unwrap();
+                }
+                let t = start.elapsed();
+                rec.flush(deadline()).unwrap();
+                t
+            })
+        });
+    }
+    g.finish();
+    rec.shutdown(deadline());
+}
+
+/// Rows per second from `log()` to the null sink, with 1 and 2 producer threads.
+fn end_to_end_rows(c: &mut Criterion) {
+    let mut g = c.benchmark_group("engine/end_to_end");
+    const ROWS: u64 = 200_000;
+    for producers in [1u64, 2] {
+        g.throughput(Throughput::Elements(ROWS * producers));
+        g.sample_size(10);
+        g.bench_with_input(
+            BenchmarkId::new("1_point_rows", producers),
+            &producers,
+            |b, &producers| {
+                let rec = recording();
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let start = Instant::now();
+                        std::thread::scope(|s| {
+                            for t in 0..producers {
+                                let rec = rec.clone();
+                                s.spawn(move || {
+                                    let e = EntityPath::parse(&format!("p{t}")).unwrap();
+                                    let p = Points3D::new(vec![[1.0f32, 2.0, 3.0]]);
+                                    for i in 0..ROWS as i64 {
+                                        rec.set_time_sequence("frame", i).unwrap();
+                                        rec.log(&e, &p).unwrap();
+                                    }
+                                });
+                            }
+                        });
+                        rec.flush(deadline()).unwrap();
+                        total += start.elapsed();
+                    }
+                    total
+                });
+                rec.shutdown(deadline());
+            },
+        );
+    }
+    g.finish();
+}
+
+/// GB/s of 1M-point clouds (20 B/point) from `log()` to the null sink.
+fn clouds(c: &mut Criterion) {
+    let mut g = c.benchmark_group("engine/clouds");
+    g.sample_size(10);
+    let points = cloud(1_000_000);
+    g.throughput(Throughput::Bytes(points.payload_bytes() as u64 * 10));
+    let rec = Recording::builder("bench")
+        .sinks(NullSink.with_policy(SinkPolicy::Block))
+        .batch(BatchPolicy::live())
+        .start()
+        .unwrap();
+    let e = EntityPath::parse("lidar").unwrap();
+    g.bench_function("1M_points_x10", |b| {
+        b.iter(|| {
+            for _ in 0..10 {
+                rec.log(&e, &points).unwrap();
+            }
+            rec.flush(deadline()).unwrap();
+        })
+    });
+    g.finish();
+    rec.shutdown(deadline());
+}
+
+/// A producer's whole frame — get a buffer, fill 1M points, log — with a fresh `Vec` per
+/// frame versus a buffer loaned from the recording's pool (warm memory).
+fn fresh_vs_loaned(c: &mut Criterion) {
+    const N: usize = 1_000_000;
+    let mut g = c.benchmark_group("engine/producer_frame");
+    g.sample_size(20);
+    g.throughput(Throughput::Bytes((N * 12) as u64));
+    let rec = recording();
+    let e = EntityPath::parse("lidar").unwrap();
+    g.bench_function("fresh_vec_1M", |b| {
+        b.iter(|| {
+            let cloud: Vec<[f32; 3]> = (0..N).map(|i| [i as f32, 1.0, 2.0]).collect();
+            rec.log(&e, &Points3D::new(cloud)).unwrap();
+        });
+        rec.flush(deadline()).unwrap();
+    });
+    g.bench_function("loaned_1M", |b| {
+        b.iter(|| {
+            let mut cloud = rec.loan_points(N);
+            for (i, p) in cloud.iter_mut().enumerate() {
+                *p = [i as f32, 1.0, 2.0];
+            }
+            rec.log(&e, &Points3D::new(cloud)).unwrap();
+        });
+        rec.flush(deadline()).unwrap();
+    });
+    g.finish();
+    let (pool, _) = rec.pool_stats();
+    eprintln!(
+        "pool: {} loans, {} reused, {} fresh",
+        pool.loans, pool.reuses, pool.fresh
+    );
+    rec.shutdown(deadline());
+}
+
+criterion_group!(benches, log_call, end_to_end_rows, clouds, fresh_vs_loaned);
+criterion_main!(benches);
