@@ -1,38 +1,82 @@
 //! # spate
 //!
-//! A high-throughput ingest engine that gets sensor data — above all very large point
-//! clouds — out of a program and into Rerun's world: `.rrd` files and Rerun viewers or
-//! servers over gRPC.
+//! A lock-free, high-throughput ingest engine that gets sensor data — above all very large
+//! point clouds — out of a program and into Rerun's world: `.rrd` files and Rerun viewers or
+//! servers over gRPC, without stalling the sensor thread and without losing data silently.
 //!
-//! This release holds the foundation every other part builds on: the data model
-//! ([`EntityPath`], [`TimePoint`], [`Chunk`], [`Points3D`]) and the Rerun 0.41 wire format
-//! ([`wire`]): an encoder that produces each message as a list of [`bytes::Bytes`] parts
-//! pointing at the caller's own memory, `.rrd` framing with the footer manifest, and a
-//! validating decoder.
+//! ```text
+//! producer threads ──log()──▶ per-thread SPSC lanes ──▶ drain thread
+//!                                                      │ merge lanes fairly, batch small rows,
+//!                                                      │ encode each chunk once
+//!                                                      ▼ the same Bytes to every sink (refcounts)
+//!                                      sink worker threads, each behind a byte-bounded queue
+//! ```
 //!
 //! ```
-//! use spate::wire::{Compression, EncodedMessage, RrdEncoder, StoreInfo};
-//! use spate::{Chunk, EntityPath, Points3D, RowId, TimePoint};
+//! use spate::{EntityPath, MemorySink, Points3D, Recording, SinkExt, SinkPolicy};
+//! use std::time::{Duration, Instant};
 //!
-//! let store = StoreInfo::new("lidar_rig", "run-1")?;
-//! let cloud: Vec<[f32; 3]> = (0..1000).map(|i| [i as f32, 0.0, 0.0]).collect();
-//! let points = Points3D::new(cloud).with_radii([0.02]);
-//! let time = TimePoint::default().with_sequence("frame", 0)?;
-//! let chunk = Chunk::from_row(EntityPath::parse("lidar/front")?, RowId::new(), &time, &points)?;
-//!
-//! let mut rrd = RrdEncoder::new(Compression::Off);
-//! let mut file = Vec::new();
-//! rrd.write_header(&mut file)?;
-//! rrd.write_message(&mut file, &EncodedMessage::set_store_info(&store))?;
-//! rrd.write_message(&mut file, &EncodedMessage::arrow_msg(&chunk, &store, Compression::Off)?)?;
-//! rrd.write_finish(&mut file)?; // End message, footer manifest, StreamFooter
+//! let (sink, received) = MemorySink::new();
+//! let rec = Recording::builder("lidar_rig")
+//!     .sinks(sink.with_policy(SinkPolicy::Block))
+//!     .start()?;
+//! let front = EntityPath::parse("lidar/front")?;
+//! for frame in 0..3 {
+//!     rec.set_time_sequence("frame", frame)?;
+//!     let mut cloud = rec.loan_points(100_000);          // warm, pooled memory
+//!     for (i, p) in cloud.iter_mut().enumerate() {
+//!         *p = [i as f32 * 0.01, frame as f32, 0.0];
+//!     }
+//!     rec.log(&front, &Points3D::new(cloud).with_radii([0.02]))?; // no copy, no lock
+//! }
+//! let report = rec.shutdown(Instant::now() + Duration::from_secs(10));
+//! assert!(report.is_complete());
+//! assert_eq!(received.decode()?.chunks().map(|c| c.num_rows()).sum::<usize>(), 3);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Ordering
+//!
+//! Each thread logs into its own lane; rows of one thread reach every sink in logging order
+//! (per entity: rows of different entities go to different chunks). Lanes are merged fairly:
+//! the drain takes at most a burst of rows from a lane before moving on, so a busy thread
+//! cannot starve a quiet one. RowIds increase in logging order across the process.
+//!
+//! # Backpressure
+//!
+//! Memory is bounded in bytes at every queue. A full lane applies its [`LanePolicy`]
+//! (`Block`: the producer waits; `DropNewest`: the row is dropped and counted). A full sink
+//! queue applies its [`SinkPolicy`] (`Block`: the drain waits, and so, eventually, do the
+//! producers; `DropNewest`: that sink alone loses the message, counted). [`Recording::stats`]
+//! shows every counter at any time.
+//!
+//! # Shutdown
+//!
+//! [`Recording::shutdown`] drains every lane, finishes every batch, closes every sink and
+//! returns a [`ShutdownReport`] by its deadline, including what could not be delivered.
+//! Dropping the last handle does the same with [`DROP_FLUSH_DEADLINE`].
+//!
+//! # The wire format
+//!
+//! [`wire`] is the Rerun 0.41 format, as pure code: an encoder that produces each message as
+//! a list of [`bytes::Bytes`] parts pointing at the caller's own memory, `.rrd` framing with
+//! the footer manifest, and a validating decoder. Files it writes pass the official Rerun
+//! tools (`rerun rrd verify`, the Python readers); the tests run them.
+//!
+//! # Environment
+//!
+//! `SPATE_FLUSH_BYTES`, `SPATE_FLUSH_ROWS` and `SPATE_FLUSH_DELAY_MS` override the default
+//! [`BatchPolicy`] (2 MiB, unlimited rows, 8 ms) when the builder is given none.
+//!
 //! # Unsafe code
 //!
-//! None. `unsafe_code` is denied crate-wide; later I/O backends opt in per file, each
-//! block with a `// SAFETY:` comment.
+//! None. `unsafe_code` is denied crate-wide; later I/O backends (io_uring, mmap) opt in per
+//! file, each block with a `// SAFETY:` comment. The lock-free wake-up protocol is checked by
+//! a loom model (`tests/loom_park.rs`) and stress tests.
+//!
+//! # Features
+//!
+//! `cli` (default): the `spate` command-line tool.
 
 pub mod archetype;
 pub mod chunk;

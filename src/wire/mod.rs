@@ -13,7 +13,7 @@
 //!
 //! # Zero-copy shape
 //!
-//! An [`EncodedMessage`] is a list of [`Bytes`] parts: small framing and metadata parts,
+//! An [`EncodedMessage`] is a list of [`Bytes`](bytes::Bytes) parts: small framing and metadata parts,
 //! and — for uncompressed chunks — the chunk's original Arrow buffers (the caller's own
 //! `Vec` memory), with IPC padding as separate small parts. A sink writes the parts with
 //! vectored I/O; nothing concatenates them.
