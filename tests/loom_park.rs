@@ -11,24 +11,9 @@ use spate::__loom::Parker;
 
 fn model(notifiers: usize) {
     loom::model(move || {
+        // The model's main thread is the sleeper; the notifiers are spawned threads.
         let work = Arc::new(AtomicUsize::new(0));
-        let (tx, rx) = loom::sync::mpsc::channel();
-        let w = work.clone();
-        let sleeper = loom::thread::spawn(move || {
-            let parker = Arc::new(Parker::for_current_thread());
-            tx.send(parker.clone()).unwrap();
-            // Consume until every notifier's item was seen; park when there is none.
-            let mut seen = 0;
-            while seen < notifiers {
-                let now = w.load(Ordering::Acquire);
-                if now > seen {
-                    seen = now;
-                    continue;
-                }
-                parker.park_unless(|| w.load(Ordering::Acquire) > seen, None);
-            }
-        });
-        let parker = rx.recv().unwrap();
+        let parker = Arc::new(Parker::for_current_thread());
         let handles: Vec<_> = (0..notifiers)
             .map(|_| {
                 let (w, p) = (work.clone(), parker.clone());
@@ -38,11 +23,20 @@ fn model(notifiers: usize) {
                 })
             })
             .collect();
+        // Consume until every notifier's item was seen; park when there is none. Loom
+        // reports a deadlock if the sleeper can stay parked forever (a lost wake-up).
+        let mut seen = 0;
+        while seen < notifiers {
+            let now = work.load(Ordering::Acquire);
+            if now > seen {
+                seen = now;
+                continue;
+            }
+            parker.park_unless(|| work.load(Ordering::Acquire) > seen, None);
+        }
         for h in handles {
             h.join().unwrap();
         }
-        // Loom reports a deadlock if the sleeper can stay parked forever.
-        sleeper.join().unwrap();
     });
 }
 
