@@ -706,12 +706,15 @@ fn decode_manifest(m: &proto::RrdManifest) -> Result<ManifestInfo, String> {
         .as_ref()
         .and_then(|s| s.arrow_schema.clone())
         .ok_or("no sorbet_schema")?;
-    let sorbet_fields = {
+    // Same containment as `decode_ipc`: arrow-ipc can panic on hostile bytes.
+    let sorbet_fields = std::panic::catch_unwind(move || {
         let mut d = StreamDecoder::new();
         let mut buf = arrow_buffer::Buffer::from(schema);
-        let _ = d.decode(&mut buf).map_err(|e| e.to_string())?;
-        d.schema().map_or(0, |s| s.fields().len())
-    };
+        d.decode(&mut buf)
+            .map(|_| d.schema().map_or(0, |s| s.fields().len()))
+    })
+    .map_err(|_| DecodeErrorKind::ArrowPanic.to_string())?
+    .map_err(|e| e.to_string())?;
     if m.sorbet_schema_sha256
         .as_ref()
         .is_none_or(|h| h.len() != 32)
