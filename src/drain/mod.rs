@@ -73,6 +73,8 @@ pub(crate) struct DrainLoop {
     next_lane: usize,
     batcher: Batcher,
     sinks: Vec<SinkWorker>,
+    /// Sinks replaced by `set_sinks`, closing on their own threads, with their close tickets.
+    retired: Vec<(SinkWorker, Arc<Ticket>)>,
     finished: Vec<Result<FinishedChunk, ChunkError>>,
     rows: Vec<Row>,
 }
@@ -87,6 +89,7 @@ impl DrainLoop {
             next_lane: 0,
             batcher,
             sinks,
+            retired: Vec::new(),
             finished: Vec::new(),
             rows: Vec::with_capacity(BURST),
         };
@@ -240,12 +243,9 @@ impl DrainLoop {
         // The old sinks finish their queues and close on their own threads.
         let far = Instant::now() + Duration::from_secs(3600);
         for old in std::mem::replace(&mut self.sinks, new) {
-            old.close(far, Ticket::new(1));
-            self.shared
-                .retired_sinks
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push(old);
+            let ticket = Ticket::new(1);
+            old.close(far, ticket.clone());
+            self.retired.push((old, ticket));
         }
         let hello = EncodedMessage::set_store_info(&self.shared.store);
         for s in &self.sinks {
@@ -259,28 +259,21 @@ impl DrainLoop {
         self.drain_all_lanes();
         self.batcher.flush_all(&mut self.finished);
         self.emit();
-        let retired: Vec<SinkWorker> = std::mem::take(
-            &mut *self
-                .shared
-                .retired_sinks
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
-        let all: Vec<SinkWorker> = self.sinks.drain(..).chain(retired).collect();
         // One ticket per sink: a sink that finishes in time closes cleanly even if another
-        // one misses the deadline.
-        let tickets: Vec<_> = all
-            .iter()
+        // one misses the deadline. Replaced sinks were asked to close already.
+        let current: Vec<(SinkWorker, Arc<Ticket>)> = self
+            .sinks
+            .drain(..)
             .map(|s| {
                 let t = Ticket::new(1);
                 s.close(deadline, t.clone());
-                t
+                (s, t)
             })
             .collect();
         let mut timed_out = false;
-        let sinks = all
+        let sinks = current
             .into_iter()
-            .zip(tickets)
+            .chain(std::mem::take(&mut self.retired))
             .map(|(s, t)| {
                 let in_time = t.wait(deadline);
                 timed_out |= !in_time;

@@ -62,12 +62,10 @@ pub(crate) struct Row {
 #[derive(Debug)]
 pub(crate) struct LaneShared {
     pub thread_name: String,
-    /// Rows accepted into the lane (producer-written).
-    pub pushed: CachePadded<AtomicU64>,
+    /// Rows and payload bytes accepted into the lane (producer-written, one cache line).
+    pub pushed: CachePadded<(AtomicU64, AtomicU64)>,
     /// Rows dropped by `DropNewest` (producer-written).
     pub dropped: AtomicU64,
-    /// Payload bytes accepted (producer-written).
-    pub bytes_pushed: AtomicU64,
     /// Rows and payload bytes taken by the drain (drain-written).
     pub popped: CachePadded<AtomicU64>,
     pub bytes_popped: AtomicU64,
@@ -97,7 +95,7 @@ impl LaneShared {
     pub(crate) fn snapshot(&self) -> LaneStats {
         LaneStats {
             thread: self.thread_name.clone(),
-            rows_pushed: self.pushed.load(Ordering::Relaxed),
+            rows_pushed: self.pushed.0.load(Ordering::Relaxed),
             rows_dropped: self.dropped.load(Ordering::Relaxed),
             high_water_rows: self.high_water_rows.load(Ordering::Relaxed),
             high_water_bytes: self.high_water_bytes.load(Ordering::Relaxed),
@@ -123,6 +121,11 @@ pub(crate) enum PushError {
 pub(crate) struct LaneProducer {
     ring: rtrb::Producer<Row>,
     shared: Arc<LaneShared>,
+    /// Payload bytes pushed, and the drain's `bytes_popped` as last read: the shared
+    /// counter is re-read only when the cached one says the lane is full, so the producer
+    /// does not pull the drain's cache line on every push (as rtrb does for its indices).
+    bytes_pushed: u64,
+    cached_popped: u64,
     max_bytes: u64,
     policy: LanePolicy,
 }
@@ -145,9 +148,8 @@ pub(crate) fn new_lane(
         thread_name: t
             .name()
             .map_or_else(|| format!("{:?}", t.id()), str::to_owned),
-        pushed: CachePadded::new(AtomicU64::new(0)),
+        pushed: CachePadded::new((AtomicU64::new(0), AtomicU64::new(0))),
         dropped: AtomicU64::new(0),
-        bytes_pushed: AtomicU64::new(0),
         popped: CachePadded::new(AtomicU64::new(0)),
         bytes_popped: AtomicU64::new(0),
         high_water_rows: AtomicUsize::new(0),
@@ -158,6 +160,8 @@ pub(crate) fn new_lane(
         LaneProducer {
             ring: p,
             shared: shared.clone(),
+            bytes_pushed: 0,
+            cached_popped: 0,
             max_bytes,
             policy,
         },
@@ -166,18 +170,21 @@ pub(crate) fn new_lane(
 }
 
 impl LaneProducer {
-    fn bytes_in_lane(&self) -> u64 {
-        let pushed = self.shared.bytes_pushed.load(Ordering::Relaxed);
-        // Acquire pairs with the drain's Release store after popping.
-        pushed - self.shared.bytes_popped.load(Ordering::Acquire).min(pushed)
+    fn fits(&self, bytes: u64) -> bool {
+        let used = self.bytes_pushed - self.cached_popped.min(self.bytes_pushed);
+        used == 0 || used + bytes <= self.max_bytes
     }
 
-    fn has_room(&self, bytes: u64) -> bool {
+    fn has_room(&mut self, bytes: u64) -> bool {
         if self.ring.is_full() {
             return false;
         }
-        let used = self.bytes_in_lane();
-        used == 0 || used + bytes <= self.max_bytes
+        if self.fits(bytes) {
+            return true;
+        }
+        // Acquire pairs with the drain's Release store after popping.
+        self.cached_popped = self.shared.bytes_popped.load(Ordering::Acquire);
+        self.fits(bytes)
     }
 
     /// Pushes a row, applying the lane policy. `is_closed` lets a blocked producer give up
@@ -199,7 +206,8 @@ impl LaneProducer {
                         if backoff.is_completed() {
                             // Bounded sleep: the drain notifies after every burst it pops,
                             // and the timeout re-checks `is_closed`.
-                            self.shared.producer.park_unless(
+                            let shared = self.shared.clone();
+                            shared.producer.park_unless(
                                 || self.has_room(bytes),
                                 Some(Duration::from_millis(5)),
                             );
@@ -210,22 +218,18 @@ impl LaneProducer {
                 }
             }
         }
-        // Account the bytes before the row becomes visible, so the drain never pops more
-        // bytes than were pushed.
-        bump(&self.shared.bytes_pushed, bytes);
         match self.ring.push(row) {
             Ok(()) => {
-                bump(&self.shared.pushed, 1);
+                self.bytes_pushed += bytes;
+                bump(&self.shared.pushed.0, 1);
+                self.shared
+                    .pushed
+                    .1
+                    .store(self.bytes_pushed, Ordering::Relaxed);
                 Ok(())
             }
-            Err(rtrb::PushError::Full(_)) => {
-                // Unreachable: only this thread pushes and it checked for room above.
-                self.shared.bytes_pushed.store(
-                    self.shared.bytes_pushed.load(Ordering::Relaxed) - bytes,
-                    Ordering::Relaxed,
-                );
-                Err(PushError::Closed)
-            }
+            // Unreachable: only this thread pushes and it checked for room above.
+            Err(rtrb::PushError::Full(_)) => Err(PushError::Closed),
         }
     }
 }
@@ -249,10 +253,6 @@ impl LaneConsumer {
             return 0;
         }
         let s = &self.shared;
-        s.high_water_rows.fetch_max(available, Ordering::Relaxed);
-        let in_lane =
-            s.bytes_pushed.load(Ordering::Relaxed) - s.bytes_popped.load(Ordering::Relaxed);
-        s.high_water_bytes.fetch_max(in_lane, Ordering::Relaxed);
         let n = available.min(max);
         let mut bytes = 0u64;
         if let Ok(chunk) = self.ring.read_chunk(n) {
@@ -261,6 +261,16 @@ impl LaneConsumer {
                 sink(row);
             }
         }
+        s.high_water_rows.fetch_max(available, Ordering::Relaxed);
+        let in_lane = if available == n {
+            bytes
+        } else {
+            // A backlog: read the producer's counter (only then, to keep its cache line
+            // local while the drain keeps up).
+            let popped = s.bytes_popped.load(Ordering::Relaxed);
+            s.pushed.1.load(Ordering::Relaxed).saturating_sub(popped)
+        };
+        s.high_water_bytes.fetch_max(in_lane, Ordering::Relaxed);
         // Release pairs with the producer's Acquire in `bytes_in_lane`.
         s.bytes_popped.store(
             s.bytes_popped.load(Ordering::Relaxed) + bytes,
