@@ -54,8 +54,15 @@ pub enum EntityPathError {
 /// assert!(EntityPath::parse("has space").is_err());
 /// # Ok::<(), spate::EntityPathError>(())
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Eq, Hash, PartialOrd, Ord)]
 pub struct EntityPath(Arc<str>);
+
+impl PartialEq for EntityPath {
+    fn eq(&self, other: &Self) -> bool {
+        // Clones of one parsed path share their string: compare the pointer first.
+        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+    }
+}
 
 impl EntityPath {
     /// Parses and validates a path.

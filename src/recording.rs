@@ -519,7 +519,6 @@ impl Recording {
                 time: time.unwrap_or(&local.time).clone(),
                 data: data.row_data(),
                 payload_bytes: data.payload_bytes(),
-                logged_at: Instant::now(),
             };
             let producer = local.producer.get_or_insert_with(|| {
                 let (p, c) = new_lane(shared.lane_slots, shared.lane_bytes, shared.lane_policy);

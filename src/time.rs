@@ -90,10 +90,42 @@ pub enum TimeError {
 /// assert_eq!(t.name(), "frame");
 /// # Ok::<(), spate::TimeError>(())
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Timeline {
-    name: Arc<str>,
+///
+/// A thin shared pointer (8 bytes), so time points stay small and clone without allocating.
+#[derive(Clone)]
+pub struct Timeline(Arc<TimelineInner>);
+
+struct TimelineInner {
+    name: Box<str>,
     kind: TimelineKind,
+}
+
+impl PartialEq for Timeline {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+            || (self.0.kind == other.0.kind && self.0.name == other.0.name)
+    }
+}
+
+impl Eq for Timeline {}
+
+impl std::hash::Hash for Timeline {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.name.hash(state);
+        self.0.kind.hash(state);
+    }
+}
+
+impl PartialOrd for Timeline {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Timeline {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (&self.0.name, self.0.kind).cmp(&(&other.0.name, other.0.kind))
+    }
 }
 
 impl Timeline {
@@ -105,10 +137,10 @@ impl Timeline {
         if name.starts_with("rerun.") {
             return Err(TimeError::ReservedName(name.to_owned()));
         }
-        Ok(Self {
-            name: Arc::from(name),
+        Ok(Self(Arc::new(TimelineInner {
+            name: name.into(),
             kind,
-        })
+        })))
     }
 
     /// A sequence timeline.
@@ -128,18 +160,18 @@ impl Timeline {
 
     /// The name, which is also the index column's name.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.0.name
     }
 
     /// The kind.
     pub fn kind(&self) -> TimelineKind {
-        self.kind
+        self.0.kind
     }
 }
 
 impl fmt::Debug for Timeline {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}({:?})", self.kind, &*self.name)
+        write!(f, "{}({:?})", self.0.kind, &*self.0.name)
     }
 }
 

@@ -5,6 +5,7 @@ mod points3d;
 use arrow_buffer::{ArrowNativeType, ScalarBuffer};
 
 pub use points3d::Points3D;
+pub(crate) use points3d::Points3DColumns;
 
 /// Why an archetype's components do not fit together.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -120,7 +120,8 @@ pub struct Points3D {
     colors: Option<ScalarBuffer<u32>>,
     radii: Option<ScalarBuffer<f32>>,
     class_ids: Option<ScalarBuffer<u16>>,
-    labels: Option<StringArray>,
+    /// Boxed behind an `Arc`: labels are rare, and rows travel by value through lanes.
+    labels: Option<Arc<StringArray>>,
 }
 
 impl Points3D {
@@ -155,12 +156,12 @@ impl Points3D {
 
     /// Text labels.
     pub fn with_labels<S: AsRef<str>>(mut self, labels: impl IntoIterator<Item = S>) -> Self {
-        self.labels = Some(
+        self.labels = Some(Arc::new(
             labels
                 .into_iter()
                 .map(|s| Some(s.as_ref().to_owned()))
                 .collect(),
-        );
+        ));
         self
     }
 
@@ -225,89 +226,126 @@ impl Points3D {
             | u8::from(self.class_ids.is_some()) << 2
             | u8::from(self.labels.is_some()) << 3
     }
+}
 
-    /// Columns of several rows with the same [`component_mask`](Self::component_mask), each
-    /// row's values appended once into one buffer per component.
-    pub(crate) fn batch_columns(rows: &[&Points3D]) -> Result<Vec<ComponentColumn>, ArrowError> {
+/// Appends the rows of one batch (same [`Points3D::component_mask`]) into one growing
+/// buffer per component, so a batch costs one small copy per row and no second pass.
+#[derive(Debug)]
+pub(crate) struct Points3DColumns {
+    mask: ComponentMask,
+    positions: Vec<f32>,
+    position_offsets: Vec<i32>,
+    colors: (Vec<u32>, Vec<i32>),
+    radii: (Vec<f32>, Vec<i32>),
+    class_ids: (Vec<u16>, Vec<i32>),
+    labels: Vec<StringArray>,
+    label_offsets: Vec<i32>,
+}
+
+fn next_offset(offsets: &mut Vec<i32>, add: usize) -> Result<(), ArrowError> {
+    let last = *offsets.last().unwrap_or(&0);
+    let end = i32::try_from(add)
+        .ok()
+        .and_then(|a| last.checked_add(a))
+        .ok_or_else(|| {
+            ArrowError::InvalidArgumentError("instances overflow a 32-bit list".into())
+        })?;
+    offsets.push(end);
+    Ok(())
+}
+
+fn list_column(
+    d: ComponentDescriptor,
+    offsets: Vec<i32>,
+    values: ArrayRef,
+) -> Result<ComponentColumn, ArrowError> {
+    let field = Arc::new(Field::new_list_field(values.data_type().clone(), true));
+    let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
+    Ok(ComponentColumn::new(
+        d,
+        ListArray::try_new(field, offsets, values, None)?,
+    ))
+}
+
+impl Points3DColumns {
+    pub(crate) fn new(mask: ComponentMask) -> Self {
+        Self {
+            mask,
+            positions: Vec::new(),
+            position_offsets: vec![0],
+            colors: (Vec::new(), vec![0]),
+            radii: (Vec::new(), vec![0]),
+            class_ids: (Vec::new(), vec![0]),
+            labels: Vec::new(),
+            label_offsets: vec![0],
+        }
+    }
+
+    /// Appends one row (whose mask must equal the batch's).
+    pub(crate) fn push(&mut self, p: &Points3D) -> Result<(), ArrowError> {
+        self.positions.extend_from_slice(&p.positions);
+        next_offset(&mut self.position_offsets, p.positions.len() / 3)?;
+        if let Some(c) = &p.colors {
+            self.colors.0.extend_from_slice(c);
+            next_offset(&mut self.colors.1, c.len())?;
+        }
+        if let Some(r) = &p.radii {
+            self.radii.0.extend_from_slice(r);
+            next_offset(&mut self.radii.1, r.len())?;
+        }
+        if let Some(c) = &p.class_ids {
+            self.class_ids.0.extend_from_slice(c);
+            next_offset(&mut self.class_ids.1, c.len())?;
+        }
+        if let Some(l) = &p.labels {
+            next_offset(&mut self.label_offsets, l.len())?;
+            self.labels.push(StringArray::clone(l));
+        }
+        Ok(())
+    }
+
+    /// The finished columns: the appended `Vec`s become the Arrow buffers (no copy).
+    pub(crate) fn finish(self) -> Result<Vec<ComponentColumn>, ArrowError> {
         use descriptors::*;
-        fn offsets(lens: impl Iterator<Item = usize>) -> Result<OffsetBuffer<i32>, ArrowError> {
-            let mut out = Vec::with_capacity(lens.size_hint().0 + 1);
-            let mut end = 0usize;
-            out.push(0i32);
-            for l in lens {
-                end += l;
-                out.push(i32::try_from(end).map_err(|_| {
-                    ArrowError::InvalidArgumentError(format!(
-                        "{end} instances overflow a 32-bit list"
-                    ))
-                })?);
-            }
-            Ok(OffsetBuffer::new(ScalarBuffer::from(out)))
-        }
-        fn concat<T: arrow_buffer::ArrowNativeType>(parts: &[&ScalarBuffer<T>]) -> ScalarBuffer<T> {
-            let mut v = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
-            for p in parts {
-                v.extend_from_slice(p);
-            }
-            ScalarBuffer::from(v)
-        }
-        fn list(
-            d: ComponentDescriptor,
-            offsets: OffsetBuffer<i32>,
-            values: ArrayRef,
-        ) -> Result<ComponentColumn, ArrowError> {
-            let field = Arc::new(Field::new_list_field(values.data_type().clone(), true));
-            Ok(ComponentColumn::new(
-                d,
-                ListArray::try_new(field, offsets, values, None)?,
-            ))
-        }
         let mut out = Vec::with_capacity(5);
-        let Some(first) = rows.first() else {
-            return Ok(out);
-        };
-        if first.class_ids.is_some() {
-            let parts: Vec<_> = rows.iter().filter_map(|r| r.class_ids.as_ref()).collect();
-            let o = offsets(parts.iter().map(|p| p.len()))?;
-            out.push(list(
+        if self.mask & 4 != 0 {
+            let (v, o) = self.class_ids;
+            out.push(list_column(
                 CLASS_IDS,
                 o,
-                Arc::new(UInt16Array::new(concat(&parts), None)),
+                Arc::new(UInt16Array::new(v.into(), None)),
             )?);
         }
-        if first.colors.is_some() {
-            let parts: Vec<_> = rows.iter().filter_map(|r| r.colors.as_ref()).collect();
-            let o = offsets(parts.iter().map(|p| p.len()))?;
-            out.push(list(
+        if self.mask & 1 != 0 {
+            let (v, o) = self.colors;
+            out.push(list_column(
                 COLORS,
                 o,
-                Arc::new(UInt32Array::new(concat(&parts), None)),
+                Arc::new(UInt32Array::new(v.into(), None)),
             )?);
         }
-        if first.labels.is_some() {
-            let parts: Vec<&dyn Array> = rows
-                .iter()
-                .filter_map(|r| r.labels.as_ref())
-                .map(|l| l as &dyn Array)
-                .collect();
-            let o = offsets(parts.iter().map(|p| p.len()))?;
-            out.push(list(LABELS, o, arrow_select::concat::concat(&parts)?)?);
+        if self.mask & 8 != 0 {
+            let parts: Vec<&dyn Array> = self.labels.iter().map(|l| l as &dyn Array).collect();
+            out.push(list_column(
+                LABELS,
+                self.label_offsets,
+                arrow_select::concat::concat(&parts)?,
+            )?);
         }
-        {
-            let parts: Vec<_> = rows.iter().map(|r| &r.positions).collect();
-            let o = offsets(parts.iter().map(|p| p.len() / 3))?;
-            let coords = Float32Array::new(concat(&parts), None);
-            let item = Arc::new(Field::new_list_field(DataType::Float32, false));
-            let fsl = FixedSizeListArray::new(item, 3, Arc::new(coords), None);
-            out.push(list(POSITIONS, o, Arc::new(fsl))?);
-        }
-        if first.radii.is_some() {
-            let parts: Vec<_> = rows.iter().filter_map(|r| r.radii.as_ref()).collect();
-            let o = offsets(parts.iter().map(|p| p.len()))?;
-            out.push(list(
+        let coords = Float32Array::new(self.positions.into(), None);
+        let item = Arc::new(Field::new_list_field(DataType::Float32, false));
+        let fsl = FixedSizeListArray::new(item, 3, Arc::new(coords), None);
+        out.push(list_column(
+            POSITIONS,
+            self.position_offsets,
+            Arc::new(fsl),
+        )?);
+        if self.mask & 2 != 0 {
+            let (v, o) = self.radii;
+            out.push(list_column(
                 RADII,
                 o,
-                Arc::new(Float32Array::new(concat(&parts), None)),
+                Arc::new(Float32Array::new(v.into(), None)),
             )?);
         }
         Ok(out)
@@ -330,7 +368,7 @@ impl AsComponents for Points3D {
             out.push((COLORS, Arc::new(UInt32Array::new(c.clone(), None))));
         }
         if let Some(l) = &self.labels {
-            out.push((LABELS, Arc::new(l.clone())));
+            out.push((LABELS, l.clone()));
         }
         out.push((POSITIONS, Arc::new(positions)));
         if let Some(r) = &self.radii {

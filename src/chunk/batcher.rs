@@ -4,8 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::archetype::Points3D;
-use crate::chunk::{Chunk, ChunkError, ChunkId, TimeColumn};
+use crate::archetype::Points3DColumns;
+use crate::chunk::{Chunk, ChunkError, ChunkId, RowId, TimeColumn};
 use crate::entity::EntityPath;
 use crate::lane::{Row, RowData};
 use crate::time::Timeline;
@@ -95,20 +95,38 @@ impl BatchPolicy {
 #[derive(Debug)]
 pub(crate) struct FinishedChunk {
     pub chunk: Chunk,
-    /// When the chunk's oldest row was logged.
-    pub oldest_logged_at: Instant,
+    /// When the chunk's oldest row was logged (wall clock, ns since the epoch).
+    pub oldest_logged_at_ns: u64,
 }
 
 struct OpenBatch {
     entity: EntityPath,
     timelines: Vec<Timeline>,
     mask: u8,
-    rows: Vec<Row>,
+    row_ids: Vec<RowId>,
+    /// One column of times per timeline.
+    times: Vec<Vec<i64>>,
+    columns: Points3DColumns,
     bytes: usize,
     opened_at: Instant,
+    oldest_logged_at_ns: u64,
 }
 
 impl OpenBatch {
+    fn new(row: &Row, mask: u8, now: Instant) -> Self {
+        Self {
+            entity: row.entity.clone(),
+            timelines: row.time.iter().map(|(t, _)| t.clone()).collect(),
+            mask,
+            row_ids: Vec::new(),
+            times: vec![Vec::new(); row.time.len()],
+            columns: Points3DColumns::new(mask),
+            bytes: 0,
+            opened_at: now,
+            oldest_logged_at_ns: u64::MAX,
+        }
+    }
+
     fn accepts(&self, row: &Row, mask: u8) -> bool {
         self.mask == mask
             && self.entity == row.entity
@@ -118,6 +136,45 @@ impl OpenBatch {
                 .iter()
                 .zip(row.time.iter())
                 .all(|(a, (b, _))| a == b)
+    }
+
+    /// Appends the row's values; the row itself (and its references) is dropped here.
+    fn append(&mut self, row: Row) -> Result<(), ChunkError> {
+        match &row.data {
+            RowData::Points3D(p) => self.columns.push(p)?,
+        }
+        for (col, (_, v)) in self.times.iter_mut().zip(row.time.iter()) {
+            col.push(v);
+        }
+        self.row_ids.push(row.row_id);
+        self.bytes += row.payload_bytes;
+        self.oldest_logged_at_ns = self.oldest_logged_at_ns.min(row.logged_at_ns());
+        Ok(())
+    }
+
+    fn len(&self) -> usize {
+        self.row_ids.len()
+    }
+
+    fn build(self) -> Result<FinishedChunk, ChunkError> {
+        let timelines = self
+            .timelines
+            .into_iter()
+            .zip(self.times)
+            .map(|(t, v)| TimeColumn::new(t, v))
+            .collect();
+        let components = self.columns.finish()?;
+        let chunk = Chunk::new(
+            ChunkId::new(),
+            self.entity,
+            &self.row_ids,
+            timelines,
+            components,
+        )?;
+        Ok(FinishedChunk {
+            chunk,
+            oldest_logged_at_ns: self.oldest_logged_at_ns,
+        })
     }
 }
 
@@ -133,60 +190,13 @@ fn mask_of(data: &RowData) -> u8 {
     }
 }
 
-fn oldest(rows: &[Row]) -> Instant {
-    rows.iter()
-        .map(|r| r.logged_at)
-        .min()
-        .unwrap_or_else(Instant::now)
-}
-
 /// One row → one chunk, wrapping the row's buffers without copying.
 fn single(row: Row) -> Result<FinishedChunk, ChunkError> {
+    let oldest_logged_at_ns = row.logged_at_ns();
     let chunk = Chunk::from_row(row.entity, row.row_id, &row.time, row.data.as_components())?;
     Ok(FinishedChunk {
         chunk,
-        oldest_logged_at: row.logged_at,
-    })
-}
-
-fn build(batch: OpenBatch) -> Result<FinishedChunk, ChunkError> {
-    if batch.rows.len() == 1 {
-        let row = batch.rows.into_iter().next().ok_or(ChunkError::Empty)?;
-        return single(row);
-    }
-    let oldest_logged_at = oldest(&batch.rows);
-    let row_ids: Vec<_> = batch.rows.iter().map(|r| r.row_id).collect();
-    let timelines = batch
-        .timelines
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            let values = batch
-                .rows
-                .iter()
-                .map(|r| r.time.iter().nth(i).map_or(0, |(_, v)| v))
-                .collect();
-            TimeColumn::new(t.clone(), values)
-        })
-        .collect();
-    let points: Vec<&Points3D> = batch
-        .rows
-        .iter()
-        .map(|r| match &r.data {
-            RowData::Points3D(p) => p,
-        })
-        .collect();
-    let components = Points3D::batch_columns(&points)?;
-    let chunk = Chunk::new(
-        ChunkId::new(),
-        batch.entity,
-        &row_ids,
-        timelines,
-        components,
-    )?;
-    Ok(FinishedChunk {
-        chunk,
-        oldest_logged_at,
+        oldest_logged_at_ns,
     })
 }
 
@@ -211,7 +221,7 @@ impl Batcher {
         if row.payload_bytes >= self.policy.passthrough_bytes {
             // Keep per-key order: the open batch of this key goes first.
             if let Some(i) = idx {
-                out.push(build(self.open.swap_remove(i)));
+                out.push(self.open.swap_remove(i).build());
             }
             out.push(single(row));
             return;
@@ -219,22 +229,17 @@ impl Batcher {
         let i = match idx {
             Some(i) => i,
             None => {
-                self.open.push(OpenBatch {
-                    entity: row.entity.clone(),
-                    timelines: row.time.iter().map(|(t, _)| t.clone()).collect(),
-                    mask,
-                    rows: Vec::new(),
-                    bytes: 0,
-                    opened_at: now,
-                });
+                self.open.push(OpenBatch::new(&row, mask, now));
                 self.open.len() - 1
             }
         };
         let b = &mut self.open[i];
-        b.bytes += row.payload_bytes;
-        b.rows.push(row);
-        if b.bytes >= self.policy.max_bytes || b.rows.len() >= self.policy.max_rows {
-            out.push(build(self.open.swap_remove(i)));
+        if let Err(e) = b.append(row) {
+            out.push(Err(e));
+            return;
+        }
+        if b.bytes >= self.policy.max_bytes || b.len() >= self.policy.max_rows {
+            out.push(self.open.swap_remove(i).build());
         }
     }
 
@@ -247,7 +252,7 @@ impl Batcher {
         let mut i = 0;
         while i < self.open.len() {
             if now.saturating_duration_since(self.open[i].opened_at) >= self.policy.max_delay {
-                out.push(build(self.open.swap_remove(i)));
+                out.push(self.open.swap_remove(i).build());
             } else {
                 i += 1;
             }
@@ -257,7 +262,7 @@ impl Batcher {
     /// Finishes every open batch.
     pub(crate) fn flush_all(&mut self, out: &mut Vec<Result<FinishedChunk, ChunkError>>) {
         for b in self.open.drain(..) {
-            out.push(build(b));
+            out.push(b.build());
         }
     }
 
@@ -272,13 +277,14 @@ impl Batcher {
     /// Rows waiting in open batches.
     #[cfg(test)]
     pub(crate) fn pending_rows(&self) -> usize {
-        self.open.iter().map(|b| b.rows.len()).sum()
+        self.open.iter().map(OpenBatch::len).sum()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::archetype::Points3D;
     use crate::chunk::RowId;
     use crate::time::TimePoint;
 
@@ -290,7 +296,6 @@ mod tests {
             time: TimePoint::default().with_sequence("frame", frame).unwrap(),
             payload_bytes: p.payload_bytes(),
             data: RowData::Points3D(p),
-            logged_at: Instant::now(),
         }
     }
 

@@ -21,6 +21,7 @@ use arrow_array::{
 use arrow_buffer::{NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{ArrowError, DataType, Field};
 
+pub(crate) use tuid::wall_clock_ns;
 pub use tuid::{ChunkId, RowId, Tuid};
 
 use crate::archetype::ArchetypeError;

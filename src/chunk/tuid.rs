@@ -39,7 +39,8 @@ fn process_inc() -> u64 {
     })
 }
 
-fn wall_clock_ns() -> u64 {
+/// Nanoseconds since the Unix epoch, now.
+pub(crate) fn wall_clock_ns() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))

@@ -12,7 +12,7 @@ use crossbeam_utils::Backoff;
 
 use crate::chunk::ChunkError;
 use crate::chunk::batcher::{Batcher, FinishedChunk};
-use crate::lane::{LaneConsumer, Row};
+use crate::lane::LaneConsumer;
 use crate::recording::{Shared, ShutdownReport};
 use crate::sink::SinkSpec;
 use crate::sink::worker::{SinkWorker, Ticket};
@@ -76,7 +76,6 @@ pub(crate) struct DrainLoop {
     /// Sinks replaced by `set_sinks`, closing on their own threads, with their close tickets.
     retired: Vec<(SinkWorker, Arc<Ticket>)>,
     finished: Vec<Result<FinishedChunk, ChunkError>>,
-    rows: Vec<Row>,
 }
 
 impl DrainLoop {
@@ -91,7 +90,6 @@ impl DrainLoop {
             sinks,
             retired: Vec::new(),
             finished: Vec::new(),
-            rows: Vec::with_capacity(BURST),
         };
         let hello = EncodedMessage::set_store_info(&this.shared.store);
         for s in &this.sinks {
@@ -126,16 +124,14 @@ impl DrainLoop {
 
     /// One fair pass over the lanes; rows go to the batcher.
     fn poll_lanes(&mut self, now: Instant) -> usize {
-        let rows = &mut self.rows;
+        let (batcher, finished) = (&mut self.batcher, &mut self.finished);
+        // Rows go straight from the ring into their batch: one move each.
         let n = fair_round(&mut self.lanes, &mut self.next_lane, BURST, |lane, max| {
-            lane.pop_burst(max, |row| rows.push(row))
+            lane.pop_burst(max, |row| batcher.push(row, now, finished))
         });
         self.shared
             .rows_drained
             .fetch_add(n as u64, Ordering::Relaxed);
-        for row in self.rows.drain(..) {
-            self.batcher.push(row, now, &mut self.finished);
-        }
         self.lanes.retain(|l| !l.is_finished());
         n
     }
@@ -154,7 +150,7 @@ impl DrainLoop {
         for f in std::mem::take(&mut self.finished) {
             let encoded = f.and_then(|f| {
                 EncodedMessage::arrow_msg(&f.chunk, &self.shared.store, self.shared.compression)
-                    .map(|m| (m, f.oldest_logged_at))
+                    .map(|m| (m, f.oldest_logged_at_ns))
                     .map_err(|e| {
                         ChunkError::Arrow(arrow_schema::ArrowError::ExternalError(Box::new(e)))
                     })

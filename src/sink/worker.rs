@@ -61,7 +61,7 @@ impl Ticket {
 enum Command {
     Write {
         msg: EncodedMessage,
-        logged_at: Option<Instant>,
+        logged_at_ns: Option<u64>,
     },
     Flush {
         deadline: Instant,
@@ -184,12 +184,7 @@ impl SinkWorker {
 
     /// Queues `msg`, applying the policy. Called on the drain thread; blocks only under
     /// `SinkPolicy::Block` (waking on `drain`, which the worker notifies).
-    pub(crate) fn dispatch(
-        &self,
-        msg: &EncodedMessage,
-        logged_at: Option<Instant>,
-        drain: &Parker,
-    ) {
+    pub(crate) fn dispatch(&self, msg: &EncodedMessage, logged_at_ns: Option<u64>, drain: &Parker) {
         let s = &self.shared;
         let len = msg.len() as u64;
         if s.failed.load(Ordering::Acquire) {
@@ -215,7 +210,7 @@ impl SinkWorker {
         s.high_water_bytes.fetch_max(q, Ordering::Relaxed);
         let cmd = Command::Write {
             msg: msg.clone(),
-            logged_at,
+            logged_at_ns,
         };
         if self.tx.send(cmd).is_ok() {
             s.dispatched.fetch_add(1, Ordering::Relaxed);
@@ -265,7 +260,7 @@ impl SinkWorker {
 fn run(mut sink: Box<dyn Sink>, rx: Receiver<Command>, s: Arc<SinkShared>, drain: Arc<Parker>) {
     while let Ok(cmd) = rx.recv() {
         match cmd {
-            Command::Write { msg, logged_at } => {
+            Command::Write { msg, logged_at_ns } => {
                 let len = msg.len() as u64;
                 if s.abandoned.load(Ordering::Acquire) {
                     // Shutdown gave up on this sink and already counted the rest.
@@ -276,8 +271,10 @@ fn run(mut sink: Box<dyn Sink>, rx: Receiver<Command>, s: Arc<SinkShared>, drain
                         Ok(()) => {
                             s.messages.fetch_add(1, Ordering::Relaxed);
                             s.bytes.fetch_add(len, Ordering::Relaxed);
-                            if let Some(t) = logged_at {
-                                s.latency.record(t.elapsed());
+                            if let Some(t) = logged_at_ns {
+                                let now = crate::chunk::wall_clock_ns();
+                                s.latency
+                                    .record(Duration::from_nanos(now.saturating_sub(t)));
                             }
                         }
                         Err(e) => {
