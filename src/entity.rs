@@ -54,8 +54,15 @@ pub enum EntityPathError {
 /// assert!(EntityPath::parse("has space").is_err());
 /// # Ok::<(), spate::EntityPathError>(())
 /// ```
-#[derive(Clone, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Eq, PartialOrd, Ord)]
 pub struct EntityPath(Arc<str>);
+
+impl std::hash::Hash for EntityPath {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // Consistent with `eq`: equal paths have equal strings.
+        self.0.hash(state);
+    }
+}
 
 impl PartialEq for EntityPath {
     fn eq(&self, other: &Self) -> bool {
