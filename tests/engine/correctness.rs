@@ -284,3 +284,12 @@ fn loaned_buffers_flow_zero_copy_and_return_to_the_pool() {
     assert_eq!((f32s.loans, u32s.loans), (20, 20));
     assert!(f32s.reuses >= 19 && u32s.reuses >= 19, "{f32s:?} {u32s:?}");
 }
+
+#[test]
+fn recording_is_a_cheap_send_sync_clone() {
+    fn assert_traits<T: Clone + Send + Sync + 'static>() {}
+    assert_traits::<Recording>();
+    let rec = Recording::builder("engine_test").start().unwrap();
+    let clone = rec.clone();
+    assert_eq!(clone.store_info(), rec.store_info());
+}
