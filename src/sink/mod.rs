@@ -2,12 +2,14 @@
 //! queue bounded in bytes, so a slow or failed sink never blocks the drain thread (unless its
 //! policy is [`SinkPolicy::Block`]) and never blocks the other sinks.
 
+pub mod file;
 mod memory;
 mod null;
 pub(crate) mod worker;
 
 use std::time::Instant;
 
+pub use file::{FileSink, FileSinkError, FileSinkOptions, IoBackend, SyncPolicy};
 pub use memory::{MemorySink, MemorySinkHandle};
 pub use null::NullSink;
 

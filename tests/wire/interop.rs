@@ -13,57 +13,10 @@ use std::process::Command;
 use spate::wire::{Compression, EncodedMessage, RrdEncoder, StoreInfo};
 use spate::{Chunk, ChunkBuilder, EntityPath, Points3D, RowId, TimePoint};
 
-use crate::common::{Data, Row, write_expectation};
+use crate::official::{Data, Row, check, example_rows, official_python, write_expectation};
 
 const APP: &str = "spate_interop";
 const REC: &str = "rec-interop-0001";
-
-/// The venv's python, or None (after a loud SKIP) when the tools are absent outside CI.
-fn official_python(test: &str) -> Option<PathBuf> {
-    let venv = std::env::var_os("SPATE_RERUN_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-rerun"));
-    let python = venv.join("bin/python");
-    if python.exists() && venv.join("bin/rerun").exists() {
-        return Some(python);
-    }
-    let msg = format!(
-        "official Rerun tools not found in {} (run .ci/run or see README)",
-        venv.display()
-    );
-    if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
-        panic!("{msg}: interop tests must run in CI");
-    }
-    eprintln!("\n!!!!!!!! SKIP {test}: {msg} !!!!!!!!\n");
-    None
-}
-
-fn check(python: &Path, rrd: &Path, expect: &Path) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/check_rrd.py");
-    let out = Command::new(python)
-        .arg(script)
-        .arg(rrd)
-        .arg(expect)
-        .output()
-        .expect("run check_rrd.py");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    println!("{text}");
-    assert!(
-        out.status.success(),
-        "official tools rejected {}:\n{text}",
-        rrd.display()
-    );
-    for pass in ["OK verify", "OK print", "OK eager", "OK lazy"] {
-        assert!(
-            text.contains(pass),
-            "checker output lacks {pass:?}:\n{text}"
-        );
-    }
-}
 
 fn write_rrd(path: &Path, chunks: &[Chunk], compression: Compression) {
     let store = StoreInfo::new(APP, REC).unwrap();
@@ -233,34 +186,6 @@ fn points_example() -> PathBuf {
         return dir.join("debug/examples/points");
     }
     bin
-}
-
-/// The example's data contract, written out independently of the example's code.
-fn example_rows(points: u32, frames: u32, entities: u32) -> Vec<Row> {
-    let mut rows = Vec::new();
-    for f in 0..frames {
-        for e in 0..entities {
-            let pos = (0..points)
-                .map(|i| [i as f32 * 0.001, f as f32, e as f32 + (i % 7) as f32 * 0.25])
-                .collect();
-            let col = (0..points)
-                .map(|i| (i % 256) << 24 | (f % 256) << 16 | (e % 256) << 8 | 255)
-                .collect();
-            let rad = (0..points)
-                .map(|i| 0.01 + (i % 10) as f32 * 0.001)
-                .collect();
-            rows.push(Row {
-                entity: format!("/points/{e}"),
-                time: vec![("frame", "sequence", i64::from(f))],
-                components: vec![
-                    ("Points3D:positions", Data::F32x3(pos)),
-                    ("Points3D:colors", Data::U32(col)),
-                    ("Points3D:radii", Data::F32(rad)),
-                ],
-            });
-        }
-    }
-    rows
 }
 
 #[test]

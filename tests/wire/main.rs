@@ -4,4 +4,6 @@ mod common;
 mod decode_fixtures;
 mod decoder_errors;
 mod interop;
+#[path = "../support/official.rs"]
+mod official;
 mod round_trip;

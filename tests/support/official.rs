@@ -1,0 +1,161 @@
+//! The official Rerun 0.41 tools as a test oracle: finding them, writing the expectation
+//! files `tests/interop/check_rrd.py` reads, and running it. Shared by the test binaries
+//! (`#[path]`-included), so each uses only part of it.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+/// The venv's python, or None (after a loud SKIP) when the tools are absent outside CI.
+pub fn official_python(test: &str) -> Option<PathBuf> {
+    let venv = std::env::var_os("SPATE_RERUN_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-rerun"));
+    let python = venv.join("bin/python");
+    if python.exists() && venv.join("bin/rerun").exists() {
+        return Some(python);
+    }
+    let msg = format!(
+        "official Rerun tools not found in {} (run .ci/run or see README)",
+        venv.display()
+    );
+    if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+        panic!("{msg}: interop tests must run in CI");
+    }
+    eprintln!("\n!!!!!!!! SKIP {test}: {msg} !!!!!!!!\n");
+    None
+}
+
+pub fn check(python: &Path, rrd: &Path, expect: &Path) {
+    check_with(python, rrd, expect, false);
+}
+
+/// Like [`check`]; `no_footer` checks a file that was cut (no End message, no footer):
+/// `verify --check-footers false` and the streaming readers only.
+pub fn check_with(python: &Path, rrd: &Path, expect: &Path, no_footer: bool) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/check_rrd.py");
+    let mut cmd = Command::new(python);
+    cmd.arg(script).arg(rrd).arg(expect);
+    if no_footer {
+        cmd.arg("--no-footer");
+    }
+    let out = cmd.output().expect("run check_rrd.py");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{text}");
+    assert!(
+        out.status.success(),
+        "official tools rejected {}:\n{text}",
+        rrd.display()
+    );
+    let passes: &[&str] = if no_footer {
+        &["OK verify", "OK print", "OK eager"]
+    } else {
+        &["OK verify", "OK print", "OK eager", "OK lazy"]
+    };
+    for pass in passes {
+        assert!(
+            text.contains(pass),
+            "checker output lacks {pass:?}:\n{text}"
+        );
+    }
+}
+
+/// A component's expected values, as the checker's `dtype`s.
+pub enum Data {
+    F32x3(Vec<[f32; 3]>),
+    U32(Vec<u32>),
+    F32(Vec<f32>),
+    U16(Vec<u16>),
+    Utf8(Vec<String>),
+}
+
+/// One expected row.
+pub struct Row {
+    pub entity: String,
+    pub time: Vec<(&'static str, &'static str, i64)>,
+    pub components: Vec<(&'static str, Data)>,
+}
+
+/// Writes `EXPECT.json` (+ a side `.bin` file for numeric data) next to `rrd`.
+pub fn write_expectation(rrd: &Path, app: &str, recording: &str, rows: &[Row]) -> PathBuf {
+    let json_path = rrd.with_extension("expect.json");
+    let bin_name = rrd
+        .with_extension("expect.bin")
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let mut bin =
+        std::io::BufWriter::new(std::fs::File::create(rrd.with_file_name(&bin_name)).unwrap());
+    let mut offset = 0u64;
+    let mut put = |bytes: &[u8], dtype: &str, count: usize| -> Value {
+        bin.write_all(bytes).unwrap();
+        let v = json!({"dtype": dtype, "file": bin_name, "offset": offset, "count": count});
+        offset += bytes.len() as u64;
+        v
+    };
+    let rows: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            let time: serde_json::Map<String, Value> = r
+                .time
+                .iter()
+                .map(|(name, kind, v)| ((*name).to_owned(), json!({"kind": kind, "value": v})))
+                .collect();
+            let comps: serde_json::Map<String, Value> = r
+                .components
+                .iter()
+                .map(|(name, d)| {
+                    let v = match d {
+                        Data::F32x3(v) => put(bytemuck::cast_slice(v), "f32x3", v.len()),
+                        Data::U32(v) => put(bytemuck::cast_slice(v), "u32", v.len()),
+                        Data::F32(v) => put(bytemuck::cast_slice(v), "f32", v.len()),
+                        Data::U16(v) => put(bytemuck::cast_slice(v), "u16", v.len()),
+                        Data::Utf8(v) => json!({"dtype": "utf8", "values": v}),
+                    };
+                    ((*name).to_owned(), v)
+                })
+                .collect();
+            json!({"entity": r.entity, "static": r.time.is_empty(), "time": time, "components": comps})
+        })
+        .collect();
+    bin.flush().unwrap();
+    let doc = json!({"application_id": app, "recording_id": recording, "rows": rows});
+    std::fs::write(&json_path, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    json_path
+}
+
+/// The example's data contract, written out independently of the example's code.
+pub fn example_rows(points: u32, frames: u32, entities: u32) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for f in 0..frames {
+        for e in 0..entities {
+            let pos = (0..points)
+                .map(|i| [i as f32 * 0.001, f as f32, e as f32 + (i % 7) as f32 * 0.25])
+                .collect();
+            let col = (0..points)
+                .map(|i| (i % 256) << 24 | (f % 256) << 16 | (e % 256) << 8 | 255)
+                .collect();
+            let rad = (0..points)
+                .map(|i| 0.01 + (i % 10) as f32 * 0.001)
+                .collect();
+            rows.push(Row {
+                entity: format!("/points/{e}"),
+                time: vec![("frame", "sequence", i64::from(f))],
+                components: vec![
+                    ("Points3D:positions", Data::F32x3(pos)),
+                    ("Points3D:colors", Data::U32(col)),
+                    ("Points3D:radii", Data::F32(rad)),
+                ],
+            });
+        }
+    }
+    rows
+}
