@@ -9,16 +9,16 @@
 //! (f32 arithmetic), color `0xRRGGBBAA` with R = i % 256, G = f % 256, B = e % 256, A = 255,
 //! and radius `0.01 + (i % 10) * 0.001`.
 //!
-//! Until the engine exists this calls the wire encoder directly, one chunk per row.
+//! It logs through the engine — `Recording` + `FileSink` — like any user of the library.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
-use spate::wire::{Compression, EncodedMessage, RrdEncoder, StoreInfo};
-use spate::{Chunk, EntityPath, Points3D, RowId, TimePoint};
+use spate::sink::{FileSink, FileSinkOptions, IoBackend};
+use spate::wire::Compression;
+use spate::{EntityPath, Points3D, Recording, SinkExt, SinkPolicy};
 
 #[derive(Parser)]
 #[command(about = "Write a deterministic Points3D recording")]
@@ -38,6 +38,9 @@ struct Args {
     /// LZ4-compress chunk payloads.
     #[arg(long)]
     lz4: bool,
+    /// File I/O backend: auto, uring, mmap or pwrite.
+    #[arg(long, default_value = "auto")]
+    backend: IoBackend,
 }
 
 /// The cloud of entity `e`, frame `f`, exactly as the module docs define it.
@@ -61,40 +64,40 @@ fn main() -> anyhow::Result<()> {
     } else {
         Compression::Off
     };
-    let store = StoreInfo::new("spate_points", "points-example")?;
-    let file =
-        File::create(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
-    let mut w = BufWriter::with_capacity(8 << 20, file);
-    let mut rrd = RrdEncoder::new(compression);
-    rrd.write_header(&mut w)?;
-    rrd.write_message(&mut w, &EncodedMessage::set_store_info(&store))?;
+    let sink = FileSink::create(&args.out, FileSinkOptions::default().backend(args.backend))
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let rec = Recording::builder("spate_points")
+        .recording_id("points-example")
+        .compression(compression)
+        // Lossless: the file must hold every row.
+        .sinks(sink.with_policy(SinkPolicy::Block))
+        .start()?;
     let entities: Vec<EntityPath> = (0..args.entities)
         .map(|e| EntityPath::parse(&format!("points/{e}")))
         .collect::<Result<_, _>>()?;
+    let start = Instant::now();
     for f in 0..args.frames {
-        let time = TimePoint::default().with_sequence("frame", i64::from(f))?;
+        rec.set_time_sequence("frame", i64::from(f))?;
         for (e, entity) in entities.iter().enumerate() {
-            let chunk = Chunk::from_row(
-                entity.clone(),
-                RowId::new(),
-                &time,
-                &cloud(args.points, f, e as u32),
-            )?;
-            rrd.write_message(
-                &mut w,
-                &EncodedMessage::arrow_msg(&chunk, &store, compression)?,
-            )?;
+            rec.log(entity, &cloud(args.points, f, e as u32))?;
         }
     }
-    rrd.write_finish(&mut w)?;
-    w.flush()?;
+    let report = rec.shutdown(Instant::now() + Duration::from_secs(600));
+    let sink = &report.sinks[0].stats;
+    anyhow::ensure!(
+        report.is_complete(),
+        "not everything reached the file: {report:#?}"
+    );
     eprintln!(
-        "wrote {} ({} bytes): {} entities x {} frames x {} points",
+        "wrote {} via {}: {} entities x {} frames x {} points, {} chunks, {} bytes in {:.2?}",
         args.out.display(),
-        rrd.offset(),
+        sink.name,
         args.entities,
         args.frames,
-        args.points
+        args.points,
+        report.stats.chunks_encoded,
+        sink.bytes,
+        start.elapsed()
     );
     Ok(())
 }

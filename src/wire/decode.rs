@@ -203,6 +203,9 @@ pub enum TruncationReason {
     NoEndMessage,
     /// Fewer than 32 bytes for the StreamFooter after the End message.
     StreamFooter,
+    /// Zero bytes where the next message header should be, and no StreamFooter: space that
+    /// a preallocating writer reserved but did not fill (it stopped there).
+    UnwrittenTail,
 }
 
 impl fmt::Display for TruncationReason {
@@ -215,6 +218,9 @@ impl fmt::Display for TruncationReason {
             }
             Self::NoEndMessage => f.write_str("no End message (the writer did not finish)"),
             Self::StreamFooter => f.write_str("incomplete stream footer"),
+            Self::UnwrittenTail => {
+                f.write_str("zero-filled, never-written space after the last message")
+            }
         }
     }
 }
@@ -422,6 +428,18 @@ pub fn decode_rrd(input: impl Into<DecodeInput>) -> Result<DecodedRrd, DecodeErr
             }
             let kind_code = u64::from_le_bytes(r.take());
             let len = u64::from_le_bytes(r.take());
+            // 16 zero bytes not followed by a StreamFooter: space a preallocating writer
+            // (the mmap backend) reserved but never filled, i.e. where it stopped.
+            if kind_code == 0 && len == 0 {
+                let rest = &data[r.pos..];
+                if rest.len() < 32 || &rest[20..28] != b"RRF2FOOT" {
+                    out.truncated = Some(Truncation {
+                        offset,
+                        reason: TruncationReason::UnwrittenTail,
+                    });
+                    return Ok(out);
+                }
+            }
             let Some(kind) = MessageKind::from_code(kind_code) else {
                 return err(offset, DecodeErrorKind::UnknownMessageKind(kind_code));
             };

@@ -348,3 +348,30 @@ fn footer_manifest_points_at_every_chunk_body() {
     );
     assert_eq!(&tail[20..], b"RRF2FOOT\x01\x00\x00\x00");
 }
+
+#[test]
+fn a_zero_filled_tail_is_where_a_preallocating_writer_stopped() {
+    let chunks = sample_chunks();
+    let file = write_file(&chunks, Compression::Off);
+    let full = decode_rrd(file.clone()).unwrap();
+    let end_at = full.messages.last().unwrap().offset as usize;
+    let mut padded = file[..end_at].to_vec();
+    padded.extend(std::iter::repeat_n(0u8, 64 * 1024));
+    let rrd = decode_rrd(padded).unwrap();
+    let t = rrd.truncated.as_ref().unwrap();
+    assert_eq!(
+        (t.offset, &t.reason),
+        (end_at as u64, &TruncationReason::UnwrittenTail)
+    );
+    assert_eq!(rrd.chunks().count(), chunks.len());
+    // A header zeroed but a body partly written after it (the mmap backend writes the header
+    // last) is the same case.
+    let mut partial = file[..end_at].to_vec();
+    partial.extend([0u8; 16]);
+    partial.extend([7u8; 100]);
+    let rrd = decode_rrd(partial).unwrap();
+    assert_eq!(
+        rrd.truncated.unwrap().reason,
+        TruncationReason::UnwrittenTail
+    );
+}

@@ -113,7 +113,7 @@ impl Status {
     fn of(decoded: &DecodedRrd) -> Self {
         if let Some(t) = &decoded.truncated {
             return match t.reason {
-                TruncationReason::NoEndMessage => Self::NoFooter,
+                TruncationReason::NoEndMessage | TruncationReason::UnwrittenTail => Self::NoFooter,
                 _ => Self::Truncated,
             };
         }
@@ -689,6 +689,7 @@ fn reason_code(r: &TruncationReason) -> &'static str {
         TruncationReason::MessageBody { .. } => "message_body",
         TruncationReason::NoEndMessage => "no_end_message",
         TruncationReason::StreamFooter => "stream_footer",
+        TruncationReason::UnwrittenTail => "unwritten_tail",
     }
 }
 

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-pub use backend::IoBackend;
+pub use backend::{IoBackend, UnknownBackend};
 
 use super::{Sink, SinkError};
 use crate::wire::{Compression, EncodedMessage, MessageKind, RrdEncoder};

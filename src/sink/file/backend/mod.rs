@@ -48,8 +48,13 @@ impl std::fmt::Display for IoBackend {
     }
 }
 
+/// A string that names no [`IoBackend`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown I/O backend {0:?} (expected auto, uring, mmap or pwrite)")]
+pub struct UnknownBackend(pub String);
+
 impl std::str::FromStr for IoBackend {
-    type Err = String;
+    type Err = UnknownBackend;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Ok(match s {
             "auto" => Self::Auto,
@@ -57,9 +62,7 @@ impl std::str::FromStr for IoBackend {
             "mmap" => Self::Mmap,
             "pwrite" | "pwritev" => Self::Pwrite,
             other => {
-                return Err(format!(
-                    "unknown I/O backend {other:?} (auto, uring, mmap, pwrite)"
-                ));
+                return Err(UnknownBackend(other.to_owned()));
             }
         })
     }
