@@ -5,6 +5,12 @@
 //! StreamFooter. A writer that is killed leaves every complete message readable (the
 //! official tools read such files with `--check-footers false` / `RrdReader(..).stream()`,
 //! and [`decode_rrd`](crate::wire::decode_rrd) reports where the file was cut).
+//!
+//! The mmap backend grows files in 64 MiB steps, so a killed writer leaves up to 64 MiB of
+//! zeros after its last message ([`TruncationReason::UnwrittenTail`](crate::wire::TruncationReason)
+//! in spate's decoder; cut the file there for the official tools). It writes each message
+//! header last, so the zeros always start at a message boundary. Prefer `Pwrite` or `Uring`
+//! where files must open as they are after a crash.
 
 pub(crate) mod backend;
 

@@ -190,11 +190,17 @@ impl Backend for MmapBackend {
             .as_mut()
             .ok_or_else(|| io::Error::other("mmap window missing"))?;
         // In range: `win_start <= offset` and `end <= cap = win_start + map.len()`.
-        let mut pos = usize::try_from(offset - self.win_start).map_err(|_| too_large())?;
-        for part in parts {
+        let start = usize::try_from(offset - self.win_start).map_err(|_| too_large())?;
+        // The first part (a message header) is copied last: if the process dies mid-copy,
+        // the header is still zero, which the decoder reads as "the writer stopped here"
+        // (an unwritten tail) rather than as a message with a half-written body.
+        let first_len = parts[0].len();
+        let mut pos = start + first_len;
+        for part in &parts[1..] {
             map[pos..pos + part.len()].copy_from_slice(part);
             pos += part.len();
         }
+        map[start..start + first_len].copy_from_slice(&parts[0]);
         self.end = self.end.max(end);
         Ok(())
     }
@@ -236,9 +242,7 @@ impl Drop for MmapBackend {
         // Not finished (an error, a panic, a sink dropped without close): unmap, then cut
         // the zero padding grown ahead so the file ends after the last complete write.
         // Best effort: there is no one to report an error to.
-        if self.finished {
-            self.map = None;
-        } else if self.cap != self.end {
+        if !self.finished && self.cap != self.end {
             let _ = self.unmap_and_truncate(self.end);
         }
     }

@@ -4,7 +4,6 @@
 //! writes; mmap copies into the mapping), at increasing offsets, and keeps whatever it still
 //! needs (parts, the file) alive until the kernel is done with it.
 
-#[allow(missing_docs)]
 pub(crate) mod mmap;
 mod pwrite;
 #[allow(missing_docs)]
