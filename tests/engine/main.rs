@@ -2,5 +2,8 @@
 
 mod common;
 mod correctness;
+mod file_sink;
+#[path = "../support/official.rs"]
+mod official;
 mod sinks;
 mod wakeups;
