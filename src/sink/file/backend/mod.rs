@@ -6,7 +6,6 @@
 
 pub(crate) mod mmap;
 mod pwrite;
-#[allow(missing_docs)]
 pub(crate) mod uring;
 
 use std::fs::File;
