@@ -8,9 +8,9 @@
 //!
 //! The mmap backend grows files in 64 MiB steps, so a killed writer leaves up to 64 MiB of
 //! zeros after its last message ([`TruncationReason::UnwrittenTail`](crate::wire::TruncationReason)
-//! in spate's decoder; cut the file there for the official tools). It writes each message
-//! header last, so the zeros always start at a message boundary. Prefer `Pwrite` or `Uring`
-//! where files must open as they are after a crash.
+//! in spate's decoder; the official decoder logs "corrupt footer" there and stops, after
+//! reading every complete message). It writes each message header last, so the zeros
+//! always start at a message boundary.
 
 pub(crate) mod backend;
 
