@@ -70,7 +70,7 @@
 //!
 //! # Unsafe code
 //!
-//! None. `unsafe_code` is denied crate-wide; later I/O backends (io_uring, mmap) opt in per
+//! `unsafe_code` is denied crate-wide. Only the io_uring and mmap file backends opt in, per
 //! file, each block with a `// SAFETY:` comment. The lock-free wake-up protocol is checked by
 //! a loom model (`tests/loom_park.rs`) and stress tests.
 //!
