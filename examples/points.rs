@@ -18,7 +18,7 @@ use anyhow::Context;
 use clap::Parser;
 use spate::sink::{FileSink, FileSinkOptions, IoBackend};
 use spate::wire::Compression;
-use spate::{EntityPath, Points3D, Recording, SinkExt, SinkPolicy};
+use spate::{EntityPath, Recording, SinkExt, SinkPolicy};
 
 #[derive(Parser)]
 #[command(about = "Write a deterministic Points3D recording")]
@@ -43,20 +43,6 @@ struct Args {
     backend: IoBackend,
 }
 
-/// The cloud of entity `e`, frame `f`, exactly as the module docs define it.
-fn cloud(n: u32, f: u32, e: u32) -> Points3D {
-    let positions: Vec<[f32; 3]> = (0..n)
-        .map(|i| [i as f32 * 0.001, f as f32, e as f32 + (i % 7) as f32 * 0.25])
-        .collect();
-    let colors: Vec<u32> = (0..n)
-        .map(|i| u32::from_be_bytes([(i % 256) as u8, (f % 256) as u8, (e % 256) as u8, 255]))
-        .collect();
-    let radii: Vec<f32> = (0..n).map(|i| 0.01 + (i % 10) as f32 * 0.001).collect();
-    Points3D::new(positions)
-        .with_colors(colors)
-        .with_radii(radii)
-}
-
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let compression = if args.lz4 {
@@ -79,7 +65,10 @@ fn main() -> anyhow::Result<()> {
     for f in 0..args.frames {
         rec.set_time_sequence("frame", i64::from(f))?;
         for (e, entity) in entities.iter().enumerate() {
-            rec.log(entity, &cloud(args.points, f, e as u32))?;
+            rec.log(
+                entity,
+                &spate::demo::example_cloud(args.points, f, e as u32),
+            )?;
         }
     }
     let report = rec.shutdown(Instant::now() + Duration::from_secs(600));

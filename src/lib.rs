@@ -80,6 +80,8 @@
 
 pub mod archetype;
 pub mod chunk;
+#[doc(hidden)]
+pub mod demo;
 mod drain;
 mod entity;
 mod lane;

@@ -11,7 +11,7 @@ use assert_cmd::cargo::cargo_bin_cmd;
 use predicates::prelude::*;
 use serde_json::Value;
 use spate::wire::{Compression, EncodedMessage, RrdEncoder, StoreInfo};
-use spate::{Chunk, EntityPath, Points3D, RowId, TimePoint};
+use spate::{Chunk, EntityPath, RowId, TimePoint};
 
 const FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -255,20 +255,6 @@ fn fixture_two_entities_two_timelines() {
 
 // ---- files written with the library -------------------------------------------------
 
-/// The cloud of entity `e`, frame `f`, as `examples/points.rs` defines it.
-fn cloud(n: u32, f: u32, e: u32) -> Points3D {
-    let positions: Vec<[f32; 3]> = (0..n)
-        .map(|i| [i as f32 * 0.001, f as f32, e as f32 + (i % 7) as f32 * 0.25])
-        .collect();
-    let colors: Vec<u32> = (0..n)
-        .map(|i| u32::from_be_bytes([(i % 256) as u8, (f % 256) as u8, (e % 256) as u8, 255]))
-        .collect();
-    let radii: Vec<f32> = (0..n).map(|i| 0.01 + (i % 10) as f32 * 0.001).collect();
-    Points3D::new(positions)
-        .with_colors(colors)
-        .with_radii(radii)
-}
-
 /// What `cargo run --example points -- --points N --frames F --entities E [--lz4]` writes.
 fn points_file(n: u32, frames: u32, entities: u32, compression: Compression) -> Vec<u8> {
     let store = StoreInfo::new("spate_points", "points-example").unwrap();
@@ -283,7 +269,13 @@ fn points_file(n: u32, frames: u32, entities: u32, compression: Compression) -> 
             .unwrap();
         for e in 0..entities {
             let entity = EntityPath::parse(&format!("points/{e}")).unwrap();
-            let chunk = Chunk::from_row(entity, RowId::new(), &time, &cloud(n, f, e)).unwrap();
+            let chunk = Chunk::from_row(
+                entity,
+                RowId::new(),
+                &time,
+                &spate::demo::example_cloud(n, f, e),
+            )
+            .unwrap();
             let msg = EncodedMessage::arrow_msg(&chunk, &store, compression).unwrap();
             rrd.write_message(&mut w, &msg).unwrap();
         }

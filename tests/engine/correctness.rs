@@ -24,6 +24,24 @@ fn log_rows(rec: &Recording, thread: usize, rows: usize) {
     }
 }
 
+/// `threads` threads log `rows` rows each; then shutdown. Bounded in time.
+fn log_from_threads_then_shut_down(
+    rec: &Recording,
+    threads: usize,
+    rows: usize,
+) -> spate::ShutdownReport {
+    let r = rec.clone();
+    within(LIMIT, "logging + shutdown", move || {
+        std::thread::scope(|s| {
+            for t in 0..threads {
+                let r = r.clone();
+                s.spawn(move || log_rows(&r, t, rows));
+            }
+        });
+        r.shutdown(Instant::now() + Duration::from_secs(60))
+    })
+}
+
 #[test]
 fn n_threads_by_m_rows_arrive_exactly_once_in_order() {
     const N: usize = 4;
@@ -34,16 +52,7 @@ fn n_threads_by_m_rows_arrive_exactly_once_in_order() {
         .lane_slots(512)
         .start()
         .unwrap();
-    let r = rec.clone();
-    let report = within(LIMIT, "logging + shutdown", move || {
-        std::thread::scope(|s| {
-            for t in 0..N {
-                let r = r.clone();
-                s.spawn(move || log_rows(&r, t, M));
-            }
-        });
-        r.shutdown(Instant::now() + Duration::from_secs(60))
-    });
+    let report = log_from_threads_then_shut_down(&rec, N, M);
     assert!(report.is_complete(), "{report:#?}");
     assert_eq!(report.rows_logged(), (N * M) as u64);
     let rows = rows_by_entity(&got);
@@ -83,16 +92,7 @@ fn drop_newest_lanes_count_every_dropped_row() {
         .lane_slots(4)
         .start()
         .unwrap();
-    let r = rec.clone();
-    let report = within(LIMIT, "logging + shutdown", move || {
-        std::thread::scope(|s| {
-            for t in 0..N {
-                let r = r.clone();
-                s.spawn(move || log_rows(&r, t, M));
-            }
-        });
-        r.shutdown(Instant::now() + Duration::from_secs(60))
-    });
+    let report = log_from_threads_then_shut_down(&rec, N, M);
     let delivered: usize = rows_by_entity(&got).values().map(Vec::len).sum();
     let dropped = report.stats.rows_dropped();
     assert_eq!(

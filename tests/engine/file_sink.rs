@@ -27,16 +27,7 @@ fn log_example(rec: &Recording, points: u32, frames: u32, entities: u32) {
     for f in 0..frames {
         rec.set_time_sequence("frame", i64::from(f)).unwrap();
         for e in 0..entities {
-            let pos: Vec<[f32; 3]> = (0..points)
-                .map(|i| [i as f32 * 0.001, f as f32, e as f32 + (i % 7) as f32 * 0.25])
-                .collect();
-            let col: Vec<u32> = (0..points)
-                .map(|i| (i % 256) << 24 | (f % 256) << 16 | (e % 256) << 8 | 255)
-                .collect();
-            let rad: Vec<f32> = (0..points)
-                .map(|i| 0.01 + (i % 10) as f32 * 0.001)
-                .collect();
-            let p = Points3D::new(pos).with_colors(col).with_radii(rad);
+            let p = spate::demo::example_cloud(points, f, e);
             rec.log(&EntityPath::parse(&format!("points/{e}")).unwrap(), &p)
                 .unwrap();
         }

@@ -106,5 +106,17 @@ pub(crate) fn open(kind: IoBackend, file: File) -> io::Result<(Box<dyn Backend>,
     }
 }
 
+/// Sets `file`'s length to `len` if it differs, then syncs data if asked: the end of every
+/// backend's `finish`.
+pub(crate) fn set_len_and_sync(file: &File, len: u64, sync: bool) -> io::Result<()> {
+    if file.metadata()?.len() != len {
+        file.set_len(len)?;
+    }
+    if sync {
+        file.sync_data()?;
+    }
+    Ok(())
+}
+
 /// Most iovecs one `pwritev`/`writev` call takes (Linux `IOV_MAX`).
 pub(crate) const IOV_MAX: usize = 1024;

@@ -79,13 +79,7 @@ impl Backend for PwriteBackend {
     }
 
     fn finish(&mut self, len: u64, sync: bool) -> io::Result<()> {
-        if self.file.metadata()?.len() != len {
-            self.file.set_len(len)?;
-        }
-        if sync {
-            self.file.sync_data()?;
-        }
-        Ok(())
+        super::set_len_and_sync(&self.file, len, sync)
     }
 
     fn kind(&self) -> IoBackend {

@@ -426,13 +426,7 @@ impl Backend for UringBackend {
 
     fn finish(&mut self, len: u64, sync: bool) -> io::Result<()> {
         self.wait_all()?;
-        if self.file.metadata()?.len() != len {
-            self.file.set_len(len)?;
-        }
-        if sync {
-            self.file.sync_data()?;
-        }
-        Ok(())
+        super::set_len_and_sync(&self.file, len, sync)
     }
 
     fn kind(&self) -> IoBackend {
