@@ -25,6 +25,18 @@ pub enum SinkError {
     /// The sink was closed.
     #[error("sink is closed")]
     Closed,
+    /// An I/O error that also cost messages the sink had already accepted (an asynchronous
+    /// backend learns of a failed write after accepting later ones). They are counted as
+    /// dropped, not delivered.
+    #[error("I/O error: {source} ({lost_messages} earlier messages lost)")]
+    IoLost {
+        /// The error.
+        source: std::io::Error,
+        /// Messages accepted earlier that did not reach their destination.
+        lost_messages: u64,
+        /// Their bytes.
+        lost_bytes: u64,
+    },
     /// The deadline passed before the sink finished.
     #[error("deadline passed")]
     Deadline,

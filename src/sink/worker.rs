@@ -136,6 +136,20 @@ impl SinkShared {
     }
 
     fn fail(&self, e: &SinkError) {
+        if let SinkError::IoLost {
+            lost_messages,
+            lost_bytes,
+            ..
+        } = e
+        {
+            // Accepted earlier, lost now: move them from delivered to dropped.
+            let r = Ordering::AcqRel;
+            let m = (*lost_messages).min(self.messages.load(Ordering::Acquire));
+            self.messages.fetch_sub(m, r);
+            let b = (*lost_bytes).min(self.bytes.load(Ordering::Acquire));
+            self.bytes.fetch_sub(b, r);
+            self.dropped_failed.fetch_add(m, r);
+        }
         self.failed.store(true, Ordering::Release);
         *self.error.lock().unwrap_or_else(PoisonError::into_inner) = Some(e.to_string());
     }

@@ -167,6 +167,9 @@ pub struct FileSink {
     store_info: Option<EncodedMessage>,
     /// The latest static chunk per (entity, components), replayed into every rotated file.
     statics: Vec<(String, EncodedMessage)>,
+    /// Messages (and bytes) handed to an asynchronous backend and not yet confirmed by a
+    /// completed `wait_all`: what an error surfacing later has cost.
+    unconfirmed: (u64, u64),
 }
 
 impl std::fmt::Debug for FileSink {
@@ -196,6 +199,26 @@ fn io_err(e: io::Error) -> SinkError {
 }
 
 impl FileSink {
+    /// An error, with the messages it cost that were accepted earlier (asynchronous backend).
+    fn lost(&mut self, e: io::Error) -> SinkError {
+        let (lost_messages, lost_bytes) = std::mem::take(&mut self.unconfirmed);
+        if lost_messages == 0 {
+            SinkError::Io(e)
+        } else {
+            SinkError::IoLost {
+                source: e,
+                lost_messages,
+                lost_bytes,
+            }
+        }
+    }
+
+    fn confirmed(&mut self) {
+        self.unconfirmed = (0, 0);
+    }
+}
+
+impl FileSink {
     /// Creates the file (truncating it) and writes its StreamHeader. With rotation the files
     /// are `name.00000.rrd`, `name.00001.rrd`, … next to `path`.
     pub fn create(path: impl AsRef<Path>, options: FileSinkOptions) -> Result<Self, FileSinkError> {
@@ -208,6 +231,7 @@ impl FileSink {
             kind: options.backend,
             store_info: None,
             statics: Vec::new(),
+            unconfirmed: (0, 0),
         };
         sink.file = Some(sink.open_file(0)?);
         Ok(sink)
@@ -340,6 +364,8 @@ impl FileSink {
             file.backend.sync_data()?;
             file.bytes_since_sync = 0;
             file.last_sync = Instant::now();
+            // sync_data waited for every write: all accepted so far is confirmed.
+            self.unconfirmed = (0, 0);
         }
         Ok(())
     }
@@ -376,21 +402,45 @@ impl Sink for FileSink {
             self.rotate()?;
         }
         let file = self.file.as_mut().ok_or(SinkError::Closed)?;
-        Self::write_framed(file, msg).map_err(io_err)?;
-        self.maybe_sync().map_err(io_err)
+        let asynchronous = file.backend.kind() == IoBackend::Uring;
+        if let Err(e) = Self::write_framed(file, msg) {
+            return Err(self.lost(e));
+        }
+        if asynchronous {
+            self.unconfirmed.0 += 1;
+            self.unconfirmed.1 += msg.len() as u64;
+        }
+        match self.maybe_sync() {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.lost(e)),
+        }
     }
 
     fn flush(&mut self, _deadline: Instant) -> Result<(), SinkError> {
-        match self.file.as_mut() {
-            Some(f) => f.backend.wait_all().map_err(io_err),
+        let result = match self.file.as_mut() {
+            Some(f) => f.backend.wait_all(),
             None => Ok(()),
+        };
+        match result {
+            Ok(()) => {
+                self.confirmed();
+                Ok(())
+            }
+            Err(e) => Err(self.lost(e)),
         }
     }
 
     fn close(&mut self, _deadline: Instant) -> Result<(), SinkError> {
-        match self.file.take() {
-            Some(f) => self.finish_file(f).map_err(io_err),
+        let result = match self.file.take() {
+            Some(f) => self.finish_file(f),
             None => Ok(()),
+        };
+        match result {
+            Ok(()) => {
+                self.confirmed();
+                Ok(())
+            }
+            Err(e) => Err(self.lost(e)),
         }
     }
 }
