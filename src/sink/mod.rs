@@ -3,6 +3,7 @@
 //! policy is [`SinkPolicy::Block`]) and never blocks the other sinks.
 
 pub mod file;
+pub mod grpc;
 mod memory;
 mod null;
 pub(crate) mod worker;
@@ -10,6 +11,7 @@ pub(crate) mod worker;
 use std::time::Instant;
 
 pub use file::{FileSink, FileSinkError, FileSinkOptions, IoBackend, SyncPolicy};
+pub use grpc::{ConnectionState, GrpcSink, GrpcSinkError, GrpcSinkOptions, GrpcStateHandle};
 pub use memory::{MemorySink, MemorySinkHandle};
 pub use null::NullSink;
 

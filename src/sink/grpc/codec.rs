@@ -1,0 +1,292 @@
+//! The `MessageProxyService` messages and the gRPC codecs, without `protoc`.
+//!
+//! A `WriteMessagesRequest` is `0a <len> LogMsg` and the `LogMsg` is `<tag> <len> body`
+//! (tag 1 SetStoreInfo, 2 ArrowMsg, 3 BlueprintActivationCommand), where `body` is exactly
+//! the [`EncodedMessage`]'s parts. The encoder writes the two small prefixes and then the
+//! parts: the payload is never re-encoded, only copied once into tonic's send buffer.
+
+use bytes::{Buf, BufMut, Bytes};
+use prost::encoding::{WireType, decode_key, decode_varint, encode_key, encode_varint};
+use tonic::Status;
+use tonic::codec::{BufferSettings, Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+
+use crate::wire::{EncodedMessage, MessageKind, proto};
+
+/// `/rerun.sdk_comms.v1alpha1.MessageProxyService/WriteMessages`
+pub(crate) const WRITE_MESSAGES: &str =
+    "/rerun.sdk_comms.v1alpha1.MessageProxyService/WriteMessages";
+/// `/rerun.sdk_comms.v1alpha1.MessageProxyService/ReadMessages`
+#[allow(dead_code)]
+pub(crate) const READ_MESSAGES: &str = "/rerun.sdk_comms.v1alpha1.MessageProxyService/ReadMessages";
+
+/// `rerun.sdk_comms.v1alpha1.WriteMessagesResponse` (empty).
+#[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
+pub struct WriteMessagesResponse {}
+
+/// `rerun.sdk_comms.v1alpha1.ReadMessagesRequest` (empty).
+#[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
+pub struct ReadMessagesRequest {}
+
+/// `rerun.sdk_comms.v1alpha1.ReadMessagesResponse`
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ReadMessagesResponse {
+    /// The message.
+    #[prost(message, optional, tag = "1")]
+    pub log_msg: Option<proto::LogMsg>,
+}
+
+fn varint_len(v: u64) -> usize {
+    prost::encoding::encoded_len_varint(v)
+}
+
+/// The two prefixes of `WriteMessagesRequest{log_msg: LogMsg{<kind>: body}}` for a body of
+/// `body_len` bytes; `None` for kinds that have no `LogMsg` field (End).
+pub(crate) fn request_prefix(kind: MessageKind, body_len: usize) -> Option<([u8; 32], usize)> {
+    let tag = kind.log_msg_tag()?;
+    let mut out = [0u8; 32];
+    let mut w = &mut out[..];
+    let inner_key_len = varint_len(u64::from(tag << 3));
+    let log_msg_len = inner_key_len + varint_len(body_len as u64) + body_len;
+    encode_key(1, WireType::LengthDelimited, &mut w);
+    encode_varint(log_msg_len as u64, &mut w);
+    encode_key(tag, WireType::LengthDelimited, &mut w);
+    encode_varint(body_len as u64, &mut w);
+    let n = 32 - w.len();
+    Some((out, n))
+}
+
+/// Client codec: sends [`EncodedMessage`]s as `WriteMessagesRequest`s, receives the empty
+/// response.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WriteCodec {
+    /// Initial capacity of tonic's send buffer.
+    pub(crate) buffer_size: usize,
+}
+
+impl Codec for WriteCodec {
+    type Encode = EncodedMessage;
+    type Decode = WriteMessagesResponse;
+    type Encoder = WriteEncoder;
+    type Decoder = EmptyDecoder;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        WriteEncoder {
+            buffer_size: self.buffer_size,
+        }
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        EmptyDecoder
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct WriteEncoder {
+    buffer_size: usize,
+}
+
+impl Encoder for WriteEncoder {
+    type Item = EncodedMessage;
+    type Error = Status;
+
+    fn encode(&mut self, msg: EncodedMessage, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        let (prefix, n) = request_prefix(msg.kind(), msg.len())
+            .ok_or_else(|| Status::internal("message kind has no LogMsg field"))?;
+        dst.reserve(n + msg.len());
+        dst.put_slice(&prefix[..n]);
+        for part in msg.parts() {
+            dst.put_slice(part);
+        }
+        Ok(())
+    }
+
+    /// tonic yields its buffer only when the request stream pauses (never at a size
+    /// threshold): the stream decides the batch boundaries (see `client.rs`).
+    fn buffer_settings(&self) -> BufferSettings {
+        BufferSettings::new(self.buffer_size, usize::MAX)
+    }
+}
+
+/// Decodes an empty message (any fields are skipped).
+#[derive(Debug)]
+pub(crate) struct EmptyDecoder;
+
+impl Decoder for EmptyDecoder {
+    type Item = WriteMessagesResponse;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Self::Item>, Status> {
+        src.advance(src.remaining());
+        Ok(Some(WriteMessagesResponse {}))
+    }
+}
+
+/// A received `WriteMessagesRequest`: the `LogMsg` kind and the inner body bytes (as they
+/// would appear in an `.rrd` file), or `None` when the request held no `LogMsg`.
+#[derive(Clone, Debug)]
+pub(crate) struct RequestFrame {
+    /// Length of the whole request.
+    pub(crate) len: usize,
+    /// Kind and body (absent when the receiver discards bodies or the request was empty).
+    pub(crate) body: Option<(MessageKind, Bytes)>,
+}
+
+/// Why a request could not be parsed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FrameError {
+    #[error("malformed protobuf: {0}")]
+    Protobuf(#[from] prost::DecodeError),
+    #[error("a length-delimited field runs past the end of the message")]
+    Truncated,
+    #[error("LogMsg field {0} is not length-delimited")]
+    WireType(u32),
+}
+
+fn skip_field(wire: WireType, buf: &mut Bytes) -> Result<(), prost::DecodeError> {
+    prost::encoding::skip_field(wire, 0, buf, prost::encoding::DecodeContext::default())
+}
+
+fn take_len(buf: &mut Bytes) -> Result<Bytes, FrameError> {
+    let len = decode_varint(buf)?;
+    if len > buf.remaining() as u64 {
+        return Err(FrameError::Truncated);
+    }
+    Ok(buf.split_to(len as usize))
+}
+
+/// Parses a `WriteMessagesRequest` without copying the body (last occurrence wins, as for
+/// a protobuf `oneof`; unknown fields, including future `LogMsg` kinds, are skipped).
+pub(crate) fn parse_request(mut buf: Bytes) -> Result<Option<(MessageKind, Bytes)>, FrameError> {
+    let mut log_msg = None;
+    while buf.has_remaining() {
+        let (field, wire) = decode_key(&mut buf)?;
+        if field == 1 && wire == WireType::LengthDelimited {
+            log_msg = Some(take_len(&mut buf)?);
+        } else {
+            skip_field(wire, &mut buf)?;
+        }
+    }
+    let Some(mut inner) = log_msg else {
+        return Ok(None);
+    };
+    let mut body = None;
+    while inner.has_remaining() {
+        let (field, wire) = decode_key(&mut inner)?;
+        let kind = match field {
+            1 => MessageKind::SetStoreInfo,
+            2 => MessageKind::ArrowMsg,
+            3 => MessageKind::BlueprintActivationCommand,
+            _ => {
+                skip_field(wire, &mut inner)?;
+                continue;
+            }
+        };
+        if wire != WireType::LengthDelimited {
+            return Err(FrameError::WireType(field));
+        }
+        body = Some((kind, take_len(&mut inner)?));
+    }
+    Ok(body)
+}
+
+/// Server codec: receives `WriteMessagesRequest`s as [`RequestFrame`]s, sends the empty
+/// response.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ReceiveCodec {
+    /// Keep the bodies (otherwise only lengths are reported).
+    pub(crate) keep: bool,
+}
+
+impl Codec for ReceiveCodec {
+    type Encode = WriteMessagesResponse;
+    type Decode = RequestFrame;
+    type Encoder = EmptyEncoder;
+    type Decoder = ReceiveDecoder;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        EmptyEncoder
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        ReceiveDecoder { keep: self.keep }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct EmptyEncoder;
+
+impl Encoder for EmptyEncoder {
+    type Item = WriteMessagesResponse;
+    type Error = Status;
+
+    fn encode(&mut self, _: WriteMessagesResponse, _: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        Ok(())
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct ReceiveDecoder {
+    keep: bool,
+}
+
+impl Decoder for ReceiveDecoder {
+    type Item = RequestFrame;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<RequestFrame>, Status> {
+        let len = src.remaining();
+        if !self.keep {
+            src.advance(len);
+            return Ok(Some(RequestFrame { len, body: None }));
+        }
+        let bytes = src.copy_to_bytes(len); // splits tonic's buffer: no copy
+        let body = parse_request(bytes)
+            .map_err(|e| Status::invalid_argument(format!("bad WriteMessagesRequest: {e}")))?;
+        Ok(Some(RequestFrame { len, body }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message as _;
+
+    use super::*;
+    use crate::wire::StoreInfo;
+
+    #[test]
+    fn prefix_plus_parts_is_the_prost_encoding() {
+        let store = StoreInfo::new("app", "rec").unwrap();
+        let msg = EncodedMessage::set_store_info(&store);
+        let (prefix, n) = request_prefix(msg.kind(), msg.len()).unwrap();
+        let mut ours = prefix[..n].to_vec();
+        ours.extend_from_slice(&msg.to_contiguous());
+        let info = proto::SetStoreInfo::decode(msg.to_contiguous()).unwrap();
+        let theirs = proto::WriteMessagesRequest {
+            log_msg: Some(proto::LogMsg {
+                msg: Some(proto::log_msg::Msg::SetStoreInfo(info)),
+            }),
+        }
+        .encode_to_vec();
+        assert_eq!(ours, theirs);
+        let (kind, body) = parse_request(Bytes::from(ours)).unwrap().unwrap();
+        assert_eq!(kind, MessageKind::SetStoreInfo);
+        assert_eq!(body, msg.to_contiguous());
+        assert!(request_prefix(MessageKind::End, 3).is_none());
+    }
+
+    #[test]
+    fn large_bodies_get_long_varints() {
+        for len in [0usize, 127, 128, 16_383, 16_384, 300 << 20] {
+            let (prefix, n) = request_prefix(MessageKind::ArrowMsg, len).unwrap();
+            let mut b = Bytes::copy_from_slice(&prefix[..n]);
+            let (f, w) = decode_key(&mut b).unwrap();
+            assert_eq!((f, w), (1, WireType::LengthDelimited));
+            let outer = decode_varint(&mut b).unwrap() as usize;
+            let (f, _) = decode_key(&mut b).unwrap();
+            assert_eq!(f, 2);
+            let inner = decode_varint(&mut b).unwrap() as usize;
+            assert_eq!(inner, len);
+            assert_eq!(outer, n - 1 - varint_len(outer as u64) + len);
+        }
+    }
+}

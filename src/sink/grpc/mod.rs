@@ -1,0 +1,590 @@
+//! [`GrpcSink`]: streams a recording to a Rerun viewer or server over gRPC
+//! (`rerun+http://HOST:PORT/proxy`, the `MessageProxyService/WriteMessages` call;
+//! `rerun-format.md` §7).
+//!
+//! # Design
+//!
+//! * **Threads.** The sink owns a thread `spate-grpc` running a current-thread tokio
+//!   runtime. [`Sink::write`] (on the sink's worker thread) only appends the message to a
+//!   queue shared with that thread and wakes it; it never waits on the network, except for
+//!   back-pressure when the connection is up and the queue is over its budget (see below).
+//! * **One long-lived call.** Each connection carries one client-streaming
+//!   `WriteMessages` call (tonic's gRPC core over a hyper HTTP/2 connection that spate dials
+//!   and tunes itself). Each message is sent as `WriteMessagesRequest{LogMsg{..}}`: the two
+//!   small protobuf prefixes are written, then the message's parts — the payload is never
+//!   re-encoded, but it is **copied once** into tonic's send buffer (tonic's encoder API
+//!   takes a byte buffer, not a list of `Bytes`).
+//! * **Batching** ([`GrpcBatchPolicy`]). Queued messages are released in runs of up to
+//!   `max_bytes`; a run becomes one buffer handed to HTTP/2 (one large write). Messages
+//!   that queue up while the previous run is being sent coalesce into the next run by
+//!   themselves; `max_delay` can additionally hold a run back to let it grow.
+//!   [`Sink::flush`] and [`Sink::close`] release at once.
+//! * **"Sent"** means handed to the HTTP/2 stream: the run was given to h2, which then
+//!   asked for more (h2 buffers at most about [`Http2Tuning::max_send_buf_size`] before
+//!   asking). Only [`Sink::close`] gets an end-to-end acknowledgement: the server's
+//!   `WriteMessagesResponse` after it read the whole stream.
+//! * **Reconnects.** When the connection or call fails, the thread reconnects with
+//!   exponential backoff between [`GrpcSinkOptions::reconnect_min`] and
+//!   [`GrpcSinkOptions::reconnect_max`]. Every new connection starts with the recording's
+//!   `SetStoreInfo` and the latest static chunk per entity and component set (kept like
+//!   [`FileSink`](super::FileSink) keeps them for rotated files), then goes on with what is
+//!   queued. A run that was not yet handed to HTTP/2 when the connection failed is sent
+//!   again; a run already handed over may have been lost with the connection (TCP gives no
+//!   per-message acknowledgement) and is not repeated.
+//! * **Buffering while disconnected** ([`GrpcSinkOptions::buffer_bytes`]). While the sink
+//!   is connecting or disconnected, messages queue up to the byte budget; beyond it the
+//!   [`OverflowPolicy`] drops messages — by default the **oldest** (a viewer that comes
+//!   back wants the latest data) — and counts them ([`GrpcSinkStats::dropped_messages`],
+//!   `…_bytes`, `…_rows`). `SetStoreInfo` and the latest static chunks are never dropped
+//!   (they are kept for the replay anyway). While connected, a full budget blocks
+//!   [`Sink::write`] instead, so the sink's own queue fills and its
+//!   [`SinkPolicy`](super::SinkPolicy) applies.
+//! * **State.** [`GrpcSink::state_handle`] gives a cloneable [`GrpcStateHandle`] with the
+//!   [`ConnectionState`] and [`GrpcSinkStats`], usable after the sink moved into a
+//!   recording.
+//!
+//! ```no_run
+//! use spate::sink::GrpcSink;
+//! use spate::{EntityPath, Points3D, Recording};
+//! use std::time::{Duration, Instant};
+//!
+//! let sink = GrpcSink::connect("rerun+http://127.0.0.1:9876/proxy")?;
+//! let state = sink.state_handle();
+//! let rec = Recording::builder("demo").sinks(sink).start()?;
+//! rec.log(&EntityPath::parse("points")?, &Points3D::new(vec![[1.0, 2.0, 3.0]]))?;
+//! rec.shutdown(Instant::now() + Duration::from_secs(5));
+//! println!("{:?}", state.stats());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod client;
+mod codec;
+mod server;
+mod shared;
+mod url;
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+pub use codec::{ReadMessagesRequest, ReadMessagesResponse, WriteMessagesResponse};
+pub use url::{DEFAULT_PORT, GrpcUrl, UrlError};
+
+use super::{Sink, SinkError};
+use crate::wire::EncodedMessage;
+use shared::Shared;
+
+/// The official SDK's default gRPC URL.
+pub const DEFAULT_URL: &str = "rerun+http://127.0.0.1:9876/proxy";
+
+/// An in-process receiving `MessageProxyService` server, for tests and `spate check`.
+#[doc(hidden)]
+pub mod testing {
+    pub use super::server::{ProxyReceiver, Received, ReceiverCounts, ReceiverOptions};
+}
+
+/// How queued messages are coalesced into HTTP/2 writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GrpcBatchPolicy {
+    /// A run (one write to the HTTP/2 stream) ends once it holds this many bytes (it always
+    /// holds at least one message). Default 8 MiB.
+    pub max_bytes: usize,
+    /// A run starts at the latest this long after its first message was queued, unless it
+    /// already holds `max_bytes`. Zero (the default) starts it as soon as the connection can
+    /// take it; messages queued meanwhile still coalesce.
+    pub max_delay: Duration,
+}
+
+impl Default for GrpcBatchPolicy {
+    fn default() -> Self {
+        Self {
+            max_bytes: 8 << 20,
+            max_delay: Duration::ZERO,
+        }
+    }
+}
+
+impl GrpcBatchPolicy {
+    /// Sets `max_bytes`.
+    pub fn max_bytes(mut self, bytes: usize) -> Self {
+        self.max_bytes = bytes.max(1);
+        self
+    }
+
+    /// Sets `max_delay`.
+    pub fn max_delay(mut self, delay: Duration) -> Self {
+        self.max_delay = delay;
+        self
+    }
+}
+
+/// HTTP/2 settings of the connection (both ends apply the same in spate's receiver).
+///
+/// The windows and frame size a side *advertises* govern what the *peer* sends it: for
+/// the upload direction the server's settings count (spate's receiver uses these; the
+/// official server uses hyper's defaults). The client's own send buffer is
+/// `max_send_buf_size`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Http2Tuning {
+    /// Initial stream flow-control window (default 32 MiB).
+    pub initial_stream_window: u32,
+    /// Initial connection flow-control window (default 64 MiB).
+    pub initial_connection_window: u32,
+    /// Largest frame accepted (default 1 MiB; HTTP/2 allows 16 KiB ..= 16 MiB - 1).
+    pub max_frame_size: u32,
+    /// Bytes h2 may buffer per stream before the request body is asked for more (default
+    /// 8 MiB).
+    pub max_send_buf_size: usize,
+    /// HTTP/2 PING interval to detect a dead peer (default 20 s; `None` disables).
+    pub keep_alive_interval: Option<Duration>,
+    /// How long a PING may go unanswered before the connection counts as lost (20 s).
+    pub keep_alive_timeout: Duration,
+}
+
+impl Default for Http2Tuning {
+    fn default() -> Self {
+        Self {
+            initial_stream_window: 32 << 20,
+            initial_connection_window: 64 << 20,
+            max_frame_size: 1 << 20,
+            max_send_buf_size: 8 << 20,
+            keep_alive_interval: Some(Duration::from_secs(20)),
+            keep_alive_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+impl Http2Tuning {
+    /// hyper's own defaults (for comparisons): 2 MiB stream / 5 MiB connection windows,
+    /// 16 KiB frames, 1 MiB send buffer.
+    pub fn hyper_defaults() -> Self {
+        Self {
+            initial_stream_window: 2 << 20,
+            initial_connection_window: 5 << 20,
+            max_frame_size: 16 << 10,
+            max_send_buf_size: 1 << 20,
+            ..Self::default()
+        }
+    }
+
+    /// Sets both flow-control windows.
+    pub fn windows(mut self, stream: u32, connection: u32) -> Self {
+        self.initial_stream_window = stream;
+        self.initial_connection_window = connection;
+        self
+    }
+
+    /// Sets the largest frame accepted (clamped to what HTTP/2 allows).
+    pub fn max_frame_size(mut self, bytes: u32) -> Self {
+        self.max_frame_size = bytes.clamp(16 << 10, (1 << 24) - 1);
+        self
+    }
+
+    /// Sets the per-stream send buffer.
+    pub fn max_send_buf_size(mut self, bytes: usize) -> Self {
+        self.max_send_buf_size = bytes;
+        self
+    }
+}
+
+/// What happens to messages beyond [`GrpcSinkOptions::buffer_bytes`] while the sink is not
+/// connected.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum OverflowPolicy {
+    /// Drop the oldest queued messages to make room (the default).
+    #[default]
+    DropOldest,
+    /// Drop the message being written.
+    DropNewest,
+}
+
+/// How a [`GrpcSink`] connects, batches, buffers and reconnects.
+///
+/// ```
+/// use spate::sink::grpc::{GrpcBatchPolicy, GrpcSinkOptions};
+/// use std::time::Duration;
+/// let opts = GrpcSinkOptions::default()
+///     .batch(GrpcBatchPolicy::default().max_bytes(4 << 20))
+///     .buffer_bytes(64 << 20)
+///     .reconnect_backoff(Duration::from_millis(50), Duration::from_secs(2));
+/// assert_eq!(opts.buffer_bytes, 64 << 20);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GrpcSinkOptions {
+    /// Batching of HTTP/2 writes.
+    pub batch: GrpcBatchPolicy,
+    /// Byte budget of messages not yet handed to HTTP/2 (default 128 MiB): the buffer while
+    /// disconnected, and the back-pressure point while connected.
+    pub buffer_bytes: u64,
+    /// What to drop beyond the budget while disconnected.
+    pub overflow: OverflowPolicy,
+    /// First reconnect delay (default 100 ms); doubles per failed attempt …
+    pub reconnect_min: Duration,
+    /// … up to this (default 5 s).
+    pub reconnect_max: Duration,
+    /// Limit for one TCP connect + HTTP/2 handshake (default 5 s).
+    pub connect_timeout: Duration,
+    /// HTTP/2 settings.
+    pub http2: Http2Tuning,
+}
+
+impl Default for GrpcSinkOptions {
+    fn default() -> Self {
+        Self {
+            batch: GrpcBatchPolicy::default(),
+            buffer_bytes: 128 << 20,
+            overflow: OverflowPolicy::default(),
+            reconnect_min: Duration::from_millis(100),
+            reconnect_max: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
+            http2: Http2Tuning::default(),
+        }
+    }
+}
+
+impl GrpcSinkOptions {
+    /// Sets the batch policy.
+    pub fn batch(mut self, batch: GrpcBatchPolicy) -> Self {
+        self.batch = batch;
+        self
+    }
+
+    /// Sets the byte budget.
+    pub fn buffer_bytes(mut self, bytes: u64) -> Self {
+        self.buffer_bytes = bytes;
+        self
+    }
+
+    /// Sets the overflow policy.
+    pub fn overflow(mut self, policy: OverflowPolicy) -> Self {
+        self.overflow = policy;
+        self
+    }
+
+    /// Sets the reconnect backoff bounds.
+    pub fn reconnect_backoff(mut self, min: Duration, max: Duration) -> Self {
+        self.reconnect_min = min;
+        self.reconnect_max = max.max(min);
+        self
+    }
+
+    /// Sets the connect timeout.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets the HTTP/2 settings.
+    pub fn http2(mut self, http2: Http2Tuning) -> Self {
+        self.http2 = http2;
+        self
+    }
+}
+
+/// Why a [`GrpcSink`] could not start, or what went wrong with its connection.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GrpcSinkError {
+    /// The URL is not a `rerun+http://HOST:PORT/proxy` URL.
+    #[error("invalid gRPC URL {url:?}: {reason}")]
+    InvalidUrl {
+        /// The URL given.
+        url: String,
+        /// Why it was refused.
+        #[source]
+        reason: UrlError,
+    },
+    /// The `spate-grpc` thread or its runtime could not start.
+    #[error("cannot start the gRPC thread: {0}")]
+    Spawn(#[source] std::io::Error),
+    /// TCP connect failed.
+    #[error("cannot connect to {url}: {source}")]
+    Connect {
+        /// The server.
+        url: GrpcUrl,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// TCP connect + HTTP/2 handshake took longer than the connect timeout.
+    #[error("connecting to {url} timed out after {timeout:?}")]
+    ConnectTimeout {
+        /// The server.
+        url: GrpcUrl,
+        /// The limit.
+        timeout: Duration,
+    },
+    /// The HTTP/2 connection failed (the source is a `hyper::Error`).
+    #[error("HTTP/2 connection failed: {0}")]
+    Http2(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The server ended the call with a gRPC status other than OK.
+    #[error("server returned gRPC status {code} ({code_name}): {message}")]
+    Status {
+        /// The numeric gRPC status code.
+        code: i32,
+        /// Its name (e.g. `Unavailable`).
+        code_name: &'static str,
+        /// The status message.
+        message: String,
+    },
+    /// The server closed the HTTP/2 connection.
+    #[error("the server closed the connection")]
+    ConnectionClosed,
+    /// The server ended the call with OK before the sink closed it.
+    #[error("server ended the WriteMessages call early")]
+    EndedEarly,
+}
+
+impl GrpcSinkError {
+    fn from_status(s: &tonic::Status) -> Self {
+        Self::Status {
+            code: s.code() as i32,
+            code_name: code_name(s.code()),
+            message: s.message().to_owned(),
+        }
+    }
+}
+
+fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code as C;
+    match code {
+        C::Ok => "Ok",
+        C::Cancelled => "Cancelled",
+        C::Unknown => "Unknown",
+        C::InvalidArgument => "InvalidArgument",
+        C::DeadlineExceeded => "DeadlineExceeded",
+        C::NotFound => "NotFound",
+        C::AlreadyExists => "AlreadyExists",
+        C::PermissionDenied => "PermissionDenied",
+        C::ResourceExhausted => "ResourceExhausted",
+        C::FailedPrecondition => "FailedPrecondition",
+        C::Aborted => "Aborted",
+        C::OutOfRange => "OutOfRange",
+        C::Unimplemented => "Unimplemented",
+        C::Internal => "Internal",
+        C::Unavailable => "Unavailable",
+        C::DataLoss => "DataLoss",
+        C::Unauthenticated => "Unauthenticated",
+    }
+}
+
+/// The connection state of a [`GrpcSink`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectionState {
+    /// Dialing (first connection or a reconnect attempt).
+    Connecting,
+    /// The `WriteMessages` call is open.
+    Connected,
+    /// Not connected; waiting to reconnect.
+    Disconnected {
+        /// When the connection was lost (or the first attempt failed).
+        since: Instant,
+    },
+    /// Closed (or the sink gave up at a close deadline).
+    Closed,
+}
+
+impl ConnectionState {
+    /// Whether the state is [`ConnectionState::Disconnected`].
+    pub fn is_disconnected(&self) -> bool {
+        matches!(self, Self::Disconnected { .. })
+    }
+}
+
+/// Counters of a [`GrpcSink`] (message and byte counts are of the message bodies, without
+/// gRPC framing).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GrpcSinkStats {
+    /// The state now.
+    pub state: ConnectionState,
+    /// Successful connections.
+    pub connections: u64,
+    /// Successful connections after the first.
+    pub reconnects: u64,
+    /// Failed connect attempts.
+    pub connect_failures: u64,
+    /// Messages taken by [`Sink::write`] (excluding End messages, which gRPC has no use for).
+    pub written_messages: u64,
+    /// Messages handed to HTTP/2, replays included.
+    pub sent_messages: u64,
+    /// Bytes handed to HTTP/2, replays included.
+    pub sent_bytes: u64,
+    /// `SetStoreInfo` and static chunks sent again at the start of a new connection.
+    pub replayed_messages: u64,
+    /// Messages dropped beyond the budget while disconnected.
+    pub dropped_messages: u64,
+    /// Their bytes.
+    pub dropped_bytes: u64,
+    /// Their rows (chunks only).
+    pub dropped_rows: u64,
+    /// Messages still queued when a close deadline passed (or the sink was dropped).
+    pub abandoned_messages: u64,
+    /// Messages queued, not yet handed to HTTP/2.
+    pub queued_messages: u64,
+    /// Bytes held against the budget (queued and not yet confirmed handed over).
+    pub queued_bytes: u64,
+    /// The last connection or call error.
+    pub last_error: Option<String>,
+}
+
+/// A cloneable view of a [`GrpcSink`]'s state and counters.
+#[derive(Clone)]
+pub struct GrpcStateHandle {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for GrpcStateHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GrpcStateHandle")
+            .field("state", &self.state())
+            .finish()
+    }
+}
+
+impl GrpcStateHandle {
+    /// The connection state now.
+    pub fn state(&self) -> ConnectionState {
+        self.shared.lock().state
+    }
+
+    /// The counters now.
+    pub fn stats(&self) -> GrpcSinkStats {
+        self.shared.lock().stats()
+    }
+
+    /// Waits until `cond` holds for the counters, or `deadline` passes; returns whether it
+    /// held. Woken by every state change, hand-over and drop (no polling).
+    pub fn wait_until(
+        &self,
+        deadline: Instant,
+        mut cond: impl FnMut(&GrpcSinkStats) -> bool,
+    ) -> bool {
+        let mut g = self.shared.lock();
+        loop {
+            if cond(&g.stats()) {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            g = self.shared.wait(g, deadline - now);
+        }
+    }
+}
+
+/// Streams a recording to a Rerun gRPC endpoint (see the [module docs](self)).
+pub struct GrpcSink {
+    url: GrpcUrl,
+    shared: Arc<Shared>,
+    control: tokio::sync::watch::Sender<client::Control>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for GrpcSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GrpcSink")
+            .field("url", &self.url)
+            .field("state", &self.state())
+            .finish_non_exhaustive()
+    }
+}
+
+impl GrpcSink {
+    /// Starts streaming to `url` with default options. Connecting happens in the
+    /// background: an unreachable server is not an error here (messages are buffered and
+    /// the sink keeps reconnecting); an invalid URL is.
+    pub fn connect(url: &str) -> Result<Self, GrpcSinkError> {
+        Self::connect_with(url, GrpcSinkOptions::default())
+    }
+
+    /// Starts streaming to `url` with `options`.
+    pub fn connect_with(url: &str, options: GrpcSinkOptions) -> Result<Self, GrpcSinkError> {
+        let parsed = GrpcUrl::parse(url).map_err(|reason| GrpcSinkError::InvalidUrl {
+            url: url.to_owned(),
+            reason,
+        })?;
+        let shared = Arc::new(Shared::new(&options));
+        let (control, rx) = tokio::sync::watch::channel(client::Control::Run);
+        let thread = client::spawn(parsed.clone(), options, shared.clone(), rx)
+            .map_err(GrpcSinkError::Spawn)?;
+        Ok(Self {
+            url: parsed,
+            shared,
+            control,
+            thread: Some(thread),
+        })
+    }
+
+    /// The server's URL.
+    pub fn url(&self) -> &GrpcUrl {
+        &self.url
+    }
+
+    /// The connection state now.
+    pub fn state(&self) -> ConnectionState {
+        self.shared.lock().state
+    }
+
+    /// The counters now.
+    pub fn stats(&self) -> GrpcSinkStats {
+        self.shared.lock().stats()
+    }
+
+    /// A cloneable handle on the state and counters (keep it before handing the sink to a
+    /// recording).
+    pub fn state_handle(&self) -> GrpcStateHandle {
+        GrpcStateHandle {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl Sink for GrpcSink {
+    fn name(&self) -> String {
+        format!("grpc:{}", self.url)
+    }
+
+    fn write(&mut self, msg: &EncodedMessage) -> Result<(), SinkError> {
+        self.shared.push(msg)
+    }
+
+    /// Waits until every message written so far was handed to HTTP/2 (or dropped while
+    /// disconnected), or `deadline`. Returns `Ok` at the deadline too: the messages stay
+    /// queued for the (re)connection, and the counters tell what is still pending — an
+    /// error would stop the sink for good, and reconnecting is the point of this sink.
+    fn flush(&mut self, deadline: Instant) -> Result<(), SinkError> {
+        self.shared.flush(deadline);
+        Ok(())
+    }
+
+    /// Ends the `WriteMessages` call after everything queued and waits for the server's
+    /// response, reconnecting if needed, until `deadline`. At the deadline what is left is
+    /// counted as abandoned and [`SinkError::Deadline`] is returned; a failed final call is
+    /// returned as [`SinkError::Other`] with a [`GrpcSinkError`].
+    fn close(&mut self, deadline: Instant) -> Result<(), SinkError> {
+        let _ = self.control.send(client::Control::Close);
+        let result = self.shared.close(deadline);
+        if result.is_err() {
+            let _ = self.control.send(client::Control::Cancel);
+        }
+        if let Some(t) = self.thread.take_if(|t| t.is_finished()) {
+            let _ = t.join();
+        }
+        result
+    }
+}
+
+impl Drop for GrpcSink {
+    fn drop(&mut self) {
+        // Without a close: stop the thread; it counts what is left as abandoned.
+        let _ = self.control.send(client::Control::Cancel);
+        if let Some(t) = self.thread.take_if(|t| t.is_finished()) {
+            let _ = t.join();
+        }
+    }
+}

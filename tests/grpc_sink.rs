@@ -1,0 +1,590 @@
+//! GrpcSink against spate's in-process receiving server on 127.0.0.1: every row arrives
+//! and decodes to the logged values; bad URLs are typed errors; a server killed and
+//! restarted on the same port gets the store info, the statics and the later rows; drops
+//! while the server is down are counted exactly; a close never outlives its deadline.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use arrow_array::{Array, FixedSizeListArray, Float32Array, UInt32Array};
+use spate::sink::grpc::testing::{ProxyReceiver, Received};
+use spate::sink::grpc::{GrpcSinkOptions, OverflowPolicy, UrlError};
+use spate::sink::{ConnectionState, GrpcSink, GrpcSinkError};
+use spate::wire::{DecodedRrd, MessageKind};
+use spate::{BatchPolicy, EntityPath, Recording, RowId, SinkExt, SinkPolicy};
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn deadline() -> Instant {
+    Instant::now() + LIMIT
+}
+
+fn localhost() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+/// Fast reconnects for tests.
+fn fast() -> GrpcSinkOptions {
+    GrpcSinkOptions::default()
+        .reconnect_backoff(Duration::from_millis(10), Duration::from_millis(100))
+        .connect_timeout(Duration::from_secs(2))
+}
+
+/// One chunk per row, so message counts are row counts.
+fn one_row_per_chunk() -> BatchPolicy {
+    BatchPolicy {
+        max_rows: 1,
+        ..BatchPolicy::live()
+    }
+}
+
+const POINTS: u32 = 2_000;
+const ENTITIES: u32 = 2;
+
+fn log_frames(rec: &Recording, frames: std::ops::Range<u32>) {
+    for f in frames {
+        rec.set_time_sequence("frame", i64::from(f)).unwrap();
+        for e in 0..ENTITIES {
+            let p = spate::demo::example_cloud(POINTS, f, e);
+            rec.log(&EntityPath::parse(&format!("points/{e}")).unwrap(), &p)
+                .unwrap();
+        }
+    }
+}
+
+/// A decoded row: entity, frame (`None` for static rows) and its three columns.
+#[derive(Clone, Debug, PartialEq)]
+struct Row {
+    entity: String,
+    frame: Option<i64>,
+    positions: Vec<f32>,
+    colors: Vec<u32>,
+    radii: Vec<f32>,
+}
+
+/// What `example_cloud(n, f, e)` logged, as a [`Row`].
+fn expected(entity: &str, frame: Option<i64>, n: u32, f: u32, e: u32) -> Row {
+    let p = (0..n).flat_map(|i| [i as f32 * 0.001, f as f32, e as f32 + (i % 7) as f32 * 0.25]);
+    Row {
+        entity: entity.to_owned(),
+        frame,
+        positions: p.collect(),
+        colors: (0..n)
+            .map(|i| u32::from_be_bytes([(i % 256) as u8, (f % 256) as u8, (e % 256) as u8, 255]))
+            .collect(),
+        radii: (0..n).map(|i| 0.01 + (i % 10) as f32 * 0.001).collect(),
+    }
+}
+
+fn f32s(a: &dyn Array) -> Vec<f32> {
+    a.as_any()
+        .downcast_ref::<Float32Array>()
+        .unwrap()
+        .values()
+        .to_vec()
+}
+
+/// Every row of every chunk, keyed by row id (a row sent twice appears once).
+fn rows(decoded: &DecodedRrd) -> BTreeMap<RowId, Row> {
+    let mut out = BTreeMap::new();
+    for chunk in decoded.chunks() {
+        let frames = chunk
+            .timelines()
+            .iter()
+            .find(|t| t.timeline().name() == "frame");
+        let pos = chunk.component("Points3D:positions").expect("positions");
+        let col = chunk.component("Points3D:colors").expect("colors");
+        let rad = chunk.component("Points3D:radii").expect("radii");
+        for (i, id) in chunk.row_ids().enumerate() {
+            let p = pos.list().value(i);
+            let p = p.as_any().downcast_ref::<FixedSizeListArray>().unwrap();
+            let c = col.list().value(i);
+            let row = Row {
+                entity: chunk
+                    .entity()
+                    .to_string()
+                    .trim_start_matches('/')
+                    .to_owned(),
+                frame: frames.map(|t| t.values()[i]),
+                positions: f32s(p.values().as_ref()),
+                colors: c
+                    .as_any()
+                    .downcast_ref::<UInt32Array>()
+                    .unwrap()
+                    .values()
+                    .to_vec(),
+                radii: f32s(rad.list().value(i).as_ref()),
+            };
+            out.insert(id, row);
+        }
+    }
+    out
+}
+
+/// `(entity, frame)` of the temporal rows.
+fn frames_of(rows: &BTreeMap<RowId, Row>) -> Vec<(String, i64)> {
+    let mut v: Vec<_> = rows
+        .values()
+        .filter_map(|r| Some((r.entity.clone(), r.frame?)))
+        .collect();
+    v.sort();
+    v
+}
+
+fn assert_values(rows: &BTreeMap<RowId, Row>) {
+    for r in rows.values() {
+        let (f, e, n) = match r.frame {
+            Some(f) => (
+                u32::try_from(f).unwrap(),
+                r.entity.trim_start_matches("points/").parse().unwrap(),
+                POINTS,
+            ),
+            None => (0, 9, 3), // the static "config" row
+        };
+        assert_eq!(
+            r,
+            &expected(&r.entity, r.frame, n, f, e),
+            "{} frame {:?}",
+            r.entity,
+            r.frame
+        );
+    }
+}
+
+fn kinds(got: &[Received]) -> Vec<MessageKind> {
+    got.iter().map(|r| r.kind).collect()
+}
+
+#[test]
+fn every_row_arrives_and_decodes_to_the_logged_values() {
+    let server = ProxyReceiver::start(localhost()).unwrap();
+    let sink = GrpcSink::connect(&server.url()).unwrap();
+    let state = sink.state_handle();
+    let rec = Recording::builder("grpc_rows")
+        .recording_id("grpc-rows-1")
+        .sinks(sink.with_policy(SinkPolicy::Block))
+        .start()
+        .unwrap();
+    rec.log_static(
+        &EntityPath::parse("config").unwrap(),
+        &spate::demo::example_cloud(3, 0, 9),
+    )
+    .unwrap();
+    log_frames(&rec, 0..20);
+    let report = rec.shutdown(deadline());
+    assert!(report.is_complete(), "{report:#?}");
+
+    let stats = state.stats();
+    assert_eq!(stats.state, ConnectionState::Closed);
+    assert_eq!(stats.sent_messages, stats.written_messages, "{stats:#?}");
+    assert_eq!(stats.written_messages, report.sinks[0].stats.messages);
+    assert_eq!(
+        (
+            stats.dropped_messages,
+            stats.abandoned_messages,
+            stats.reconnects
+        ),
+        (0, 0, 0)
+    );
+
+    let counts = server.counts();
+    assert_eq!((counts.calls_started, counts.calls_finished), (1, 1));
+    assert_eq!(counts.messages, stats.sent_messages);
+    let got = server.received();
+    assert_eq!(got[0].kind, MessageKind::SetStoreInfo);
+    assert_eq!(
+        kinds(&got)
+            .iter()
+            .filter(|k| **k == MessageKind::SetStoreInfo)
+            .count(),
+        1
+    );
+
+    let decoded = server.decode().unwrap();
+    let rows = rows(&decoded);
+    assert_eq!(rows.len(), 20 * ENTITIES as usize + 1);
+    assert_values(&rows);
+    let want: Vec<_> = (0..ENTITIES)
+        .flat_map(|e| (0..20).map(move |f| (format!("points/{e}"), f)))
+        .collect();
+    assert_eq!(frames_of(&rows), want);
+    // The store id on the wire is the recording's.
+    let Some(spate::wire::Message::SetStoreInfo(info)) =
+        decoded.messages.first().map(|m| &m.message)
+    else {
+        panic!("first message is not SetStoreInfo");
+    };
+    let id = info.info.as_ref().unwrap().store_id.as_ref().unwrap();
+    assert_eq!(id.recording_id, "grpc-rows-1");
+}
+
+#[test]
+fn bad_urls_are_typed_errors() {
+    let cases: [(&str, UrlError); 5] = [
+        (
+            "http://127.0.0.1:9876/proxy",
+            UrlError::UnsupportedScheme("http".into()),
+        ),
+        (
+            "rerun+https://127.0.0.1:9876/proxy",
+            UrlError::TlsUnsupported("rerun+https".into()),
+        ),
+        (
+            "rerun+http://127.0.0.1:9876/",
+            UrlError::NotProxyEndpoint("/".into()),
+        ),
+        (
+            "rerun+http://127.0.0.1:notaport/proxy",
+            UrlError::InvalidPort("notaport".into()),
+        ),
+        ("127.0.0.1:9876", UrlError::MissingScheme),
+    ];
+    for (url, want) in cases {
+        match GrpcSink::connect(url) {
+            Err(GrpcSinkError::InvalidUrl { url: u, reason }) => {
+                assert_eq!((u.as_str(), reason), (url, want));
+            }
+            other => panic!("{url}: {other:?}"),
+        }
+    }
+    // The default URL is valid (connecting happens in the background).
+    let sink = GrpcSink::connect(spate::sink::grpc::DEFAULT_URL).unwrap();
+    assert_eq!(sink.url().to_string(), spate::sink::grpc::DEFAULT_URL);
+}
+
+#[test]
+fn reconnects_after_the_server_restarts_and_replays_store_info_and_statics() {
+    let first = ProxyReceiver::start(localhost()).unwrap();
+    let addr = first.addr();
+    let sink = GrpcSink::connect_with(&first.url(), fast()).unwrap();
+    let state = sink.state_handle();
+    let rec = Recording::builder("grpc_restart")
+        .batch(one_row_per_chunk())
+        .sinks(sink.with_policy(SinkPolicy::Block))
+        .start()
+        .unwrap();
+    rec.log_static(
+        &EntityPath::parse("config").unwrap(),
+        &spate::demo::example_cloud(3, 0, 9),
+    )
+    .unwrap();
+    log_frames(&rec, 0..5);
+    rec.flush(deadline()).unwrap();
+    let s = state.stats();
+    assert_eq!(
+        (s.sent_messages, s.queued_messages),
+        (s.written_messages, 0)
+    );
+    assert!(first.wait_until(LIMIT, |c| c.messages == s.sent_messages));
+
+    // Kill the server while the call is open.
+    first.kill();
+    assert!(
+        state.wait_until(deadline(), |s| s.state.is_disconnected()),
+        "{:?}",
+        state.stats()
+    );
+    log_frames(&rec, 5..10); // buffered while down
+
+    let second = ProxyReceiver::start(addr).unwrap();
+    assert!(
+        state.wait_until(deadline(), |s| s.state == ConnectionState::Connected
+            && s.reconnects == 1),
+        "{:?}",
+        state.stats()
+    );
+    log_frames(&rec, 10..15);
+    let report = rec.shutdown(deadline());
+    assert!(report.is_complete(), "{report:#?}");
+    let stats = state.stats();
+    assert_eq!(stats.state, ConnectionState::Closed);
+    assert_eq!(
+        (stats.dropped_messages, stats.abandoned_messages),
+        (0, 0),
+        "{stats:#?}"
+    );
+    assert_eq!(
+        stats.replayed_messages, 2,
+        "store info and the static chunk"
+    );
+    assert!(stats.last_error.is_some());
+
+    // The new connection starts with the store info, then the static chunk.
+    let got = second.received();
+    assert_eq!(got[0].kind, MessageKind::SetStoreInfo);
+    assert_eq!(
+        (got[1].kind, got[1].is_static()),
+        (MessageKind::ArrowMsg, Some(true))
+    );
+    assert!(got[2..].iter().all(|r| r.is_static() == Some(false)));
+    assert_eq!(second.counts().calls_finished, 1);
+
+    let rows = rows(&second.decode().unwrap());
+    assert_values(&rows);
+    let want: Vec<_> = (0..ENTITIES)
+        .flat_map(|e| (5..15).map(move |f| (format!("points/{e}"), f)))
+        .collect();
+    assert_eq!(frames_of(&rows), want, "rows logged while down and after");
+    assert!(
+        rows.values()
+            .any(|r| r.entity == "config" && r.frame.is_none())
+    );
+}
+
+#[test]
+fn a_server_killed_while_data_flows_is_reconnected_without_duplicates() {
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+    let first = ProxyReceiver::start(localhost()).unwrap();
+    let addr = first.addr();
+    let sink = GrpcSink::connect_with(&first.url(), fast()).unwrap();
+    let state = sink.state_handle();
+    let rec = Recording::builder("grpc_kill_streaming")
+        .sinks(sink.with_policy(SinkPolicy::Block))
+        .start()
+        .unwrap();
+    let stop = AtomicBool::new(false);
+    let logged = AtomicU32::new(0);
+    let entity = EntityPath::parse("points/0").unwrap();
+    let (second, resumed_at) = std::thread::scope(|s| {
+        s.spawn(|| {
+            for f in 0..100_000u32 {
+                if stop.load(Ordering::Acquire) {
+                    break;
+                }
+                rec.set_time_sequence("frame", i64::from(f)).unwrap();
+                rec.log(&entity, &spate::demo::example_cloud(POINTS, f, 0))
+                    .unwrap();
+                logged.store(f + 1, Ordering::Release);
+            }
+        });
+        let stopped = || {
+            stop.store(true, Ordering::Release);
+        };
+        if !first.wait_until(LIMIT, |c| c.messages >= 20) {
+            stopped();
+            panic!("first server got {:?}", first.counts());
+        }
+        first.kill(); // while the producer keeps logging
+        if !state.wait_until(deadline(), |s| s.state.is_disconnected()) {
+            stopped();
+            panic!("{:?}", state.stats());
+        }
+        let second = ProxyReceiver::start(addr).unwrap();
+        if !state.wait_until(deadline(), |s| s.state == ConnectionState::Connected) {
+            stopped();
+            panic!("{:?}", state.stats());
+        }
+        let resumed_at = logged.load(Ordering::Acquire);
+        let got_more = second.wait_until(LIMIT, |c| c.messages >= 20);
+        stopped();
+        assert!(got_more, "{:?}", second.counts());
+        (second, resumed_at)
+    });
+    let report = rec.shutdown(deadline());
+    assert!(report.sinks[0].closed_cleanly, "{report:#?}");
+    let total = logged.load(Ordering::Acquire);
+    let stats = state.stats();
+    assert_eq!(stats.reconnects, 1, "{stats:#?}");
+
+    let got = second.received();
+    assert_eq!(got[0].kind, MessageKind::SetStoreInfo);
+    // No row twice on the new connection: runs not handed over are re-sent, not repeated.
+    let decoded = second.decode().unwrap();
+    let n_rows: usize = decoded.chunks().map(|c| c.num_rows()).sum();
+    let rows = rows(&decoded);
+    assert_eq!(rows.len(), n_rows, "a row arrived twice");
+    assert_values(&rows);
+    // Everything logged after the reconnection arrived.
+    let frames: std::collections::BTreeSet<i64> = rows.values().filter_map(|r| r.frame).collect();
+    for f in i64::from(resumed_at)..i64::from(total) {
+        assert!(
+            frames.contains(&f),
+            "frame {f} of {total} (resumed at {resumed_at}) missing"
+        );
+    }
+}
+
+#[test]
+fn drops_while_disconnected_are_counted_exactly() {
+    for policy in [OverflowPolicy::DropOldest, OverflowPolicy::DropNewest] {
+        drops_with(policy);
+    }
+}
+
+fn drops_with(policy: OverflowPolicy) {
+    let first = ProxyReceiver::start(localhost()).unwrap();
+    let addr = first.addr();
+    // ~40 KB per row: the budget holds a few rows.
+    let sink = GrpcSink::connect_with(&first.url(), fast().buffer_bytes(200_000).overflow(policy))
+        .unwrap();
+    let state = sink.state_handle();
+    let rec = Recording::builder("grpc_drops")
+        .batch(one_row_per_chunk())
+        .sinks(sink.with_policy(SinkPolicy::Block))
+        .start()
+        .unwrap();
+    rec.log_static(
+        &EntityPath::parse("config").unwrap(),
+        &spate::demo::example_cloud(3, 0, 9),
+    )
+    .unwrap();
+    log_frames(&rec, 0..3);
+    rec.flush(deadline()).unwrap();
+    let sent = state.stats().sent_messages;
+    assert!(first.wait_until(LIMIT, |c| c.messages == sent));
+    let before = first.decode().unwrap();
+    first.kill();
+    assert!(state.wait_until(deadline(), |s| s.state.is_disconnected()));
+
+    log_frames(&rec, 3..33); // 60 rows, ~2.4 MB, against a 200 kB budget
+    let logged_messages = 2 + (33 * ENTITIES) as u64; // store info, static, rows
+    assert!(
+        state.wait_until(deadline(), |s| s.written_messages == logged_messages),
+        "{:?}",
+        state.stats()
+    );
+    let s = state.stats();
+    assert!(
+        s.dropped_messages > 0 && s.queued_bytes <= 200_000,
+        "{s:#?}"
+    );
+
+    let second = ProxyReceiver::start(addr).unwrap();
+    rec.flush(deadline()).unwrap();
+    let report = rec.shutdown(deadline());
+    assert!(report.sinks[0].closed_cleanly, "{report:#?}");
+    let stats = state.stats();
+    assert_eq!(stats.abandoned_messages, 0);
+    assert_eq!(
+        stats.dropped_messages, stats.dropped_rows,
+        "one row per chunk"
+    );
+
+    let mut all = rows(&before);
+    all.extend(rows(&second.decode().unwrap()));
+    assert_values(&all);
+    let delivered = frames_of(&all);
+    let logged = u64::from(33 * ENTITIES);
+    assert_eq!(
+        delivered.len() as u64 + stats.dropped_rows,
+        logged,
+        "{policy:?}: delivered + dropped == logged ({stats:#?})"
+    );
+    // Which ones were dropped: the oldest or the newest of the frames logged while down.
+    let down: Vec<i64> = delivered
+        .iter()
+        .filter(|(e, f)| e == "points/0" && *f >= 3)
+        .map(|(_, f)| *f)
+        .collect();
+    assert!(!down.is_empty());
+    match policy {
+        OverflowPolicy::DropOldest => assert_eq!(*down.last().unwrap(), 32, "{down:?}"),
+        OverflowPolicy::DropNewest => assert_eq!(down[0], 3, "{down:?}"),
+    }
+    assert!(
+        down.windows(2).all(|w| w[1] == w[0] + 1),
+        "a contiguous run survives: {down:?}"
+    );
+}
+
+#[test]
+fn close_gives_up_at_its_deadline_and_counts_what_is_left() {
+    // A port with nothing listening.
+    let port = std::net::TcpListener::bind(localhost())
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let sink =
+        GrpcSink::connect_with(&format!("rerun+http://127.0.0.1:{port}/proxy"), fast()).unwrap();
+    let state = sink.state_handle();
+    let rec = Recording::builder("grpc_nobody")
+        .sinks(sink.with_policy(SinkPolicy::Block))
+        .start()
+        .unwrap();
+    log_frames(&rec, 0..2);
+    let limit = Duration::from_millis(500);
+    let start = Instant::now();
+    let report = rec.shutdown(start + limit);
+    let took = start.elapsed();
+    assert!(took < limit + Duration::from_secs(2), "took {took:?}");
+    assert!(!report.sinks[0].closed_cleanly);
+    assert!(
+        state.wait_until(deadline(), |s| s.state == ConnectionState::Closed),
+        "{:?}",
+        state.stats()
+    );
+    let s = state.stats();
+    assert_eq!(s.sent_messages, 0);
+    assert!(s.connect_failures >= 1, "{s:#?}");
+    assert_eq!(
+        s.abandoned_messages + s.dropped_messages,
+        s.written_messages,
+        "{s:#?}"
+    );
+    assert!(s.written_messages >= 2);
+}
+
+/// Throughput to the discarding receiver, with spate's HTTP/2 tuning and with hyper's
+/// defaults. Run: `cargo test --release --test grpc_sink throughput -- --ignored --nocapture`.
+#[test]
+#[ignore = "measurement, not a check"]
+fn throughput_to_the_discarding_receiver() {
+    use spate::sink::grpc::testing::ReceiverOptions;
+    use spate::sink::grpc::{GrpcBatchPolicy, Http2Tuning};
+
+    let clouds: u32 = std::env::var("SPATE_GRPC_CLOUDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40);
+    for points in [1_000_000u32, 100_000] {
+        let n = clouds * (1_000_000 / points).min(10);
+        let cloud = spate::demo::example_cloud(points, 0, 0);
+        for (name, tuning, delay) in [
+            ("spate tuning", Http2Tuning::default(), Duration::ZERO),
+            (
+                "spate tuning, 2 ms delay",
+                Http2Tuning::default(),
+                Duration::from_millis(2),
+            ),
+            (
+                "hyper defaults",
+                Http2Tuning::hyper_defaults(),
+                Duration::ZERO,
+            ),
+        ] {
+            let server = ProxyReceiver::start_with(
+                localhost(),
+                ReceiverOptions::default().discarding().http2(tuning),
+            )
+            .unwrap();
+            let opts = GrpcSinkOptions::default()
+                .http2(tuning)
+                .batch(GrpcBatchPolicy::default().max_delay(delay));
+            let sink = GrpcSink::connect_with(&server.url(), opts).unwrap();
+            let state = sink.state_handle();
+            let rec = Recording::builder("grpc_throughput")
+                .sinks(sink.with_policy(SinkPolicy::Block))
+                .start()
+                .unwrap();
+            let entity = EntityPath::parse("lidar").unwrap();
+            let start = Instant::now();
+            for f in 0..n {
+                rec.set_time_sequence("frame", i64::from(f)).unwrap();
+                rec.log(&entity, &cloud).unwrap();
+            }
+            let report = rec.shutdown(deadline());
+            let secs = start.elapsed().as_secs_f64();
+            assert!(report.is_complete(), "{report:#?}");
+            let s = state.stats();
+            assert_eq!(server.counts().messages, s.sent_messages);
+            println!(
+                "{points:>9} points x {n:>4}, {name:<26}: {:>7.1} MB in {secs:.2} s = {:>6.0} MB/s",
+                s.sent_bytes as f64 / 1e6,
+                s.sent_bytes as f64 / 1e6 / secs
+            );
+        }
+    }
+}
