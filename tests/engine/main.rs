@@ -6,4 +6,5 @@ mod file_sink;
 #[path = "../support/official.rs"]
 mod official;
 mod sinks;
+mod tee;
 mod wakeups;
