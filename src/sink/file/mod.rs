@@ -213,8 +213,16 @@ impl FileSink {
         }
     }
 
-    fn confirmed(&mut self) {
-        self.unconfirmed = (0, 0);
+    /// After waiting for the backend: either everything accepted is confirmed, or the
+    /// error reports what it cost.
+    fn settle(&mut self, result: io::Result<()>) -> Result<(), SinkError> {
+        match result {
+            Ok(()) => {
+                self.unconfirmed = (0, 0);
+                Ok(())
+            }
+            Err(e) => Err(self.lost(e)),
+        }
     }
 }
 
@@ -421,13 +429,7 @@ impl Sink for FileSink {
             Some(f) => f.backend.wait_all(),
             None => Ok(()),
         };
-        match result {
-            Ok(()) => {
-                self.confirmed();
-                Ok(())
-            }
-            Err(e) => Err(self.lost(e)),
-        }
+        self.settle(result)
     }
 
     fn close(&mut self, _deadline: Instant) -> Result<(), SinkError> {
@@ -435,12 +437,6 @@ impl Sink for FileSink {
             Some(f) => self.finish_file(f),
             None => Ok(()),
         };
-        match result {
-            Ok(()) => {
-                self.confirmed();
-                Ok(())
-            }
-            Err(e) => Err(self.lost(e)),
-        }
+        self.settle(result)
     }
 }
