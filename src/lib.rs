@@ -111,8 +111,8 @@ pub use sink::{
 pub use stats::Stats;
 pub use time::{TimeError, TimePoint, Timeline, TimelineKind};
 
-/// Internals exposed only to the loom model tests (`--cfg loom`).
-#[cfg(loom)]
+/// Internals exposed only to the loom model tests (`--cfg spate_loom`).
+#[cfg(spate_loom)]
 #[doc(hidden)]
 pub mod __loom {
     pub use crate::drain::park::Parker;

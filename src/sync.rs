@@ -1,12 +1,14 @@
-//! Atomics and thread parking, from `std` or — under `--cfg loom` — from loom's model
-//! checker, so the lock-free protocols can be checked exhaustively.
+//! Atomics and thread parking, from `std` or — under `--cfg spate_loom` — from loom's model
+//! checker, so the lock-free protocols can be checked exhaustively. The cfg is `spate_loom`,
+//! not `loom`: tokio (used by the gRPC sink) reads `cfg(loom)` too and would compile out its
+//! networking.
 
-#[cfg(loom)]
+#[cfg(spate_loom)]
 pub(crate) use loom::sync::atomic::{AtomicU8, Ordering};
-#[cfg(loom)]
+#[cfg(spate_loom)]
 pub(crate) use loom::thread::{Thread, current, park};
 
-#[cfg(not(loom))]
+#[cfg(not(spate_loom))]
 pub(crate) use std::sync::atomic::{AtomicU8, Ordering};
-#[cfg(not(loom))]
+#[cfg(not(spate_loom))]
 pub(crate) use std::thread::{Thread, current, park, park_timeout};

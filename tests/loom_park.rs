@@ -1,8 +1,8 @@
 //! Loom model of the drain's wake-up protocol (`src/drain/park.rs`): every interleaving of a
 //! sleeper and one or two notifiers ends with the sleeper having seen all published work.
 //!
-//! Run with: `RUSTFLAGS="--cfg loom" cargo test --release --test loom_park`
-#![cfg(loom)]
+//! Run with: `RUSTFLAGS="--cfg spate_loom" cargo test --release --test loom_park`
+#![cfg(spate_loom)]
 
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};

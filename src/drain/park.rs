@@ -41,16 +41,16 @@ impl Parker {
     pub fn park_unless(
         &self,
         has_work: impl FnOnce() -> bool,
-        #[cfg_attr(loom, allow(unused_variables))] timeout: Option<std::time::Duration>,
+        #[cfg_attr(spate_loom, allow(unused_variables))] timeout: Option<std::time::Duration>,
     ) {
         self.state.swap(PARKED, Ordering::AcqRel);
         if !has_work() {
-            #[cfg(not(loom))]
+            #[cfg(not(spate_loom))]
             match timeout {
                 Some(t) => crate::sync::park_timeout(t),
                 None => crate::sync::park(),
             }
-            #[cfg(loom)]
+            #[cfg(spate_loom)]
             crate::sync::park();
         }
         self.state.swap(RUNNING, Ordering::AcqRel);
@@ -73,7 +73,7 @@ impl Parker {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(spate_loom)))]
 mod tests {
     use super::*;
     use std::sync::Arc;
