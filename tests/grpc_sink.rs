@@ -253,13 +253,10 @@ fn bad_urls_are_typed_errors() {
     assert_eq!(sink.url().to_string(), spate::sink::grpc::DEFAULT_URL);
 }
 
-#[test]
-fn reconnects_after_the_server_restarts_and_replays_store_info_and_statics() {
-    let first = ProxyReceiver::start(localhost()).unwrap();
-    let addr = first.addr();
-    let sink = GrpcSink::connect_with(&first.url(), fast()).unwrap();
-    let state = sink.state_handle();
-    let rec = Recording::builder("grpc_restart")
+/// A lossless recording into `sink` that batches nothing and has logged one static chunk
+/// (`/config`), which every reconnect must replay.
+fn one_row_per_chunk_with_static_config(app: &str, sink: GrpcSink) -> Recording {
+    let rec = Recording::builder(app)
         .batch(one_row_per_chunk())
         .sinks(sink.with_policy(SinkPolicy::Block))
         .start()
@@ -269,6 +266,16 @@ fn reconnects_after_the_server_restarts_and_replays_store_info_and_statics() {
         &spate::demo::example_cloud(3, 0, 9),
     )
     .unwrap();
+    rec
+}
+
+#[test]
+fn reconnects_after_the_server_restarts_and_replays_store_info_and_statics() {
+    let first = ProxyReceiver::start(localhost()).unwrap();
+    let addr = first.addr();
+    let sink = GrpcSink::connect_with(&first.url(), fast()).unwrap();
+    let state = sink.state_handle();
+    let rec = one_row_per_chunk_with_static_config("grpc_restart", sink);
     log_frames(&rec, 0..5);
     rec.flush(deadline()).unwrap();
     let s = state.stats();
@@ -420,16 +427,7 @@ fn drops_with(policy: OverflowPolicy) {
     let sink = GrpcSink::connect_with(&first.url(), fast().buffer_bytes(200_000).overflow(policy))
         .unwrap();
     let state = sink.state_handle();
-    let rec = Recording::builder("grpc_drops")
-        .batch(one_row_per_chunk())
-        .sinks(sink.with_policy(SinkPolicy::Block))
-        .start()
-        .unwrap();
-    rec.log_static(
-        &EntityPath::parse("config").unwrap(),
-        &spate::demo::example_cloud(3, 0, 9),
-    )
-    .unwrap();
+    let rec = one_row_per_chunk_with_static_config("grpc_drops", sink);
     log_frames(&rec, 0..3);
     rec.flush(deadline()).unwrap();
     let sent = state.stats().sent_messages;
