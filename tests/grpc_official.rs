@@ -104,6 +104,16 @@ impl Receiver {
         rx
     }
 
+    /// Waits (bounded) until `file` holds `rows` rows; fails with the receiver's log.
+    fn wait_for_rows(&self, file: &Path, rows: usize, when: &str) {
+        assert!(
+            poll(LIMIT, || rows_in(file) == rows),
+            "{} of {rows} rows saved {when}:\n{}",
+            rows_in(file),
+            self.log_text()
+        );
+    }
+
     fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -197,12 +207,7 @@ fn official_receiver_saves_the_points_example_bit_exact() {
 
     // The server acknowledged the stream; its file writer may still be behind.
     let rows = 3 * ENTITIES as usize;
-    assert!(
-        poll(LIMIT, || rows_in(&got) == rows),
-        "{} of {rows} rows saved:\n{}",
-        rows_in(&got),
-        rx.log_text()
-    );
+    rx.wait_for_rows(&got, rows, "after the stream closed");
     rx.interrupt();
 
     let decoded = decode_rrd(std::fs::read(&got).unwrap()).unwrap();
@@ -251,12 +256,7 @@ fn rows_logged_after_the_official_receiver_restarts_arrive_in_the_new_file() {
     log_frames(&rec, 0..3);
     rec.flush(deadline()).unwrap();
     let per_run = 3 * ENTITIES as usize;
-    assert!(
-        poll(LIMIT, || rows_in(&first_file) == per_run),
-        "{} of {per_run} rows saved before the kill:\n{}",
-        rows_in(&first_file),
-        first.log_text()
-    );
+    first.wait_for_rows(&first_file, per_run, "before the kill");
 
     // Kill it mid-stream (the WriteMessages call is still open).
     first.kill();
@@ -282,12 +282,7 @@ fn rows_logged_after_the_official_receiver_restarts_arrive_in_the_new_file() {
         "{stats:#?}"
     );
 
-    assert!(
-        poll(LIMIT, || rows_in(&second_file) == per_run),
-        "{} of {per_run} rows saved after the restart:\n{}",
-        rows_in(&second_file),
-        second.log_text()
-    );
+    second.wait_for_rows(&second_file, per_run, "after the restart");
     second.interrupt();
 
     let decoded = decode_rrd(std::fs::read(&second_file).unwrap()).unwrap();
