@@ -31,14 +31,6 @@ fn fast() -> GrpcSinkOptions {
         .connect_timeout(Duration::from_secs(2))
 }
 
-/// One chunk per row, so message counts are row counts.
-fn one_row_per_chunk() -> BatchPolicy {
-    BatchPolicy {
-        max_rows: 1,
-        ..BatchPolicy::live()
-    }
-}
-
 const POINTS: u32 = 2_000;
 const ENTITIES: u32 = 2;
 
@@ -257,7 +249,7 @@ fn bad_urls_are_typed_errors() {
 /// (`/config`), which every reconnect must replay.
 fn one_row_per_chunk_with_static_config(app: &str, sink: GrpcSink) -> Recording {
     let rec = Recording::builder(app)
-        .batch(one_row_per_chunk())
+        .batch(BatchPolicy::unbatched())
         .sinks(sink.with_policy(SinkPolicy::Block))
         .start()
         .unwrap();

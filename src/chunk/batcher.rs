@@ -62,6 +62,15 @@ impl BatchPolicy {
         }
     }
 
+    /// Every row its own chunk (the live defaults with `max_rows = 1`): lowest latency, one
+    /// message per row.
+    pub const fn unbatched() -> Self {
+        Self {
+            max_rows: 1,
+            ..Self::live()
+        }
+    }
+
     /// Applies `SPATE_FLUSH_BYTES`, `SPATE_FLUSH_ROWS` and `SPATE_FLUSH_DELAY_MS` where set.
     pub fn with_env(self) -> Result<Self, BatchEnvError> {
         self.with_vars(|k| std::env::var(k).ok())

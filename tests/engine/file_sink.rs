@@ -97,10 +97,7 @@ fn rotated_files_each_open_alone() {
             IoBackend::Pwrite,
             FileSinkOptions::default().rotate_bytes(300_000),
         ))
-        .batch(BatchPolicy {
-            max_rows: 1,
-            ..BatchPolicy::live()
-        })
+        .batch(BatchPolicy::unbatched())
         .start()
         .unwrap();
     let origin = EntityPath::parse("origin").unwrap();
@@ -249,10 +246,7 @@ fn a_full_disk_fails_that_sink_alone() {
                 full.with_policy(SinkPolicy::Block),
                 memory.with_policy(SinkPolicy::Block),
             ))
-            .batch(BatchPolicy {
-                max_rows: 1,
-                ..BatchPolicy::live()
-            })
+            .batch(BatchPolicy::unbatched())
             .start()
             .unwrap();
         let e = EntityPath::parse("p").unwrap();
@@ -308,10 +302,7 @@ fn crash_child() {
     let rec = Recording::builder("spate_points")
         .recording_id("points-example")
         .sinks(file(Path::new(&path), backend, FileSinkOptions::default()))
-        .batch(BatchPolicy {
-            max_rows: 1,
-            ..BatchPolicy::live()
-        })
+        .batch(BatchPolicy::unbatched())
         .start()
         .unwrap();
     let e = EntityPath::parse("points/0").unwrap();
@@ -439,10 +430,7 @@ fn rotation_by_age_and_auto_backend_resolution() {
     assert_ne!(sink.backend(), IoBackend::Auto);
     let rec = Recording::builder("age")
         .sinks(sink.with_policy(SinkPolicy::Block))
-        .batch(BatchPolicy {
-            max_rows: 1,
-            ..BatchPolicy::live()
-        })
+        .batch(BatchPolicy::unbatched())
         .start()
         .unwrap();
     log_example(&rec, 100, 3, 1);

@@ -7,13 +7,6 @@ use spate::{BatchPolicy, EntityPath, MemorySink, Points3D, Recording, SinkExt, S
 
 use crate::common::{GatedSink, rows_by_entity, within};
 
-fn one_row_per_chunk() -> BatchPolicy {
-    BatchPolicy {
-        max_rows: 1,
-        ..BatchPolicy::live()
-    }
-}
-
 #[test]
 fn a_stalled_drop_newest_sink_slows_neither_the_caller_nor_the_other_sinks() {
     const ROWS: usize = 2_000;
@@ -27,7 +20,7 @@ fn a_stalled_drop_newest_sink_slows_neither_the_caller_nor_the_other_sinks() {
                 .max_queue_bytes(4096),
             memory.with_policy(SinkPolicy::Block),
         ))
-        .batch(one_row_per_chunk())
+        .batch(BatchPolicy::unbatched())
         .start()
         .unwrap();
     // The gated sink is stuck in its first write (SetStoreInfo) from here on.
@@ -112,7 +105,7 @@ fn stats_count_lanes_sinks_and_latency() {
     let (m, _got) = MemorySink::new();
     let rec = Recording::builder("sink_test")
         .sinks(m)
-        .batch(one_row_per_chunk())
+        .batch(BatchPolicy::unbatched())
         .start()
         .unwrap();
     let e = EntityPath::parse("p").unwrap();

@@ -12,10 +12,7 @@ fn every_row_logged_into_an_idle_drain_is_delivered() {
     let (sink, got) = MemorySink::new();
     let rec = Recording::builder("wake_test")
         .sinks(sink)
-        .batch(BatchPolicy {
-            max_rows: 1,
-            ..BatchPolicy::live()
-        })
+        .batch(BatchPolicy::unbatched())
         .start()
         .unwrap();
     let e = EntityPath::parse("p").unwrap();
