@@ -91,12 +91,18 @@ impl DrainLoop {
             retired: Vec::new(),
             finished: Vec::new(),
         };
-        let hello = EncodedMessage::set_store_info(&this.shared.store);
-        for s in &this.sinks {
-            s.dispatch(&hello, None, &this.parker);
-        }
-        this.publish_sinks();
+        this.greet_sinks();
         this
+    }
+
+    /// Sends the recording's `SetStoreInfo` to the (new) sinks first and makes them
+    /// visible in the stats.
+    fn greet_sinks(&self) {
+        let hello = EncodedMessage::set_store_info(&self.shared.store);
+        for s in &self.sinks {
+            s.dispatch(&hello, None, &self.parker);
+        }
+        self.publish_sinks();
     }
 
     fn publish_sinks(&self) {
@@ -243,11 +249,7 @@ impl DrainLoop {
             old.close(far, ticket.clone());
             self.retired.push((old, ticket));
         }
-        let hello = EncodedMessage::set_store_info(&self.shared.store);
-        for s in &self.sinks {
-            s.dispatch(&hello, None, &self.parker);
-        }
-        self.publish_sinks();
+        self.greet_sinks();
         Ok(())
     }
 
