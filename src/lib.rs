@@ -106,7 +106,8 @@ pub use recording::{
     RecordingBuilder, RecordingError, ShutdownReport,
 };
 pub use sink::{
-    MemorySink, MemorySinkHandle, Sink, SinkError, SinkExt, SinkPolicy, SinkReport, SinkSpec,
+    MemorySink, MemorySinkHandle, Sink, SinkError, SinkExt, SinkMonitor, SinkPolicy, SinkReport,
+    SinkSpec,
 };
 pub use stats::Stats;
 pub use time::{TimeError, TimePoint, Timeline, TimelineKind};

@@ -167,12 +167,22 @@ pub struct SinkStats {
     pub latency: LatencySummary,
     /// The sink's last error, if it failed.
     pub error: Option<String>,
+    /// For a [`GrpcSink`](crate::sink::GrpcSink): its connection state and its own
+    /// counters (sent, replayed, dropped while disconnected, reconnects). Note that
+    /// `messages`/`bytes` above count what the sink *accepted* into its send buffer;
+    /// `grpc.sent_bytes` counts what was handed to HTTP/2.
+    pub grpc: Option<crate::sink::GrpcSinkStats>,
 }
 
 impl SinkStats {
     /// All drops, whatever the reason.
     pub fn dropped(&self) -> u64 {
         self.dropped_queue_full + self.dropped_sink_failed + self.dropped_shutdown_deadline
+    }
+
+    /// The connection state, for sinks that have one (gRPC).
+    pub fn connection(&self) -> Option<crate::sink::ConnectionState> {
+        self.grpc.as_ref().map(|g| g.state)
     }
 }
 

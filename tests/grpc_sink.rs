@@ -276,6 +276,13 @@ fn reconnects_after_the_server_restarts_and_replays_store_info_and_statics() {
         (s.written_messages, 0)
     );
     assert!(first.wait_until(LIMIT, |c| c.messages == s.sent_messages));
+    // The recording's stats carry the sink's connection state and counters too.
+    let sink_stats = &rec.stats().sinks[0];
+    assert_eq!(sink_stats.connection(), Some(ConnectionState::Connected));
+    assert_eq!(
+        sink_stats.grpc.as_ref().map(|g| g.sent_messages),
+        Some(s.sent_messages)
+    );
 
     // Kill the server while the call is open.
     first.kill();
@@ -283,6 +290,13 @@ fn reconnects_after_the_server_restarts_and_replays_store_info_and_statics() {
         state.wait_until(deadline(), |s| s.state.is_disconnected()),
         "{:?}",
         state.stats()
+    );
+    assert!(
+        rec.stats().sinks[0]
+            .connection()
+            .is_some_and(|c| c.is_disconnected() || c == ConnectionState::Connecting),
+        "{:?}",
+        rec.stats().sinks[0]
     );
     log_frames(&rec, 5..10); // buffered while down
 
@@ -298,6 +312,7 @@ fn reconnects_after_the_server_restarts_and_replays_store_info_and_statics() {
     assert!(report.is_complete(), "{report:#?}");
     let stats = state.stats();
     assert_eq!(stats.state, ConnectionState::Closed);
+    assert_eq!(report.sinks[0].stats.grpc.as_ref(), Some(&stats));
     assert_eq!(
         (stats.dropped_messages, stats.abandoned_messages),
         (0, 0),

@@ -11,7 +11,9 @@ pub(crate) mod worker;
 use std::time::Instant;
 
 pub use file::{FileSink, FileSinkError, FileSinkOptions, IoBackend, SyncPolicy};
-pub use grpc::{ConnectionState, GrpcSink, GrpcSinkError, GrpcSinkOptions, GrpcStateHandle};
+pub use grpc::{
+    ConnectionState, GrpcSink, GrpcSinkError, GrpcSinkOptions, GrpcSinkStats, GrpcStateHandle,
+};
 pub use memory::{MemorySink, MemorySinkHandle};
 pub use null::NullSink;
 
@@ -70,6 +72,22 @@ pub trait Sink: Send + 'static {
     fn close(&mut self, deadline: Instant) -> Result<(), SinkError> {
         self.flush(deadline)
     }
+
+    /// A live view of the sink's own state (e.g. a gRPC connection), taken once when the
+    /// sink is attached to a recording and read by every
+    /// [`Recording::stats`](crate::Recording::stats) snapshot. `None` (the default) for
+    /// sinks whose state the engine's counters already describe.
+    fn monitor(&self) -> Option<SinkMonitor> {
+        None
+    }
+}
+
+/// A sink's own live state, readable from any thread (see [`Sink::monitor`]).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum SinkMonitor {
+    /// A [`GrpcSink`]'s connection state and counters.
+    Grpc(GrpcStateHandle),
 }
 
 /// What happens when a sink's queue is full.

@@ -6,7 +6,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{Sink, SinkError, SinkPolicy, SinkReport, SinkSpec};
+use super::{Sink, SinkError, SinkMonitor, SinkPolicy, SinkReport, SinkSpec};
 use crate::drain::park::Parker;
 use crate::stats::{LatencyHistogram, SinkStats};
 use crate::wire::EncodedMessage;
@@ -92,6 +92,8 @@ pub(crate) struct SinkShared {
     closed_cleanly: AtomicBool,
     error: Mutex<Option<String>>,
     latency: LatencyHistogram,
+    /// The sink's own live state, read at every snapshot.
+    monitor: Option<SinkMonitor>,
 }
 
 impl SinkShared {
@@ -112,6 +114,10 @@ impl SinkShared {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .clone(),
+            grpc: match &self.monitor {
+                Some(SinkMonitor::Grpc(h)) => Some(h.stats()),
+                None => None,
+            },
         }
     }
 
@@ -171,6 +177,7 @@ impl SinkWorker {
         let name = spec.sink.name();
         let shared = Arc::new(SinkShared {
             name: name.clone(),
+            monitor: spec.sink.monitor(),
             ..Default::default()
         });
         let (tx, rx) = channel();

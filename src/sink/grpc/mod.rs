@@ -553,6 +553,11 @@ impl Sink for GrpcSink {
         self.shared.push(msg)
     }
 
+    /// The connection state and counters, shown in [`SinkStats::grpc`](crate::stats::SinkStats::grpc).
+    fn monitor(&self) -> Option<super::SinkMonitor> {
+        Some(super::SinkMonitor::Grpc(self.state_handle()))
+    }
+
     /// Waits until every message written so far was handed to HTTP/2 (or dropped while
     /// disconnected), or `deadline`. Returns `Ok` at the deadline too: the messages stay
     /// queued for the (re)connection, and the counters tell what is still pending — an
