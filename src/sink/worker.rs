@@ -114,10 +114,7 @@ impl SinkShared {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .clone(),
-            grpc: match &self.monitor {
-                Some(SinkMonitor::Grpc(h)) => Some(h.stats()),
-                None => None,
-            },
+            grpc: self.monitor.as_ref().map(|SinkMonitor::Grpc(h)| h.stats()),
         }
     }
 
