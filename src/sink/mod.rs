@@ -6,6 +6,7 @@ pub mod file;
 pub mod grpc;
 mod memory;
 mod null;
+pub mod relay;
 pub(crate) mod worker;
 
 use std::time::Instant;
@@ -16,6 +17,7 @@ pub use grpc::{
 };
 pub use memory::{MemorySink, MemorySinkHandle};
 pub use null::NullSink;
+pub use relay::{Relay, RelayError, RelayReport};
 
 use crate::wire::EncodedMessage;
 

@@ -97,6 +97,10 @@ pub enum DecodeErrorKind {
         /// The schema metadata.
         schema: Tuid,
     },
+    /// An End message where only SetStoreInfo, ArrowMsg or BlueprintActivationCommand may
+    /// come (a received `LogMsg` has no End).
+    #[error("an End message cannot be passed on as a received message")]
+    UnexpectedEnd,
     /// After an End message, the 32 bytes are not a StreamFooter.
     #[error("expected a StreamFooter (…RRF2FOOT) after the End message, found {0:02x?}")]
     BadStreamFooter([u8; 8]),
@@ -594,7 +598,11 @@ fn tuid(t: Option<proto::Tuid>) -> Option<Tuid> {
     Some(Tuid::from_parts(t.time_ns?, t.inc?))
 }
 
-fn decode_body(kind: MessageKind, body: Bytes, offset: u64) -> Result<Message, DecodeError> {
+pub(crate) fn decode_body(
+    kind: MessageKind,
+    body: Bytes,
+    offset: u64,
+) -> Result<Message, DecodeError> {
     Ok(match kind {
         MessageKind::SetStoreInfo => {
             let m: proto::SetStoreInfo = pb("SetStoreInfo", body, offset)?;

@@ -8,6 +8,7 @@ use arrow_schema::{ArrowError, DataType};
 use bytes::{BufMut, Bytes, BytesMut};
 use prost::Message as _;
 
+use super::decode::{DecodeError, DecodeErrorKind, Message};
 use super::proto;
 use super::sorbet::chunk_to_record_batch;
 use crate::chunk::{Chunk, ChunkId, ComponentDescriptor, Tuid};
@@ -94,6 +95,7 @@ impl MessageKind {
 pub struct StoreInfo {
     application_id: Arc<str>,
     recording_id: Arc<str>,
+    blueprint: bool,
 }
 
 impl StoreInfo {
@@ -105,7 +107,42 @@ impl StoreInfo {
         Ok(Self {
             application_id: Arc::from(application_id),
             recording_id: Arc::from(recording_id),
+            blueprint: false,
         })
+    }
+
+    /// The same ids, naming a blueprint store (`StoreKind::BLUEPRINT`) instead of a
+    /// recording.
+    ///
+    /// ```
+    /// use spate::wire::StoreInfo;
+    /// let bp = StoreInfo::new("my_app", "bp-1")?.into_blueprint();
+    /// assert!(bp.is_blueprint());
+    /// # Ok::<(), spate::wire::EncodeError>(())
+    /// ```
+    pub fn into_blueprint(mut self) -> Self {
+        self.blueprint = true;
+        self
+    }
+
+    /// Whether this names a blueprint store rather than a recording.
+    pub fn is_blueprint(&self) -> bool {
+        self.blueprint
+    }
+
+    /// The store named by a protobuf `StoreId` (`fallback_app` is the deprecated
+    /// `StoreInfo.application_id`, used when the id has none); `None` without an
+    /// application id.
+    pub(crate) fn from_proto(id: &proto::StoreId, fallback_app: Option<&str>) -> Option<Self> {
+        let app = id
+            .application_id
+            .as_ref()
+            .map(|a| a.id.as_str())
+            .filter(|a| !a.is_empty())
+            .or(fallback_app.filter(|a| !a.is_empty()))?;
+        let mut s = Self::new(app, &id.recording_id).ok()?;
+        s.blueprint = id.kind == proto::StoreKind::Blueprint as i32;
+        Some(s)
     }
 
     /// The application id.
@@ -120,7 +157,11 @@ impl StoreInfo {
 
     pub(crate) fn store_id(&self) -> proto::StoreId {
         proto::StoreId {
-            kind: proto::StoreKind::Recording as i32,
+            kind: if self.blueprint {
+                proto::StoreKind::Blueprint
+            } else {
+                proto::StoreKind::Recording
+            } as i32,
             recording_id: self.recording_id.to_string(),
             application_id: Some(proto::ApplicationId {
                 id: self.application_id.to_string(),
@@ -224,6 +265,8 @@ pub struct EncodedMessage {
     parts: Vec<Bytes>,
     len: usize,
     summary: Option<Arc<ChunkSummary>>,
+    /// For a `SetStoreInfo`: the store it announces (for ArrowMsgs, see `summary`).
+    store: Option<StoreInfo>,
 }
 
 fn tuid_proto(t: Tuid) -> proto::Tuid {
@@ -247,6 +290,7 @@ impl EncodedMessage {
             parts: vec![body],
             len,
             summary: None,
+            store: None,
         }
     }
 
@@ -269,7 +313,87 @@ impl EncodedMessage {
                 }),
             }),
         };
-        Self::from_body(MessageKind::SetStoreInfo, msg.encode_to_vec().into())
+        let mut out = Self::from_body(MessageKind::SetStoreInfo, msg.encode_to_vec().into());
+        out.store = Some(store.clone());
+        out
+    }
+
+    /// A message body received from elsewhere — the `LogMsg` of a gRPC
+    /// `WriteMessagesRequest` or `ReadMessagesResponse`, `kind` being its oneof field —
+    /// passed on **without re-encoding**: the body stays the one part, as it arrived.
+    ///
+    /// The body is validated first, with the same checks as [`decode_rrd`](super::decode_rrd)
+    /// (an ArrowMsg's payload is decompressed if it is LZ4 and decoded as a chunk), and what
+    /// a file's footer manifest needs is taken from it ([`summary`](Self::summary), computed
+    /// from the decoded chunk, so it is right for compressed payloads too). The decoded
+    /// chunk itself is then dropped.
+    ///
+    /// ```
+    /// use spate::wire::{Compression, EncodedMessage, MessageKind, StoreInfo};
+    /// use spate::{Chunk, EntityPath, Points3D, RowId, TimePoint};
+    ///
+    /// let store = StoreInfo::new("demo", "rec-1")?;
+    /// let chunk = Chunk::from_row(EntityPath::parse("points")?, RowId::new(),
+    ///     &TimePoint::default().with_sequence("frame", 7)?, &Points3D::new(vec![[1.0, 2.0, 3.0]]))?;
+    /// let sent = EncodedMessage::arrow_msg(&chunk, &store, Compression::Lz4)?;
+    ///
+    /// let got = EncodedMessage::from_received(MessageKind::ArrowMsg, sent.to_contiguous())?;
+    /// assert_eq!(got.to_contiguous(), sent.to_contiguous()); // the same bytes
+    /// let summary = got.summary().unwrap();
+    /// assert_eq!((summary.chunk_id, summary.num_rows), (chunk.id(), 1));
+    /// assert_eq!(summary.time_ranges[0].1, Some((7, 7)));
+    ///
+    /// assert!(EncodedMessage::from_received(MessageKind::ArrowMsg, "junk".into()).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_received(kind: MessageKind, body: Bytes) -> Result<Self, DecodeError> {
+        if kind == MessageKind::End {
+            return Err(DecodeError {
+                offset: 0,
+                kind: DecodeErrorKind::UnexpectedEnd,
+            });
+        }
+        let mut out = Self::from_body(kind, body.clone());
+        match super::decode::decode_body(kind, body, 0)? {
+            Message::SetStoreInfo(m) => {
+                let info = m.info.unwrap_or_default();
+                let fallback = info.application_id.as_ref().map(|a| a.id.as_str());
+                out.store = info
+                    .store_id
+                    .as_ref()
+                    .and_then(|id| StoreInfo::from_proto(id, fallback));
+                if out.store.is_none() {
+                    return Err(DecodeError {
+                        offset: 0,
+                        kind: DecodeErrorKind::MissingField {
+                            message: "StoreInfo",
+                            field: "store_id.application_id",
+                        },
+                    });
+                }
+            }
+            Message::ArrowMsg {
+                store_id,
+                uncompressed_size,
+                chunk,
+                ..
+            } => {
+                let store = StoreInfo::from_proto(&store_id, None).ok_or(DecodeError {
+                    offset: 0,
+                    kind: DecodeErrorKind::MissingField {
+                        message: "ArrowMsg",
+                        field: "store_id.application_id",
+                    },
+                })?;
+                out.summary = Some(Arc::new(ChunkSummary::of(
+                    &chunk,
+                    &store,
+                    uncompressed_size,
+                )));
+            }
+            Message::BlueprintActivationCommand(_) | Message::End(_) => {}
+        }
+        Ok(out)
     }
 
     /// Encodes a chunk as an `ArrowMsg` of `store`.
@@ -340,6 +464,7 @@ impl EncodedMessage {
             parts,
             len,
             summary: Some(Arc::new(ChunkSummary::of(chunk, store, ipc_len as u64))),
+            store: None,
         })
     }
 
@@ -366,6 +491,14 @@ impl EncodedMessage {
     /// What the footer manifest needs (for ArrowMsgs).
     pub fn summary(&self) -> Option<&Arc<ChunkSummary>> {
         self.summary.as_ref()
+    }
+
+    /// The store a `SetStoreInfo` announces or an ArrowMsg belongs to, when known (it is
+    /// for messages spate encoded and for [`from_received`](Self::from_received) ones).
+    pub fn store(&self) -> Option<&StoreInfo> {
+        self.store
+            .as_ref()
+            .or_else(|| self.summary.as_ref().map(|s| &s.store))
     }
 
     /// The body as one contiguous buffer (copies; for tests and small messages).

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod inspect;
+mod serve;
 
 /// Exit code: the subcommand ran and found nothing wrong.
 const EXIT_OK: u8 = 0;
@@ -37,6 +38,10 @@ enum Command {
     /// Show what an .rrd file holds: streams, recordings, entities, timelines, footer.
     #[command(long_about = inspect::LONG_ABOUT, after_help = EXIT_CODES_HELP)]
     Inspect(inspect::Args),
+    /// Serve the Rerun gRPC message proxy: record (--save) and forward (--forward) what
+    /// official SDKs send, without re-encoding; stop with SIGINT/SIGTERM.
+    #[command(long_about = serve::LONG_ABOUT, after_help = EXIT_CODES_HELP)]
+    Serve(serve::Args),
 }
 
 /// How a subcommand that ran to the end judges its input.
@@ -59,6 +64,7 @@ fn main() -> ExitCode {
     };
     let result = match &cli.command {
         Command::Inspect(args) => inspect::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::from(EXIT_OK),

@@ -24,7 +24,7 @@ use bytes::Bytes;
 pub use backend::{IoBackend, UnknownBackend};
 
 use super::{Sink, SinkError};
-use crate::wire::{Compression, EncodedMessage, MessageKind, RrdEncoder};
+use crate::wire::{Compression, EncodedMessage, MessageKind, RrdEncoder, StoreInfo};
 use backend::Backend;
 
 /// When a [`FileSink`] calls `fdatasync`.
@@ -164,8 +164,11 @@ pub struct FileSink {
     file: Option<OpenFile>,
     index: u32,
     kind: IoBackend,
-    store_info: Option<EncodedMessage>,
-    /// The latest static chunk per (entity, components), replayed into every rotated file.
+    /// The latest `SetStoreInfo` per store (a file may hold several recordings, e.g. from
+    /// `spate serve`), replayed into every rotated file.
+    store_infos: Vec<(Option<StoreInfo>, EncodedMessage)>,
+    /// The latest static chunk per (store, entity, components), replayed into every rotated
+    /// file.
     statics: Vec<(String, EncodedMessage)>,
     /// Messages (and bytes) handed to an asynchronous backend and not yet confirmed by a
     /// completed `wait_all`: what an error surfacing later has cost.
@@ -237,7 +240,7 @@ impl FileSink {
             file: None,
             index: 0,
             kind: options.backend,
-            store_info: None,
+            store_infos: Vec::new(),
             statics: Vec::new(),
             unconfirmed: (0, 0),
         };
@@ -349,7 +352,7 @@ impl FileSink {
             | FileSinkError::Write { source, .. } => SinkError::Io(source),
         })?;
         // Every file opens alone: recording identity and static data first.
-        if let Some(info) = &self.store_info {
+        for (_, info) in &self.store_infos {
             Self::write_framed(&mut file, info).map_err(io_err)?;
         }
         for (_, m) in &self.statics {
@@ -386,10 +389,22 @@ impl Sink for FileSink {
 
     fn write(&mut self, msg: &EncodedMessage) -> Result<(), SinkError> {
         match msg.kind() {
-            MessageKind::SetStoreInfo => self.store_info = Some(msg.clone()),
+            MessageKind::SetStoreInfo => {
+                let store = msg.store().cloned();
+                match self.store_infos.iter_mut().find(|(s, _)| *s == store) {
+                    Some(slot) => slot.1 = msg.clone(),
+                    None => self.store_infos.push((store, msg.clone())),
+                }
+            }
             MessageKind::ArrowMsg => {
                 if let Some(s) = msg.summary().filter(|s| s.is_static) {
-                    let mut key = s.entity.to_string();
+                    let mut key = format!(
+                        "{}|{}|{}|",
+                        s.store.application_id(),
+                        s.store.recording_id(),
+                        s.store.is_blueprint()
+                    );
+                    key.push_str(&s.entity.to_string());
                     for c in &s.components {
                         key.push('|');
                         key.push_str(&c.descriptor.component);

@@ -59,6 +59,10 @@
 
 mod client;
 mod codec;
+mod history;
+mod proxy_server;
+mod read;
+mod request;
 mod server;
 mod shared;
 mod url;
@@ -68,6 +72,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 pub use codec::{ReadMessagesRequest, ReadMessagesResponse, WriteMessagesResponse};
+pub use proxy_server::{
+    ProxyServer, ProxyServerOptions, ServeCounters, ServeError, ServeReport,
+};
+pub use read::{ReadMessagesError, read_messages};
+pub use request::{RejectReason, RequestError, decode_request, split_request};
 pub use url::{DEFAULT_PORT, GrpcUrl, UrlError};
 
 use super::{Sink, SinkError};
@@ -339,7 +348,7 @@ pub enum GrpcSinkError {
 }
 
 impl GrpcSinkError {
-    fn from_status(s: &tonic::Status) -> Self {
+    pub(crate) fn from_status(s: &tonic::Status) -> Self {
         Self::Status {
             code: s.code() as i32,
             code_name: code_name(s.code()),

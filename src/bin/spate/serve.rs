@@ -1,0 +1,249 @@
+//! `spate serve`: a Rerun-compatible gRPC endpoint (`MessageProxyService`) that records
+//! what the official SDKs (or spate) send to a file and forwards it to other servers,
+//! passing every message on as it arrived (no re-encoding).
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use spate::sink::grpc::{ProxyServer, ProxyServerOptions};
+use spate::sink::{
+    FileSink, FileSinkOptions, GrpcSink, IoBackend, Relay, SinkExt, SinkPolicy, SinkSpec,
+};
+
+use super::Outcome;
+
+pub const LONG_ABOUT: &str = "\
+Serve the Rerun gRPC message proxy (rerun+http://HOST:PORT/proxy): official SDKs point
+rr.GrpcSink(\"rerun+http://HOST:PORT/proxy\") (or rr.connect_grpc) here. What they send is
+written to --save (with rotation) and forwarded to every --forward server without being
+re-encoded, and kept (within --memory-limit: static data always, oldest temporal data
+dropped first) for viewers that connect later with ReadMessages.
+
+SIGINT or SIGTERM stops it: the file is finished (End message, footer manifest,
+StreamFooter), and a summary is printed on stderr.
+
+The file sink blocks the receivers when it falls behind (nothing is lost; clients are
+slowed by HTTP/2 flow control); forwards drop and count when their queue is full, so a slow
+viewer never slows the recording.";
+
+/// Arguments of `spate serve`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0")]
+    bind: IpAddr,
+    /// Port to listen on.
+    #[arg(long, default_value_t = 9876)]
+    port: u16,
+    /// Record everything received to this .rrd file.
+    #[arg(long, value_name = "PATH")]
+    save: Option<PathBuf>,
+    /// Forward everything received to this Rerun gRPC server (repeatable).
+    #[arg(long, value_name = "URL")]
+    forward: Vec<String>,
+    /// Start a new file (PATH.00001.rrd, …) once the current one would exceed SIZE
+    /// (e.g. 1GiB, 500MB, 1048576).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    rotate_bytes: Option<u64>,
+    /// Start a new file once the current one is this old (e.g. 10m, 30s, 1h).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    rotate_interval: Option<Duration>,
+    /// File I/O backend: auto, uring, mmap or pwrite.
+    #[arg(long, default_value = "auto")]
+    backend: IoBackend,
+    /// Bytes kept for late ReadMessages readers.
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]
+    memory_limit: u64,
+    /// Largest request accepted; larger ones end their call with OUT_OF_RANGE.
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]
+    max_message_bytes: u64,
+    /// Queue bound of each sink.
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
+    queue_bytes: u64,
+    /// Runtime threads serving connections.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// How long to wait for the sinks when stopping.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    shutdown_timeout: Duration,
+}
+
+/// `1GiB`, `512MiB`, `64KiB`, `1G`, `10MB`, `4096`.
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("invalid size {s:?}"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        "t" | "tb" => 1_000_000_000_000,
+        "tib" => 1 << 40,
+        u => return Err(format!("unknown size unit {u:?} in {s:?}")),
+    };
+    Ok((n * mult as f64) as u64)
+}
+
+/// `500ms`, `30s`, `10m`, `1h`, or plain seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("invalid duration {s:?}"))?;
+    let secs = match unit.trim() {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        u => return Err(format!("unknown duration unit {u:?} in {s:?}")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("invalid duration {s:?}: {e}"))
+}
+
+fn sinks(args: &Args) -> anyhow::Result<Vec<SinkSpec>> {
+    let mut specs = Vec::new();
+    if let Some(path) = &args.save {
+        let mut opts = FileSinkOptions::default().backend(args.backend);
+        if let Some(b) = args.rotate_bytes {
+            opts = opts.rotate_bytes(b);
+        }
+        if let Some(d) = args.rotate_interval {
+            opts = opts.rotate_interval(d);
+        }
+        let file = FileSink::create(path, opts)?;
+        specs.push(
+            file.with_policy(SinkPolicy::Block)
+                .max_queue_bytes(args.queue_bytes),
+        );
+    }
+    for url in &args.forward {
+        let sink = GrpcSink::connect(url).with_context(|| format!("--forward {url}"))?;
+        specs.push(
+            sink.with_policy(SinkPolicy::DropNewest)
+                .max_queue_bytes(args.queue_bytes),
+        );
+    }
+    Ok(specs)
+}
+
+/// Waits for SIGINT or SIGTERM; returns the signal's name.
+fn wait_for_signal() -> anyhow::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut term = signal(SignalKind::terminate())?;
+        Ok(tokio::select! {
+            _ = int.recv() => "SIGINT",
+            _ = term.recv() => "SIGTERM",
+        })
+    })
+}
+
+pub fn run(args: &Args) -> anyhow::Result<Outcome> {
+    let addr = SocketAddr::new(args.bind, args.port);
+    let relay = Relay::start(sinks(args)?).context("starting the sinks")?;
+    let options = ProxyServerOptions::default()
+        .max_message_bytes(usize::try_from(args.max_message_bytes).unwrap_or(usize::MAX))
+        .memory_limit(args.memory_limit)
+        .threads(args.threads);
+    // Install the signal handlers before announcing that we listen, so a signal sent right
+    // after the announcement is not lost.
+    let (signal_tx, signal_rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("spate-signals".to_owned())
+        .spawn(move || {
+            let _ = signal_tx.send(wait_for_signal());
+        })?;
+    let server = ProxyServer::start(addr, relay, options)?;
+    eprintln!(
+        "spate serve: listening for gRPC connections on {} ({})",
+        server.addr(),
+        server.url()
+    );
+    let signal = signal_rx
+        .recv()
+        .context("signal thread ended")?
+        .context("installing signal handlers")?;
+    eprintln!("spate serve: {signal}, finishing");
+    let report = server.shutdown(Instant::now() + args.shutdown_timeout);
+    let c = &report.counters;
+    eprintln!(
+        "spate serve: {} connections, {} calls ({} finished, {} failed, {} rejected), \
+         {} messages, {} bytes received",
+        c.connections,
+        c.calls_started,
+        c.calls_finished,
+        c.calls_failed,
+        c.calls_rejected,
+        c.messages,
+        c.bytes
+    );
+    eprintln!(
+        "spate serve: refused: {} malformed, {} unknown kind, {} invalid, {} oversized; \
+         readers: {} calls, {} messages, {} missed; history: {} evicted",
+        c.rejected_malformed,
+        c.rejected_unknown_kind,
+        c.rejected_invalid,
+        c.rejected_oversized,
+        c.read_calls,
+        c.read_messages,
+        c.read_lagged_messages,
+        c.history_evicted
+    );
+    for s in &report.relay.sinks {
+        let st = &s.stats;
+        eprintln!(
+            "spate serve: sink {}: {} messages, {} bytes, dropped {} (queue full) {} (failed) \
+             {} (deadline), closed cleanly: {}{}",
+            st.name,
+            st.messages,
+            st.bytes,
+            st.dropped_queue_full,
+            st.dropped_sink_failed,
+            st.dropped_shutdown_deadline,
+            s.closed_cleanly,
+            st.error
+                .as_deref()
+                .map(|e| format!(", error: {e}"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(if report.relay.is_complete() {
+        Outcome::Clean
+    } else {
+        Outcome::Problems
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_durations_parse() {
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_size("10MB"), Ok(10_000_000));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("ten").is_err());
+        assert!(parse_size("1XB").is_err());
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert!(parse_duration("-1s").is_err());
+    }
+}

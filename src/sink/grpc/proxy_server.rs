@@ -1,0 +1,696 @@
+//! [`ProxyServer`]: a Rerun-compatible `MessageProxyService` endpoint (what `spate serve`
+//! runs). Clients — the official SDKs' `rr.GrpcSink(...)`, spate's
+//! [`GrpcSink`](super::GrpcSink) — stream `WriteMessages` to it; what they send is passed,
+//! **without re-encoding**, to a [`Relay`] of sinks (a [`FileSink`](crate::sink::FileSink),
+//! [`GrpcSink`](super::GrpcSink)s forwarding elsewhere, …) and kept for `ReadMessages`
+//! readers (late viewers) within a memory limit.
+//!
+//! # What it does with each request
+//!
+//! 1. tonic refuses a request larger than [`ProxyServerOptions::max_message_bytes`]
+//!    (`OUT_OF_RANGE`, counted in [`ServeCounters::rejected_oversized`]) before buffering it.
+//! 2. [`decode_request`] splits the `LogMsg` off without copying and validates the body
+//!    (an ArrowMsg's chunk is decoded — LZ4 payloads decompressed — to take the footer
+//!    manifest's summary from it; the decoded copy is then dropped). Malformed protobuf and
+//!    invalid messages end that call with `INVALID_ARGUMENT` and are counted; a `LogMsg`
+//!    kind this version does not know (or an empty one) is dropped and counted, and the
+//!    call goes on. Other clients are not affected by either.
+//! 3. The message (its body the very bytes received) is kept for readers and sent to the
+//!    relay, which hands it to every sink with that sink's queue and policy. If the relay's
+//!    inbox is full the call waits, which stops reading from that client (HTTP/2 flow
+//!    control pushes back on it).
+//!
+//! A client that vanishes mid-stream ends its call with an error
+//! ([`ServeCounters::calls_failed`]); the messages it sent completely are kept.
+//!
+//! # Several clients, several recordings
+//!
+//! Any number of `WriteMessages` calls may run at once, on any number of connections;
+//! each call's messages stay in order. Messages of different recordings (store ids) go to
+//! the same sinks: a [`FileSink`](crate::sink::FileSink) writes them into one file with one
+//! footer manifest per recording (as Rerun's own files with several recordings do) and
+//! replays every recording's `SetStoreInfo` and static chunks into rotated files.
+
+use std::convert::Infallible;
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::pin::Pin;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BufMut, Bytes};
+use futures_core::Stream;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::server::{ClientStreamingService, ServerStreamingService};
+use tonic::{Code, Status, Streaming};
+
+use super::Http2Tuning;
+use super::codec::{
+    EmptyEncoder, READ_MESSAGES, ReadMessagesRequest, WRITE_MESSAGES, WriteMessagesResponse,
+    request_prefix,
+};
+use super::history::History;
+use super::request::{RejectReason, decode_request};
+use crate::sink::{Relay, RelayError, RelayReport};
+use crate::stats::SinkStats;
+use crate::wire::EncodedMessage;
+
+/// Settings of a [`ProxyServer`].
+///
+/// ```
+/// use spate::sink::grpc::ProxyServerOptions;
+/// let o = ProxyServerOptions::default().max_message_bytes(64 << 20).memory_limit(0);
+/// assert_eq!(o.max_message_bytes, 64 << 20);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ProxyServerOptions {
+    /// Largest `WriteMessagesRequest` accepted (default 1 GiB); larger ones end their call
+    /// with `OUT_OF_RANGE`.
+    pub max_message_bytes: usize,
+    /// Bytes of messages kept for `ReadMessages` readers (default 1 GiB, like Rerun's
+    /// `--server-memory-limit`). Store infos, blueprint messages and static chunks are
+    /// always kept; temporal chunks are evicted oldest-first beyond the limit.
+    pub memory_limit: u64,
+    /// How many messages a live reader may fall behind before it misses some (counted in
+    /// [`ServeCounters::read_lagged_messages`]). Default 1024.
+    pub read_lag_messages: usize,
+    /// Runtime worker threads serving connections (default 2).
+    pub threads: usize,
+    /// HTTP/2 settings advertised to clients.
+    pub http2: Http2Tuning,
+}
+
+impl Default for ProxyServerOptions {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 1 << 30,
+            memory_limit: 1 << 30,
+            read_lag_messages: 1024,
+            threads: 2,
+            http2: Http2Tuning::default(),
+        }
+    }
+}
+
+impl ProxyServerOptions {
+    /// Sets [`max_message_bytes`](Self::max_message_bytes).
+    pub fn max_message_bytes(mut self, bytes: usize) -> Self {
+        self.max_message_bytes = bytes;
+        self
+    }
+
+    /// Sets [`memory_limit`](Self::memory_limit).
+    pub fn memory_limit(mut self, bytes: u64) -> Self {
+        self.memory_limit = bytes;
+        self
+    }
+
+    /// Sets [`read_lag_messages`](Self::read_lag_messages).
+    pub fn read_lag_messages(mut self, messages: usize) -> Self {
+        self.read_lag_messages = messages;
+        self
+    }
+
+    /// Sets [`threads`](Self::threads) (at least 1).
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+
+    /// Sets the HTTP/2 settings.
+    pub fn http2(mut self, http2: Http2Tuning) -> Self {
+        self.http2 = http2;
+        self
+    }
+}
+
+/// Counters of a [`ProxyServer`]; every refused or lost request is counted with a reason.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServeCounters {
+    /// TCP connections accepted.
+    pub connections: u64,
+    /// `WriteMessages` calls started.
+    pub calls_started: u64,
+    /// Calls the client ended by closing its stream (answered OK).
+    pub calls_finished: u64,
+    /// Calls that ended because the client vanished or its connection broke.
+    pub calls_failed: u64,
+    /// Calls ended by the server with an error status (malformed, invalid or oversized
+    /// requests).
+    pub calls_rejected: u64,
+    /// Messages accepted and passed on.
+    pub messages: u64,
+    /// Bytes of the accepted requests.
+    pub bytes: u64,
+    /// Requests that were not valid protobuf (call ended with `INVALID_ARGUMENT`).
+    pub rejected_malformed: u64,
+    /// Requests with no `LogMsg` or an unknown kind (dropped; the call goes on).
+    pub rejected_unknown_kind: u64,
+    /// Messages of a known kind whose content is invalid (call ended with
+    /// `INVALID_ARGUMENT`).
+    pub rejected_invalid: u64,
+    /// Requests over the size limit (call ended with `OUT_OF_RANGE`).
+    pub rejected_oversized: u64,
+    /// Messages accepted while the server was shutting down, not passed on.
+    pub dropped_shutting_down: u64,
+    /// `ReadMessages` calls started.
+    pub read_calls: u64,
+    /// Messages handed to `ReadMessages` readers.
+    pub read_messages: u64,
+    /// Messages live readers missed because they fell behind.
+    pub read_lagged_messages: u64,
+    /// Temporal chunks evicted from the history (memory limit).
+    pub history_evicted: u64,
+    /// Bytes kept for readers now.
+    pub history_bytes: u64,
+}
+
+#[derive(Debug)]
+struct State {
+    counts: ServeCounters,
+}
+
+struct ServerShared {
+    state: Mutex<State>,
+    changed: Condvar,
+    history: Mutex<History>,
+    relay: Relay,
+}
+
+impl ServerShared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn update(&self, f: impl FnOnce(&mut ServeCounters)) {
+        f(&mut self.lock().counts);
+        self.changed.notify_all();
+    }
+
+    fn history(&self) -> MutexGuard<'_, History> {
+        self.history.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Why a [`ProxyServer`] could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The runtime, the threads or the sinks could not start.
+    #[error("cannot start the server: {0}")]
+    Start(#[source] std::io::Error),
+}
+
+/// What a [`ProxyServer`] did, at shutdown.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServeReport {
+    /// The server's counters at the end.
+    pub counters: ServeCounters,
+    /// What the sinks delivered.
+    pub relay: RelayReport,
+}
+
+/// A `MessageProxyService` server on its own threads (see the [module docs](self)).
+///
+/// ```
+/// use spate::sink::grpc::{ProxyServer, ProxyServerOptions};
+/// use spate::sink::{GrpcSink, MemorySink, Relay, SinkPolicy, SinkExt};
+/// use spate::{EntityPath, Points3D, Recording};
+/// use std::time::{Duration, Instant};
+///
+/// let (memory, got) = MemorySink::new();
+/// let relay = Relay::start(memory.with_policy(SinkPolicy::Block))?;
+/// let server = ProxyServer::start("127.0.0.1:0".parse()?, relay, ProxyServerOptions::default())?;
+///
+/// let rec = Recording::builder("demo").sinks(GrpcSink::connect(&server.url())?).start()?;
+/// rec.log(&EntityPath::parse("points")?, &Points3D::new(vec![[1.0, 2.0, 3.0]]))?;
+/// rec.shutdown(Instant::now() + Duration::from_secs(10));
+///
+/// assert!(server.wait_until(Duration::from_secs(10), |c| c.calls_finished == 1));
+/// let report = server.shutdown(Instant::now() + Duration::from_secs(10));
+/// assert_eq!(report.counters.messages, 2); // SetStoreInfo + one chunk
+/// assert_eq!(got.decode()?.chunks().count(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct ProxyServer {
+    addr: SocketAddr,
+    shared: Arc<ServerShared>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for ProxyServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyServer")
+            .field("addr", &self.addr)
+            .field("counters", &self.counters())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ProxyServer {
+    /// Listens on `addr` and passes what it receives to `relay`.
+    pub fn start(
+        addr: SocketAddr,
+        relay: Relay,
+        options: ProxyServerOptions,
+    ) -> Result<Self, ServeError> {
+        let listener =
+            StdListener::bind(addr).map_err(|source| ServeError::Bind { addr, source })?;
+        listener.set_nonblocking(true).map_err(ServeError::Start)?;
+        let addr = listener.local_addr().map_err(ServeError::Start)?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(options.threads.max(1))
+            .thread_name("spate-serve")
+            .enable_all()
+            .build()
+            .map_err(ServeError::Start)?;
+        let shared = Arc::new(ServerShared {
+            state: Mutex::new(State {
+                counts: ServeCounters::default(),
+            }),
+            changed: Condvar::new(),
+            history: Mutex::new(History::new(
+                options.memory_limit,
+                options.read_lag_messages,
+            )),
+            relay,
+        });
+        let (stop, stop_rx) = tokio::sync::oneshot::channel();
+        let s = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("spate-serve-accept".to_owned())
+            .spawn(move || {
+                rt.block_on(accept_loop(listener, s, options, stop_rx));
+                // Ends every connection and call.
+                rt.shutdown_timeout(Duration::from_secs(1));
+            })
+            .map_err(ServeError::Start)?;
+        Ok(Self {
+            addr,
+            shared,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `rerun+http://ADDR/proxy` (with `127.0.0.1` for an unspecified bind address).
+    pub fn url(&self) -> String {
+        let mut a = self.addr;
+        if a.ip().is_unspecified() {
+            a.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        format!("rerun+http://{a}/proxy")
+    }
+
+    /// The counters now.
+    pub fn counters(&self) -> ServeCounters {
+        let mut c = self.shared.lock().counts;
+        c.history_bytes = self.shared.history().bytes();
+        c
+    }
+
+    /// The sinks' counters now.
+    pub fn sink_stats(&self) -> Vec<SinkStats> {
+        self.shared.relay.stats()
+    }
+
+    /// Waits until `cond` holds for the counters or `limit` passes; returns whether it held.
+    pub fn wait_until(
+        &self,
+        limit: Duration,
+        mut cond: impl FnMut(&ServeCounters) -> bool,
+    ) -> bool {
+        let deadline = Instant::now() + limit;
+        let mut g = self.shared.lock();
+        loop {
+            if cond(&g.counts) {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            g = self
+                .shared
+                .changed
+                .wait_timeout(g, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// Stops listening, ends every call (clients see their connections close), then passes
+    /// on what was received and closes the sinks (a file gets its footer), waiting at most
+    /// until `deadline`.
+    pub fn shutdown(mut self, deadline: Instant) -> ServeReport {
+        self.stop_serving();
+        let relay = self.shared.relay.shutdown(deadline);
+        ServeReport {
+            counters: self.counters(),
+            relay,
+        }
+    }
+
+    fn stop_serving(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for ProxyServer {
+    fn drop(&mut self) {
+        self.stop_serving();
+        // The relay closes its sinks when the last reference goes.
+    }
+}
+
+async fn accept_loop(
+    listener: StdListener,
+    shared: Arc<ServerShared>,
+    options: ProxyServerOptions,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+        return;
+    };
+    let t = options.http2;
+    let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    builder
+        .timer(TokioTimer::new())
+        .initial_stream_window_size(t.initial_stream_window)
+        .initial_connection_window_size(t.initial_connection_window)
+        .max_frame_size(t.max_frame_size)
+        .max_send_buf_size(t.max_send_buf_size)
+        .keep_alive_interval(t.keep_alive_interval)
+        .keep_alive_timeout(t.keep_alive_timeout);
+    loop {
+        let accepted = tokio::select! {
+            _ = &mut stop => return,
+            r = listener.accept() => r,
+        };
+        let Ok((tcp, _)) = accepted else {
+            // E.g. out of file descriptors: back off briefly instead of spinning.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        shared.update(|c| c.connections += 1);
+        let s = shared.clone();
+        let max = options.max_message_bytes;
+        let service = hyper::service::service_fn(move |req: http::Request<Incoming>| {
+            let s = s.clone();
+            async move { Ok::<_, Infallible>(route(req, s, max).await) }
+        });
+        let conn = builder.serve_connection(TokioIo::new(tcp), service);
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+    }
+}
+
+async fn route(
+    req: http::Request<Incoming>,
+    shared: Arc<ServerShared>,
+    max_message_bytes: usize,
+) -> http::Response<tonic::body::Body> {
+    match req.uri().path() {
+        WRITE_MESSAGES => {
+            let mut grpc = tonic::server::Grpc::new(RawRequestCodec)
+                .max_decoding_message_size(max_message_bytes);
+            grpc.client_streaming(WriteService { shared }, req).await
+        }
+        READ_MESSAGES => {
+            let mut grpc = tonic::server::Grpc::new(ReadCodec)
+                .max_encoding_message_size(usize::MAX)
+                .max_decoding_message_size(1 << 20);
+            grpc.server_streaming(ReadService { shared }, req).await
+        }
+        path => Status::unimplemented(format!("{path} is not served here")).into_http(),
+    }
+}
+
+// ---- WriteMessages ----
+
+/// Receives each `WriteMessagesRequest` as its raw bytes (decoded by the service, which
+/// counts what it refuses), sends the empty response.
+#[derive(Clone, Copy, Debug)]
+struct RawRequestCodec;
+
+#[derive(Debug)]
+struct RawDecoder;
+
+impl Decoder for RawDecoder {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
+        let len = src.remaining();
+        Ok(Some(src.copy_to_bytes(len))) // splits tonic's buffer: no copy
+    }
+}
+
+impl Codec for RawRequestCodec {
+    type Encode = WriteMessagesResponse;
+    type Decode = Bytes;
+    type Encoder = EmptyEncoder;
+    type Decoder = RawDecoder;
+
+    fn encoder(&mut self) -> EmptyEncoder {
+        EmptyEncoder
+    }
+
+    fn decoder(&mut self) -> RawDecoder {
+        RawDecoder
+    }
+}
+
+struct WriteService {
+    shared: Arc<ServerShared>,
+}
+
+type WriteFuture =
+    Pin<Box<dyn Future<Output = Result<tonic::Response<WriteMessagesResponse>, Status>> + Send>>;
+
+impl ClientStreamingService<Bytes> for WriteService {
+    type Response = WriteMessagesResponse;
+    type Future = WriteFuture;
+
+    fn call(&mut self, request: tonic::Request<Streaming<Bytes>>) -> Self::Future {
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            shared.update(|c| c.calls_started += 1);
+            let result = receive(&shared, request.into_inner()).await;
+            shared.update(|c| match &result {
+                Ok(()) => c.calls_finished += 1,
+                Err((status, true)) if status.code() == Code::OutOfRange => {
+                    c.rejected_oversized += 1;
+                    c.calls_rejected += 1;
+                }
+                Err((_, true)) => c.calls_failed += 1,
+                Err((_, false)) => c.calls_rejected += 1,
+            });
+            result
+                .map(|()| tonic::Response::new(WriteMessagesResponse {}))
+                .map_err(|(s, _)| s)
+        })
+    }
+}
+
+/// Reads one call to its end. An error says whether it came from the transport / tonic
+/// (`true`) or from the server refusing a request (`false`).
+async fn receive(
+    shared: &ServerShared,
+    mut stream: Streaming<Bytes>,
+) -> Result<(), (Status, bool)> {
+    loop {
+        let raw = match stream.message().await {
+            Ok(Some(raw)) => raw,
+            Ok(None) => return Ok(()),
+            Err(status) => return Err((status, true)),
+        };
+        let len = raw.len() as u64;
+        let msg = match decode_request(raw) {
+            Ok(msg) => msg,
+            Err(e) => {
+                let reason = e.reason();
+                shared.update(|c| match reason {
+                    RejectReason::Malformed => c.rejected_malformed += 1,
+                    RejectReason::UnknownKind => c.rejected_unknown_kind += 1,
+                    RejectReason::InvalidMessage => c.rejected_invalid += 1,
+                });
+                if reason == RejectReason::UnknownKind {
+                    continue;
+                }
+                let text = crate_error_chain(&e);
+                return Err((
+                    Status::invalid_argument(format!("bad WriteMessagesRequest: {text}")),
+                    false,
+                ));
+            }
+        };
+        let evicted = shared.history().push(&msg);
+        match shared.relay.send(msg).await {
+            Ok(()) => shared.update(|c| {
+                c.messages += 1;
+                c.bytes += len;
+                c.history_evicted += evicted;
+            }),
+            Err(RelayError::Closed(_) | RelayError::Full(_)) => {
+                shared.update(|c| c.dropped_shutting_down += 1);
+                return Err((Status::unavailable("the server is shutting down"), false));
+            }
+        }
+    }
+}
+
+fn crate_error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let t = s.to_string();
+        if !out.contains(&t) {
+            out.push_str(": ");
+            out.push_str(&t);
+        }
+        source = s.source();
+    }
+    out
+}
+
+// ---- ReadMessages ----
+
+/// Receives the (empty) `ReadMessagesRequest`, sends each message as a
+/// `ReadMessagesResponse{log_msg}` (the same bytes as a `WriteMessagesRequest`).
+#[derive(Clone, Copy, Debug)]
+struct ReadCodec;
+
+#[derive(Debug)]
+struct SkipDecoder;
+
+impl Decoder for SkipDecoder {
+    type Item = ReadMessagesRequest;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<ReadMessagesRequest>, Status> {
+        src.advance(src.remaining());
+        Ok(Some(ReadMessagesRequest {}))
+    }
+}
+
+#[derive(Debug)]
+struct ResponseEncoder;
+
+impl Encoder for ResponseEncoder {
+    type Item = EncodedMessage;
+    type Error = Status;
+
+    fn encode(&mut self, msg: EncodedMessage, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        let (prefix, n) = request_prefix(msg.kind(), msg.len())
+            .ok_or_else(|| Status::internal("message kind has no LogMsg field"))?;
+        dst.reserve(n + msg.len());
+        dst.put_slice(&prefix[..n]);
+        for part in msg.parts() {
+            dst.put_slice(part);
+        }
+        Ok(())
+    }
+}
+
+impl Codec for ReadCodec {
+    type Encode = EncodedMessage;
+    type Decode = ReadMessagesRequest;
+    type Encoder = ResponseEncoder;
+    type Decoder = SkipDecoder;
+
+    fn encoder(&mut self) -> ResponseEncoder {
+        ResponseEncoder
+    }
+
+    fn decoder(&mut self) -> SkipDecoder {
+        SkipDecoder
+    }
+}
+
+struct ReadService {
+    shared: Arc<ServerShared>,
+}
+
+/// The response stream of one `ReadMessages` call, fed by a task.
+struct ReadStream(tokio::sync::mpsc::Receiver<EncodedMessage>);
+
+impl Stream for ReadStream {
+    type Item = Result<EncodedMessage, Status>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx).map(|m| m.map(Ok))
+    }
+}
+
+type ReadFuture = Pin<Box<dyn Future<Output = Result<tonic::Response<ReadStream>, Status>> + Send>>;
+
+impl ServerStreamingService<ReadMessagesRequest> for ReadService {
+    type Response = EncodedMessage;
+    type ResponseStream = ReadStream;
+    type Future = ReadFuture;
+
+    fn call(&mut self, _request: tonic::Request<ReadMessagesRequest>) -> Self::Future {
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            shared.update(|c| c.read_calls += 1);
+            let (backlog, mut live) = shared.history().subscribe();
+            let (tx, rx) = tokio::sync::mpsc::channel(16);
+            tokio::spawn(async move {
+                use tokio::sync::broadcast::error::RecvError;
+                for m in backlog {
+                    if tx.send(m).await.is_err() {
+                        return;
+                    }
+                    shared.update(|c| c.read_messages += 1);
+                }
+                loop {
+                    let next = tokio::select! {
+                        r = live.recv() => r,
+                        () = tx.closed() => return, // the reader went away
+                    };
+                    match next {
+                        Ok(m) => {
+                            if tx.send(m).await.is_err() {
+                                return;
+                            }
+                            shared.update(|c| c.read_messages += 1);
+                        }
+                        Err(RecvError::Lagged(n)) => {
+                            shared.update(|c| c.read_lagged_messages += n);
+                        }
+                        Err(RecvError::Closed) => return,
+                    }
+                }
+            });
+            Ok(tonic::Response::new(ReadStream(rx)))
+        })
+    }
+}

@@ -1,0 +1,254 @@
+//! A `ReadMessages` client: reads back what a Rerun gRPC server (the official
+//! `rerun --serve-grpc`, or spate's [`ProxyServer`](super::ProxyServer)) holds and
+//! streams, as [`EncodedMessage`]s that carry the received bodies unchanged and can be
+//! written to a file with a valid footer ([`RrdEncoder`](crate::wire::RrdEncoder)).
+//!
+//! Servers replay their history and then keep the call open for live messages, so a read
+//! needs a stop condition: [`read_messages`] stops when a predicate over what arrived
+//! holds, when the server ends the stream, or fails at a deadline.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::{Buf, Bytes};
+use http::uri::PathAndQuery;
+use hyper::client::conn::http2::SendRequest;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use prost::Message as _;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+
+use super::codec::{READ_MESSAGES, ReadMessagesRequest};
+use super::request::{RequestError, decode_request};
+use super::{GrpcSinkError, GrpcUrl, Http2Tuning};
+use crate::wire::EncodedMessage;
+
+/// Why [`read_messages`] failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReadMessagesError {
+    /// The URL is not a `rerun+http://HOST:PORT/proxy` URL.
+    #[error("invalid gRPC URL {url:?}: {source}")]
+    InvalidUrl {
+        /// The URL given.
+        url: String,
+        /// Why.
+        #[source]
+        source: super::UrlError,
+    },
+    /// The runtime could not start.
+    #[error("cannot start a runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    /// Connecting or the call failed.
+    #[error(transparent)]
+    Grpc(#[from] GrpcSinkError),
+    /// A received message is malformed or invalid.
+    #[error("message {index} of the stream: {source}")]
+    BadMessage {
+        /// Its position in the stream (0-based).
+        index: usize,
+        /// What was wrong.
+        #[source]
+        source: RequestError,
+    },
+    /// The deadline passed before the stop condition held.
+    #[error("deadline passed with {received} messages received and the stop condition unmet")]
+    Deadline {
+        /// Messages received by then.
+        received: usize,
+    },
+}
+
+/// Reads `ReadMessages` from `url` until `done` holds for the messages received so far (it
+/// is checked after each one), or the server ends the stream; fails if neither happens by
+/// `deadline`.
+///
+/// ```
+/// use spate::sink::grpc::{ProxyServer, ProxyServerOptions, read_messages};
+/// use spate::sink::{GrpcSink, Relay};
+/// use spate::{EntityPath, Points3D, Recording};
+/// use std::time::{Duration, Instant};
+///
+/// let server = ProxyServer::start("127.0.0.1:0".parse()?, Relay::start(())?, ProxyServerOptions::default())?;
+/// let rec = Recording::builder("demo").sinks(GrpcSink::connect(&server.url())?).start()?;
+/// rec.log(&EntityPath::parse("points")?, &Points3D::new(vec![[1.0, 2.0, 3.0]]))?;
+/// rec.shutdown(Instant::now() + Duration::from_secs(10));
+///
+/// let deadline = Instant::now() + Duration::from_secs(10);
+/// let got = read_messages(&server.url(), deadline, |m| {
+///     m.iter().filter(|m| m.summary().is_some()).count() == 1
+/// })?;
+/// assert_eq!(got.len(), 2); // SetStoreInfo + the chunk
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn read_messages(
+    url: &str,
+    deadline: Instant,
+    mut done: impl FnMut(&[EncodedMessage]) -> bool,
+) -> Result<Vec<EncodedMessage>, ReadMessagesError> {
+    let parsed = GrpcUrl::parse(url).map_err(|source| ReadMessagesError::InvalidUrl {
+        url: url.to_owned(),
+        source,
+    })?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(ReadMessagesError::Runtime)?;
+    let limit = deadline.saturating_duration_since(Instant::now());
+    let mut got = Vec::new();
+    let read = async {
+        let (send, conn) = connect(&parsed).await?;
+        let origin: http::Uri = parsed
+            .origin()
+            .parse()
+            .map_err(|e| GrpcSinkError::Http2(Box::new(e)))?;
+        let mut grpc = tonic::client::Grpc::with_origin(H2Service(send), origin)
+            .max_decoding_message_size(usize::MAX);
+        grpc.ready()
+            .await
+            .map_err(|e| GrpcSinkError::Http2(Box::new(e)))?;
+        let response = grpc
+            .server_streaming(
+                tonic::Request::new(ReadMessagesRequest {}),
+                PathAndQuery::from_static(READ_MESSAGES),
+                ResponseCodec,
+            )
+            .await
+            .map_err(|s| GrpcSinkError::from_status(&s))?;
+        let mut stream = response.into_inner();
+        let result = loop {
+            if !got.is_empty() && done(&got) {
+                break Ok(());
+            }
+            match stream.message().await {
+                Ok(Some(raw)) => match decode_request(raw) {
+                    Ok(m) => got.push(m),
+                    Err(source) => {
+                        break Err(ReadMessagesError::BadMessage {
+                            index: got.len(),
+                            source,
+                        });
+                    }
+                },
+                Ok(None) => break Ok(()),
+                Err(s) => break Err(GrpcSinkError::from_status(&s).into()),
+            }
+        };
+        conn.abort();
+        result
+    };
+    let outcome = rt.block_on(async { tokio::time::timeout(limit, read).await });
+    match outcome {
+        Ok(Ok(())) => Ok(got),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(ReadMessagesError::Deadline {
+            received: got.len(),
+        }),
+    }
+}
+
+/// Sends the empty `ReadMessagesRequest`; receives each response's raw bytes.
+#[derive(Clone, Copy, Debug)]
+struct ResponseCodec;
+
+#[derive(Debug)]
+struct RequestEncoder;
+
+impl Encoder for RequestEncoder {
+    type Item = ReadMessagesRequest;
+    type Error = tonic::Status;
+
+    fn encode(
+        &mut self,
+        r: ReadMessagesRequest,
+        dst: &mut EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        r.encode(dst)
+            .map_err(|e| tonic::Status::internal(e.to_string()))
+    }
+}
+
+#[derive(Debug)]
+struct RawDecoder;
+
+impl Decoder for RawDecoder {
+    type Item = Bytes;
+    type Error = tonic::Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, tonic::Status> {
+        let len = src.remaining();
+        Ok(Some(src.copy_to_bytes(len)))
+    }
+}
+
+impl Codec for ResponseCodec {
+    type Encode = ReadMessagesRequest;
+    type Decode = Bytes;
+    type Encoder = RequestEncoder;
+    type Decoder = RawDecoder;
+
+    fn encoder(&mut self) -> RequestEncoder {
+        RequestEncoder
+    }
+
+    fn decoder(&mut self) -> RawDecoder {
+        RawDecoder
+    }
+}
+
+/// hyper's HTTP/2 `SendRequest` as the tower service tonic's client wants.
+struct H2Service(SendRequest<tonic::body::Body>);
+
+type ResponseFuture = Pin<
+    Box<
+        dyn Future<Output = Result<http::Response<hyper::body::Incoming>, hyper::Error>>
+            + Send
+            + 'static,
+    >,
+>;
+
+impl tower_service::Service<http::Request<tonic::body::Body>> for H2Service {
+    type Response = http::Response<hyper::body::Incoming>;
+    type Error = hyper::Error;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
+        Box::pin(self.0.send_request(req))
+    }
+}
+
+/// TCP connect and HTTP/2 handshake (with large receive windows: the history may be big);
+/// the connection is driven by a spawned task.
+async fn connect(
+    url: &GrpcUrl,
+) -> Result<
+    (
+        SendRequest<tonic::body::Body>,
+        tokio::task::JoinHandle<Result<(), hyper::Error>>,
+    ),
+    GrpcSinkError,
+> {
+    let tcp = tokio::net::TcpStream::connect((url.host(), url.port()))
+        .await
+        .map_err(|source| GrpcSinkError::Connect {
+            url: url.clone(),
+            source,
+        })?;
+    let _ = tcp.set_nodelay(true);
+    let tuning = Http2Tuning::default();
+    let mut b = hyper::client::conn::http2::Builder::new(TokioExecutor::new());
+    b.timer(TokioTimer::new())
+        .initial_stream_window_size(tuning.initial_stream_window)
+        .initial_connection_window_size(tuning.initial_connection_window)
+        .max_frame_size(tuning.max_frame_size);
+    let (send, conn) = b
+        .handshake(TokioIo::new(tcp))
+        .await
+        .map_err(|e| GrpcSinkError::Http2(Box::new(e)))?;
+    Ok((send, tokio::spawn(conn)))
+}

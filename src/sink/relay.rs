@@ -1,0 +1,399 @@
+//! [`Relay`]: hands messages that were encoded elsewhere (received from a gRPC client, read
+//! from a file) to a set of sinks, with the same worker threads, byte-bounded queues,
+//! [`SinkPolicy`](super::SinkPolicy)s and [`SinkStats`] as a [`Recording`](crate::Recording).
+//!
+//! # Threads and queues
+//!
+//! ```text
+//! senders (any threads / tasks) ──send──▶ inbox (lock-free, bounded in bytes)
+//!        ──▶ spate-relay thread ──dispatch (refcount clones)──▶ one worker + queue per sink
+//! ```
+//!
+//! The `spate-relay` thread plays the part of a recording's drain thread: it is the only
+//! thread that dispatches to the sink workers, so a sink with
+//! [`SinkPolicy::Block`](super::SinkPolicy::Block) blocks it (and, once the inbox is full,
+//! the senders: [`Relay::send`] waits asynchronously, [`Relay::send_blocking`] blocks,
+//! [`Relay::try_send`] gives the message back), while a
+//! [`SinkPolicy::DropNewest`](super::SinkPolicy::DropNewest) sink drops and counts.
+//!
+//! # Ordering
+//!
+//! Messages from one sender arrive at every sink in the order they were sent. Messages of
+//! different senders interleave in inbox order.
+//!
+//! # Shutdown
+//!
+//! [`Relay::shutdown`] delivers what is in the inbox, closes every sink (a
+//! [`FileSink`](super::FileSink) writes its footer) and waits at most until the deadline;
+//! the report says what was delivered and what was not.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_queue::SegQueue;
+
+use super::worker::{SinkShared, SinkWorker, Ticket};
+use super::{IntoSinks, SinkReport};
+use crate::drain::park::Parker;
+use crate::stats::SinkStats;
+use crate::wire::EncodedMessage;
+
+/// Default bound of a relay's inbox: 64 MiB.
+pub const DEFAULT_INBOX_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Why a [`Relay`] did not take a message.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RelayError {
+    /// The inbox is over its byte bound (only from [`Relay::try_send`]); the message is
+    /// given back.
+    #[error("relay inbox is full")]
+    Full(EncodedMessage),
+    /// The relay was shut down; the message is given back.
+    #[error("relay is shut down")]
+    Closed(EncodedMessage),
+}
+
+/// What a [`Relay`] delivered, at shutdown.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RelayReport {
+    /// Messages the relay accepted.
+    pub messages: u64,
+    /// One report per sink, in the order the sinks were given.
+    pub sinks: Vec<SinkReport>,
+}
+
+impl RelayReport {
+    /// Every sink closed cleanly before the deadline and dropped nothing.
+    pub fn is_complete(&self) -> bool {
+        self.sinks.iter().all(|s| {
+            s.closed_cleanly
+                && s.stats.dropped_queue_full == 0
+                && s.stats.dropped_sink_failed == 0
+                && s.stats.dropped_shutdown_deadline == 0
+        })
+    }
+}
+
+enum Command {
+    Message {
+        msg: EncodedMessage,
+        received_at_ns: u64,
+    },
+    Flush {
+        deadline: Instant,
+        done: mpsc::Sender<bool>,
+    },
+    Close {
+        deadline: Instant,
+        done: mpsc::Sender<Vec<SinkReport>>,
+    },
+}
+
+#[derive(Debug)]
+struct Inbox {
+    queue: SegQueue<Command>,
+    queued_bytes: AtomicU64,
+    max_bytes: u64,
+    closed: AtomicBool,
+    accepted: AtomicU64,
+    /// Async senders waiting for room.
+    room: tokio::sync::Notify,
+    /// Blocking senders waiting for room (counted so the relay thread only signals them
+    /// when there are any).
+    blocked: AtomicUsize,
+    room_lock: Mutex<()>,
+    room_cv: Condvar,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Message { .. } => "Message",
+            Self::Flush { .. } => "Flush",
+            Self::Close { .. } => "Close",
+        })
+    }
+}
+
+impl Inbox {
+    fn has_room(&self, len: u64) -> bool {
+        let q = self.queued_bytes.load(Ordering::Acquire);
+        q == 0 || q + len <= self.max_bytes
+    }
+
+    fn signal_room(&self) {
+        self.room.notify_waiters();
+        if self.blocked.load(Ordering::Acquire) > 0 {
+            let _g = self
+                .room_lock
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            self.room_cv.notify_all();
+        }
+    }
+}
+
+/// Feeds messages encoded elsewhere to a set of sinks (see the [module docs](self)).
+///
+/// ```
+/// use spate::sink::{MemorySink, Relay};
+/// use spate::wire::{EncodedMessage, StoreInfo};
+/// use std::time::{Duration, Instant};
+///
+/// let (sink, memory) = MemorySink::new();
+/// let relay = Relay::start(sink)?;
+/// let store = StoreInfo::new("demo", "rec-1")?;
+/// relay.send_blocking(EncodedMessage::set_store_info(&store))?;
+/// let report = relay.shutdown(Instant::now() + Duration::from_secs(5));
+/// assert!(report.is_complete());
+/// assert_eq!(memory.messages().len(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Relay {
+    inbox: Arc<Inbox>,
+    parker: Arc<Parker>,
+    sinks: Vec<Arc<SinkShared>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Relay {
+    /// Starts the sinks' workers and the `spate-relay` thread, with an inbox of
+    /// [`DEFAULT_INBOX_BYTES`].
+    pub fn start(sinks: impl IntoSinks) -> std::io::Result<Self> {
+        Self::start_with(sinks, DEFAULT_INBOX_BYTES)
+    }
+
+    /// Like [`start`](Self::start), with an inbox bounded to `max_inbox_bytes` (a message
+    /// larger than the bound still goes through an empty inbox).
+    pub fn start_with(sinks: impl IntoSinks, max_inbox_bytes: u64) -> std::io::Result<Self> {
+        let specs = sinks.into_sinks();
+        let inbox = Arc::new(Inbox {
+            queue: SegQueue::new(),
+            queued_bytes: AtomicU64::new(0),
+            max_bytes: max_inbox_bytes,
+            closed: AtomicBool::new(false),
+            accepted: AtomicU64::new(0),
+            room: tokio::sync::Notify::new(),
+            blocked: AtomicUsize::new(0),
+            room_lock: Mutex::new(()),
+            room_cv: Condvar::new(),
+        });
+        type Started = std::io::Result<(Arc<Parker>, Vec<Arc<SinkShared>>)>;
+        let (started_tx, started_rx) = mpsc::channel::<Started>();
+        let ib = inbox.clone();
+        let thread = std::thread::Builder::new()
+            .name("spate-relay".to_owned())
+            .spawn(move || {
+                let parker = Arc::new(Parker::for_current_thread());
+                let mut workers = Vec::with_capacity(specs.len());
+                for spec in specs {
+                    match SinkWorker::start(spec, parker.clone()) {
+                        Ok(w) => workers.push(w),
+                        Err(e) => {
+                            let _ = started_tx.send(Err(e));
+                            return;
+                        }
+                    }
+                }
+                let shared = workers.iter().map(|w| w.shared().clone()).collect();
+                let _ = started_tx.send(Ok((parker.clone(), shared)));
+                run(&ib, &parker, workers);
+            })?;
+        let (parker, sinks) = started_rx
+            .recv()
+            .map_err(|_| std::io::Error::other("spate-relay thread ended at start"))??;
+        Ok(Self {
+            inbox,
+            parker,
+            sinks,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    fn push(&self, msg: EncodedMessage) {
+        let len = msg.len() as u64;
+        self.inbox.queued_bytes.fetch_add(len, Ordering::AcqRel);
+        self.inbox.accepted.fetch_add(1, Ordering::Relaxed);
+        self.inbox.queue.push(Command::Message {
+            msg,
+            received_at_ns: crate::chunk::wall_clock_ns(),
+        });
+        self.parker.notify();
+    }
+
+    /// Queues `msg` if the inbox has room; otherwise gives it back.
+    pub fn try_send(&self, msg: EncodedMessage) -> Result<(), RelayError> {
+        if self.inbox.closed.load(Ordering::Acquire) {
+            return Err(RelayError::Closed(msg));
+        }
+        if !self.inbox.has_room(msg.len() as u64) {
+            return Err(RelayError::Full(msg));
+        }
+        self.push(msg);
+        Ok(())
+    }
+
+    /// Queues `msg`, waiting (asynchronously) for room in the inbox.
+    pub async fn send(&self, msg: EncodedMessage) -> Result<(), RelayError> {
+        let mut msg = msg;
+        loop {
+            let notified = self.inbox.room.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            match self.try_send(msg) {
+                Err(RelayError::Full(m)) => msg = m,
+                other => return other,
+            }
+            notified.await;
+        }
+    }
+
+    /// Queues `msg`, blocking the calling thread until the inbox has room.
+    pub fn send_blocking(&self, msg: EncodedMessage) -> Result<(), RelayError> {
+        let mut msg = msg;
+        loop {
+            match self.try_send(msg) {
+                Err(RelayError::Full(m)) => msg = m,
+                other => return other,
+            }
+            self.inbox.blocked.fetch_add(1, Ordering::AcqRel);
+            let g = self
+                .inbox
+                .room_lock
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if !self.inbox.has_room(msg.len() as u64) && !self.inbox.closed.load(Ordering::Acquire)
+            {
+                // Bounded wait: a missed signal costs at most this long.
+                let _ = self
+                    .inbox
+                    .room_cv
+                    .wait_timeout(g, Duration::from_millis(50))
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+            self.inbox.blocked.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Messages accepted so far.
+    pub fn accepted(&self) -> u64 {
+        self.inbox.accepted.load(Ordering::Relaxed)
+    }
+
+    /// Bytes waiting in the inbox.
+    pub fn inbox_bytes(&self) -> u64 {
+        self.inbox.queued_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Every sink's counters now, in the order the sinks were given.
+    pub fn stats(&self) -> Vec<SinkStats> {
+        self.sinks.iter().map(|s| s.snapshot()).collect()
+    }
+
+    /// Waits until every message accepted so far reached every sink and the sinks flushed,
+    /// or `deadline` passed; returns whether everything flushed in time.
+    pub fn flush(&self, deadline: Instant) -> bool {
+        if self.inbox.closed.load(Ordering::Acquire) {
+            return false;
+        }
+        let (done, rx) = mpsc::channel();
+        self.inbox.queue.push(Command::Flush { deadline, done });
+        self.parker.notify();
+        let wait = deadline.saturating_duration_since(Instant::now());
+        rx.recv_timeout(wait).unwrap_or(false)
+    }
+
+    /// Stops taking messages, delivers what the inbox holds, closes every sink and reports,
+    /// waiting at most until `deadline` (sinks that did not finish by then are reported as
+    /// not closed cleanly, their undelivered messages counted as dropped at the deadline).
+    pub fn shutdown(&self, deadline: Instant) -> RelayReport {
+        let messages = self.accepted();
+        if self.inbox.closed.swap(true, Ordering::AcqRel) {
+            return RelayReport {
+                messages,
+                sinks: self.sinks.iter().map(|s| s.abandon()).collect(),
+            };
+        }
+        self.inbox.signal_room();
+        let (done, rx) = mpsc::channel();
+        self.inbox.queue.push(Command::Close { deadline, done });
+        self.parker.notify();
+        // The relay thread waits for the sinks until the deadline; give it a moment more
+        // to hand over the reports.
+        let wait = deadline.saturating_duration_since(Instant::now()) + Duration::from_secs(1);
+        let sinks = match rx.recv_timeout(wait) {
+            Ok(reports) => {
+                let t = self
+                    .thread
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take();
+                if let Some(t) = t {
+                    let _ = t.join();
+                }
+                reports
+            }
+            Err(_) => self.sinks.iter().map(|s| s.abandon()).collect(),
+        };
+        RelayReport { messages, sinks }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        if !self.inbox.closed.load(Ordering::Acquire) {
+            self.shutdown(Instant::now() + Duration::from_secs(5));
+        }
+    }
+}
+
+fn run(inbox: &Inbox, parker: &Parker, workers: Vec<SinkWorker>) {
+    loop {
+        while let Some(cmd) = inbox.queue.pop() {
+            match cmd {
+                Command::Message {
+                    msg,
+                    received_at_ns,
+                } => {
+                    for w in &workers {
+                        w.dispatch(&msg, Some(received_at_ns), parker);
+                    }
+                    inbox
+                        .queued_bytes
+                        .fetch_sub(msg.len() as u64, Ordering::AcqRel);
+                    inbox.signal_room();
+                }
+                Command::Flush { deadline, done } => {
+                    let ticket = Ticket::new(workers.len());
+                    for w in &workers {
+                        w.flush(deadline, ticket.clone());
+                    }
+                    let ok = ticket.wait(deadline);
+                    let _ = done.send(ok);
+                }
+                Command::Close { deadline, done } => {
+                    // Messages pushed after `closed` was set but before this command are
+                    // delivered first (they are ahead of it in the queue).
+                    let ticket = Ticket::new(workers.len());
+                    for w in &workers {
+                        w.close(deadline, ticket.clone());
+                    }
+                    let in_time = ticket.wait(deadline);
+                    let reports = workers.into_iter().map(|w| w.finish(in_time)).collect();
+                    let _ = done.send(reports);
+                    // Anything still queued (sent after the close) is dropped with the relay.
+                    while inbox.queue.pop().is_some() {}
+                    inbox.signal_room();
+                    return;
+                }
+            }
+        }
+        parker.park_unless(|| !inbox.queue.is_empty(), None);
+    }
+}
