@@ -1,35 +1,4 @@
-//! [`ProxyServer`]: a Rerun-compatible `MessageProxyService` endpoint (what `spate serve`
-//! runs). Clients — the official SDKs' `rr.GrpcSink(...)`, spate's
-//! [`GrpcSink`](super::GrpcSink) — stream `WriteMessages` to it; what they send is passed,
-//! **without re-encoding**, to a [`Relay`] of sinks (a [`FileSink`](crate::sink::FileSink),
-//! [`GrpcSink`](super::GrpcSink)s forwarding elsewhere, …) and kept for `ReadMessages`
-//! readers (late viewers) within a memory limit.
-//!
-//! # What it does with each request
-//!
-//! 1. tonic refuses a request larger than [`ProxyServerOptions::max_message_bytes`]
-//!    (`OUT_OF_RANGE`, counted in [`ServeCounters::rejected_oversized`]) before buffering it.
-//! 2. [`decode_request`] splits the `LogMsg` off without copying and validates the body
-//!    (an ArrowMsg's chunk is decoded — LZ4 payloads decompressed — to take the footer
-//!    manifest's summary from it; the decoded copy is then dropped). Malformed protobuf and
-//!    invalid messages end that call with `INVALID_ARGUMENT` and are counted; a `LogMsg`
-//!    kind this version does not know (or an empty one) is dropped and counted, and the
-//!    call goes on. Other clients are not affected by either.
-//! 3. The message (its body the very bytes received) is kept for readers and sent to the
-//!    relay, which hands it to every sink with that sink's queue and policy. If the relay's
-//!    inbox is full the call waits, which stops reading from that client (HTTP/2 flow
-//!    control pushes back on it).
-//!
-//! A client that vanishes mid-stream ends its call with an error
-//! ([`ServeCounters::calls_failed`]); the messages it sent completely are kept.
-//!
-//! # Several clients, several recordings
-//!
-//! Any number of `WriteMessages` calls may run at once, on any number of connections;
-//! each call's messages stay in order. Messages of different recordings (store ids) go to
-//! the same sinks: a [`FileSink`](crate::sink::FileSink) writes them into one file with one
-//! footer manifest per recording (as Rerun's own files with several recordings do) and
-//! replays every recording's `SetStoreInfo` and static chunks into rotated files.
+//! [`ProxyServer`]: the `MessageProxyService` endpoint `spate serve` runs.
 
 use std::convert::Infallible;
 use std::net::{SocketAddr, TcpListener as StdListener};
@@ -224,7 +193,41 @@ pub struct ServeReport {
     pub relay: RelayReport,
 }
 
-/// A `MessageProxyService` server on its own threads (see the [module docs](self)).
+/// A Rerun-compatible `MessageProxyService` endpoint (what `spate serve`
+/// runs). Clients — the official SDKs' `rr.GrpcSink(...)`, spate's
+/// [`GrpcSink`](super::GrpcSink) — stream `WriteMessages` to it; what they send is passed,
+/// **without re-encoding**, to a [`Relay`] of sinks (a [`FileSink`](crate::sink::FileSink),
+/// [`GrpcSink`](super::GrpcSink)s forwarding elsewhere, …) and kept for `ReadMessages`
+/// readers (late viewers) within a memory limit.
+///
+/// # What it does with each request
+///
+/// 1. tonic refuses a request larger than [`ProxyServerOptions::max_message_bytes`]
+///    (`OUT_OF_RANGE`, counted in [`ServeCounters::rejected_oversized`]) before buffering it.
+/// 2. [`decode_request`] splits the `LogMsg` off without copying and validates the body
+///    (an ArrowMsg's chunk is decoded — LZ4 payloads decompressed — to take the footer
+///    manifest's summary from it; the decoded copy is then dropped). Malformed protobuf and
+///    invalid messages end that call with `INVALID_ARGUMENT` and are counted; a `LogMsg`
+///    kind this version does not know (or an empty one) is dropped and counted, and the
+///    call goes on. Other clients are not affected by either.
+/// 3. The message (its body the very bytes received) is kept for readers and sent to the
+///    relay, which hands it to every sink with that sink's queue and policy. If the relay's
+///    inbox is full the call waits, which stops reading from that client (HTTP/2 flow
+///    control pushes back on it).
+///
+/// A client that vanishes mid-stream ends its call with an error
+/// ([`ServeCounters::calls_failed`]); the messages it sent completely are kept.
+///
+/// # Several clients, several recordings
+///
+/// Any number of `WriteMessages` calls may run at once, on any number of connections;
+/// each call's messages stay in order. Messages of different recordings (store ids) go to
+/// the same sinks: a [`FileSink`](crate::sink::FileSink) writes them into one file with one
+/// footer manifest per recording (as Rerun's own files with several recordings do) and
+/// replays every recording's `SetStoreInfo` and static chunks into rotated files.
+///
+/// # Example
+///
 ///
 /// ```
 /// use spate::sink::grpc::{ProxyServer, ProxyServerOptions};
