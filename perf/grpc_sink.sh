@@ -10,8 +10,9 @@
 #                spate (raw-spate) and with hyper's defaults (raw-hyper)
 #   B  inproc:   perf_grpc_sink inproc: Recording -> GrpcSink -> spate's in-process
 #                ProxyReceiver (discarding), 1M- and 100k-point clouds; 1M also with hyper's
-#                HTTP/2 defaults on both ends
-#   C  official: perf_grpc_sink official: Recording -> GrpcSink -> the official server
+#                HTTP/2 defaults on both ends, 100k also unbatched (GrpcBatchPolicy max_bytes 1)
+#   C  official: perf_grpc_sink official: Recording -> GrpcSink -> the official server (1M,
+#                100k, 100k unbatched)
 #   D  sdk:      perf/official_grpc_sink.py: rerun-sdk 0.41.0 rr.RecordingStream.connect_grpc
 #                -> the same official server, the same clouds
 # Clouds are 20 B/point (positions f32x3, colors u32, radii f32); every run carries the same
@@ -32,7 +33,8 @@
 #
 # Ratios are paired within a round (b/a, c/d), then median and min-max over rounds. Writes
 # perf/results/<date>-<host>-grpc_sink.md (machine, kernel, commit, load, table, ratios, every
-# run's JSON line) and prints it. Full: 7 rounds, ~3 minutes here; --quick: 3 rounds of 200 MB.
+# run's JSON line) and prints it. Full: 7 rounds, ~3 minutes here; --quick: 3 rounds of 200 MB
+# (under a minute).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -47,7 +49,7 @@ while [[ $# -gt 0 ]]; do
     --repeats) repeats="$2"; shift ;;
     --server-memory-limit) mem_limit="$2"; shift ;;
     --port) port="$2"; shift ;;
-    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,37p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -165,32 +167,48 @@ run() {
   fi
 }
 
+# clouds_for POINTS: the clouds per run for that cloud size.
+clouds_for() {
+  local spec
+  for spec in "${sizes[@]}"; do
+    if [[ ${spec%%:*} == "$1" ]]; then echo "${spec##*:}"; return; fi
+  done
+}
+size_name() { if [[ $1 -ge 1000000 ]]; then echo "$(($1 / 1000000))M"; else echo "$(($1 / 1000))k"; fi; }
+
+# spate_run inproc|official POINTS:HTTP2:BATCH
+spate_run() {
+  local mode=$1 points h batch name
+  IFS=: read -r points h batch <<<"$2"
+  name=$mode
+  [[ $h == hyper ]] && name="$name-hyper"
+  local extra=()
+  if [[ $batch == unbatched ]]; then name="$name-unbatched"; extra=(--batch-bytes 1); fi
+  local target=()
+  [[ $mode == official ]] && target=("$URL")
+  run "$(size_name "$points")" "$r" "$name" "$BIN" "$mode" "${target[@]}" \
+    --points "$points" --clouds "$(clouds_for "$points")" --http2 "$h" "${extra[@]}"
+}
+
 for ((r = 1; r <= repeats; r++)); do
   echo "== round $r of $repeats" >&2
   # A: the raw limit, with spate's and with hyper's HTTP/2 settings.
   for h in $(shuf -e spate hyper); do
     run "4MiB" "$r" "raw-$h" "$BIN" raw --bytes "$raw_bytes" --message 4MiB --http2 "$h"
   done
-  # B: spate -> in-process receiver.
-  for v in $(shuf -e 1000000:50:spate 100000:500:spate 1000000:50:hyper); do
-    IFS=: read -r points clouds h <<<"$v"
-    for spec in "${sizes[@]}"; do
-      [[ ${spec%%:*} == "$points" ]] && clouds=${spec##*:}
-    done
-    if [[ $points -ge 1000000 ]]; then size="$((points / 1000000))M"; else size="$((points / 1000))k"; fi
-    name="inproc"; [[ $h == hyper ]] && name="inproc-hyper"
-    run "$size" "$r" "$name" "$BIN" inproc --points "$points" --clouds "$clouds" --http2 "$h"
+  # B: spate -> in-process receiver; C: spate -> official server. Variant specs are
+  # POINTS:HTTP2:BATCH ("unbatched" = GrpcBatchPolicy max_bytes 1: every message its own
+  # HTTP/2 write).
+  for v in $(shuf -e 1000000:spate:batched 100000:spate:batched 1000000:hyper:batched 100000:spate:unbatched); do
+    spate_run inproc "$v"
   done
-  # C: spate -> official server; D: official SDK -> official server.
+  for v in $(shuf -e 1000000:spate:batched 100000:spate:batched 100000:spate:unbatched); do
+    spate_run official "$v"
+  done
+  # D: official SDK -> official server.
   for v in $(shuf -e "${sizes[@]}"); do
     points=${v%%:*}; clouds=${v##*:}
-    if [[ $points -ge 1000000 ]]; then size="$((points / 1000000))M"; else size="$((points / 1000))k"; fi
-    run "$size" "$r" "official" "$BIN" official "$URL" --points "$points" --clouds "$clouds"
-  done
-  for v in $(shuf -e "${sizes[@]}"); do
-    points=${v%%:*}; clouds=${v##*:}
-    if [[ $points -ge 1000000 ]]; then size="$((points / 1000000))M"; else size="$((points / 1000))k"; fi
-    run "$size" "$r" "sdk" "$PY" perf/official_grpc_sink.py "$URL" --points "$points" --clouds "$clouds"
+    run "$(size_name "$points")" "$r" "sdk" "$PY" perf/official_grpc_sink.py "$URL" --points "$points" --clouds "$clouds"
   done
 done
 stop_server
@@ -264,8 +282,10 @@ order = [("4MiB", "raw-spate", "(a) raw tonic, spate HTTP/2 tuning"),
          ("1M", "inproc", "(b) spate → in-process receiver, 1M points"),
          ("100k", "inproc", "(b) spate → in-process receiver, 100k points"),
          ("1M", "inproc-hyper", "(b') same, 1M, hyper HTTP/2 defaults"),
+         ("100k", "inproc-unbatched", "(b'') same, 100k, unbatched (GrpcBatchPolicy max_bytes 1)"),
          ("1M", "official", "(c) spate → official server, 1M"),
          ("100k", "official", "(c) spate → official server, 100k"),
+         ("100k", "official-unbatched", "(c'') same, 100k, unbatched"),
          ("1M", "sdk", "(d) official SDK → official server, 1M"),
          ("100k", "sdk", "(d) official SDK → official server, 100k")]
 for size, v, label in order:
@@ -301,8 +321,10 @@ def paired(num, den):
 for label, target, num, den in [
         ("(b) 1M ÷ (a)", "≥ 0.8", ("1M", "inproc"), ("4MiB", "raw-spate")),
         ("(b) 100k ÷ (a)", "≥ 0.8", ("100k", "inproc"), ("4MiB", "raw-spate")),
+        ("(b'') 100k unbatched ÷ (a)", "", ("100k", "inproc-unbatched"), ("4MiB", "raw-spate")),
         ("(c) ÷ (d), 1M", "≥ 3", ("1M", "official"), ("1M", "sdk")),
         ("(c) ÷ (d), 100k", "≥ 3", ("100k", "official"), ("100k", "sdk")),
+        ("(c'') 100k unbatched ÷ (d)", "", ("100k", "official-unbatched"), ("100k", "sdk")),
         ("raw: spate tuning ÷ hyper defaults", "", ("4MiB", "raw-spate"), ("4MiB", "raw-hyper")),
         ("inproc 1M: spate tuning ÷ hyper defaults", "", ("1M", "inproc"), ("1M", "inproc-hyper"))]:
     xs = paired(num, den)
