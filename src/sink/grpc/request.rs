@@ -158,7 +158,7 @@ mod tests {
         assert!(matches!(e, RequestError::UnknownKind(9)), "{e}");
         let e = decode_request(Bytes::from_static(&[])).unwrap_err();
         assert!(matches!(e, RequestError::Empty), "{e}");
-        let e = decode_request(Bytes::from_static(&[0x08, 0x01])).unwrap_err();
+        let e = decode_request(Bytes::from_static(&[0x10, 0x01])).unwrap_err();
         assert!(matches!(e, RequestError::Empty), "{e}");
         // LogMsg{ 2: varint }
         let e = decode_request(Bytes::from_static(&[0x0a, 0x02, 0x10, 0x01])).unwrap_err();
