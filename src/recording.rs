@@ -69,14 +69,14 @@ impl ShutdownReport {
         self.stats.rows_logged()
     }
 
-    /// Whether every sink got everything: no drops anywhere and no timeout.
+    /// Whether every sink got everything: no drops anywhere (lanes, sink queues, and inside
+    /// the sinks, e.g. a gRPC sink's drops while disconnected) and no timeout.
     pub fn is_complete(&self) -> bool {
         !self.timed_out
             && self.stats.rows_dropped() == 0
-            && self
-                .sinks
-                .iter()
-                .all(|s| s.closed_cleanly && s.stats.dropped() == 0)
+            && self.sinks.iter().all(|s| {
+                s.closed_cleanly && s.stats.dropped() == 0 && s.stats.dropped_by_sink() == 0
+            })
     }
 }
 

@@ -180,6 +180,15 @@ impl SinkStats {
         self.dropped_queue_full + self.dropped_sink_failed + self.dropped_shutdown_deadline
     }
 
+    /// Messages the sink accepted (counted in `messages`) and then lost itself: a gRPC
+    /// sink's drops beyond its budget while disconnected and what was left at its close
+    /// deadline. Zero for sinks without a [`monitor`](crate::Sink::monitor).
+    pub fn dropped_by_sink(&self) -> u64 {
+        self.grpc
+            .as_ref()
+            .map_or(0, |g| g.dropped_messages + g.abandoned_messages)
+    }
+
     /// The connection state, for sinks that have one (gRPC).
     pub fn connection(&self) -> Option<crate::sink::ConnectionState> {
         self.grpc.as_ref().map(|g| g.state)

@@ -12,7 +12,7 @@ use spate::sink::grpc::testing::{ProxyReceiver, Received};
 use spate::sink::grpc::{GrpcSinkOptions, OverflowPolicy, UrlError};
 use spate::sink::{ConnectionState, GrpcSink, GrpcSinkError};
 use spate::wire::{DecodedRrd, MessageKind};
-use spate::{BatchPolicy, EntityPath, Recording, RowId, SinkExt, SinkPolicy};
+use spate::{BatchPolicy, EntityPath, Recording, RowId, Sink, SinkExt, SinkPolicy};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -209,6 +209,111 @@ fn every_row_arrives_and_decodes_to_the_logged_values() {
     };
     let id = info.info.as_ref().unwrap().store_id.as_ref().unwrap();
     assert_eq!(id.recording_id, "grpc-rows-1");
+}
+
+/// Large messages go out zero-copy, part by part; small ones are coalesced into one buffer.
+/// Interleaving both (the two paths alternate, and small messages queue up behind large
+/// ones) must keep every row intact and in order.
+#[test]
+fn large_zero_copy_and_small_coalesced_messages_interleave_intact() {
+    let server = ProxyReceiver::start(localhost()).unwrap();
+    let sink = GrpcSink::connect_with(&server.url(), fast()).unwrap();
+    let rec = Recording::builder("grpc_mixed")
+        .sinks(sink.with_policy(SinkPolicy::Block))
+        .batch(BatchPolicy::unbatched())
+        .start()
+        .unwrap();
+    // 100k points = 2 MB per message (zero-copy path); 10 and 2,000 points stay under the
+    // 64 KiB threshold (coalesced path).
+    let sizes = |f: u32| match f % 3 {
+        0 => 100_000,
+        1 => 10,
+        _ => 2_000,
+    };
+    let entity = EntityPath::parse("points/0").unwrap();
+    for f in 0..12 {
+        rec.set_time_sequence("frame", i64::from(f)).unwrap();
+        rec.log(&entity, &spate::demo::example_cloud(sizes(f), f, 0))
+            .unwrap();
+    }
+    let report = rec.shutdown(deadline());
+    assert!(report.is_complete(), "{report:#?}");
+    let got = server.received();
+    assert_eq!(got[0].kind, MessageKind::SetStoreInfo);
+    assert_eq!(got.len(), 13, "store info + one chunk per row");
+    let rows = rows(&server.decode().unwrap());
+    let logged: Vec<Row> = rows.into_values().collect();
+    let want: Vec<Row> = (0..12)
+        .map(|f| expected("points/0", Some(i64::from(f)), sizes(f), f, 0))
+        .collect();
+    assert_eq!(logged.len(), want.len());
+    for (got, want) in logged.iter().zip(&want) {
+        assert!(got == want, "frame {:?} differs", want.frame);
+    }
+}
+
+/// Until the first connection attempt has an outcome, the server is not known to be down:
+/// a write over the buffer budget waits (back-pressure) instead of dropping as if the sink
+/// were disconnected. The attempt is held open by a listener whose accept queue is full,
+/// so the kernel ignores the sink's SYN until the connect timeout.
+#[test]
+fn writes_over_budget_wait_for_the_first_connection_attempt() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    let listener = rt.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(localhost()).unwrap();
+        socket.listen(0).unwrap()
+    });
+    let addr = listener.local_addr().unwrap();
+    // Fill the accept queue (never accepted); later SYNs are dropped by the kernel.
+    let _fillers: Vec<_> = (0..4)
+        .filter_map(|_| {
+            std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()
+        })
+        .collect();
+
+    // Two 200 kB chunks to write directly, over a 64 KiB budget.
+    let (memory, got) = spate::MemorySink::new();
+    let rec = Recording::builder("grpc_first_attempt")
+        .sinks(memory)
+        .batch(BatchPolicy::unbatched())
+        .start()
+        .unwrap();
+    let entity = EntityPath::parse("points/0").unwrap();
+    for f in 0..2 {
+        rec.log(&entity, &spate::demo::example_cloud(10_000, f, 0))
+            .unwrap();
+    }
+    assert!(rec.shutdown(deadline()).is_complete());
+    let msgs: Vec<_> = got
+        .messages()
+        .into_iter()
+        .filter(|m| m.kind() == MessageKind::ArrowMsg)
+        .collect();
+    assert_eq!(msgs.len(), 2);
+
+    let url = format!("rerun+http://{addr}/proxy");
+    let opts = fast()
+        .buffer_bytes(64 * 1024)
+        .connect_timeout(Duration::from_millis(500));
+    let mut sink = GrpcSink::connect_with(&url, opts).unwrap();
+    let state = sink.state_handle();
+    sink.write(&msgs[0]).unwrap(); // fits: nothing held yet
+    assert_eq!(state.stats().connect_failures, 0, "{:?}", state.stats());
+    sink.write(&msgs[1]).unwrap(); // over budget: waits for the attempt's outcome
+    let s = state.stats();
+    assert!(
+        s.connect_failures >= 1,
+        "the write returned while the first attempt was still open: {s:#?}"
+    );
+    assert_eq!(
+        s.dropped_messages, 1,
+        "dropped once the server is known down"
+    );
+    drop(rt);
 }
 
 #[test]
@@ -585,6 +690,7 @@ fn throughput_to_the_discarding_receiver() {
             assert!(report.is_complete(), "{report:#?}");
             let s = state.stats();
             assert_eq!(server.counts().messages, s.sent_messages);
+            assert_eq!(s.dropped_messages, 0, "{s:#?}");
             println!(
                 "{points:>9} points x {n:>4}, {name:<26}: {:>7.1} MB in {secs:.2} s = {:>6.0} MB/s",
                 s.sent_bytes as f64 / 1e6,

@@ -1,6 +1,8 @@
 //! The `spate-grpc` thread: dials, runs one `WriteMessages` call per connection, and
 //! reconnects with backoff.
 
+use std::collections::VecDeque;
+use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -8,15 +10,15 @@ use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use futures_core::Stream;
+use bytes::{BufMut, Bytes, BytesMut};
 use http::Uri;
-use http::uri::PathAndQuery;
+use hyper::body::{Body, Frame};
 use hyper::client::conn::http2::SendRequest;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::sync::watch;
 use tokio::task::JoinHandle as TaskHandle;
 
-use super::codec::{WRITE_MESSAGES, WriteCodec};
+use super::codec::{WRITE_MESSAGES, request_prefix};
 use super::shared::Shared;
 use super::{GrpcBatchPolicy, GrpcSinkError, GrpcSinkOptions, GrpcUrl, Http2Tuning};
 use crate::wire::EncodedMessage;
@@ -180,35 +182,7 @@ async fn drive(
     }
 }
 
-/// hyper's HTTP/2 `SendRequest` as the tower service tonic's client wants.
-struct H2Service(SendRequest<tonic::body::Body>);
-
-type ResponseFuture = Pin<
-    Box<
-        dyn Future<Output = Result<http::Response<hyper::body::Incoming>, hyper::Error>>
-            + Send
-            + 'static,
-    >,
->;
-
-impl tower_service::Service<http::Request<tonic::body::Body>> for H2Service {
-    type Response = http::Response<hyper::body::Incoming>;
-    type Error = hyper::Error;
-    type Future = ResponseFuture;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.0.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
-        Box::pin(self.0.send_request(req))
-    }
-}
-
-type Connection = (
-    SendRequest<tonic::body::Body>,
-    TaskHandle<Result<(), hyper::Error>>,
-);
+type Connection = (SendRequest<WriteBody>, TaskHandle<Result<(), hyper::Error>>);
 
 /// TCP connect and HTTP/2 handshake; the connection is driven by a spawned task.
 async fn connect(url: &GrpcUrl, tuning: &Http2Tuning) -> Result<Connection, GrpcSinkError> {
@@ -235,8 +209,78 @@ async fn connect(url: &GrpcUrl, tuning: &Http2Tuning) -> Result<Connection, Grpc
     Ok((send, tokio::spawn(conn)))
 }
 
+/// The `WriteMessages` request: `POST` with the gRPC headers and a [`WriteBody`].
+fn write_request(origin: &Uri, body: WriteBody) -> Result<http::Request<WriteBody>, GrpcSinkError> {
+    let mut uri = Uri::builder().path_and_query(WRITE_MESSAGES);
+    if let Some(scheme) = origin.scheme() {
+        uri = uri.scheme(scheme.clone());
+    }
+    if let Some(authority) = origin.authority() {
+        uri = uri.authority(authority.clone());
+    }
+    http::Request::builder()
+        .method(http::Method::POST)
+        .uri(uri.build().map_err(|e| GrpcSinkError::Http2(Box::new(e)))?)
+        .header(http::header::CONTENT_TYPE, "application/grpc")
+        .header(http::header::TE, "trailers")
+        .header(
+            http::header::USER_AGENT,
+            concat!("spate/", env!("CARGO_PKG_VERSION")),
+        )
+        .body(body)
+        .map_err(|e| GrpcSinkError::Http2(Box::new(e)))
+}
+
+/// Sends the request and reads the response to its end: the call's outcome is the gRPC
+/// status in the trailers (or in the headers of a trailers-only response).
+async fn call(
+    mut send: SendRequest<WriteBody>,
+    request: http::Request<WriteBody>,
+) -> Result<(), GrpcSinkError> {
+    send.ready()
+        .await
+        .map_err(|e| GrpcSinkError::Http2(Box::new(e)))?;
+    let response = send
+        .send_request(request)
+        .await
+        .map_err(|e| GrpcSinkError::Http2(Box::new(e)))?;
+    if let Some(status) = tonic::Status::from_header_map(response.headers()) {
+        return status_result(&status);
+    }
+    if !response.status().is_success() {
+        return Err(GrpcSinkError::Status {
+            code: tonic::Code::Unknown as i32,
+            code_name: "Unknown",
+            message: format!("HTTP status {}", response.status()),
+        });
+    }
+    let mut body = response.into_body();
+    loop {
+        let frame = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await;
+        match frame {
+            // The response message itself (`WriteMessagesResponse` is empty): nothing to read.
+            Some(Ok(f)) if f.is_data() => {}
+            Some(Ok(f)) => {
+                if let Some(status) = f.trailers_ref().and_then(tonic::Status::from_header_map) {
+                    return status_result(&status);
+                }
+            }
+            Some(Err(e)) => return Err(GrpcSinkError::Http2(Box::new(e))),
+            None => return Err(GrpcSinkError::ConnectionClosed),
+        }
+    }
+}
+
+fn status_result(status: &tonic::Status) -> Result<(), GrpcSinkError> {
+    if status.code() == tonic::Code::Ok {
+        Ok(())
+    } else {
+        Err(GrpcSinkError::from_status(status))
+    }
+}
+
 async fn run_call(
-    send: SendRequest<tonic::body::Body>,
+    send: SendRequest<WriteBody>,
     mut conn: TaskHandle<Result<(), hyper::Error>>,
     origin: Uri,
     generation: u64,
@@ -244,35 +288,22 @@ async fn run_call(
     shared: &Arc<Shared>,
     control: &mut watch::Receiver<Control>,
 ) -> Outcome {
-    let mut grpc = tonic::client::Grpc::with_origin(H2Service(send), origin);
-    let stream = RequestStream {
+    let body = WriteBody {
         shared: shared.clone(),
         generation,
         batch,
-        run_open: false,
-        run_bytes: 0,
+        parts: VecDeque::new(),
         sleep: Box::pin(tokio::time::sleep(Duration::ZERO)),
     };
-    let codec = WriteCodec {
-        buffer_size: batch.max_bytes.min(1 << 20),
-    };
-    let call = async {
-        grpc.ready()
-            .await
-            .map_err(|e| GrpcSinkError::Http2(Box::new(e)))?;
-        grpc.client_streaming(
-            tonic::Request::new(stream),
-            PathAndQuery::from_static(WRITE_MESSAGES),
-            codec,
-        )
-        .await
-        .map_err(|s| GrpcSinkError::from_status(&s))
+    let request = match write_request(&origin, body) {
+        Ok(r) => r,
+        Err(e) => return Outcome::Lost(e),
     };
     let outcome = tokio::select! {
         biased;
-        r = call => match r {
-            Ok(_) if shared.lock().closing => Outcome::Closed,
-            Ok(_) => Outcome::Lost(GrpcSinkError::EndedEarly),
+        r = call(send, request) => match r {
+            Ok(()) if shared.lock().closing => Outcome::Closed,
+            Ok(()) => Outcome::Lost(GrpcSinkError::EndedEarly),
             Err(e) => Outcome::Lost(e),
         },
         r = &mut conn => Outcome::Lost(match r {
@@ -285,44 +316,49 @@ async fn run_call(
     outcome
 }
 
-/// The request stream of one call. It releases queued messages in runs (see the module
-/// docs of `grpc`); tonic encodes a run into one buffer and hands it to HTTP/2 when the
-/// stream pauses. Being polled again after a pause means hyper took that buffer: the run is
-/// confirmed as sent.
-struct RequestStream {
+/// Messages at least this long go to HTTP/2 as their own parts (zero-copy: h2 writes each
+/// large part with a vectored write straight from the chunk's buffers). Shorter messages are
+/// copied into one run buffer of up to `max_bytes`, so many small messages become one large
+/// write instead of many small frames.
+const ZERO_COPY_MIN: usize = 64 * 1024;
+
+/// The request body of one `WriteMessages` call: gRPC length-prefixed messages, each
+/// `[0, len: u32 BE]` + the `WriteMessagesRequest{LogMsg{..}}` prefixes + the
+/// [`EncodedMessage`]'s parts, as HTTP/2 DATA frames.
+///
+/// hyper polls the body for the next frame only after it handed the previous one to h2
+/// (`send_data`), and h2 buffers at most about `max_send_buf_size` before it stops asking:
+/// being polled with no parts left means every message released so far was handed over,
+/// which confirms them as sent (see the module docs of `grpc`).
+pub(crate) struct WriteBody {
     shared: Arc<Shared>,
     generation: u64,
     batch: GrpcBatchPolicy,
-    /// Messages were returned since the last pause.
-    run_open: bool,
-    run_bytes: usize,
+    /// Parts of the current large message not yet handed over.
+    parts: VecDeque<Bytes>,
     sleep: Pin<Box<tokio::time::Sleep>>,
 }
 
-impl Stream for RequestStream {
-    type Item = EncodedMessage;
+/// The 5-byte gRPC message header and the two protobuf prefixes of `msg`.
+fn message_head(msg: &EncodedMessage, dst: &mut BytesMut) {
+    // Only kinds with a LogMsg field are ever queued (End is not sent over gRPC).
+    let (prefix, n) = request_prefix(msg.kind(), msg.len()).unwrap_or(([0; 32], 0));
+    let len = u32::try_from(n + msg.len()).unwrap_or(u32::MAX);
+    dst.put_u8(0); // not compressed
+    dst.put_u32(len);
+    dst.put_slice(&prefix[..n]);
+}
 
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<EncodedMessage>> {
-        let this = self.get_mut();
-        let mut g = this.shared.lock();
-        if g.generation != this.generation {
-            return Poll::Ready(None); // the connection was given up; the stream is dropped
+impl WriteBody {
+    /// Waits until a run is due (see `GrpcBatchPolicy`) and releases its first message;
+    /// `None` ends the call (closing with nothing left, or the connection was given up).
+    fn poll_first(&mut self, cx: &mut Context<'_>) -> Poll<Option<EncodedMessage>> {
+        let mut g = self.shared.lock();
+        if g.generation != self.generation {
+            return Poll::Ready(None); // the connection was given up; the call is dropped
         }
-        if !this.run_open && g.confirm_inflight() {
-            this.shared.notify();
-        }
-        if this.run_open {
-            if this.run_bytes < this.batch.max_bytes
-                && let Some(msg) = g.release()
-            {
-                this.run_bytes += msg.len();
-                return Poll::Ready(Some(msg));
-            }
-            // End of the run: tonic hands its buffer to HTTP/2 and polls again when h2
-            // wants more.
-            this.run_open = false;
-            this.run_bytes = 0;
-            return Poll::Pending;
+        if g.confirm_inflight() {
+            self.shared.notify();
         }
         loop {
             if !g.has_pending() {
@@ -336,27 +372,73 @@ impl Stream for RequestStream {
             let start_by = g
                 .queue
                 .front()
-                .map_or(now, |i| i.queued_at + this.batch.max_delay);
+                .map_or(now, |i| i.queued_at + self.batch.max_delay);
             let due = !g.replay.is_empty()
                 || g.closing
                 || g.flushing
                 || now >= start_by
-                || g.pending_bytes() >= this.batch.max_bytes as u64;
+                || g.pending_bytes() >= self.batch.max_bytes as u64;
             if due {
-                let Some(msg) = g.release() else {
-                    continue;
-                };
-                this.run_open = true;
-                this.run_bytes = msg.len();
-                return Poll::Ready(Some(msg));
+                if let Some(msg) = g.release() {
+                    return Poll::Ready(Some(msg));
+                }
+                continue;
             }
             g.waker = Some(cx.waker().clone());
-            this.sleep
+            self.sleep
                 .as_mut()
                 .reset(tokio::time::Instant::from_std(start_by));
-            if this.sleep.as_mut().poll(cx).is_pending() {
+            if self.sleep.as_mut().poll(cx).is_pending() {
                 return Poll::Pending;
             }
         }
+    }
+
+    /// Copies `first` and the small messages queued behind it (up to `max_bytes`) into
+    /// one buffer.
+    fn small_run(&mut self, first: &EncodedMessage) -> Bytes {
+        let mut g = self.shared.lock();
+        let mut run =
+            BytesMut::with_capacity(self.batch.max_bytes.min(4 << 20).max(first.len() + 64));
+        let put = |msg: &EncodedMessage, run: &mut BytesMut| {
+            message_head(msg, run);
+            for part in msg.parts() {
+                run.put_slice(part);
+            }
+        };
+        put(first, &mut run);
+        while run.len() < self.batch.max_bytes
+            && g.next_len().is_some_and(|n| n < ZERO_COPY_MIN)
+            && let Some(msg) = g.release()
+        {
+            put(&msg, &mut run);
+        }
+        run.freeze()
+    }
+}
+
+impl Body for WriteBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = self.get_mut();
+        if let Some(part) = this.parts.pop_front() {
+            return Poll::Ready(Some(Ok(Frame::data(part))));
+        }
+        let Some(msg) = std::task::ready!(this.poll_first(cx)) else {
+            return Poll::Ready(None);
+        };
+        if msg.len() < ZERO_COPY_MIN {
+            return Poll::Ready(Some(Ok(Frame::data(this.small_run(&msg)))));
+        }
+        let mut head = BytesMut::with_capacity(48);
+        message_head(&msg, &mut head);
+        this.parts
+            .extend(msg.parts().iter().filter(|p| !p.is_empty()).cloned());
+        Poll::Ready(Some(Ok(Frame::data(head.freeze()))))
     }
 }

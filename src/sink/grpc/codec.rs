@@ -2,21 +2,21 @@
 //!
 //! A `WriteMessagesRequest` is `0a <len> LogMsg` and the `LogMsg` is `<tag> <len> body`
 //! (tag 1 SetStoreInfo, 2 ArrowMsg, 3 BlueprintActivationCommand), where `body` is exactly
-//! the [`EncodedMessage`]'s parts. The encoder writes the two small prefixes and then the
-//! parts: the payload is never re-encoded, only copied once into tonic's send buffer.
+//! the [`EncodedMessage`](crate::wire::EncodedMessage)'s parts. The client (`client.rs`)
+//! sends the two small prefixes and then the parts themselves: the payload is neither
+//! re-encoded nor copied. The server side decodes requests without copying the body.
 
-use bytes::{Buf, BufMut, Bytes};
+use bytes::{Buf, Bytes};
 use prost::encoding::{WireType, decode_key, decode_varint, encode_key, encode_varint};
 use tonic::Status;
-use tonic::codec::{BufferSettings, Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
-use crate::wire::{EncodedMessage, MessageKind, proto};
+use crate::wire::{MessageKind, proto};
 
 /// `/rerun.sdk_comms.v1alpha1.MessageProxyService/WriteMessages`
 pub(crate) const WRITE_MESSAGES: &str =
     "/rerun.sdk_comms.v1alpha1.MessageProxyService/WriteMessages";
 /// `/rerun.sdk_comms.v1alpha1.MessageProxyService/ReadMessages`
-#[allow(dead_code)]
 pub(crate) const READ_MESSAGES: &str = "/rerun.sdk_comms.v1alpha1.MessageProxyService/ReadMessages";
 
 /// `rerun.sdk_comms.v1alpha1.WriteMessagesResponse` (empty).
@@ -53,72 +53,6 @@ pub(crate) fn request_prefix(kind: MessageKind, body_len: usize) -> Option<([u8;
     encode_varint(body_len as u64, &mut w);
     let n = 32 - w.len();
     Some((out, n))
-}
-
-/// Client codec: sends [`EncodedMessage`]s as `WriteMessagesRequest`s, receives the empty
-/// response.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct WriteCodec {
-    /// Initial capacity of tonic's send buffer.
-    pub(crate) buffer_size: usize,
-}
-
-impl Codec for WriteCodec {
-    type Encode = EncodedMessage;
-    type Decode = WriteMessagesResponse;
-    type Encoder = WriteEncoder;
-    type Decoder = EmptyDecoder;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        WriteEncoder {
-            buffer_size: self.buffer_size,
-        }
-    }
-
-    fn decoder(&mut self) -> Self::Decoder {
-        EmptyDecoder
-    }
-}
-
-#[derive(Debug)]
-pub(crate) struct WriteEncoder {
-    buffer_size: usize,
-}
-
-impl Encoder for WriteEncoder {
-    type Item = EncodedMessage;
-    type Error = Status;
-
-    fn encode(&mut self, msg: EncodedMessage, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        let (prefix, n) = request_prefix(msg.kind(), msg.len())
-            .ok_or_else(|| Status::internal("message kind has no LogMsg field"))?;
-        dst.reserve(n + msg.len());
-        dst.put_slice(&prefix[..n]);
-        for part in msg.parts() {
-            dst.put_slice(part);
-        }
-        Ok(())
-    }
-
-    /// tonic yields its buffer only when the request stream pauses (never at a size
-    /// threshold): the stream decides the batch boundaries (see `client.rs`).
-    fn buffer_settings(&self) -> BufferSettings {
-        BufferSettings::new(self.buffer_size, usize::MAX)
-    }
-}
-
-/// Decodes an empty message (any fields are skipped).
-#[derive(Debug)]
-pub(crate) struct EmptyDecoder;
-
-impl Decoder for EmptyDecoder {
-    type Item = WriteMessagesResponse;
-    type Error = Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Self::Item>, Status> {
-        src.advance(src.remaining());
-        Ok(Some(WriteMessagesResponse {}))
-    }
 }
 
 /// A received `WriteMessagesRequest`: the `LogMsg` kind and the inner body bytes (as they
@@ -251,7 +185,7 @@ mod tests {
     use prost::Message as _;
 
     use super::*;
-    use crate::wire::StoreInfo;
+    use crate::wire::{EncodedMessage, StoreInfo};
 
     #[test]
     fn prefix_plus_parts_is_the_prost_encoding() {

@@ -9,20 +9,23 @@
 //!   queue shared with that thread and wakes it; it never waits on the network, except for
 //!   back-pressure when the connection is up and the queue is over its budget (see below).
 //! * **One long-lived call.** Each connection carries one client-streaming
-//!   `WriteMessages` call (tonic's gRPC core over a hyper HTTP/2 connection that spate dials
-//!   and tunes itself). Each message is sent as `WriteMessagesRequest{LogMsg{..}}`: the two
-//!   small protobuf prefixes are written, then the message's parts — the payload is never
-//!   re-encoded, but it is **copied once** into tonic's send buffer (tonic's encoder API
-//!   takes a byte buffer, not a list of `Bytes`).
-//! * **Batching** ([`GrpcBatchPolicy`]). Queued messages are released in runs of up to
-//!   `max_bytes`; a run becomes one buffer handed to HTTP/2 (one large write). Messages
-//!   that queue up while the previous run is being sent coalesce into the next run by
-//!   themselves; `max_delay` can additionally hold a run back to let it grow.
-//!   [`Sink::flush`] and [`Sink::close`] release at once.
-//! * **"Sent"** means handed to the HTTP/2 stream: the run was given to h2, which then
-//!   asked for more (h2 buffers at most about [`Http2Tuning::max_send_buf_size`] before
-//!   asking). Only [`Sink::close`] gets an end-to-end acknowledgement: the server's
-//!   `WriteMessagesResponse` after it read the whole stream.
+//!   `WriteMessages` call over a hyper HTTP/2 connection that spate dials and tunes itself
+//!   (tonic supplies the status types; the request body is spate's own). Each message is
+//!   sent as `WriteMessagesRequest{LogMsg{..}}`: a small head (the gRPC length prefix and
+//!   the two protobuf prefixes), then the message's parts **as they are** — the payload is
+//!   neither re-encoded nor copied: h2 writes each large part to the socket with a
+//!   vectored write straight from the chunk's buffers (the caller's `Vec` memory).
+//! * **Batching** ([`GrpcBatchPolicy`]). Queued messages are released in runs. Messages
+//!   shorter than 64 KiB are coalesced, up to `max_bytes`, into one buffer (one copy of
+//!   small data buys one large HTTP/2 write instead of many small frames); larger messages
+//!   go out zero-copy, part by part, and messages that queue up while one is being sent
+//!   follow at once. `max_delay` can hold a run back to let it grow. [`Sink::flush`] and
+//!   [`Sink::close`] release at once.
+//! * **"Sent"** means handed to the HTTP/2 stream: hyper asks the request body for its
+//!   next frame only after it handed the previous one to h2, which buffers at most about
+//!   [`Http2Tuning::max_send_buf_size`] before it stops asking. Only [`Sink::close`] gets
+//!   an end-to-end acknowledgement: the server's `WriteMessagesResponse` and OK status after
+//!   it read the whole stream.
 //! * **Reconnects.** When the connection or call fails, the thread reconnects with
 //!   exponential backoff between [`GrpcSinkOptions::reconnect_min`] and
 //!   [`GrpcSinkOptions::reconnect_max`]. Every new connection starts with the recording's
@@ -32,13 +35,16 @@
 //!   again; a run already handed over may have been lost with the connection (TCP gives no
 //!   per-message acknowledgement) and is not repeated.
 //! * **Buffering while disconnected** ([`GrpcSinkOptions::buffer_bytes`]). While the sink
-//!   is connecting or disconnected, messages queue up to the byte budget; beyond it the
+//!   is disconnected or reconnecting, messages queue up to the byte budget; beyond it the
 //!   [`OverflowPolicy`] drops messages — by default the **oldest** (a viewer that comes
 //!   back wants the latest data) — and counts them ([`GrpcSinkStats::dropped_messages`],
-//!   `…_bytes`, `…_rows`). `SetStoreInfo` and the latest static chunks are never dropped
-//!   (they are kept for the replay anyway). While connected, a full budget blocks
-//!   [`Sink::write`] instead, so the sink's own queue fills and its
-//!   [`SinkPolicy`](super::SinkPolicy) applies.
+//!   `…_bytes`, `…_rows`; the recording's stats show them as
+//!   [`SinkStats::dropped_by_sink`](crate::stats::SinkStats::dropped_by_sink) and
+//!   [`ShutdownReport::is_complete`](crate::ShutdownReport::is_complete) counts them).
+//!   `SetStoreInfo` and the latest static chunks are never dropped (they are kept for the
+//!   replay anyway). While connected — and during the very first connection attempt, before
+//!   the server is known to be down — a full budget blocks [`Sink::write`] instead, so the
+//!   sink's own queue fills and its [`SinkPolicy`](super::SinkPolicy) applies.
 //! * **State.** [`GrpcSink::state_handle`] gives a cloneable [`GrpcStateHandle`] with the
 //!   [`ConnectionState`] and [`GrpcSinkStats`], usable after the sink moved into a
 //!   recording.
@@ -72,9 +78,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 pub use codec::{ReadMessagesRequest, ReadMessagesResponse, WriteMessagesResponse};
-pub use proxy_server::{
-    ProxyServer, ProxyServerOptions, ServeCounters, ServeError, ServeReport,
-};
+pub use proxy_server::{ProxyServer, ProxyServerOptions, ServeCounters, ServeError, ServeReport};
 pub use read::{ReadMessagesError, read_messages};
 pub use request::{RejectReason, RequestError, decode_request, split_request};
 pub use url::{DEFAULT_PORT, GrpcUrl, UrlError};
@@ -96,8 +100,9 @@ pub mod testing {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct GrpcBatchPolicy {
-    /// A run (one write to the HTTP/2 stream) ends once it holds this many bytes (it always
-    /// holds at least one message). Default 8 MiB.
+    /// Small messages (under 64 KiB) are coalesced into one HTTP/2 write of up to this many
+    /// bytes (a run always holds at least one message; larger messages are sent zero-copy,
+    /// each on its own). Default 8 MiB.
     pub max_bytes: usize,
     /// A run starts at the latest this long after its first message was queued, unless it
     /// already holds `max_bytes`. Zero (the default) starts it as soon as the connection can

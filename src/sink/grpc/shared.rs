@@ -165,7 +165,13 @@ impl Shared {
                 return Err(SinkError::Closed);
             }
             let fits = g.held_bytes + len <= g.budget || g.nothing_held();
-            if fits || g.state != ConnectionState::Connected {
+            // Until the first connection attempt has an outcome the server is not known to
+            // be down: back-pressure, as when connected (otherwise a burst logged right
+            // after start would be dropped while the sink is still dialing).
+            let first_attempt = g.state == ConnectionState::Connecting
+                && g.connections == 0
+                && g.connect_failures == 0;
+            if fits || !(g.state == ConnectionState::Connected || first_attempt) {
                 break;
             }
             // Connected but over budget: back-pressure (bounded waits; state changes wake us).
@@ -307,6 +313,14 @@ impl Inner {
         let msg = item.msg.clone();
         self.inflight.push(item);
         Some(msg)
+    }
+
+    /// The length of the message [`Self::release`] would return next.
+    pub(crate) fn next_len(&self) -> Option<usize> {
+        self.replay
+            .front()
+            .or_else(|| self.queue.front())
+            .map(|i| i.msg.len())
     }
 
     /// Whether anything waits to be released.
