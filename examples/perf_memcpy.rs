@@ -28,7 +28,9 @@ fn main() -> Result<(), String> {
         .step_by(2)
         .find(|a| *a != "--bytes" && *a != "--repeats")
     {
-        return Err(format!("unknown argument {bad} (use --bytes N --repeats R)"));
+        return Err(format!(
+            "unknown argument {bad} (use --bytes N --repeats R)"
+        ));
     }
     let bytes = usize::try_from(arg(&args, "--bytes", 256 << 20)?).map_err(|e| e.to_string())?;
     let repeats = arg(&args, "--repeats", 5)?.max(1);
