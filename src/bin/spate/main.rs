@@ -1,6 +1,6 @@
-//! `spate`: command-line tool for Rerun 0.41 `.rrd` recordings.
+//! `spate`: command-line tool for Rerun 0.41 `.rrd` recordings and spate's ingest engine.
 //!
-//! One module per subcommand (`inspect`; `check` and `serve` to come). Every subcommand
+//! One module per subcommand (`inspect`, `check`, `serve`). Every subcommand
 //! returns an [`Outcome`] or an error, and `main` maps them to the documented exit codes.
 
 use std::error::Error;
@@ -8,24 +8,30 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod check;
 mod inspect;
 mod serve;
 
-/// Exit code: the subcommand ran and found nothing wrong.
+/// Exit code: the subcommand ran and found nothing wrong (inspect: the file is fine;
+/// check: every sink keeps up).
 const EXIT_OK: u8 = 0;
-/// Exit code: the subcommand ran, but the input has problems (e.g. a truncated file, a
-/// missing or invalid footer).
+/// Exit code: the subcommand ran, but found problems (inspect: a truncated file, a
+/// missing or invalid footer; check: a sink falls behind or dropped messages).
 const EXIT_PROBLEMS: u8 = 1;
-/// Exit code: the input cannot be read or decoded, or the command line is invalid.
+/// Exit code: the subcommand could not run: the input cannot be read or decoded, a path
+/// is unwritable, a gRPC server unreachable, or the command line is invalid.
 const EXIT_ERROR: u8 = 2;
 
 const EXIT_CODES_HELP: &str = "\
 Exit codes:
-  0  success: the input is fine
-  1  the input was read, but has problems (truncated, no footer, invalid footer)
-  2  error: the input cannot be read or decoded, or the arguments are invalid";
+  0  success: inspect: the input is fine; check: every sink keeps up
+  1  problems found: inspect: truncated, no footer, invalid footer;
+     check: a sink falls behind or dropped messages
+  2  error: the input cannot be read or decoded, a path is unwritable, a gRPC server is
+     unreachable, or the arguments are invalid";
 
-/// Inspect Rerun 0.41 `.rrd` recordings (spate: high-throughput point-cloud ingest into Rerun).
+/// Inspect Rerun 0.41 `.rrd` recordings and check whether spate's sinks keep up with a
+/// sensor load (spate: high-throughput point-cloud ingest into Rerun).
 #[derive(Debug, Parser)]
 #[command(name = "spate", version, after_help = EXIT_CODES_HELP)]
 struct Cli {
@@ -38,6 +44,9 @@ enum Command {
     /// Show what an .rrd file holds: streams, recordings, entities, timelines, footer.
     #[command(long_about = inspect::LONG_ABOUT, after_help = EXIT_CODES_HELP)]
     Inspect(inspect::Args),
+    /// Capacity planner: will these sinks keep up with this sensor load?
+    #[command(long_about = check::LONG_ABOUT, after_help = check::EXIT_CODES_HELP)]
+    Check(check::Args),
     /// Serve the Rerun gRPC message proxy: record (--save) and forward (--forward) what
     /// official SDKs send, without re-encoding; stop with SIGINT/SIGTERM.
     #[command(long_about = serve::LONG_ABOUT, after_help = EXIT_CODES_HELP)]
@@ -64,6 +73,7 @@ fn main() -> ExitCode {
     };
     let result = match &cli.command {
         Command::Inspect(args) => inspect::run(args),
+        Command::Check(args) => check::run(args),
         Command::Serve(args) => serve::run(args),
     };
     match result {

@@ -1,0 +1,183 @@
+//! The synthetic sensor load: one thread per producer, each logging clouds of `points`
+//! points (positions, colors, radii: 20 bytes a point) at `hz` through the real engine.
+//!
+//! Clouds are filled by copying a precomputed lidar-like scan into buffers loaned from the
+//! recording's pools (no allocation in the steady state, as a well-behaved driver would
+//! do). Pacing is by absolute deadlines (`t0 + k / hz`): a producer that is late logs its
+//! next cloud at once and the lateness is recorded, so a generator that cannot produce the
+//! load on this machine shows in the report instead of silently lowering it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use spate::{EntityPath, Points3D, Recording, RecordingError};
+
+use super::scenario::Scenario;
+
+/// What one producer did.
+#[derive(Clone, Debug, Default)]
+pub struct ProducerResult {
+    /// Clouds handed to `log()` (accepted, or dropped by a `drop` lane).
+    pub clouds_logged: u64,
+    /// Largest delay between a cloud's deadline and its `log()` call.
+    pub max_lateness: Duration,
+    /// When the producer finished, from the start of the load.
+    pub finished_after: Duration,
+    /// An unexpected logging error (not the recording closing at the hard stop).
+    pub error: Option<String>,
+}
+
+/// One lidar rotation: `channels` rings of points on a sphere shell, colored by channel.
+struct Template {
+    positions: Vec<[f32; 3]>,
+    colors: Vec<u32>,
+    radii: Vec<f32>,
+}
+
+impl Template {
+    fn lidar(points: u32) -> Self {
+        const CHANNELS: u32 = 128;
+        let columns = points.div_ceil(CHANNELS).max(1);
+        let n = points as usize;
+        let mut positions = Vec::with_capacity(n);
+        let mut colors = Vec::with_capacity(n);
+        for i in 0..points {
+            let (channel, column) = (i % CHANNELS, i / CHANNELS);
+            let azimuth = column as f32 / columns as f32 * std::f32::consts::TAU;
+            let elevation = (channel as f32 / CHANNELS as f32 - 0.5) * 0.6;
+            let range = 5.0 + 20.0 * ((i.wrapping_mul(2_654_435_761) >> 16) % 1000) as f32 / 1e3;
+            positions.push([
+                range * elevation.cos() * azimuth.cos(),
+                range * elevation.cos() * azimuth.sin(),
+                range * elevation.sin(),
+            ]);
+            let c = (channel * 2) as u8;
+            colors.push(u32::from_be_bytes([c, 255 - c, 128, 255]));
+        }
+        Self {
+            positions,
+            colors,
+            radii: vec![0.02; n],
+        }
+    }
+}
+
+/// The producer threads of one run.
+pub struct Generator {
+    threads: Vec<JoinHandle<ProducerResult>>,
+    stop: Arc<AtomicBool>,
+}
+
+fn wall_clock_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+impl Generator {
+    /// Starts `scenario.producers` threads logging into `rec`, paced from `t0`.
+    pub fn start(rec: &Recording, scenario: &Scenario, t0: Instant) -> anyhow::Result<Self> {
+        let template = Arc::new(Template::lidar(scenario.points));
+        let stop = Arc::new(AtomicBool::new(false));
+        let n = scenario.producers;
+        let mut threads = Vec::with_capacity(n as usize);
+        for p in 0..n {
+            // Entities `lidar/e` go to producer e % n; a producer with none (fewer entities
+            // than producers) shares entity p % entities.
+            let mut entities: Vec<EntityPath> = (p..scenario.entities)
+                .step_by(n as usize)
+                .map(|e| EntityPath::parse(&format!("lidar/{e}")))
+                .collect::<Result<_, _>>()?;
+            if entities.is_empty() {
+                entities.push(EntityPath::parse(&format!(
+                    "lidar/{}",
+                    p % scenario.entities
+                ))?);
+            }
+            let (rec, template, stop) = (rec.clone(), template.clone(), stop.clone());
+            let clouds = scenario.clouds_per_producer();
+            let period = Duration::from_secs_f64(1.0 / scenario.hz);
+            let thread = std::thread::Builder::new()
+                .name(format!("lidar-{p}"))
+                .spawn(move || produce(&rec, &entities, &template, clouds, period, t0, &stop))?;
+            threads.push(thread);
+        }
+        Ok(Self { threads, stop })
+    }
+
+    /// Whether every producer logged all its clouds (or stopped).
+    pub fn is_finished(&self) -> bool {
+        self.threads.iter().all(JoinHandle::is_finished)
+    }
+
+    /// Asks the producers to stop before their next cloud.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// Waits for the producers (call after [`stop`](Self::stop) or once finished; a
+    /// producer blocked in a full lane returns when the recording shuts down).
+    pub fn join(self) -> Vec<ProducerResult> {
+        self.threads
+            .into_iter()
+            .map(|t| {
+                t.join().unwrap_or_else(|_| ProducerResult {
+                    error: Some("producer thread panicked".to_owned()),
+                    ..ProducerResult::default()
+                })
+            })
+            .collect()
+    }
+}
+
+fn produce(
+    rec: &Recording,
+    entities: &[EntityPath],
+    template: &Template,
+    clouds: u64,
+    period: Duration,
+    t0: Instant,
+    stop: &AtomicBool,
+) -> ProducerResult {
+    let mut result = ProducerResult::default();
+    let n = template.positions.len();
+    for k in 0..clouds {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let deadline = t0 + period.mul_f64(k as f64);
+        let now = Instant::now();
+        if now < deadline {
+            std::thread::sleep(deadline - now);
+        } else {
+            result.max_lateness = result.max_lateness.max(now - deadline);
+        }
+        let logged = (|| -> Result<(), RecordingError> {
+            rec.set_time_sequence("frame", i64::try_from(k).unwrap_or(i64::MAX))?;
+            rec.set_timestamp("time", wall_clock_ns())?;
+            let mut positions = rec.loan_points(n);
+            positions.copy_from_slice(&template.positions);
+            let mut colors = rec.loan_u32(n);
+            colors.copy_from_slice(&template.colors);
+            let mut radii = rec.loan_f32(n);
+            radii.copy_from_slice(&template.radii);
+            let cloud = Points3D::new(positions)
+                .with_colors(colors)
+                .with_radii(radii);
+            rec.log(&entities[(k as usize) % entities.len()], &cloud)
+        })();
+        match logged {
+            Ok(()) => result.clouds_logged += 1,
+            // The hard stop shut the recording while this producer waited for a full lane.
+            Err(RecordingError::Closed) => break,
+            Err(e) => {
+                result.error = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    result.finished_after = t0.elapsed();
+    result
+}

@@ -1,0 +1,411 @@
+//! `spate check`: runs the binary with small, short loads and checks verdicts, JSON fields
+//! and exit codes. Margins are wide on purpose (a null sink at a rate far below what it
+//! takes, a throttle far below the offered rate), so a loaded machine does not flip them.
+
+#![cfg(feature = "cli")]
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::time::Duration;
+
+use assert_cmd::Command;
+use assert_cmd::cargo::cargo_bin_cmd;
+use serde_json::Value;
+
+/// Every run is bounded: a hang fails the test instead of blocking the suite.
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn spate() -> Command {
+    let mut cmd = cargo_bin_cmd!("spate");
+    cmd.timeout(LIMIT);
+    cmd
+}
+
+/// Runs `spate check --json ARGS`, checks the exit code and parses stdout.
+fn check_json(args: &[&str], code: i32) -> Value {
+    let out = spate()
+        .arg("check")
+        .arg("--json")
+        .args(args)
+        .assert()
+        .code(code)
+        .get_output()
+        .clone();
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// Runs `spate check ARGS` expecting an error: exit 2, one `error:` line, no panic.
+fn check_error(args: &[&str]) -> String {
+    let out = spate()
+        .arg("check")
+        .args(args)
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    stderr
+}
+
+fn u(v: &Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("not a u64: {v}"))
+}
+
+fn f(v: &Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+/// 1 producer x 1000 points x 20 Hz = 0.4 MB/s: thousands of times below a null sink.
+const MODEST: &[&str] = &[
+    "--producers",
+    "1",
+    "--points",
+    "1000",
+    "--hz",
+    "20",
+    "--duration",
+    "1",
+];
+
+#[test]
+fn null_sink_keeps_up_at_a_modest_rate() {
+    let r = check_json(&[MODEST, &["--sink", "null"]].concat(), 0);
+    assert_eq!(r["verdict"], "KEEPS_UP");
+    assert_eq!(r["exit_code"], 0);
+    assert_eq!(r["scenario"]["producers"], 1);
+    assert_eq!(r["scenario"]["points"], 1000);
+    assert_eq!(r["scenario"]["bytes_per_point"], 20);
+    assert_eq!(r["generator"]["scheduled_clouds"], 20);
+    assert_eq!(r["generator"]["logged_clouds"], 20);
+    assert_eq!(r["generator"]["lane_dropped_clouds"], 0);
+    let sinks = r["sinks"].as_array().unwrap();
+    assert_eq!(sinks.len(), 1);
+    let s = &sinks[0];
+    assert_eq!(s["name"], "null");
+    assert_eq!(s["kind"], "null");
+    assert_eq!(s["verdict"], "KEEPS_UP");
+    assert!(s["behind_percent"].is_null());
+    assert_eq!(s["dropped"], 0);
+    // Measured delivery equals what was offered, byte for byte.
+    assert!(u(&s["offered_bytes"]) > 20 * 1000 * 20);
+    assert_eq!(s["delivered_bytes"], s["offered_bytes"]);
+    assert!(s["closed_cleanly"].as_bool().unwrap());
+    let complete = f(&s["complete_s"]);
+    assert!(complete <= 2.0, "{complete}");
+    assert!(f(&s["achieved_mbps"]) <= f(&s["offered_mbps"]) * 1.0001);
+    assert!(u(&s["latency_ms"]["count"]) >= 1);
+    assert!(f(&s["latency_ms"]["p50"]) <= f(&s["latency_ms"]["max"]));
+    for reason in ["queue_full", "sink_failed", "disconnected", "lane_full"] {
+        assert_eq!(s["drops"][reason], 0, "{reason}");
+    }
+}
+
+#[test]
+fn throttled_sink_falls_behind() {
+    // 10 MB/s offered (1 x 10000 points x 50 Hz) into a sink that takes 0.2 MB/s.
+    let args = [
+        "--producers",
+        "1",
+        "--points",
+        "10000",
+        "--hz",
+        "50",
+        "--duration",
+        "1",
+        "--sink",
+        "throttle:0.2",
+    ];
+    let r = check_json(&args, 1);
+    assert_eq!(r["verdict"], "FALLS_BEHIND");
+    assert_eq!(r["exit_code"], 1);
+    let s = &r["sinks"][0];
+    assert_eq!(s["kind"], "throttle");
+    assert_eq!(s["verdict"], "FALLS_BEHIND");
+    assert_eq!(s["dropped"], 0);
+    assert!(s["complete_s"].is_null());
+    let behind = f(&s["behind_percent"]);
+    assert!(behind > 50.0 && behind <= 100.0, "{behind}");
+    assert!(u(&s["delivered_bytes"]) < u(&s["offered_bytes"]));
+    // The human report says the same, with the percentage.
+    spate().arg("check").args(args).assert().code(1).stdout(
+        predicates::str::is_match(
+            r"(?m)^verdict: FALLS BEHIND \(throttle:0\.2MB/s FALLS BEHIND by \d+\.\d %\)$",
+        )
+        .unwrap(),
+    );
+}
+
+#[test]
+fn tiny_queue_with_drop_policy_drops() {
+    // The throttle holds each 200 kB message for a second; with a one-byte queue every
+    // message arriving meanwhile is dropped.
+    let args = [
+        "--producers",
+        "1",
+        "--points",
+        "10000",
+        "--hz",
+        "50",
+        "--duration",
+        "1",
+        "--sink",
+        "throttle:0.2",
+        "--sink-policy",
+        "drop",
+        "--queue-bytes",
+        "1",
+    ];
+    let r = check_json(&args, 1);
+    assert_eq!(r["verdict"], "DROPPED");
+    let s = &r["sinks"][0];
+    assert_eq!(s["verdict"], "DROPPED");
+    assert!(u(&s["drops"]["queue_full"]) > 10, "{s:#}");
+    assert_eq!(s["dropped"], s["drops"]["queue_full"]);
+    assert_eq!(
+        s["queue_high_water_bytes"].as_u64().map(|b| b > 0),
+        Some(true)
+    );
+}
+
+#[test]
+fn tee_of_file_and_null_and_plot() {
+    let dir = tempfile::tempdir().unwrap();
+    let rrd = dir.path().join("out.rrd");
+    let svg = dir.path().join("plot.svg");
+    let r = check_json(
+        &[
+            MODEST,
+            &[
+                "--sink",
+                &format!("file:{}", rrd.display()),
+                "--sink",
+                "null",
+                "--backend",
+                "pwrite",
+                "--plot",
+                svg.to_str().unwrap(),
+            ],
+        ]
+        .concat(),
+        0,
+    );
+    let sinks = r["sinks"].as_array().unwrap();
+    assert_eq!(sinks.len(), 2);
+    assert_eq!(sinks[0]["kind"], "file");
+    assert_eq!(sinks[1]["kind"], "null");
+    // A tee: both got the same bytes, and the file holds them (plus framing and footer).
+    assert_eq!(sinks[0]["delivered_bytes"], sinks[1]["delivered_bytes"]);
+    let file_len = std::fs::metadata(&rrd).unwrap().len();
+    assert!(file_len > u(&sinks[0]["delivered_bytes"]), "{file_len}");
+    spate().arg("inspect").arg(&rrd).assert().code(0);
+    let plot = std::fs::read_to_string(&svg).unwrap();
+    assert!(plot.starts_with("<svg"), "{}", &plot[..plot.len().min(200)]);
+    assert!(plot.contains("null"));
+    assert!(plot.contains("out.rrd"));
+    assert!(plot.contains("KEEPS UP"));
+}
+
+#[test]
+fn scenario_file_sets_the_load_and_flags_win() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = dir.path().join("s.toml");
+    std::fs::write(
+        &toml,
+        "producers = 2\npoints = 500\nhz = 10.0\nduration = 0.5\nentities = 3\nsinks = [\"null\"]\n",
+    )
+    .unwrap();
+    let r = check_json(
+        &["--scenario", toml.to_str().unwrap(), "--points", "700"],
+        0,
+    );
+    assert_eq!(r["scenario"]["producers"], 2);
+    assert_eq!(r["scenario"]["points"], 700);
+    assert_eq!(r["scenario"]["entities"], 3);
+    assert_eq!(f(&r["scenario"]["duration_s"]), 0.5);
+    assert_eq!(r["generator"]["scheduled_clouds"], 10);
+    assert_eq!(r["sinks"][0]["name"], "null");
+
+    std::fs::write(&toml, "producers = 2\nprodcers = 3\n").unwrap();
+    let err = check_error(&["--scenario", toml.to_str().unwrap()]);
+    assert!(
+        err.contains("invalid scenario") && err.contains("prodcers"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+#[test]
+fn in_process_grpc_receiver_confirms_delivery() {
+    let r = check_json(&[MODEST, &["--sink", "grpc"]].concat(), 0);
+    let s = &r["sinks"][0];
+    assert_eq!(s["kind"], "grpc");
+    assert_eq!(s["verdict"], "KEEPS_UP");
+    // Every message the sink sent was received, and the stream's close acknowledged.
+    assert_eq!(s["receiver"]["messages"], s["grpc_sent_messages"]);
+    assert_eq!(s["receiver"]["calls_finished"], 1);
+    assert_eq!(s["delivered_bytes"], s["offered_bytes"]);
+}
+
+#[test]
+fn default_rig_runs_short() {
+    // The default rig (four lidars, file in a temporary directory + in-process gRPC),
+    // shortened to a fraction of a second; whether this machine keeps up is not asserted.
+    let out = spate()
+        .args(["check", "--json", "--duration", "0.3"])
+        .assert()
+        .get_output()
+        .clone();
+    let code = out.status.code();
+    assert!(
+        matches!(code, Some(0 | 1)),
+        "{code:?} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["scenario"]["producers"], 4);
+    assert_eq!(r["scenario"]["points"], 262_144);
+    assert_eq!(r["scenario"]["hz"], 10.0);
+    let sinks = r["sinks"].as_array().unwrap();
+    let kinds: Vec<&str> = sinks.iter().map(|s| s["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["file", "grpc"]);
+    // The temporary file is gone afterwards.
+    let name = sinks[0]["name"].as_str().unwrap();
+    let path = name
+        .strip_prefix("file:")
+        .and_then(|p| p.rsplit_once(" (").map(|(p, _)| p))
+        .unwrap();
+    assert!(!Path::new(path).exists(), "{path}");
+    assert!(!Path::new(path).parent().unwrap().exists(), "{path}");
+}
+
+#[test]
+fn find_max_brackets_a_throttled_sink() {
+    // A 2 MB/s throttle, searched from 0.5 MB/s: 0.5, 1, 2 keep up (with 0.25 s of
+    // grace after 0.5 s of load a 2 MB/s sink takes up to ~2.5 MB/s), 4 does not.
+    let r = check_json(
+        &[
+            "--find-max",
+            "--sink",
+            "throttle:2",
+            "--producers",
+            "1",
+            "--points",
+            "1000",
+            "--rate",
+            "0.5",
+            "--trial-duration",
+            "0.5",
+            "--max-trials",
+            "4",
+        ],
+        0,
+    );
+    assert_eq!(r["mode"], "find_max");
+    let s = &r["sinks"][0];
+    let max = f(&s["max_sustained_mbps"]);
+    assert!((0.49..=2.01).contains(&max), "{s:#}");
+    let failing = f(&s["first_failing_mbps"]);
+    assert!(failing > max && failing <= 4.01, "{s:#}");
+    assert!(s["trials"].as_array().unwrap().len() <= 4);
+    assert_eq!(s["trials"][0]["verdict"], "KEEPS_UP");
+}
+
+#[test]
+fn bad_flags_exit_2() {
+    for args in [
+        &["--producers", "zero"][..],
+        &["--sink", "bogus:x"],
+        &["--sink", "throttle:-1"],
+        &["--hz", "5", "--rate", "5"],
+        &["--lane-policy", "sometimes"],
+        &["--backend", "floppy"],
+        &["--no-such-flag"],
+        &["--duration", "-1"],
+    ] {
+        check_error(args);
+    }
+    for args in [
+        &["--producers", "0"][..],
+        &["--duration", "0"],
+        &["--hz", "0"],
+        &["--points", "0", "--sink", "null"],
+        &["--connect-timeout", "0"],
+    ] {
+        let err = check_error(args);
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn unwritable_path_exits_2() {
+    let err = check_error(&[MODEST, &["--sink", "file:/nonexistent-spate-dir/sub/x.rrd"]].concat());
+    assert!(
+        err.contains("cannot create /nonexistent-spate-dir/sub/x.rrd"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let err = check_error(
+        &[
+            MODEST,
+            &["--sink", "null", "--plot", "/nonexistent-spate-dir/p.svg"],
+        ]
+        .concat(),
+    );
+    assert!(
+        err.contains("cannot create /nonexistent-spate-dir/p.svg"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unreachable_grpc_server_exits_2_quickly() {
+    // A port that was just bound and closed: nothing listens there.
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let url = format!("grpc:rerun+http://127.0.0.1:{port}/proxy");
+    let started = std::time::Instant::now();
+    let err = check_error(&[MODEST, &["--sink", &url, "--connect-timeout", "1"]].concat());
+    assert!(
+        err.contains(&format!(
+            "cannot connect to rerun+http://127.0.0.1:{port}/proxy within 1.0 s"
+        )),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let err = check_error(&[MODEST, &["--sink", "grpc:http://nope"]].concat());
+    assert!(err.contains("invalid gRPC URL"), "{err}");
+}
+
+#[test]
+fn help_documents_verdicts_and_exit_codes() {
+    spate()
+        .args(["check", "--help"])
+        .assert()
+        .code(0)
+        .stdout(predicates::str::contains("KEEPS UP"))
+        .stdout(predicates::str::contains("FALLS BEHIND"))
+        .stdout(predicates::str::contains("DROPPED"))
+        .stdout(predicates::str::contains("Exit codes:"))
+        .stdout(predicates::str::contains("behind_percent"));
+    spate()
+        .arg("--help")
+        .assert()
+        .code(0)
+        .stdout(predicates::str::contains("check: a sink falls behind"));
+}
