@@ -73,6 +73,8 @@ fi
 "$VENV/bin/rerun" analytics disable >/dev/null 2>&1 || true
 SERVER_BIN=$(ls -d "$VENV"/lib/python3*/site-packages/rerun_cli/rerun | head -1)
 [[ -x $SERVER_BIN ]] || { echo "no official server binary at $SERVER_BIN" >&2; exit 1; }
+# (sed reads all of it: `head` would close the pipe and the binary panics on EPIPE)
+server_v=$("$SERVER_BIN" --version 2>/dev/null | sed -n '1s/^\([^ ]* [^ ]*\).*/\1/p')
 
 echo "building (release) ..." >&2
 cargo build --release --example perf_grpc_sink >&2
@@ -225,7 +227,6 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)
 rustc_v=$(rustc --version)
 sdk=$("$PY" -c 'import rerun;print("rerun-sdk", rerun.__version__)')
-server_v=$("$SERVER_BIN" --version | head -1 | cut -d" " -f1-2)
 
 mkdir -p perf/results
 REPORT="perf/results/${stamp}-${host}-grpc_sink.md"
