@@ -35,10 +35,10 @@ fn series(run: &RunResult) -> Series {
     };
     for s in &run.samples[1..] {
         let dt = s.t - anchor.t;
-        if dt < window && !std::ptr::eq(s, run.samples.last().unwrap_or(s)) {
-            continue;
-        }
-        if dt <= 0.0 {
+        // The last sample closes a window if it holds at least half of one (a shorter
+        // tail would show a few clouds' quantisation as a spike).
+        let is_last = std::ptr::eq(s, run.samples.last().unwrap_or(s));
+        if dt < window && !(is_last && dt >= window / 2.0) {
             continue;
         }
         let mid = (s.t + anchor.t) / 2.0;

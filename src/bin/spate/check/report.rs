@@ -176,15 +176,19 @@ impl Report {
         let stats = &run.stats;
         let scheduled = sc.clouds_per_producer() * u64::from(sc.producers);
         let drained = stats.rows_drained;
+        // Chunks are not compressed here, so a cloud takes at least its payload on the
+        // wire; rows drained but never encoded (a drain stuck on a blocking sink) would
+        // otherwise lower the mean.
         let wire_per_cloud = if drained > 0 {
-            stats.bytes_encoded as f64 / drained as f64
+            (stats.bytes_encoded as f64 / drained as f64).max(sc.cloud_bytes() as f64)
         } else {
             sc.cloud_bytes() as f64
         };
         let wire_per_point = wire_per_cloud / f64::from(sc.points);
         let offered = run.hello_bytes
-            + stats.bytes_encoded
-            + (scheduled.saturating_sub(drained) as f64 * wire_per_cloud).round() as u64;
+            + stats
+                .bytes_encoded
+                .max((scheduled as f64 * wire_per_cloud).round() as u64);
         let logged: u64 = run.producers.iter().map(|p| p.clouds_logged).sum();
         let max_lateness = run
             .producers
@@ -354,6 +358,11 @@ impl Report {
         for s in &self.sinks {
             let _ = writeln!(out, "{}: {}", s.name, self.detail(s));
         }
+        let _ = writeln!(
+            out,
+            "closing the sinks (file footer and sync, gRPC acknowledgement) took {:.2} s",
+            self.shutdown_s
+        );
         let verdict = self.verdict();
         let _ = writeln!(
             out,
@@ -522,7 +531,10 @@ fn judge(
         lane_full: generator.lane_dropped,
         shutdown_deadline: st.dropped_shutdown_deadline,
     };
-    let complete = s.complete_at.filter(|c| *c <= run.window_end);
+    // A load that was not fully generated was not kept up with, whichever part fell
+    // short (a producer blocked by a full lane counts against the sinks).
+    let generated = generator.logged_clouds >= generator.scheduled_clouds;
+    let complete = s.complete_at.filter(|c| generated && *c <= run.window_end);
     let delivered = if complete.is_some() {
         s.delivered_final.max(by_window)
     } else {
@@ -538,6 +550,14 @@ fn judge(
         0.0
     };
     let mut note = st.error.clone();
+    if !generated {
+        note.get_or_insert_with(|| {
+            format!(
+                "only {} of {} clouds were logged by the end of the window",
+                generator.logged_clouds, generator.scheduled_clouds
+            )
+        });
+    }
     let acknowledged = match (&s.receiver, &s.grpc) {
         (Some(r), Some(g)) => {
             let ok = r.messages >= g.sent_messages && r.calls_finished >= 1;
