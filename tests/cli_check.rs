@@ -340,7 +340,7 @@ fn bad_flags_exit_2() {
     for args in [
         &["--producers", "0"][..],
         &["--duration", "0"],
-        &["--hz", "0"],
+        &["--hz", "200000"],
         &["--points", "0", "--sink", "null"],
         &["--connect-timeout", "0"],
     ] {
@@ -408,4 +408,25 @@ fn help_documents_verdicts_and_exit_codes() {
         .assert()
         .code(0)
         .stdout(predicates::str::contains("check: a sink falls behind"));
+}
+
+#[test]
+fn unpaced_load_is_what_was_logged() {
+    // hz = 0 (as perf/ uses it): producers log as fast as the engine accepts.
+    let out = spate()
+        .args(["check", "--json", "--hz", "0", "--points", "1000"])
+        .args(["--producers", "1", "--duration", "0.3", "--sink", "null"])
+        .assert()
+        .get_output()
+        .clone();
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{out:?}");
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["scenario"]["hz"], 0.0);
+    let logged = u(&r["generator"]["logged_clouds"]);
+    assert!(logged > 0);
+    assert_eq!(u(&r["generator"]["scheduled_clouds"]), logged);
+    let s = &r["sinks"][0];
+    assert!(u(&s["offered_bytes"]) >= logged * 1000 * 20);
+    // Lossless by default for a null sink: everything logged reaches it in the end.
+    assert_eq!(s["dropped"], 0);
 }

@@ -39,7 +39,10 @@ Load: N producer threads (--producers) each log clouds of P points (--points;
 positions, colors and radii: 20 bytes a point) to entities lidar/0.. (--entities, spread
 over the producers) at H clouds per second (--hz) or at a total payload rate (--rate,
 MB/s = 10^6 bytes/s) for D seconds (--duration). Pacing is by absolute deadlines; a
-producer that cannot keep its schedule is reported (\"BEHIND SCHEDULE\").
+producer that cannot keep its schedule is reported (\"BEHIND SCHEDULE\"). --hz 0 is
+unpaced: producers log as fast as the engine accepts for D seconds, and that is the load
+(payload_mbps and points_per_s are then 0 in the JSON scenario; the offered rate is what
+was logged).
 
 Sinks (--sink, repeat for a tee; each on its own queue of --queue-bytes):
   file:PATH   an .rrd file (--backend auto|uring|mmap|pwrite, --sync close|never|every64m)
@@ -123,7 +126,8 @@ pub struct Args {
     /// Points per cloud [default: 262144].
     #[arg(long, value_name = "P")]
     pub points: Option<u32>,
-    /// Clouds per second per producer [default: 10].
+    /// Clouds per second per producer; 0: unpaced, as fast as the engine accepts
+    /// [default: 10].
     #[arg(long, value_name = "H", conflicts_with = "rate")]
     pub hz: Option<f64>,
     /// Total payload rate of all producers in MB/s (instead of --hz).

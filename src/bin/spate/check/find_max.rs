@@ -78,6 +78,10 @@ pub fn run(
         grace: Some(grace),
         ..scenario.clone()
     };
+    anyhow::ensure!(
+        scenario.paced(),
+        "--find-max starts from a rate: give --hz or --rate (not an unpaced load, hz = 0)"
+    );
     let start = scenario.payload_mbps();
     let mut sinks = Vec::new();
     for arg in &scenario.sinks {

@@ -97,11 +97,18 @@ impl Generator {
                 ))?);
             }
             let (rec, template, stop) = (rec.clone(), template.clone(), stop.clone());
-            let clouds = scenario.clouds_per_producer();
-            let period = Duration::from_secs_f64(1.0 / scenario.hz);
+            let pace = match scenario.clouds_per_producer() {
+                Some(clouds) => Pace::Paced {
+                    clouds,
+                    period: Duration::from_secs_f64(1.0 / scenario.hz),
+                },
+                None => Pace::Unpaced {
+                    until: t0 + scenario.duration,
+                },
+            };
             let thread = std::thread::Builder::new()
                 .name(format!("lidar-{p}"))
-                .spawn(move || produce(&rec, &entities, &template, clouds, period, t0, &stop))?;
+                .spawn(move || produce(&rec, &entities, &template, pace, t0, &stop))?;
             threads.push(thread);
         }
         Ok(Self { threads, stop })
@@ -132,27 +139,55 @@ impl Generator {
     }
 }
 
+/// How a producer paces its clouds.
+#[derive(Clone, Copy, Debug)]
+enum Pace {
+    /// `clouds` clouds, cloud k at `t0 + k × period`.
+    Paced {
+        /// Clouds to log.
+        clouds: u64,
+        /// Time between clouds.
+        period: Duration,
+    },
+    /// As fast as the engine accepts, until this moment.
+    Unpaced {
+        /// When to stop.
+        until: Instant,
+    },
+}
+
 fn produce(
     rec: &Recording,
     entities: &[EntityPath],
     template: &Template,
-    clouds: u64,
-    period: Duration,
+    pace: Pace,
     t0: Instant,
     stop: &AtomicBool,
 ) -> ProducerResult {
     let mut result = ProducerResult::default();
     let n = template.positions.len();
-    for k in 0..clouds {
+    for k in 0u64.. {
         if stop.load(Ordering::Relaxed) {
             break;
         }
-        let deadline = t0 + period.mul_f64(k as f64);
-        let now = Instant::now();
-        if now < deadline {
-            std::thread::sleep(deadline - now);
-        } else {
-            result.max_lateness = result.max_lateness.max(now - deadline);
+        match pace {
+            Pace::Paced { clouds, period } => {
+                if k >= clouds {
+                    break;
+                }
+                let deadline = t0 + period.mul_f64(k as f64);
+                let now = Instant::now();
+                if now < deadline {
+                    std::thread::sleep(deadline - now);
+                } else {
+                    result.max_lateness = result.max_lateness.max(now - deadline);
+                }
+            }
+            Pace::Unpaced { until } => {
+                if Instant::now() >= until {
+                    break;
+                }
+            }
         }
         let logged = (|| -> Result<(), RecordingError> {
             rec.set_time_sequence("frame", i64::try_from(k).unwrap_or(i64::MAX))?;

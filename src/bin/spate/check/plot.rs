@@ -83,13 +83,20 @@ fn draw_inner(path: &Path, run: &RunResult, report: &Report) -> anyhow::Result<(
     root.fill(&WHITE)?;
     let (top, bottom) = root.split_vertically(400);
     let sc = &report.scenario;
-    let caption = format!(
-        "spate check: {} x {} points x {} Hz = {:.1} MB/s offered — achieved rate per sink",
-        sc.producers,
-        sc.points,
-        sc.hz,
-        sc.payload_mbps()
-    );
+    let caption = if sc.paced() {
+        format!(
+            "spate check: {} x {} points x {} Hz = {:.1} MB/s offered — achieved rate per sink",
+            sc.producers,
+            sc.points,
+            sc.hz,
+            sc.payload_mbps()
+        )
+    } else {
+        format!(
+            "spate check: {} x {} points, unpaced — achieved rate per sink",
+            sc.producers, sc.points
+        )
+    };
     let end_of_load = sc.duration.as_secs_f64();
     let markers = [end_of_load, run.window_end];
 

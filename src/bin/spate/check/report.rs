@@ -174,7 +174,11 @@ impl Report {
         let sc = &run.scenario;
         let t = sc.duration.as_secs_f64();
         let stats = &run.stats;
-        let scheduled = sc.clouds_per_producer() * u64::from(sc.producers);
+        let logged: u64 = run.producers.iter().map(|p| p.clouds_logged).sum();
+        // Unpaced, the load is whatever the producers logged.
+        let scheduled = sc
+            .clouds_per_producer()
+            .map_or(logged, |c| c * u64::from(sc.producers));
         let drained = stats.rows_drained;
         // Chunks are not compressed here, so a cloud takes at least its payload on the
         // wire; rows drained but never encoded (a drain stuck on a blocking sink) would
@@ -189,14 +193,17 @@ impl Report {
             + stats
                 .bytes_encoded
                 .max((scheduled as f64 * wire_per_cloud).round() as u64);
-        let logged: u64 = run.producers.iter().map(|p| p.clouds_logged).sum();
         let max_lateness = run
             .producers
             .iter()
             .map(|p| p.max_lateness)
             .max()
             .unwrap_or_default();
-        let period = 1.0 / sc.hz;
+        let period = if sc.paced() {
+            1.0 / sc.hz
+        } else {
+            f64::INFINITY
+        };
         let generator = GeneratorSummary {
             scheduled_clouds: scheduled,
             logged_clouds: logged,
@@ -245,17 +252,28 @@ impl Report {
         let sc = &self.scenario;
         let g = &self.generator;
         let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "load       {} producers x {} points x {} Hz for {:.1} s: {:.1} MB/s, {} points/s of payload ({} B/point)",
-            sc.producers,
-            sc.points,
-            trim_float(sc.hz),
-            sc.duration.as_secs_f64(),
-            sc.payload_mbps(),
-            si(sc.points_per_s()),
-            BYTES_PER_POINT
-        );
+        let _ = if sc.paced() {
+            writeln!(
+                out,
+                "load       {} producers x {} points x {} Hz for {:.1} s: {:.1} MB/s, {} points/s of payload ({} B/point)",
+                sc.producers,
+                sc.points,
+                trim_float(sc.hz),
+                sc.duration.as_secs_f64(),
+                sc.payload_mbps(),
+                si(sc.points_per_s()),
+                BYTES_PER_POINT
+            )
+        } else {
+            writeln!(
+                out,
+                "load       {} producers x {} points, unpaced (as fast as the engine accepts) for {:.1} s ({} B/point)",
+                sc.producers,
+                sc.points,
+                sc.duration.as_secs_f64(),
+                BYTES_PER_POINT
+            )
+        };
         let _ = writeln!(
             out,
             "engine     lanes {}, sinks {} (queue {} each), file backend {}, sync {}, grace {:.1} s",
@@ -596,7 +614,11 @@ fn judge(
         delivered_bytes: delivered,
         offered_mbps,
         achieved_mbps,
-        offered_pps: run.scenario.points_per_s(),
+        offered_pps: if run.scenario.paced() {
+            run.scenario.points_per_s()
+        } else {
+            (generator.logged_clouds * u64::from(run.scenario.points)) as f64 / t
+        },
         achieved_pps,
         complete_s: complete,
         latency: st.latency,

@@ -150,7 +150,8 @@ impl SyncArg {
 /// ```toml
 /// producers = 2
 /// points = 50000
-/// hz = 20.0            # or: rate = 40.0  (MB/s of payload, all producers together)
+/// hz = 20.0            # or: rate = 40.0  (MB/s of payload, all producers together);
+///                      # hz = 0: unpaced, as fast as the engine accepts
 /// duration = 5.0       # seconds
 /// entities = 2
 /// lane_policy = "block"
@@ -317,8 +318,8 @@ impl Scenario {
             (None, None) => DEFAULT_HZ,
         };
         ensure!(
-            hz.is_finite() && hz > 0.0 && hz <= MAX_HZ,
-            "hz must be between 0 and {MAX_HZ} clouds per second per producer, not {hz}"
+            hz.is_finite() && (0.0..=MAX_HZ).contains(&hz),
+            "hz must be between 0 (unpaced) and {MAX_HZ} clouds per second per producer, not {hz}"
         );
         let duration = secs(
             "duration",
@@ -328,7 +329,7 @@ impl Scenario {
                 .unwrap_or(DEFAULT_DURATION_S),
         )?;
         ensure!(
-            hz * duration.as_secs_f64() >= 0.5,
+            hz == 0.0 || hz * duration.as_secs_f64() >= 0.5,
             "at {hz} Hz a {duration:?} run logs no cloud: raise --hz or --duration"
         );
         let entities = flags.entities.or(file.entities).unwrap_or(producers);
@@ -388,9 +389,16 @@ impl Scenario {
             .unwrap_or_else(|| (self.duration / 10).max(Duration::from_secs(1)))
     }
 
-    /// Clouds each producer logs.
-    pub fn clouds_per_producer(&self) -> u64 {
-        ((self.hz * self.duration.as_secs_f64()).round() as u64).max(1)
+    /// Whether producers keep a rate (`hz > 0`); unpaced producers (`hz = 0`) log as fast
+    /// as the engine accepts for the duration.
+    pub fn paced(&self) -> bool {
+        self.hz > 0.0
+    }
+
+    /// Clouds each paced producer logs (None: unpaced).
+    pub fn clouds_per_producer(&self) -> Option<u64> {
+        self.paced()
+            .then(|| ((self.hz * self.duration.as_secs_f64()).round() as u64).max(1))
     }
 
     /// Payload bytes of one cloud.
@@ -398,12 +406,12 @@ impl Scenario {
         u64::from(self.points) * BYTES_PER_POINT
     }
 
-    /// Offered payload rate of all producers, MB/s (10^6 bytes).
+    /// Offered payload rate of all producers, MB/s (10^6 bytes); 0 when unpaced.
     pub fn payload_mbps(&self) -> f64 {
         f64::from(self.producers) * self.hz * self.cloud_bytes() as f64 / 1e6
     }
 
-    /// Offered points per second of all producers.
+    /// Offered points per second of all producers; 0 when unpaced.
     pub fn points_per_s(&self) -> f64 {
         f64::from(self.producers) * self.hz * f64::from(self.points)
     }
@@ -474,7 +482,7 @@ mod tests {
         assert_eq!((s.producers, s.points, s.hz), (4, 262_144, 10.0));
         assert_eq!(s.sinks, vec![SinkArg::TempFile, SinkArg::GrpcLocal]);
         assert_eq!(s.grace(), Duration::from_secs(1));
-        assert_eq!(s.clouds_per_producer(), 100);
+        assert_eq!(s.clouds_per_producer(), Some(100));
         let file: ScenarioFile =
             toml::from_str("producers = 2\nrate = 10.0\nsinks = [\"null\"]").unwrap();
         let flags = Overrides {

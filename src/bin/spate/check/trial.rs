@@ -177,8 +177,9 @@ pub fn run(
     let hello_bytes = EncodedMessage::set_store_info(rec.store_info()).len() as u64;
     let labels: Vec<String> = args.iter().map(SinkArg::label).collect();
     // What every sink should receive, estimated up front for the progress bars only.
-    let expected =
-        scenario.clouds_per_producer() * u64::from(scenario.producers) * scenario.cloud_bytes();
+    let expected = scenario.clouds_per_producer().unwrap_or(0)
+        * u64::from(scenario.producers)
+        * scenario.cloud_bytes();
     let progress = Progress::new(progress_enabled, scenario, &labels, expected);
 
     let t0 = Instant::now();
