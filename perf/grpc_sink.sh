@@ -299,7 +299,7 @@ for size, v, label in order:
     med, rng = summary(mb)
     wmed = summary(wire)[0] if wire else "—"
     cc = f"{st.median(ccpu):.0f}%" if ccpu else "—"
-    if v in ("official", "sdk"):
+    if v.startswith(("official", "sdk")):
         sc = [r["server_cpu_pct"] for r in rs]
         scm, scr = summary(sc)
         sc_s = f"{scm}% ({scr}%)"
