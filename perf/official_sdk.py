@@ -7,7 +7,8 @@
 The same workloads `spate check --scenario perf/scenarios/*.toml` runs, for side-by-side
 numbers (perf/run.sh):
 
-* `--producers N` Python threads, each logging `--clouds C` clouds of `--points P` points
+* `--producers N` Python threads, each logging `--clouds C` clouds (or as many as fit in
+  `--duration S` seconds) of `--points P` points
   (positions f32x3, colors u32 0xRRGGBBAA, radii f32: 20 B/point) to its own entity
   `lidar/<i>` on the sequence timeline `frame`. The arrays are built before the clock starts
   and reused (the SDK serializes them itself; the producer's own fill is not timed, which
@@ -60,6 +61,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--points", type=int, default=100_000)
     ap.add_argument("--clouds", type=int, default=50, help="per producer")
+    ap.add_argument(
+        "--duration",
+        type=float,
+        default=0.0,
+        help="log for this many seconds instead of --clouds (as many calls as fit)",
+    )
     ap.add_argument("--producers", type=int, default=1)
     ap.add_argument("--sink", action="append", required=True)
     args = ap.parse_args()
@@ -70,11 +77,17 @@ def main() -> int:
     rec.set_sinks(*[sink_of(s) for s in args.sink])
     gc.collect()
 
+    counts = [0] * args.producers
+
     def produce(p: int) -> None:
         entity = f"lidar/{p}"
-        for f in range(args.clouds):
+        stop_at = time.perf_counter() + args.duration if args.duration > 0 else None
+        f = 0
+        while (f < args.clouds) if stop_at is None else (time.perf_counter() < stop_at):
             rec.set_time("frame", sequence=f)
             rec.log(entity, rr.Points3D(positions, colors=colors, radii=radii))
+            f += 1
+        counts[p] = f
 
     threads = [threading.Thread(target=produce, args=(p,)) for p in range(args.producers)]
     start = time.perf_counter()
@@ -89,7 +102,7 @@ def main() -> int:
     gc.collect()
     seconds = time.perf_counter() - start
 
-    calls = args.clouds * args.producers
+    calls = sum(counts)
     payload = 20 * n * calls
     print(
         json.dumps(
@@ -98,7 +111,7 @@ def main() -> int:
                 "sinks": args.sink,
                 "producers": args.producers,
                 "points": n,
-                "clouds": args.clouds,
+                "calls": calls,
                 "bytes": payload,
                 "seconds": seconds,
                 "log_seconds": logged,
