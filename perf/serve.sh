@@ -7,7 +7,8 @@
 # Per round: the sender logs CLOUDS clouds of POINTS points (20 B/point) and flushes; then
 # the script waits until the receiver's file stops growing (no change for SETTLE_MS, polled
 # every 50 ms, bounded by 120 s), reads the receiver's CPU time (utime+stime from
-# /proc/PID/stat) and stops it with SIGINT. "done_s" = from the sender's start to the last
+# /proc/PID/stat) and stops it with SIGTERM (background jobs of a script inherit an ignored
+# SIGINT, which rerun does not re-enable). "done_s" = from the sender's start to the last
 # growth of the file (measured by the script), so it covers receive + decode + write.
 #
 # usage: perf/serve.sh [ROUNDS=5] [CLOUDS=100] [POINTS=200000]
@@ -51,7 +52,7 @@ round() { # $1 = spate|official, $2 = round index
     sleep 0.05
   done
   local cpu; cpu=$(cpu_s "$pid")
-  kill -INT "$pid"; wait "$pid" || true
+  kill -TERM "$pid"; wait "$pid" || true  # not INT: a background job of a script ignores SIGINT
   local done_s; done_s=$(awk -v a="$last_change" -v b="$t0" 'BEGIN{print a-b}')
   echo "{\"receiver\":\"$which\",\"round\":$i,\"sender\":$sent,\"done_s\":$done_s,\"cpu_s\":$cpu,\"file_bytes\":$last,\"settled\":$stable}" >> "$RAW"
   echo "$which round $i: done ${done_s}s, receiver cpu ${cpu}s, file $last B" >&2
