@@ -316,6 +316,80 @@ fn writes_over_budget_wait_for_the_first_connection_attempt() {
     drop(rt);
 }
 
+/// A sink that carries several stores (as `spate serve --forward` does) replays the store
+/// info and the static chunk of each of them on a new connection, not just the last store's.
+#[test]
+fn a_reconnect_replays_every_store_the_sink_carried() {
+    // Messages of two recordings, each: SetStoreInfo, a static chunk, a temporal chunk.
+    let encoded = |app: &str| {
+        let (memory, got) = spate::MemorySink::new();
+        let rec = Recording::builder(app)
+            .sinks(memory)
+            .batch(BatchPolicy::unbatched())
+            .start()
+            .unwrap();
+        let e = EntityPath::parse("points/0").unwrap();
+        rec.log_static(
+            &EntityPath::parse("config").unwrap(),
+            &spate::demo::example_cloud(3, 0, 9),
+        )
+        .unwrap();
+        rec.set_time_sequence("frame", 0).unwrap();
+        rec.log(&e, &spate::demo::example_cloud(10, 0, 0)).unwrap();
+        assert!(rec.shutdown(deadline()).is_complete());
+        got.messages()
+            .into_iter()
+            .filter(|m| m.kind() != MessageKind::End)
+            .collect::<Vec<_>>()
+    };
+    let (a, b) = (encoded("store_a"), encoded("store_b"));
+    assert_eq!((a.len(), b.len()), (3, 3));
+
+    let first = ProxyReceiver::start(localhost()).unwrap();
+    let addr = first.addr();
+    let mut sink = GrpcSink::connect_with(&first.url(), fast()).unwrap();
+    let state = sink.state_handle();
+    for m in a.iter().chain(&b) {
+        sink.write(m).unwrap();
+    }
+    sink.flush(deadline()).unwrap();
+    assert!(first.wait_until(LIMIT, |c| c.messages == 6));
+    first.kill();
+    assert!(state.wait_until(deadline(), |s| s.state.is_disconnected()));
+    let second = ProxyReceiver::start(addr).unwrap();
+    assert!(state.wait_until(deadline(), |s| s.reconnects == 1
+        && s.state == ConnectionState::Connected));
+    sink.close(deadline()).unwrap();
+
+    let got = second.received();
+    let app_of = |r: &Received| -> String {
+        match r.log_msg().unwrap().msg {
+            Some(spate::wire::proto::log_msg::Msg::SetStoreInfo(i)) => {
+                i.info.unwrap().store_id.unwrap().application_id.unwrap().id
+            }
+            Some(spate::wire::proto::log_msg::Msg::ArrowMsg(m)) => {
+                m.store_id.unwrap().application_id.unwrap().id
+            }
+            _ => String::new(),
+        }
+    };
+    let replay: Vec<(MessageKind, Option<bool>, String)> = got
+        .iter()
+        .map(|r| (r.kind, r.is_static(), app_of(r)))
+        .collect();
+    assert_eq!(
+        replay,
+        vec![
+            (MessageKind::SetStoreInfo, None, "store_a".to_owned()),
+            (MessageKind::SetStoreInfo, None, "store_b".to_owned()),
+            (MessageKind::ArrowMsg, Some(true), "store_a".to_owned()),
+            (MessageKind::ArrowMsg, Some(true), "store_b".to_owned()),
+        ],
+        "both stores' info and statics, nothing else"
+    );
+    assert_eq!(state.stats().replayed_messages, 4);
+}
+
 #[test]
 fn bad_urls_are_typed_errors() {
     let cases: [(&str, UrlError); 5] = [

@@ -28,8 +28,10 @@
 //!   it read the whole stream.
 //! * **Reconnects.** When the connection or call fails, the thread reconnects with
 //!   exponential backoff between [`GrpcSinkOptions::reconnect_min`] and
-//!   [`GrpcSinkOptions::reconnect_max`]. Every new connection starts with the recording's
-//!   `SetStoreInfo` and the latest static chunk per entity and component set (kept like
+//!   [`GrpcSinkOptions::reconnect_max`]. Every new connection starts with the latest
+//!   `SetStoreInfo` of every store the sink carried (one for a recording; several when
+//!   `spate serve` forwards many) and the latest static chunk per store, entity and
+//!   component set (kept like
 //!   [`FileSink`](super::FileSink) keeps them for rotated files), then goes on with what is
 //!   queued. A run that was not yet handed to HTTP/2 when the connection failed is sent
 //!   again; a run already handed over may have been lost with the connection (TCP gives no

@@ -38,9 +38,9 @@ pub(crate) struct Inner {
     held_bytes: u64,
     next_seq: u64,
 
-    /// The recording's `SetStoreInfo`.
-    store_info: Option<Item>,
-    /// The latest static chunk per (entity, components).
+    /// The latest `SetStoreInfo` per store.
+    store_infos: Vec<Item>,
+    /// The latest static chunk per (store, entity, components).
     statics: Vec<(String, Item)>,
 
     pub(crate) state: ConnectionState,
@@ -80,9 +80,17 @@ pub(crate) struct Shared {
     changed: Condvar,
 }
 
+/// Identifies the latest static chunk to replay: store, entity and component set (a sink
+/// may carry several stores, e.g. `spate serve --forward`).
 fn static_key(msg: &EncodedMessage) -> Option<String> {
     let s = msg.summary().filter(|s| s.is_static)?;
-    let mut key = s.entity.to_string();
+    let mut key = format!(
+        "{}|{}|{}|",
+        s.store.application_id(),
+        s.store.recording_id(),
+        s.store.is_blueprint()
+    );
+    key.push_str(&s.entity.to_string());
     for c in &s.components {
         key.push('|');
         key.push_str(&c.descriptor.component);
@@ -106,7 +114,7 @@ impl Shared {
                 inflight: Vec::new(),
                 held_bytes: 0,
                 next_seq: 0,
-                store_info: None,
+                store_infos: Vec::new(),
                 statics: Vec::new(),
                 state: ConnectionState::Connecting,
                 down_since: None,
@@ -254,7 +262,12 @@ impl Inner {
     /// pinned (never dropped).
     fn pin(&mut self, item: &Item) -> bool {
         if item.msg.kind() == MessageKind::SetStoreInfo {
-            self.store_info = Some(item.clone());
+            // One per store: the latest `SetStoreInfo` of each is replayed.
+            let store = item.msg.store();
+            match self.store_infos.iter_mut().find(|i| i.msg.store() == store) {
+                Some(slot) => *slot = item.clone(),
+                None => self.store_infos.push(item.clone()),
+            }
             return true;
         }
         let Some(key) = static_key(&item.msg) else {
@@ -268,7 +281,7 @@ impl Inner {
     }
 
     fn is_pinned(&self, seq: u64) -> bool {
-        self.store_info.as_ref().is_some_and(|i| i.seq == seq)
+        self.store_infos.iter().any(|i| i.seq == seq)
             || self.statics.iter().any(|(_, i)| i.seq == seq)
     }
 
@@ -360,7 +373,7 @@ impl Inner {
         self.replay.clear();
         let queued = |seq: u64| self.queue.binary_search_by_key(&seq, |i| i.seq).is_ok();
         let replay: Vec<Item> = self
-            .store_info
+            .store_infos
             .iter()
             .chain(self.statics.iter().map(|(_, i)| i))
             .filter(|i| !queued(i.seq))
