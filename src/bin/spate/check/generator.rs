@@ -65,6 +65,16 @@ impl Template {
 }
 
 /// The producer threads of one run.
+/// Most clouds per producer warmed before a run (the pools keep 64 idle buffers each).
+const WARM_CLOUDS_MAX: u64 = 20;
+/// A gRPC sink's default send buffer, part of what can be in flight.
+const GRPC_BUFFER_BYTES: u64 = 64 << 20;
+
+/// The template of a run, built before the clock starts.
+pub struct Prepared {
+    template: Arc<Template>,
+}
+
 pub struct Generator {
     threads: Vec<JoinHandle<ProducerResult>>,
     stop: Arc<AtomicBool>,
@@ -78,8 +88,42 @@ fn wall_clock_ns() -> i64 {
 
 impl Generator {
     /// Starts `scenario.producers` threads logging into `rec`, paced from `t0`.
-    pub fn start(rec: &Recording, scenario: &Scenario, t0: Instant) -> anyhow::Result<Self> {
+    /// Builds the cloud template and warms the recording's buffer pools with as many
+    /// clouds as can be in flight (lanes + a sink queue + a gRPC sink's buffer, at most
+    /// [`WARM_CLOUDS_MAX`] per producer): a running driver's buffers are warm, while fresh
+    /// process memory costs page faults (and, on VMs that hand free memory back to the
+    /// host, host faults) on first touch, which would make short runs measure the
+    /// allocator instead of the sinks. Called before the clock starts.
+    pub fn prepare(rec: &Recording, scenario: &Scenario) -> Prepared {
         let template = Arc::new(Template::lidar(scenario.points));
+        let cloud = scenario.cloud_bytes().max(1);
+        let in_flight = spate::DEFAULT_LANE_CAPACITY_BYTES * u64::from(scenario.producers)
+            + scenario.queue_bytes
+            + GRPC_BUFFER_BYTES;
+        let per_producer = (in_flight / cloud / u64::from(scenario.producers.max(1)) + 2)
+            .min(WARM_CLOUDS_MAX) as usize;
+        let n = template.positions.len();
+        let mut loans = Vec::new();
+        for _ in 0..per_producer * scenario.producers as usize {
+            let mut positions = rec.loan_points(n);
+            positions.copy_from_slice(&template.positions);
+            let mut colors = rec.loan_u32(n);
+            colors.copy_from_slice(&template.colors);
+            let mut radii = rec.loan_f32(n);
+            radii.copy_from_slice(&template.radii);
+            loans.push((positions, colors, radii));
+        }
+        drop(loans); // back to the pools, touched
+        Prepared { template }
+    }
+
+    pub fn start(
+        rec: &Recording,
+        scenario: &Scenario,
+        prepared: &Prepared,
+        t0: Instant,
+    ) -> anyhow::Result<Self> {
+        let template = prepared.template.clone();
         let stop = Arc::new(AtomicBool::new(false));
         let n = scenario.producers;
         let mut threads = Vec::with_capacity(n as usize);

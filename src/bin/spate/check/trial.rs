@@ -182,8 +182,9 @@ pub fn run(
         * scenario.cloud_bytes();
     let progress = Progress::new(progress_enabled, scenario, &labels, expected);
 
+    let prepared = Generator::prepare(&rec, scenario);
     let t0 = Instant::now();
-    let generator = Generator::start(&rec, scenario, t0)?;
+    let generator = Generator::start(&rec, scenario, &prepared, t0)?;
     let window = scenario.duration + scenario.grace();
     let hard_stop = t0 + window;
     let mut samples = Vec::new();
