@@ -501,7 +501,7 @@ def main() -> int:
     return 0
 
 
-SCRATCH = "1500MB"
+SCRATCH = "800MB"
 QUICK = {"file-100k-1p", "grpc-100k-1p", "tee-1M-1p", "file-rows-1p"}
 
 if __name__ == "__main__":
