@@ -7,10 +7,11 @@
 //! re-encoded nor copied. The server side decodes requests without copying the body.
 
 use bytes::{Buf, Bytes};
-use prost::encoding::{WireType, decode_key, decode_varint, encode_key, encode_varint};
+use prost::encoding::{WireType, encode_key, encode_varint};
 use tonic::Status;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
+use super::request::{RequestError, split_request};
 use crate::wire::{MessageKind, proto};
 
 /// `/rerun.sdk_comms.v1alpha1.MessageProxyService/WriteMessages`
@@ -65,62 +66,15 @@ pub(crate) struct RequestFrame {
     pub(crate) body: Option<(MessageKind, Bytes)>,
 }
 
-/// Why a request could not be parsed.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum FrameError {
-    #[error("malformed protobuf: {0}")]
-    Protobuf(#[from] prost::DecodeError),
-    #[error("a length-delimited field runs past the end of the message")]
-    Truncated,
-    #[error("LogMsg field {0} is not length-delimited")]
-    WireType(u32),
-}
-
-fn skip_field(wire: WireType, buf: &mut Bytes) -> Result<(), prost::DecodeError> {
-    prost::encoding::skip_field(wire, 0, buf, prost::encoding::DecodeContext::default())
-}
-
-fn take_len(buf: &mut Bytes) -> Result<Bytes, FrameError> {
-    let len = decode_varint(buf)?;
-    if len > buf.remaining() as u64 {
-        return Err(FrameError::Truncated);
+/// Parses a `WriteMessagesRequest` without copying the body: [`split_request`] (the
+/// parser `spate serve` uses), except that a request with no `LogMsg`, or only `LogMsg`
+/// kinds this version does not know (a newer client's), is `None` rather than an error.
+pub(crate) fn parse_request(buf: Bytes) -> Result<Option<(MessageKind, Bytes)>, RequestError> {
+    match split_request(buf) {
+        Ok(body) => Ok(Some(body)),
+        Err(RequestError::Empty | RequestError::UnknownKind(_)) => Ok(None),
+        Err(e) => Err(e),
     }
-    Ok(buf.split_to(len as usize))
-}
-
-/// Parses a `WriteMessagesRequest` without copying the body (last occurrence wins, as for
-/// a protobuf `oneof`; unknown fields, including future `LogMsg` kinds, are skipped).
-pub(crate) fn parse_request(mut buf: Bytes) -> Result<Option<(MessageKind, Bytes)>, FrameError> {
-    let mut log_msg = None;
-    while buf.has_remaining() {
-        let (field, wire) = decode_key(&mut buf)?;
-        if field == 1 && wire == WireType::LengthDelimited {
-            log_msg = Some(take_len(&mut buf)?);
-        } else {
-            skip_field(wire, &mut buf)?;
-        }
-    }
-    let Some(mut inner) = log_msg else {
-        return Ok(None);
-    };
-    let mut body = None;
-    while inner.has_remaining() {
-        let (field, wire) = decode_key(&mut inner)?;
-        let kind = match field {
-            1 => MessageKind::SetStoreInfo,
-            2 => MessageKind::ArrowMsg,
-            3 => MessageKind::BlueprintActivationCommand,
-            _ => {
-                skip_field(wire, &mut inner)?;
-                continue;
-            }
-        };
-        if wire != WireType::LengthDelimited {
-            return Err(FrameError::WireType(field));
-        }
-        body = Some((kind, take_len(&mut inner)?));
-    }
-    Ok(body)
 }
 
 /// Server codec: receives `WriteMessagesRequest`s as [`RequestFrame`]s, sends the empty
@@ -183,6 +137,8 @@ impl Decoder for ReceiveDecoder {
 #[cfg(test)]
 mod tests {
     use prost::Message as _;
+
+    use prost::encoding::{decode_key, decode_varint};
 
     use super::*;
     use crate::wire::{EncodedMessage, StoreInfo};
