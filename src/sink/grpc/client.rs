@@ -182,10 +182,20 @@ async fn drive(
     }
 }
 
-type Connection = (SendRequest<WriteBody>, TaskHandle<Result<(), hyper::Error>>);
+type Connection<B = WriteBody> = (SendRequest<B>, TaskHandle<Result<(), hyper::Error>>);
 
-/// TCP connect and HTTP/2 handshake; the connection is driven by a spawned task.
-async fn connect(url: &GrpcUrl, tuning: &Http2Tuning) -> Result<Connection, GrpcSinkError> {
+/// TCP connect and HTTP/2 handshake with `tuning`; the connection is driven by a spawned
+/// task. Generic over the request body: the sink sends [`WriteBody`]s, `read_messages`
+/// tonic's.
+pub(crate) async fn connect<B>(
+    url: &GrpcUrl,
+    tuning: &Http2Tuning,
+) -> Result<Connection<B>, GrpcSinkError>
+where
+    B: Body + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let tcp = tokio::net::TcpStream::connect((url.host(), url.port()))
         .await
         .map_err(|source| GrpcSinkError::Connect {

@@ -15,10 +15,10 @@ use std::time::Instant;
 use bytes::{Buf, Bytes};
 use http::uri::PathAndQuery;
 use hyper::client::conn::http2::SendRequest;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use prost::Message as _;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
+use super::client::connect;
 use super::codec::{READ_MESSAGES, ReadMessagesRequest};
 use super::request::{RequestError, decode_request};
 use super::{GrpcSinkError, GrpcUrl, Http2Tuning};
@@ -98,7 +98,7 @@ pub fn read_messages(
     let limit = deadline.saturating_duration_since(Instant::now());
     let mut got = Vec::new();
     let read = async {
-        let (send, conn) = connect(&parsed).await?;
+        let (send, conn) = connect(&parsed, &read_tuning()).await?;
         let origin: http::Uri = parsed
             .origin()
             .parse()
@@ -222,33 +222,12 @@ impl tower_service::Service<http::Request<tonic::body::Body>> for H2Service {
     }
 }
 
-/// TCP connect and HTTP/2 handshake (with large receive windows: the history may be big);
-/// the connection is driven by a spawned task.
-async fn connect(
-    url: &GrpcUrl,
-) -> Result<
-    (
-        SendRequest<tonic::body::Body>,
-        tokio::task::JoinHandle<Result<(), hyper::Error>>,
-    ),
-    GrpcSinkError,
-> {
-    let tcp = tokio::net::TcpStream::connect((url.host(), url.port()))
-        .await
-        .map_err(|source| GrpcSinkError::Connect {
-            url: url.clone(),
-            source,
-        })?;
-    let _ = tcp.set_nodelay(true);
-    let tuning = Http2Tuning::default();
-    let mut b = hyper::client::conn::http2::Builder::new(TokioExecutor::new());
-    b.timer(TokioTimer::new())
-        .initial_stream_window_size(tuning.initial_stream_window)
-        .initial_connection_window_size(tuning.initial_connection_window)
-        .max_frame_size(tuning.max_frame_size);
-    let (send, conn) = b
-        .handshake(TokioIo::new(tcp))
-        .await
-        .map_err(|e| GrpcSinkError::Http2(Box::new(e)))?;
-    Ok((send, tokio::spawn(conn)))
+/// The HTTP/2 settings of `read_messages`' connection: large receive windows (the history
+/// may be big), hyper's own send buffer, no keep-alive PINGs.
+fn read_tuning() -> Http2Tuning {
+    Http2Tuning {
+        max_send_buf_size: Http2Tuning::hyper_defaults().max_send_buf_size,
+        keep_alive_interval: None,
+        ..Http2Tuning::default()
+    }
 }
