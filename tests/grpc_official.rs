@@ -9,18 +9,18 @@
 
 #[path = "support/official.rs"]
 mod official;
+#[path = "support/procs.rs"]
+mod procs;
 
-use std::fs::File;
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use official::{check_with, example_rows, official_python, write_expectation};
+use official::{check_with, example_rows, log_example_frames, official_python, write_expectation};
+use procs::{Server, free_port, poll, rerun_binary, url};
 use spate::sink::grpc::GrpcSinkOptions;
 use spate::sink::{ConnectionState, GrpcSink};
 use spate::wire::decode_rrd;
-use spate::{EntityPath, Recording, SinkExt, SinkPolicy};
+use spate::{Recording, SinkExt, SinkPolicy};
 
 const LIMIT: Duration = Duration::from_secs(30);
 const POINTS: u32 = 20_000;
@@ -30,129 +30,35 @@ fn deadline() -> Instant {
     Instant::now() + LIMIT
 }
 
-/// Polls `cond` every 20 ms until it holds or `limit` passes; returns whether it held.
-fn poll(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+/// Starts the official `rerun --save save` on `port` (log next to `save`), waiting at most
+/// [`LIMIT`] for it to listen; SIGKILLed when dropped.
+fn start_receiver(bin: &Path, save: &Path, port: u16) -> Server {
+    let p = port.to_string();
+    let args = [
+        "--save",
+        save.to_str().unwrap(),
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        &p,
+    ];
+    Server::start_within(bin, &args, port, save.with_extension("log"), LIMIT)
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Waits (bounded) until `file` holds `rows` rows; fails with the receiver's log.
+fn wait_for_rows(rx: &Server, file: &Path, rows: usize, when: &str) {
+    assert!(
+        poll(LIMIT, || rows_in(file) == rows),
+        "{} of {rows} rows saved {when}:\n{}",
+        rows_in(file),
+        rx.log_text()
+    );
 }
 
-/// The real server binary (not the `rerun` wrapper script).
-fn rerun_binary(python: &Path) -> PathBuf {
-    let out = Command::new(python)
-        .args([
-            "-c",
-            "import rerun_cli,os;print(os.path.dirname(rerun_cli.__file__))",
-        ])
-        .output()
-        .expect("run the venv python");
-    assert!(out.status.success(), "{out:?}");
-    let dir = String::from_utf8(out.stdout).unwrap();
-    let bin = Path::new(dir.trim()).join("rerun");
-    assert!(bin.exists(), "{} missing", bin.display());
-    bin
-}
-
-/// A running `rerun --save`; killed (SIGKILL, by PID) when dropped.
-struct Receiver {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Receiver {
-    /// Starts it and waits (bounded) until it accepts TCP connections on `port`.
-    fn start(bin: &Path, save: &Path, port: u16) -> Self {
-        let log = save.with_extension("log");
-        let out = File::create(&log).unwrap();
-        let child = Command::new(bin)
-            .arg("--save")
-            .arg(save)
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .expect("start rerun_cli/rerun");
-        let mut rx = Self { child, log };
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let up = poll(LIMIT, || {
-            if let Some(status) = rx.child.try_wait().unwrap() {
-                panic!("receiver exited early ({status}):\n{}", rx.log_text());
-            }
-            TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
-        });
-        assert!(
-            up,
-            "receiver not listening after {LIMIT:?}:\n{}",
-            rx.log_text()
-        );
-        rx
-    }
-
-    /// Waits (bounded) until `file` holds `rows` rows; fails with the receiver's log.
-    fn wait_for_rows(&self, file: &Path, rows: usize, when: &str) {
-        assert!(
-            poll(LIMIT, || rows_in(file) == rows),
-            "{} of {rows} rows saved {when}:\n{}",
-            rows_in(file),
-            self.log_text()
-        );
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn pid(&self) -> String {
-        self.child.id().to_string()
-    }
-
-    /// SIGINT, then waits (bounded) for it to exit.
-    fn interrupt(&mut self) {
-        let st = Command::new("kill")
-            .args(["-INT", &self.pid()])
-            .status()
-            .unwrap();
-        assert!(st.success(), "kill -INT failed");
-        let mut status = None;
-        let exited = poll(Duration::from_secs(20), || {
-            status = self.child.try_wait().unwrap();
-            status.is_some()
-        });
-        assert!(
-            exited,
-            "receiver ignored SIGINT for 20 s:\n{}",
-            self.log_text()
-        );
-        eprintln!("receiver exited on SIGINT: {}", status.unwrap());
-    }
-
-    /// SIGKILL, then waits for it to exit.
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        self.kill();
-    }
+/// SIGINT, then waits (bounded, 20 s) for the receiver to exit.
+fn interrupt(rx: &mut Server) {
+    let status = rx.signal_and_wait_within("INT", Duration::from_secs(20));
+    eprintln!("receiver exited on SIGINT: {status}");
 }
 
 /// Temporal rows decodable from the (possibly still growing) file, 0 if unreadable.
@@ -164,18 +70,7 @@ fn rows_in(path: &Path) -> usize {
 }
 
 fn log_frames(rec: &Recording, frames: std::ops::Range<u32>) {
-    for f in frames {
-        rec.set_time_sequence("frame", i64::from(f)).unwrap();
-        for e in 0..ENTITIES {
-            let p = spate::demo::example_cloud(POINTS, f, e);
-            rec.log(&EntityPath::parse(&format!("points/{e}")).unwrap(), &p)
-                .unwrap();
-        }
-    }
-}
-
-fn url(port: u16) -> String {
-    format!("rerun+http://127.0.0.1:{port}/proxy")
+    log_example_frames(rec, frames, POINTS, ENTITIES);
 }
 
 #[test]
@@ -188,7 +83,7 @@ fn official_receiver_saves_the_points_example_bit_exact() {
     let dir = tempfile::tempdir().unwrap();
     let got = dir.path().join("got.rrd");
     let port = free_port();
-    let mut rx = Receiver::start(&bin, &got, port);
+    let mut rx = start_receiver(&bin, &got, port);
 
     let sink = GrpcSink::connect(&url(port)).unwrap();
     let state = sink.state_handle();
@@ -207,8 +102,8 @@ fn official_receiver_saves_the_points_example_bit_exact() {
 
     // The server acknowledged the stream; its file writer may still be behind.
     let rows = 3 * ENTITIES as usize;
-    rx.wait_for_rows(&got, rows, "after the stream closed");
-    rx.interrupt();
+    wait_for_rows(&rx, &got, rows, "after the stream closed");
+    interrupt(&mut rx);
 
     let decoded = decode_rrd(std::fs::read(&got).unwrap()).unwrap();
     eprintln!(
@@ -241,7 +136,7 @@ fn rows_logged_after_the_official_receiver_restarts_arrive_in_the_new_file() {
     let dir = tempfile::tempdir().unwrap();
     let (first_file, second_file) = (dir.path().join("first.rrd"), dir.path().join("second.rrd"));
     let port = free_port();
-    let mut first = Receiver::start(&bin, &first_file, port);
+    let mut first = start_receiver(&bin, &first_file, port);
 
     let opts = GrpcSinkOptions::default()
         .reconnect_backoff(Duration::from_millis(20), Duration::from_millis(200))
@@ -256,7 +151,7 @@ fn rows_logged_after_the_official_receiver_restarts_arrive_in_the_new_file() {
     log_frames(&rec, 0..3);
     rec.flush(deadline()).unwrap();
     let per_run = 3 * ENTITIES as usize;
-    first.wait_for_rows(&first_file, per_run, "before the kill");
+    wait_for_rows(&first, &first_file, per_run, "before the kill");
 
     // Kill it mid-stream (the WriteMessages call is still open).
     first.kill();
@@ -265,7 +160,7 @@ fn rows_logged_after_the_official_receiver_restarts_arrive_in_the_new_file() {
         "{:?}",
         state.stats()
     );
-    let mut second = Receiver::start(&bin, &second_file, port);
+    let mut second = start_receiver(&bin, &second_file, port);
     assert!(
         state.wait_until(deadline(), |s| s.state == ConnectionState::Connected
             && s.reconnects == 1),
@@ -282,8 +177,8 @@ fn rows_logged_after_the_official_receiver_restarts_arrive_in_the_new_file() {
         "{stats:#?}"
     );
 
-    second.wait_for_rows(&second_file, per_run, "after the restart");
-    second.interrupt();
+    wait_for_rows(&second, &second_file, per_run, "after the restart");
+    interrupt(&mut second);
 
     let decoded = decode_rrd(std::fs::read(&second_file).unwrap()).unwrap();
     let mut frames: Vec<(String, i64)> = decoded

@@ -12,12 +12,12 @@ mod procs;
 
 use std::time::Instant;
 
-use official::{check, example_rows, official_python, write_expectation};
+use official::{
+    check, example_rows, official_python, stream_points_example, write_expectation, write_rrd,
+};
 use procs::{LIMIT, Server};
-use spate::sink::GrpcSink;
 use spate::sink::grpc::read_messages;
-use spate::wire::{Compression, MessageKind, RrdEncoder, decode_rrd};
-use spate::{EntityPath, Recording, SinkExt, SinkPolicy};
+use spate::wire::{MessageKind, decode_rrd};
 
 const POINTS: u32 = 20_000;
 const ENTITIES: u32 = 2;
@@ -33,25 +33,7 @@ fn official_serve_grpc_gives_back_the_points_example_with_every_value() {
     let dir = tempfile::tempdir().unwrap();
     let official = Server::official_serve_grpc(&python, dir.path().join("official.log"));
 
-    let rec = Recording::builder("spate_points")
-        .recording_id("points-example")
-        .sinks(
-            GrpcSink::connect(&official.url())
-                .unwrap()
-                .with_policy(SinkPolicy::Block),
-        )
-        .start()
-        .unwrap();
-    for f in 0..FRAMES {
-        rec.set_time_sequence("frame", i64::from(f)).unwrap();
-        for e in 0..ENTITIES {
-            let p = spate::demo::example_cloud(POINTS, f, e);
-            rec.log(&EntityPath::parse(&format!("points/{e}")).unwrap(), &p)
-                .unwrap();
-        }
-    }
-    let report = rec.shutdown(Instant::now() + LIMIT);
-    assert!(report.is_complete(), "{report:#?}");
+    stream_points_example(&official.url(), POINTS, FRAMES, ENTITIES, LIMIT);
 
     let rows = u64::from(FRAMES * ENTITIES);
     let msgs = read_messages(&official.url(), Instant::now() + LIMIT, |m| {
@@ -65,14 +47,7 @@ fn official_serve_grpc_gives_back_the_points_example_with_every_value() {
     assert_eq!(msgs[0].kind(), MessageKind::SetStoreInfo);
 
     let path = dir.path().join("read_back.rrd");
-    let mut rrd = RrdEncoder::new(Compression::Off);
-    let mut out = Vec::new();
-    rrd.write_header(&mut out).unwrap();
-    for m in &msgs {
-        rrd.write_message(&mut out, m).unwrap();
-    }
-    rrd.write_finish(&mut out).unwrap();
-    std::fs::write(&path, &out).unwrap();
+    let out = write_rrd(&path, &msgs);
     let decoded = decode_rrd(out).unwrap();
     assert!(
         decoded.footer.as_ref().is_some_and(|f| f.valid),

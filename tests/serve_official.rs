@@ -16,12 +16,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use official::{check, example_rows, official_python, write_expectation};
+use official::{check, example_rows, official_python, write_expectation, write_rrd};
 use procs::{LIMIT, Server, poll};
-use spate::sink::GrpcSink;
 use spate::sink::grpc::read_messages;
-use spate::wire::{Compression, EncodedMessage, RrdEncoder, decode_rrd};
-use spate::{EntityPath, Recording, SinkExt, SinkPolicy};
+use spate::wire::{EncodedMessage, decode_rrd};
 
 const POINTS: u32 = 20_000;
 const ENTITIES: u32 = 2;
@@ -33,25 +31,7 @@ fn deadline() -> Instant {
 
 /// The points example streamed with spate's GrpcSink to `url` (lossless), closed.
 fn stream_points_example(url: &str) {
-    let rec = Recording::builder("spate_points")
-        .recording_id("points-example")
-        .sinks(
-            GrpcSink::connect(url)
-                .unwrap()
-                .with_policy(SinkPolicy::Block),
-        )
-        .start()
-        .unwrap();
-    for f in 0..FRAMES {
-        rec.set_time_sequence("frame", i64::from(f)).unwrap();
-        for e in 0..ENTITIES {
-            let p = spate::demo::example_cloud(POINTS, f, e);
-            rec.log(&EntityPath::parse(&format!("points/{e}")).unwrap(), &p)
-                .unwrap();
-        }
-    }
-    let report = rec.shutdown(deadline());
-    assert!(report.is_complete(), "{report:#?}");
+    official::stream_points_example(url, POINTS, FRAMES, ENTITIES, LIMIT);
 }
 
 /// Temporal rows decodable from a (possibly growing) file; 0 if unreadable.
@@ -73,18 +53,6 @@ fn temporal_rows_of(msgs: &[EncodedMessage]) -> u64 {
         .filter(|s| !s.is_static)
         .map(|s| s.num_rows)
         .sum()
-}
-
-/// Frames `msgs` into an `.rrd` file with spate's encoder (footer from their summaries).
-fn write_rrd(path: &Path, msgs: &[EncodedMessage]) {
-    let mut rrd = RrdEncoder::new(Compression::Off);
-    let mut out = Vec::new();
-    rrd.write_header(&mut out).unwrap();
-    for m in msgs {
-        rrd.write_message(&mut out, m).unwrap();
-    }
-    rrd.write_finish(&mut out).unwrap();
-    std::fs::write(path, out).unwrap();
 }
 
 #[test]

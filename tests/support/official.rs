@@ -4,10 +4,15 @@
 #![allow(dead_code)]
 
 use std::io::Write;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use spate::sink::GrpcSink;
+use spate::wire::{Compression, EncodedMessage, RrdEncoder};
+use spate::{EntityPath, Recording, SinkExt, SinkPolicy};
 
 /// The venv's python, or None (after a loud SKIP) when the tools are absent outside CI.
 pub fn official_python(test: &str) -> Option<PathBuf> {
@@ -158,4 +163,48 @@ pub fn example_rows(points: u32, frames: u32, entities: u32) -> Vec<Row> {
         }
     }
     rows
+}
+
+/// Logs frames `frames` of the points example (`entities` clouds of `points` points a
+/// frame, `spate::demo::example_cloud`): what [`example_rows`] expects.
+pub fn log_example_frames(rec: &Recording, frames: Range<u32>, points: u32, entities: u32) {
+    for f in frames {
+        rec.set_time_sequence("frame", i64::from(f)).unwrap();
+        for e in 0..entities {
+            let p = spate::demo::example_cloud(points, f, e);
+            rec.log(&EntityPath::parse(&format!("points/{e}")).unwrap(), &p)
+                .unwrap();
+        }
+    }
+}
+
+/// The points example (app `spate_points`, recording `points-example`) streamed with
+/// spate's GrpcSink to `url` (lossless), shut down within `limit` and complete.
+pub fn stream_points_example(url: &str, points: u32, frames: u32, entities: u32, limit: Duration) {
+    let rec = Recording::builder("spate_points")
+        .recording_id("points-example")
+        .sinks(
+            GrpcSink::connect(url)
+                .unwrap()
+                .with_policy(SinkPolicy::Block),
+        )
+        .start()
+        .unwrap();
+    log_example_frames(&rec, 0..frames, points, entities);
+    let report = rec.shutdown(Instant::now() + limit);
+    assert!(report.is_complete(), "{report:#?}");
+}
+
+/// Frames `msgs` into an `.rrd` file at `path` with spate's encoder (footer from their
+/// summaries); returns the bytes written.
+pub fn write_rrd(path: &Path, msgs: &[EncodedMessage]) -> Vec<u8> {
+    let mut rrd = RrdEncoder::new(Compression::Off);
+    let mut out = Vec::new();
+    rrd.write_header(&mut out).unwrap();
+    for m in msgs {
+        rrd.write_message(&mut out, m).unwrap();
+    }
+    rrd.write_finish(&mut out).unwrap();
+    std::fs::write(path, &out).unwrap();
+    out
 }

@@ -61,9 +61,20 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `bin args…` (output to `log`) and waits (bounded) until it accepts TCP
-    /// connections on `port`.
+    /// Starts `bin args…` (output to `log`) and waits (bounded by [`LIMIT`]) until it
+    /// accepts TCP connections on `port`.
     pub fn start(bin: &Path, args: &[&str], port: u16, log: PathBuf) -> Self {
+        Self::start_within(bin, args, port, log, LIMIT)
+    }
+
+    /// [`Server::start`], waiting at most `limit` for it to listen.
+    pub fn start_within(
+        bin: &Path,
+        args: &[&str],
+        port: u16,
+        log: PathBuf,
+        limit: Duration,
+    ) -> Self {
         let out = File::create(&log).unwrap();
         let child = Command::new(bin)
             .args(args)
@@ -74,7 +85,7 @@ impl Server {
             .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
         let mut s = Self { child, log, port };
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let up = poll(LIMIT, || {
+        let up = poll(limit, || {
             if let Some(status) = s.child.try_wait().unwrap() {
                 panic!(
                     "{} exited early ({status}):\n{}",
@@ -84,7 +95,7 @@ impl Server {
             }
             TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
         });
-        assert!(up, "not listening after {LIMIT:?}:\n{}", s.log_text());
+        assert!(up, "not listening after {limit:?}:\n{}", s.log_text());
         s
     }
 
@@ -117,30 +128,40 @@ impl Server {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// Sends `signal` (e.g. "TERM") by PID and waits (bounded) for the exit.
+    /// Sends `signal` (e.g. "TERM") by PID and waits (bounded by [`LIMIT`]) for the exit.
     pub fn signal_and_wait(&mut self, signal: &str) -> ExitStatus {
+        self.signal_and_wait_within(signal, LIMIT)
+    }
+
+    /// [`Server::signal_and_wait`], waiting at most `limit` for the exit.
+    pub fn signal_and_wait_within(&mut self, signal: &str, limit: Duration) -> ExitStatus {
         let st = Command::new("kill")
             .args([&format!("-{signal}"), &self.child.id().to_string()])
             .status()
             .unwrap();
         assert!(st.success(), "kill -{signal} failed");
         let mut status = None;
-        let exited = poll(LIMIT, || {
+        let exited = poll(limit, || {
             status = self.child.try_wait().unwrap();
             status.is_some()
         });
         assert!(
             exited,
-            "ignored SIG{signal} for {LIMIT:?}:\n{}",
+            "ignored SIG{signal} for {limit:?}:\n{}",
             self.log_text()
         );
         status.unwrap()
+    }
+
+    /// SIGKILL, then waits for the exit.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
 }
