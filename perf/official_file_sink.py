@@ -26,8 +26,8 @@ import os
 import sys
 import time
 
-import numpy as np
 import rerun as rr
+from sdk_cloud import cloud
 
 
 def main() -> int:
@@ -38,14 +38,7 @@ def main() -> int:
     args = ap.parse_args()
     n = args.points
 
-    i = np.arange(n, dtype=np.uint32)
-    positions = np.empty((n, 3), dtype=np.float32)
-    positions[:, 0] = i.astype(np.float32) * np.float32(0.001)
-    positions[:, 1] = 0.0
-    positions[:, 2] = (i % 7).astype(np.float32) * np.float32(0.25)
-    colors = ((i % 256) << 24) | np.uint32(0xFF)
-    radii = np.float32(0.01) + (i % 10).astype(np.float32) * np.float32(0.001)
-    assert positions.nbytes + colors.nbytes + radii.nbytes == 20 * n
+    positions, colors, radii = cloud(n)
 
     rec = rr.RecordingStream("spate_perf_official", recording_id="perf-file-sink")
     rec.save(args.out)

@@ -32,20 +32,8 @@ import sys
 import threading
 import time
 
-import numpy as np
 import rerun as rr
-
-
-def cloud(n: int):
-    i = np.arange(n, dtype=np.uint32)
-    positions = np.empty((n, 3), dtype=np.float32)
-    positions[:, 0] = i.astype(np.float32) * np.float32(0.001)
-    positions[:, 1] = 0.0
-    positions[:, 2] = (i % 7).astype(np.float32) * np.float32(0.25)
-    colors = ((i % 256) << 24) | np.uint32(0xFF)
-    radii = np.float32(0.01) + (i % 10).astype(np.float32) * np.float32(0.001)
-    assert positions.nbytes + colors.nbytes + radii.nbytes == 20 * n
-    return positions, colors, radii
+from sdk_cloud import cloud
 
 
 def sink_of(spec: str):
