@@ -209,6 +209,28 @@ pub struct ComponentSummary {
 }
 
 impl ChunkSummary {
+    /// For a static chunk, the key a later static chunk replaces it under when a sink keeps
+    /// only the latest statics (to start a new file or replay on reconnect): store, entity
+    /// and component set (a sink may carry several stores, e.g. `spate serve --forward`).
+    /// `None` for a temporal chunk.
+    pub(crate) fn static_key(&self) -> Option<String> {
+        if !self.is_static {
+            return None;
+        }
+        let mut key = format!(
+            "{}|{}|{}|",
+            self.store.application_id(),
+            self.store.recording_id(),
+            self.store.is_blueprint()
+        );
+        key.push_str(&self.entity.to_string());
+        for c in &self.components {
+            key.push('|');
+            key.push_str(&c.descriptor.component);
+        }
+        Some(key)
+    }
+
     fn of(chunk: &Chunk, store: &StoreInfo, uncompressed_size: u64) -> Self {
         let time_ranges = chunk
             .timelines()

@@ -397,18 +397,7 @@ impl Sink for FileSink {
                 }
             }
             MessageKind::ArrowMsg => {
-                if let Some(s) = msg.summary().filter(|s| s.is_static) {
-                    let mut key = format!(
-                        "{}|{}|{}|",
-                        s.store.application_id(),
-                        s.store.recording_id(),
-                        s.store.is_blueprint()
-                    );
-                    key.push_str(&s.entity.to_string());
-                    for c in &s.components {
-                        key.push('|');
-                        key.push_str(&c.descriptor.component);
-                    }
+                if let Some(key) = msg.summary().and_then(|s| s.static_key()) {
                     match self.statics.iter_mut().find(|(k, _)| *k == key) {
                         Some(slot) => slot.1 = msg.clone(),
                         None => self.statics.push((key, msg.clone())),

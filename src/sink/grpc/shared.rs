@@ -80,22 +80,11 @@ pub(crate) struct Shared {
     changed: Condvar,
 }
 
-/// Identifies the latest static chunk to replay: store, entity and component set (a sink
-/// may carry several stores, e.g. `spate serve --forward`).
+/// Identifies the latest static chunk to replay
+/// ([`ChunkSummary::static_key`](crate::wire::ChunkSummary::static_key): store, entity and
+/// component set; a sink may carry several stores, e.g. `spate serve --forward`).
 fn static_key(msg: &EncodedMessage) -> Option<String> {
-    let s = msg.summary().filter(|s| s.is_static)?;
-    let mut key = format!(
-        "{}|{}|{}|",
-        s.store.application_id(),
-        s.store.recording_id(),
-        s.store.is_blueprint()
-    );
-    key.push_str(&s.entity.to_string());
-    for c in &s.components {
-        key.push('|');
-        key.push_str(&c.descriptor.component);
-    }
-    Some(key)
+    msg.summary()?.static_key()
 }
 
 fn rows(msg: &EncodedMessage) -> u64 {
