@@ -68,6 +68,7 @@
 mod client;
 mod codec;
 mod history;
+mod listen;
 mod proxy_server;
 mod read;
 mod request;

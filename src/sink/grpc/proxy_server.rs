@@ -1,6 +1,5 @@
 //! [`ProxyServer`]: the `MessageProxyService` endpoint `spate serve` runs.
 
-use std::convert::Infallible;
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -11,7 +10,6 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, BufMut, Bytes};
 use futures_core::Stream;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::server::{ClientStreamingService, ServerStreamingService};
 use tonic::{Code, Status, Streaming};
@@ -22,6 +20,7 @@ use super::codec::{
     request_prefix,
 };
 use super::history::History;
+use super::listen::serve_connections;
 use super::request::{RejectReason, decode_request};
 use crate::sink::{Relay, RelayError, RelayReport};
 use crate::stats::SinkStats;
@@ -395,44 +394,15 @@ async fn accept_loop(
     listener: StdListener,
     shared: Arc<ServerShared>,
     options: ProxyServerOptions,
-    mut stop: tokio::sync::oneshot::Receiver<()>,
+    stop: tokio::sync::oneshot::Receiver<()>,
 ) {
-    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-        return;
-    };
-    let t = options.http2;
-    let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
-    builder
-        .timer(TokioTimer::new())
-        .initial_stream_window_size(t.initial_stream_window)
-        .initial_connection_window_size(t.initial_connection_window)
-        .max_frame_size(t.max_frame_size)
-        .max_send_buf_size(t.max_send_buf_size)
-        .keep_alive_interval(t.keep_alive_interval)
-        .keep_alive_timeout(t.keep_alive_timeout);
-    loop {
-        let accepted = tokio::select! {
-            _ = &mut stop => return,
-            r = listener.accept() => r,
-        };
-        let Ok((tcp, _)) = accepted else {
-            // E.g. out of file descriptors: back off briefly instead of spinning.
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            continue;
-        };
-        let _ = tcp.set_nodelay(true);
+    let max = options.max_message_bytes;
+    serve_connections(listener, &options.http2, stop, || {
         shared.update(|c| c.connections += 1);
         let s = shared.clone();
-        let max = options.max_message_bytes;
-        let service = hyper::service::service_fn(move |req: http::Request<Incoming>| {
-            let s = s.clone();
-            async move { Ok::<_, Infallible>(route(req, s, max).await) }
-        });
-        let conn = builder.serve_connection(TokioIo::new(tcp), service);
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-    }
+        move |req| route(req, s.clone(), max)
+    })
+    .await;
 }
 
 async fn route(

@@ -2,7 +2,6 @@
 //! own thread) implementing `WriteMessages`, which records what it receives. For tests,
 //! benchmarks (discarding mode) and `spate check`.
 
-use std::convert::Infallible;
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -11,13 +10,13 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use prost::Message as _;
 use tonic::server::ClientStreamingService;
 use tonic::{Status, Streaming};
 
 use super::Http2Tuning;
 use super::codec::{ReceiveCodec, RequestFrame, WRITE_MESSAGES, WriteMessagesResponse};
+use super::listen::serve_connections;
 use crate::wire::{
     Compression, DecodeError, DecodedRrd, EncodedMessage, MessageKind, RrdEncoder, decode_rrd,
     proto,
@@ -275,45 +274,23 @@ async fn accept_loop(
     listener: StdListener,
     shared: Arc<RecvShared>,
     options: ReceiverOptions,
-    mut stop: tokio::sync::oneshot::Receiver<()>,
+    stop: tokio::sync::oneshot::Receiver<()>,
 ) {
-    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-        return;
+    // No keep-alive PINGs from the receiver (hyper's default).
+    let http2 = Http2Tuning {
+        keep_alive_interval: None,
+        ..options.http2
     };
-    let t = options.http2;
-    let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
-    builder
-        .timer(TokioTimer::new())
-        .initial_stream_window_size(t.initial_stream_window)
-        .initial_connection_window_size(t.initial_connection_window)
-        .max_frame_size(t.max_frame_size)
-        .max_send_buf_size(t.max_send_buf_size);
+    let keep = options.keep;
     let mut next_connection = 0u64;
-    loop {
-        let accepted = tokio::select! {
-            _ = &mut stop => return,
-            r = listener.accept() => r,
-        };
-        let Ok((tcp, _)) = accepted else {
-            // E.g. out of file descriptors: back off briefly instead of spinning.
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            continue;
-        };
-        let _ = tcp.set_nodelay(true);
+    serve_connections(listener, &http2, stop, || {
         let connection = next_connection;
         next_connection += 1;
         shared.update(|s| s.counts.connections += 1);
         let s = shared.clone();
-        let keep = options.keep;
-        let service = hyper::service::service_fn(move |req: http::Request<Incoming>| {
-            let s = s.clone();
-            async move { Ok::<_, Infallible>(route(req, s, connection, keep).await) }
-        });
-        let conn = builder.serve_connection(TokioIo::new(tcp), service);
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-    }
+        move |req| route(req, s.clone(), connection, keep)
+    })
+    .await;
 }
 
 async fn route(
