@@ -65,11 +65,9 @@ else
   sizes=("1000000:50" "100000:500")   # 1 GB payload per run
 fi
 
-VENV="${SPATE_RERUN_VENV:-$ROOT/.venv-rerun}"
-PY="$VENV/bin/python"
-if ! "$PY" -c 'import rerun; assert rerun.__version__ == "0.41.0"' 2>/dev/null; then
-  scripts/rerun-tools.sh
-fi
+# shellcheck source=perf/lib.sh
+source perf/lib.sh
+official_python
 
 echo "building (release) ..." >&2
 cargo build --release --example perf_file_sink >&2
@@ -102,10 +100,7 @@ run() {
     printf '  %-8s round %d  %-22s %8.0f MB/s\n' "$size" "$round" "$variant" \
       "$(sed -E 's/.*"mb_per_s": *([0-9.eE+-]+).*/\1/' <<<"$line")" >&2
   else
-    printf '{"size":"%s","round":%d,"variant":"%s","load1":%s,"error":%s}\n' \
-      "$size" "$round" "$variant" "$load" \
-      "$("$PY" -c 'import json,sys;print(json.dumps(sys.stdin.read()[-400:]))' <"$DIR/stderr")" >>"$RUNS"
-    echo "  $size round $round $variant FAILED: $(tail -c 300 "$DIR/stderr")" >&2
+    record_failure "$size" "$round" "$variant" "$load"
   fi
   rm -f "$out"
 }
@@ -146,15 +141,8 @@ elapsed=$(($(date +%s) - started))
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---- machine / context ----
-host=$(hostname -s 2>/dev/null || hostname)
-stamp=$(date +%Y-%m-%d-%H%M)
-commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-if [[ -n "$(git status --porcelain -- src 2>/dev/null)" ]]; then commit="$commit (+ uncommitted changes in src/)"; fi
-cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
-mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)
+machine_context
 fs=$(df -PT "$DIR" | awk 'NR==2 {print $1" ("$2") mounted on "$7}')
-rustc_v=$(rustc --version)
-sdk=$("$PY" -c 'import rerun;print("rerun-sdk", rerun.__version__)')
 dirty="dirty_ratio $(cat /proc/sys/vm/dirty_ratio)%, dirty_background_ratio $(cat /proc/sys/vm/dirty_background_ratio)%"
 
 mkdir -p perf/results
@@ -163,12 +151,14 @@ REPORT="perf/results/${stamp}-${host}-file_sink.md"
 export RUNS REPORT state host commit cpu mem fs rustc_v sdk dirty elapsed load_start load_end quick repeats backends
 export KERNEL="$(uname -srm)" NPROC="$(nproc)" WHEN="$(date -Is)"
 "$PY" - <<'EOF'
-import json, os, statistics as st
+import json, os, statistics as st, sys
 from collections import defaultdict
+
+sys.path.insert(0, "perf")
+from report import finish
 
 runs = [json.loads(l) for l in open(os.environ["RUNS"])]
 ok = [r for r in runs if "result" in r]
-failed = [r for r in runs if "error" in r]
 sizes = list(dict.fromkeys(r["size"] for r in runs))
 variants = list(dict.fromkeys(r["variant"] for r in runs))
 backends = os.environ["backends"].split()
@@ -258,23 +248,5 @@ for size in sizes:
         P("Fastest spate backend per round: " + ", ".join(f"{k} {n}×" for k, n in sorted(wins.items(), key=lambda x: -x[1])) + ".")
     P("")
 
-if failed:
-    P("## Failed runs")
-    P("")
-    for r in failed:
-        P(f"- {r['size']} round {r['round']} {r['variant']}: `{r['error'].strip().splitlines()[-1] if r['error'].strip() else 'no output'}`")
-    P("")
-
-P("<details><summary>Every run (JSON)</summary>")
-P("")
-P("```")
-for r in runs:
-    P(json.dumps(r))
-P("```")
-P("")
-P("</details>")
-text = "\n".join(lines) + "\n"
-open(os.environ["REPORT"], "w").write(text)
-print(text)
-print(f"written to {os.environ['REPORT']}")
+finish(lines, runs, os.environ["REPORT"])
 EOF

@@ -65,11 +65,9 @@ else
   raw_bytes=1GB
 fi
 
-VENV="${SPATE_RERUN_VENV:-$ROOT/.venv-rerun}"
-PY="$VENV/bin/python"
-if ! "$PY" -c 'import rerun; assert rerun.__version__ == "0.41.0"' 2>/dev/null; then
-  scripts/rerun-tools.sh
-fi
+# shellcheck source=perf/lib.sh
+source perf/lib.sh
+official_python
 "$VENV/bin/rerun" analytics disable >/dev/null 2>&1 || true
 SERVER_BIN=$(ls -d "$VENV"/lib/python3*/site-packages/rerun_cli/rerun | head -1)
 [[ -x $SERVER_BIN ]] || { echo "no official server binary at $SERVER_BIN" >&2; exit 1; }
@@ -161,10 +159,7 @@ run() {
     printf '  %-5s round %d  %-16s %7.0f MB/s   official server %5s%% of a core\n' "$size" "$round" "$variant" \
       "$(sed -E 's/.*"mb_per_s": *([0-9.eE+-]+).*/\1/' <<<"$line")" "${cpu#* }" >&2
   else
-    printf '{"size":"%s","round":%d,"variant":"%s","load1":%s,"error":%s}\n' \
-      "$size" "$round" "$variant" "$load" \
-      "$("$PY" -c 'import json,sys;print(json.dumps(sys.stdin.read()[-400:]))' <"$DIR/stderr")" >>"$RUNS"
-    echo "  $size round $round $variant FAILED: $(tail -c 300 "$DIR/stderr")" >&2
+    record_failure "$size" "$round" "$variant" "$load"
     kill -0 "$server_pid" 2>/dev/null || start_server
   fi
 }
@@ -219,14 +214,7 @@ elapsed=$(($(date +%s) - started))
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---- machine / context ----
-host=$(hostname -s 2>/dev/null || hostname)
-stamp=$(date +%Y-%m-%d-%H%M)
-commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-if [[ -n "$(git status --porcelain -- src 2>/dev/null)" ]]; then commit="$commit (+ uncommitted changes in src/)"; fi
-cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
-mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)
-rustc_v=$(rustc --version)
-sdk=$("$PY" -c 'import rerun;print("rerun-sdk", rerun.__version__)')
+machine_context
 
 mkdir -p perf/results
 REPORT="perf/results/${stamp}-${host}-grpc_sink.md"
@@ -234,12 +222,14 @@ REPORT="perf/results/${stamp}-${host}-grpc_sink.md"
 export RUNS REPORT host commit cpu mem rustc_v sdk server_v elapsed load_start load_end quick repeats mem_limit server_starts
 export KERNEL="$(uname -srm)" NPROC="$(nproc)" WHEN="$(date -Is)"
 "$PY" - <<'EOF'
-import json, os, statistics as st
+import json, os, statistics as st, sys
 from collections import defaultdict
+
+sys.path.insert(0, "perf")
+from report import finish
 
 runs = [json.loads(l) for l in open(os.environ["RUNS"])]
 ok = [r for r in runs if "result" in r]
-failed = [r for r in runs if "error" in r]
 
 # by[(size, variant)][round] = run
 by = defaultdict(dict)
@@ -333,24 +323,5 @@ for label, target, num, den in [
     P(f"| {label} | {target} | {m} | {rng} | {len(xs)} |")
 P("")
 
-if failed:
-    P("## Failed runs")
-    P("")
-    for r in failed:
-        err = r["error"].strip().splitlines()
-        P(f"- {r['size']} round {r['round']} {r['variant']}: `{err[-1] if err else 'no output'}`")
-    P("")
-
-P("<details><summary>Every run (JSON)</summary>")
-P("")
-P("```")
-for r in runs:
-    P(json.dumps(r))
-P("```")
-P("")
-P("</details>")
-text = "\n".join(lines) + "\n"
-open(os.environ["REPORT"], "w").write(text)
-print(text)
-print(f"written to {os.environ['REPORT']}")
+finish(lines, runs, os.environ["REPORT"])
 EOF
