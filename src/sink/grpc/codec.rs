@@ -112,6 +112,22 @@ impl Encoder for EmptyEncoder {
     }
 }
 
+/// Decodes each gRPC message as its raw bytes, splitting tonic's buffer (no copy): the
+/// `WriteMessagesRequest`s `spate serve` validates itself, the `ReadMessagesResponse`s
+/// `read_messages` does.
+#[derive(Debug)]
+pub(crate) struct RawDecoder;
+
+impl Decoder for RawDecoder {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
+        let len = src.remaining();
+        Ok(Some(src.copy_to_bytes(len)))
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct ReceiveDecoder {
     keep: bool,

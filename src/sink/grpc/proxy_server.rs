@@ -16,8 +16,8 @@ use tonic::{Code, Status, Streaming};
 
 use super::Http2Tuning;
 use super::codec::{
-    EmptyEncoder, READ_MESSAGES, ReadMessagesRequest, WRITE_MESSAGES, WriteMessagesResponse,
-    request_prefix,
+    EmptyEncoder, READ_MESSAGES, RawDecoder, ReadMessagesRequest, WRITE_MESSAGES,
+    WriteMessagesResponse, request_prefix,
 };
 use super::history::History;
 use super::listen::serve_connections;
@@ -432,19 +432,6 @@ async fn route(
 /// counts what it refuses), sends the empty response.
 #[derive(Clone, Copy, Debug)]
 struct RawRequestCodec;
-
-#[derive(Debug)]
-struct RawDecoder;
-
-impl Decoder for RawDecoder {
-    type Item = Bytes;
-    type Error = Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
-        let len = src.remaining();
-        Ok(Some(src.copy_to_bytes(len))) // splits tonic's buffer: no copy
-    }
-}
 
 impl Codec for RawRequestCodec {
     type Encode = WriteMessagesResponse;

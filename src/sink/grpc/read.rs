@@ -12,14 +12,14 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use http::uri::PathAndQuery;
 use hyper::client::conn::http2::SendRequest;
 use prost::Message as _;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codec::{Codec, EncodeBuf, Encoder};
 
 use super::client::connect;
-use super::codec::{READ_MESSAGES, ReadMessagesRequest};
+use super::codec::{READ_MESSAGES, RawDecoder, ReadMessagesRequest};
 use super::request::{RequestError, decode_request};
 use super::{GrpcSinkError, GrpcUrl, Http2Tuning};
 use crate::wire::EncodedMessage;
@@ -166,19 +166,6 @@ impl Encoder for RequestEncoder {
     ) -> Result<(), tonic::Status> {
         r.encode(dst)
             .map_err(|e| tonic::Status::internal(e.to_string()))
-    }
-}
-
-#[derive(Debug)]
-struct RawDecoder;
-
-impl Decoder for RawDecoder {
-    type Item = Bytes;
-    type Error = tonic::Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, tonic::Status> {
-        let len = src.remaining();
-        Ok(Some(src.copy_to_bytes(len)))
     }
 }
 
