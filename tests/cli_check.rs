@@ -4,12 +4,16 @@
 
 #![cfg(feature = "cli")]
 
+#[path = "support/cli.rs"]
+mod cli;
+
 use std::net::TcpListener;
 use std::path::Path;
 use std::time::Duration;
 
 use assert_cmd::Command;
 use assert_cmd::cargo::cargo_bin_cmd;
+use cli::json_output;
 use serde_json::Value;
 
 /// Every run is bounded: a hang fails the test instead of blocking the suite.
@@ -23,21 +27,7 @@ fn spate() -> Command {
 
 /// Runs `spate check --json ARGS`, checks the exit code and parses stdout.
 fn check_json(args: &[&str], code: i32) -> Value {
-    let out = spate()
-        .arg("check")
-        .arg("--json")
-        .args(args)
-        .assert()
-        .code(code)
-        .get_output()
-        .clone();
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
+    json_output(spate().arg("check").arg("--json").args(args), code)
 }
 
 /// Runs `spate check ARGS` expecting an error: exit 2, one `error:` line, no panic.
@@ -113,22 +103,23 @@ fn null_sink_keeps_up_at_a_modest_rate() {
     }
 }
 
+/// 10 MB/s offered (1 x 10000 points x 50 Hz) into a sink that takes 0.2 MB/s.
+const THROTTLED: &[&str] = &[
+    "--producers",
+    "1",
+    "--points",
+    "10000",
+    "--hz",
+    "50",
+    "--duration",
+    "1",
+    "--sink",
+    "throttle:0.2",
+];
+
 #[test]
 fn throttled_sink_falls_behind() {
-    // 10 MB/s offered (1 x 10000 points x 50 Hz) into a sink that takes 0.2 MB/s.
-    let args = [
-        "--producers",
-        "1",
-        "--points",
-        "10000",
-        "--hz",
-        "50",
-        "--duration",
-        "1",
-        "--sink",
-        "throttle:0.2",
-    ];
-    let r = check_json(&args, 1);
+    let r = check_json(THROTTLED, 1);
     assert_eq!(r["verdict"], "FALLS_BEHIND");
     assert_eq!(r["exit_code"], 1);
     let s = &r["sinks"][0];
@@ -140,34 +131,24 @@ fn throttled_sink_falls_behind() {
     assert!(behind > 50.0 && behind <= 100.0, "{behind}");
     assert!(u(&s["delivered_bytes"]) < u(&s["offered_bytes"]));
     // The human report says the same, with the percentage.
-    spate().arg("check").args(args).assert().code(1).stdout(
-        predicates::str::is_match(
-            r"(?m)^verdict: FALLS BEHIND \(throttle:0\.2MB/s FALLS BEHIND by \d+\.\d %\)$",
-        )
-        .unwrap(),
-    );
+    spate()
+        .arg("check")
+        .args(THROTTLED)
+        .assert()
+        .code(1)
+        .stdout(
+            predicates::str::is_match(
+                r"(?m)^verdict: FALLS BEHIND \(throttle:0\.2MB/s FALLS BEHIND by \d+\.\d %\)$",
+            )
+            .unwrap(),
+        );
 }
 
 #[test]
 fn tiny_queue_with_drop_policy_drops() {
     // The throttle holds each 200 kB message for a second; with a one-byte queue every
     // message arriving meanwhile is dropped.
-    let args = [
-        "--producers",
-        "1",
-        "--points",
-        "10000",
-        "--hz",
-        "50",
-        "--duration",
-        "1",
-        "--sink",
-        "throttle:0.2",
-        "--sink-policy",
-        "drop",
-        "--queue-bytes",
-        "1",
-    ];
+    let args = [THROTTLED, &["--sink-policy", "drop", "--queue-bytes", "1"]].concat();
     let r = check_json(&args, 1);
     assert_eq!(r["verdict"], "DROPPED");
     let s = &r["sinks"][0];

@@ -4,10 +4,14 @@
 
 #![cfg(feature = "cli")]
 
+#[path = "support/cli.rs"]
+mod cli;
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 use assert_cmd::cargo::cargo_bin_cmd;
+use cli::json_output;
 use predicates::prelude::*;
 use serde_json::Value;
 use spate::wire::{Compression, EncodedMessage, RrdEncoder, StoreInfo};
@@ -28,20 +32,7 @@ fn spate() -> Command {
 
 /// Runs `spate inspect --json FILE`, checks the exit code and parses stdout.
 fn inspect_json(file: &Path, code: i32) -> Value {
-    let out = spate()
-        .arg("inspect")
-        .arg("--json")
-        .arg(file)
-        .assert()
-        .code(code)
-        .get_output()
-        .clone();
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}):\n{}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
+    json_output(spate().arg("inspect").arg("--json").arg(file), code)
 }
 
 fn entity<'a>(report: &'a Value, path: &str) -> &'a Value {
