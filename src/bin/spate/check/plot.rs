@@ -4,6 +4,8 @@
 use std::path::Path;
 
 use anyhow::Context as _;
+use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use super::report::Report;
@@ -71,6 +73,51 @@ fn max_y<'a>(lines: impl Iterator<Item = &'a Vec<(f64, f64)>>) -> f64 {
         * 1.15
 }
 
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// One panel on `area`: its caption, the axes (0..x_max seconds, 0..y_max `unit`) and the
+/// vertical `markers`.
+fn panel<'a, 'b>(
+    area: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    caption: impl AsRef<str>,
+    unit: &str,
+    (x_max, y_max): (f64, f64),
+    markers: &[f64],
+) -> anyhow::Result<Chart<'a, 'b>> {
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(64)
+        .build_cartesian_2d(0f64..x_max, 0f64..y_max)?;
+    chart
+        .configure_mesh()
+        .x_desc("seconds since the start of the load")
+        .y_desc(unit)
+        .draw()?;
+    for &x in markers {
+        chart.draw_series(LineSeries::new(
+            [(x, 0.0), (x, y_max)],
+            BLACK.mix(0.3).stroke_width(1),
+        ))?;
+    }
+    Ok(chart)
+}
+
+/// The panel's legend box at `position`.
+fn legend<'a, 'b: 'a>(
+    chart: &mut Chart<'a, 'b>,
+    position: SeriesLabelPosition,
+) -> anyhow::Result<()> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.4))
+        .draw()?;
+    Ok(())
+}
+
 /// Writes the SVG.
 pub fn draw(path: &Path, run: &RunResult, report: &Report) -> anyhow::Result<()> {
     draw_inner(path, run, report).with_context(|| format!("cannot draw {}", path.display()))
@@ -101,23 +148,7 @@ fn draw_inner(path: &Path, run: &RunResult, report: &Report) -> anyhow::Result<(
     let markers = [end_of_load, run.window_end];
 
     let y_max = max_y(rates.iter().chain([&offered]));
-    let mut chart = ChartBuilder::on(&top)
-        .caption(caption, ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(36)
-        .y_label_area_size(64)
-        .build_cartesian_2d(0f64..x_max, 0f64..y_max)?;
-    chart
-        .configure_mesh()
-        .x_desc("seconds since the start of the load")
-        .y_desc("MB/s")
-        .draw()?;
-    for x in markers {
-        chart.draw_series(LineSeries::new(
-            [(x, 0.0), (x, y_max)],
-            BLACK.mix(0.3).stroke_width(1),
-        ))?;
-    }
+    let mut chart = panel(&top, caption, "MB/s", (x_max, y_max), &markers)?;
     chart
         .draw_series(LineSeries::new(offered, BLACK.stroke_width(1)))?
         .label("offered (encoded by the engine)")
@@ -130,34 +161,11 @@ fn draw_inner(path: &Path, run: &RunResult, report: &Report) -> anyhow::Result<(
             .label(name)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.4))
-        .draw()?;
+    legend(&mut chart, SeriesLabelPosition::LowerRight)?;
 
     let y_max = max_y(lats.iter());
-    let mut chart = ChartBuilder::on(&bottom)
-        .caption(
-            "mean latency from log() to written / sent",
-            ("sans-serif", 18),
-        )
-        .margin(12)
-        .x_label_area_size(36)
-        .y_label_area_size(64)
-        .build_cartesian_2d(0f64..x_max, 0f64..y_max)?;
-    chart
-        .configure_mesh()
-        .x_desc("seconds since the start of the load")
-        .y_desc("ms")
-        .draw()?;
-    for x in markers {
-        chart.draw_series(LineSeries::new(
-            [(x, 0.0), (x, y_max)],
-            BLACK.mix(0.3).stroke_width(1),
-        ))?;
-    }
+    let caption = "mean latency from log() to written / sent";
+    let mut chart = panel(&bottom, caption, "ms", (x_max, y_max), &markers)?;
     for (i, line) in lats.into_iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
         chart
@@ -165,12 +173,7 @@ fn draw_inner(path: &Path, run: &RunResult, report: &Report) -> anyhow::Result<(
             .label(run.sinks[i].name.clone())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.4))
-        .draw()?;
+    legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
     root.present()?;
     Ok(())
 }
