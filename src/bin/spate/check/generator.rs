@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use spate::{EntityPath, Points3D, Recording, RecordingError};
+use spate::{EntityPath, Loan, LoanedPoints, Points3D, Recording, RecordingError};
 
 use super::scenario::Scenario;
 
@@ -62,6 +62,18 @@ impl Template {
             radii: vec![0.02; n],
         }
     }
+
+    /// One cloud's buffers loaned from `rec`'s pools, filled with the template.
+    fn loan(&self, rec: &Recording) -> (LoanedPoints, Loan<u32>, Loan<f32>) {
+        let n = self.positions.len();
+        let mut positions = rec.loan_points(n);
+        positions.copy_from_slice(&self.positions);
+        let mut colors = rec.loan_u32(n);
+        colors.copy_from_slice(&self.colors);
+        let mut radii = rec.loan_f32(n);
+        radii.copy_from_slice(&self.radii);
+        (positions, colors, radii)
+    }
 }
 
 /// The producer threads of one run.
@@ -102,16 +114,9 @@ impl Generator {
             + GRPC_BUFFER_BYTES;
         let per_producer = (in_flight / cloud / u64::from(scenario.producers.max(1)) + 2)
             .min(WARM_CLOUDS_MAX) as usize;
-        let n = template.positions.len();
         let mut loans = Vec::new();
         for _ in 0..per_producer * scenario.producers as usize {
-            let mut positions = rec.loan_points(n);
-            positions.copy_from_slice(&template.positions);
-            let mut colors = rec.loan_u32(n);
-            colors.copy_from_slice(&template.colors);
-            let mut radii = rec.loan_f32(n);
-            radii.copy_from_slice(&template.radii);
-            loans.push((positions, colors, radii));
+            loans.push(template.loan(rec));
         }
         drop(loans); // back to the pools, touched
         Prepared { template }
@@ -209,7 +214,6 @@ fn produce(
     stop: &AtomicBool,
 ) -> ProducerResult {
     let mut result = ProducerResult::default();
-    let n = template.positions.len();
     for k in 0u64.. {
         if stop.load(Ordering::Relaxed) {
             break;
@@ -236,12 +240,7 @@ fn produce(
         let logged = (|| -> Result<(), RecordingError> {
             rec.set_time_sequence("frame", i64::try_from(k).unwrap_or(i64::MAX))?;
             rec.set_timestamp("time", wall_clock_ns())?;
-            let mut positions = rec.loan_points(n);
-            positions.copy_from_slice(&template.positions);
-            let mut colors = rec.loan_u32(n);
-            colors.copy_from_slice(&template.colors);
-            let mut radii = rec.loan_f32(n);
-            radii.copy_from_slice(&template.radii);
+            let (positions, colors, radii) = template.loan(rec);
             let cloud = Points3D::new(positions)
                 .with_colors(colors)
                 .with_radii(radii);
