@@ -2,9 +2,8 @@
 
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::pin::Pin;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes};
@@ -20,7 +19,7 @@ use super::codec::{
     WriteMessagesResponse, request_prefix,
 };
 use super::history::History;
-use super::listen::serve_connections;
+use super::listen::{ServingThread, Watched, serve_connections};
 use super::request::{RejectReason, decode_request};
 use crate::sink::{Relay, RelayError, RelayReport};
 use crate::stats::SinkStats;
@@ -138,26 +137,15 @@ pub struct ServeCounters {
     pub history_bytes: u64,
 }
 
-#[derive(Debug)]
-struct State {
-    counts: ServeCounters,
-}
-
 struct ServerShared {
-    state: Mutex<State>,
-    changed: Condvar,
+    counts: Watched<ServeCounters>,
     history: Mutex<History>,
     relay: Relay,
 }
 
 impl ServerShared {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     fn update(&self, f: impl FnOnce(&mut ServeCounters)) {
-        f(&mut self.lock().counts);
-        self.changed.notify_all();
+        self.counts.update(f);
     }
 
     fn history(&self) -> MutexGuard<'_, History> {
@@ -251,8 +239,7 @@ pub struct ServeReport {
 pub struct ProxyServer {
     addr: SocketAddr,
     shared: Arc<ServerShared>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    thread: ServingThread,
 }
 
 impl std::fmt::Debug for ProxyServer {
@@ -282,31 +269,24 @@ impl ProxyServer {
             .build()
             .map_err(ServeError::Start)?;
         let shared = Arc::new(ServerShared {
-            state: Mutex::new(State {
-                counts: ServeCounters::default(),
-            }),
-            changed: Condvar::new(),
+            counts: Watched::new(ServeCounters::default()),
             history: Mutex::new(History::new(
                 options.memory_limit,
                 options.read_lag_messages,
             )),
             relay,
         });
-        let (stop, stop_rx) = tokio::sync::oneshot::channel();
         let s = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("spate-serve-accept".to_owned())
-            .spawn(move || {
-                rt.block_on(accept_loop(listener, s, options, stop_rx));
-                // Ends every connection and call.
-                rt.shutdown_timeout(Duration::from_secs(1));
-            })
-            .map_err(ServeError::Start)?;
+        let thread = ServingThread::spawn("spate-serve-accept", move |stop| {
+            rt.block_on(accept_loop(listener, s, options, stop));
+            // Ends every connection and call.
+            rt.shutdown_timeout(Duration::from_secs(1));
+        })
+        .map_err(ServeError::Start)?;
         Ok(Self {
             addr,
             shared,
-            stop: Some(stop),
-            thread: Some(thread),
+            thread,
         })
     }
 
@@ -326,7 +306,7 @@ impl ProxyServer {
 
     /// The counters now.
     pub fn counters(&self) -> ServeCounters {
-        let mut c = self.shared.lock().counts;
+        let mut c = *self.shared.counts.lock();
         c.history_bytes = self.shared.history().bytes();
         c
     }
@@ -337,28 +317,8 @@ impl ProxyServer {
     }
 
     /// Waits until `cond` holds for the counters or `limit` passes; returns whether it held.
-    pub fn wait_until(
-        &self,
-        limit: Duration,
-        mut cond: impl FnMut(&ServeCounters) -> bool,
-    ) -> bool {
-        let deadline = Instant::now() + limit;
-        let mut g = self.shared.lock();
-        loop {
-            if cond(&g.counts) {
-                return true;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            g = self
-                .shared
-                .changed
-                .wait_timeout(g, deadline - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
+    pub fn wait_until(&self, limit: Duration, cond: impl FnMut(&ServeCounters) -> bool) -> bool {
+        self.shared.counts.wait_until(limit, cond)
     }
 
     /// Stops listening, ends every call (clients see their connections close), then passes
@@ -374,12 +334,7 @@ impl ProxyServer {
     }
 
     fn stop_serving(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.thread.stop();
     }
 }
 

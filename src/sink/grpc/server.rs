@@ -4,9 +4,8 @@
 
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::pin::Pin;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::body::Incoming;
@@ -16,7 +15,7 @@ use tonic::{Status, Streaming};
 
 use super::Http2Tuning;
 use super::codec::{ReceiveCodec, RequestFrame, WRITE_MESSAGES, WriteMessagesResponse};
-use super::listen::serve_connections;
+use super::listen::{ServingThread, Watched, serve_connections};
 use crate::wire::{
     Compression, DecodeError, DecodedRrd, EncodedMessage, MessageKind, RrdEncoder, decode_rrd,
     proto,
@@ -117,22 +116,7 @@ struct State {
     received: Vec<Received>,
 }
 
-#[derive(Debug, Default)]
-struct RecvShared {
-    state: Mutex<State>,
-    changed: Condvar,
-}
-
-impl RecvShared {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn update(&self, f: impl FnOnce(&mut State)) {
-        f(&mut self.lock());
-        self.changed.notify_all();
-    }
-}
+type RecvShared = Watched<State>;
 
 /// A receiving `MessageProxyService` server on its own thread (see the module docs).
 ///
@@ -147,8 +131,7 @@ impl RecvShared {
 pub struct ProxyReceiver {
     addr: SocketAddr,
     shared: Arc<RecvShared>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    thread: ServingThread,
 }
 
 impl ProxyReceiver {
@@ -167,20 +150,16 @@ impl ProxyReceiver {
             .enable_all()
             .build()?;
         let shared = Arc::new(RecvShared::default());
-        let (stop, stop_rx) = tokio::sync::oneshot::channel();
         let s = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("spate-grpc-recv".to_owned())
-            .spawn(move || {
-                rt.block_on(accept_loop(listener, s, options, stop_rx));
-                // Dropping the runtime drops every connection: clients see them fail.
-                drop(rt);
-            })?;
+        let thread = ServingThread::spawn("spate-grpc-recv", move |stop| {
+            rt.block_on(accept_loop(listener, s, options, stop));
+            // Dropping the runtime drops every connection: clients see them fail.
+            drop(rt);
+        })?;
         Ok(Self {
             addr,
             shared,
-            stop: Some(stop),
-            thread: Some(thread),
+            thread,
         })
     }
 
@@ -210,23 +189,7 @@ impl ProxyReceiver {
         limit: Duration,
         mut cond: impl FnMut(&ReceiverCounts) -> bool,
     ) -> bool {
-        let deadline = Instant::now() + limit;
-        let mut g = self.shared.lock();
-        loop {
-            if cond(&g.counts) {
-                return true;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            g = self
-                .shared
-                .changed
-                .wait_timeout(g, deadline - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
+        self.shared.wait_until(limit, |s| cond(&s.counts))
     }
 
     /// What was received, framed as an `.rrd` stream (StreamHeader and messages; no footer,
@@ -255,12 +218,7 @@ impl ProxyReceiver {
     }
 
     fn stop_now(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.thread.stop();
     }
 }
 
