@@ -12,9 +12,7 @@ mod procs;
 
 use std::time::Instant;
 
-use official::{
-    check, example_rows, official_python, stream_points_example, write_expectation, write_rrd,
-};
+use official::{check_points_example, official_python, stream_points_example, write_rrd};
 use procs::{LIMIT, Server};
 use spate::sink::grpc::read_messages;
 use spate::wire::{MessageKind, decode_rrd};
@@ -55,11 +53,5 @@ fn official_serve_grpc_gives_back_the_points_example_with_every_value() {
         decoded.footer
     );
 
-    let expect = write_expectation(
-        &path,
-        "spate_points",
-        "points-example",
-        &example_rows(POINTS, FRAMES, ENTITIES),
-    );
-    check(&python, &path, &expect);
+    check_points_example(&python, &path, POINTS, FRAMES, ENTITIES);
 }

@@ -16,7 +16,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use official::{check, example_rows, official_python, write_expectation, write_rrd};
+use official::{
+    check, check_points_example, example_rows, official_python, write_expectation, write_rrd,
+};
 use procs::{LIMIT, Server, poll};
 use spate::sink::grpc::read_messages;
 use spate::wire::{EncodedMessage, decode_rrd};
@@ -83,13 +85,7 @@ fn sigterm_finishes_the_file_and_the_official_tools_read_every_value() {
     else {
         return;
     };
-    let expect = write_expectation(
-        &path,
-        "spate_points",
-        "points-example",
-        &example_rows(POINTS, FRAMES, ENTITIES),
-    );
-    check(&python, &path, &expect);
+    check_points_example(&python, &path, POINTS, FRAMES, ENTITIES);
 }
 
 #[test]
@@ -199,11 +195,5 @@ fn forward_feeds_the_official_serve_grpc_read_back_with_every_value() {
     };
     assert_eq!(chunks(&back), chunks(&saved));
 
-    let expect = write_expectation(
-        &back,
-        "spate_points",
-        "points-example",
-        &example_rows(POINTS, FRAMES, ENTITIES),
-    );
-    check(&python, &back, &expect);
+    check_points_example(&python, &back, POINTS, FRAMES, ENTITIES);
 }

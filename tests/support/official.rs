@@ -165,6 +165,18 @@ pub fn example_rows(points: u32, frames: u32, entities: u32) -> Vec<Row> {
     rows
 }
 
+/// Checks `rrd` with the official tools against the points example (app `spate_points`,
+/// recording `points-example`, [`example_rows`]).
+pub fn check_points_example(python: &Path, rrd: &Path, points: u32, frames: u32, entities: u32) {
+    let expect = write_expectation(
+        rrd,
+        "spate_points",
+        "points-example",
+        &example_rows(points, frames, entities),
+    );
+    check(python, rrd, &expect);
+}
+
 /// Logs frames `frames` of the points example (`entities` clouds of `points` points a
 /// frame, `spate::demo::example_cloud`): what [`example_rows`] expects.
 pub fn log_example_frames(rec: &Recording, frames: Range<u32>, points: u32, entities: u32) {

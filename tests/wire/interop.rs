@@ -13,7 +13,7 @@ use std::process::Command;
 use spate::wire::{Compression, EncodedMessage, RrdEncoder, StoreInfo};
 use spate::{Chunk, ChunkBuilder, EntityPath, Points3D, RowId, TimePoint};
 
-use crate::official::{Data, Row, check, example_rows, official_python, write_expectation};
+use crate::official::{Data, Row, check, check_points_example, official_python, write_expectation};
 
 const APP: &str = "spate_interop";
 const REC: &str = "rec-interop-0001";
@@ -210,12 +210,6 @@ fn points_example_passes_official_tools() {
             cmd.arg("--lz4");
         }
         assert!(cmd.status().unwrap().success());
-        let expect = write_expectation(
-            &rrd,
-            "spate_points",
-            "points-example",
-            &example_rows(points, frames, entities),
-        );
-        check(&python, &rrd, &expect);
+        check_points_example(&python, &rrd, points, frames, entities);
     }
 }
