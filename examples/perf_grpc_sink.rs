@@ -57,6 +57,9 @@ use tonic::Status;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::server::ClientStreamingService;
 
+mod perf_common;
+use perf_common::{fill, parse_size};
+
 #[derive(Parser)]
 #[command(about = "Raw tonic vs spate GrpcSink throughput on loopback (one JSON line per run)")]
 struct Args {
@@ -144,30 +147,6 @@ impl Tuning {
             Self::Hyper => "hyper",
         }
     }
-}
-
-fn parse_size(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit() && c != '_')
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .replace('_', "")
-        .parse()
-        .map_err(|e| format!("{s:?}: {e}"))?;
-    let mult: u64 = match unit.trim() {
-        "" | "B" => 1,
-        "K" | "KB" => 1_000,
-        "M" | "MB" => 1_000_000,
-        "G" | "GB" => 1_000_000_000,
-        "Ki" | "KiB" => 1 << 10,
-        "Mi" | "MiB" => 1 << 20,
-        "Gi" | "GiB" => 1 << 30,
-        other => return Err(format!("unknown size unit {other:?}")),
-    };
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("{s:?} overflows u64"))
 }
 
 /// Prints the run's JSON line: the common keys first, in this order, then the details.
@@ -507,21 +486,6 @@ fn raw(bytes: u64, message: u64, http2: Tuning) -> anyhow::Result<()> {
 
 // ---------------------------------------------------------------------------------------
 // inproc / official: Recording -> GrpcSink
-
-/// Fills a loaned cloud (every element, as a real producer would).
-fn fill(positions: &mut [[f32; 3]], colors: &mut [u32], radii: &mut [f32], frame: usize) {
-    let f = frame as f32;
-    for (i, p) in positions.iter_mut().enumerate() {
-        *p = [i as f32 * 0.001, f, (i % 7) as f32 * 0.25];
-    }
-    let g = (frame % 256) as u32;
-    for (i, c) in colors.iter_mut().enumerate() {
-        *c = ((i as u32 % 256) << 24) | (g << 16) | 0xff;
-    }
-    for (i, r) in radii.iter_mut().enumerate() {
-        *r = 0.01 + (i % 10) as f32 * 0.001;
-    }
-}
 
 /// What one `Recording` -> `GrpcSink` run measured.
 struct SpateRun {
