@@ -63,20 +63,18 @@ def log(msg: str) -> None:
 
 
 def run_json(cmd: list[str], timeout: float) -> dict:
-    """Runs `cmd`, returns the last JSON object it printed on stdout."""
+    """Runs `cmd`; its stdout is one JSON object (`spate check --json`, pretty-printed) or
+    JSON lines (the perf examples and SDK scripts), of which the last counts."""
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    lines = [ln for ln in p.stdout.splitlines() if ln.strip().startswith("{")]
-    if not lines:
-        # `spate check --json` prints one multi-line object.
-        text = p.stdout.strip()
-        if text.startswith("{"):
-            return json.loads(text)
-        raise RuntimeError(
-            f"{' '.join(map(str, cmd))} exited {p.returncode}: {p.stderr.strip()[-400:]}"
-        )
+    out = p.stdout.strip()
     try:
-        return json.loads(p.stdout.strip())
+        return json.loads(out)
     except json.JSONDecodeError:
+        lines = [ln for ln in out.splitlines() if ln.startswith("{")]
+        if not lines:
+            raise RuntimeError(
+                f"{' '.join(map(str, cmd))} exited {p.returncode}: {p.stderr.strip()[-400:]}"
+            ) from None
         return json.loads(lines[-1])
 
 
