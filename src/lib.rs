@@ -85,6 +85,7 @@ pub mod demo;
 mod drain;
 mod entity;
 mod lane;
+mod park;
 pub mod pool;
 mod recording;
 pub mod sink;
@@ -116,5 +117,5 @@ pub use time::{TimeError, TimePoint, Timeline, TimelineKind};
 #[cfg(spate_loom)]
 #[doc(hidden)]
 pub mod __loom {
-    pub use crate::drain::park::Parker;
+    pub use crate::park::Parker;
 }

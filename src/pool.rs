@@ -96,7 +96,7 @@ pub struct PoolStats {
 }
 
 /// State shared by the pool handles and every outstanding allocation (weakly).
-struct Shared<T> {
+struct PoolState<T> {
     idle: ArrayQueue<Vec<T>>,
     max_pooled: usize,
     idle_bytes: AtomicUsize,
@@ -107,7 +107,7 @@ struct Shared<T> {
     freed: AtomicU64,
 }
 
-impl<T> Shared<T> {
+impl<T> PoolState<T> {
     fn bytes_of(vec: &Vec<T>) -> usize {
         vec.capacity() * size_of::<T>()
     }
@@ -217,7 +217,7 @@ impl<T> Shared<T> {
 /// assert_eq!(pool.loan(2).as_ptr(), ptr); // warm memory again
 /// ```
 pub struct BufferPool<T> {
-    shared: Arc<Shared<T>>,
+    shared: Arc<PoolState<T>>,
 }
 
 impl<T> Clone for BufferPool<T> {
@@ -245,7 +245,7 @@ impl<T> BufferPool<T> {
     /// being filled, times the components loaned per frame.
     pub fn new(max_pooled: usize) -> Self {
         Self {
-            shared: Arc::new(Shared {
+            shared: Arc::new(PoolState {
                 idle: ArrayQueue::new(max_pooled.max(1)),
                 max_pooled,
                 idle_bytes: AtomicUsize::new(0),
@@ -355,7 +355,7 @@ struct Pooled<T> {
     /// Every element initialised; its whole length goes back to the pool.
     vec: Vec<T>,
     /// Weak: a dropped pool must not be kept alive by its outstanding buffers.
-    pool: Weak<Shared<T>>,
+    pool: Weak<PoolState<T>>,
 }
 
 impl<T: bytemuck::Pod> AsRef<[u8]> for Pooled<T> {

@@ -12,12 +12,12 @@ use crossbeam_queue::SegQueue;
 use crate::archetype::{ArchetypeError, Points3D};
 use crate::chunk::RowId;
 use crate::chunk::batcher::BatchPolicy;
-use crate::drain::park::Parker;
-use crate::drain::{Command, DrainLoop};
+use crate::drain::{DrainLoop, DrainRequest};
 use crate::entity::EntityPath;
 use crate::lane::{
     LaneConsumer, LanePolicy, LaneProducer, LaneShared, PushError, Row, RowData, new_lane,
 };
+use crate::park::Parker;
 use crate::pool::{BufferPool, Loan, LoanedPoints, PoolStats};
 use crate::sink::worker::{SinkShared, SinkWorker};
 use crate::sink::{IntoSinks, SinkReport};
@@ -91,7 +91,7 @@ pub(crate) struct Shared {
     lane_policy: LanePolicy,
     closed: AtomicBool,
     pub new_lanes: SegQueue<LaneConsumer>,
-    pub commands: SegQueue<Command>,
+    pub commands: SegQueue<DrainRequest>,
     drain: OnceLock<Arc<Parker>>,
     pub lanes_view: Mutex<Vec<Arc<LaneShared>>>,
     pub sinks_view: Mutex<Vec<Arc<SinkShared>>>,
@@ -452,7 +452,7 @@ fn shutdown(handle: &Handle, deadline: Instant) -> ShutdownReport {
     }
     shared.closed.store(true, Ordering::Release);
     let (tx, rx) = channel();
-    shared.commands.push(Command::Shutdown {
+    shared.commands.push(DrainRequest::Shutdown {
         deadline,
         reply: tx,
     });
@@ -611,7 +611,7 @@ impl Recording {
             return Err(RecordingError::Closed);
         }
         let (tx, rx) = channel();
-        shared.commands.push(Command::Flush {
+        shared.commands.push(DrainRequest::Flush {
             deadline,
             reply: tx,
         });
@@ -634,7 +634,7 @@ impl Recording {
             return Err(RecordingError::Closed);
         }
         let (tx, rx) = channel();
-        shared.commands.push(Command::SetSinks {
+        shared.commands.push(DrainRequest::SetSinks {
             sinks: sinks.into_sinks(),
             reply: tx,
         });

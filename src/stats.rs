@@ -1,7 +1,7 @@
 //! Counters and latency histograms, readable at any time through `Recording::stats()`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use crate::lane::LaneStats;
 
@@ -171,7 +171,7 @@ pub struct SinkStats {
     /// counters (sent, replayed, dropped while disconnected, reconnects). Note that
     /// `messages`/`bytes` above count what the sink *accepted* into its send buffer;
     /// `grpc.sent_bytes` counts what was handed to HTTP/2.
-    pub grpc: Option<crate::sink::GrpcSinkStats>,
+    pub grpc: Option<GrpcSinkStats>,
 }
 
 impl SinkStats {
@@ -190,9 +190,69 @@ impl SinkStats {
     }
 
     /// The connection state, for sinks that have one (gRPC).
-    pub fn connection(&self) -> Option<crate::sink::ConnectionState> {
+    pub fn connection(&self) -> Option<ConnectionState> {
         self.grpc.as_ref().map(|g| g.state)
     }
+}
+
+/// The connection state of a [`GrpcSink`](crate::sink::GrpcSink).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectionState {
+    /// Dialing (first connection or a reconnect attempt).
+    Connecting,
+    /// The `WriteMessages` call is open.
+    Connected,
+    /// Not connected; waiting to reconnect.
+    Disconnected {
+        /// When the connection was lost (or the first attempt failed).
+        since: Instant,
+    },
+    /// Closed (or the sink gave up at a close deadline).
+    Closed,
+}
+
+impl ConnectionState {
+    /// Whether the state is [`ConnectionState::Disconnected`].
+    pub fn is_disconnected(&self) -> bool {
+        matches!(self, Self::Disconnected { .. })
+    }
+}
+
+/// Counters of a [`GrpcSink`](crate::sink::GrpcSink) (message and byte counts are of the message bodies, without
+/// gRPC framing).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GrpcSinkStats {
+    /// The state now.
+    pub state: ConnectionState,
+    /// Successful connections.
+    pub connections: u64,
+    /// Successful connections after the first.
+    pub reconnects: u64,
+    /// Failed connect attempts.
+    pub connect_failures: u64,
+    /// Messages taken by [`Sink::write`](crate::Sink::write) (excluding End messages, which gRPC has no use for).
+    pub written_messages: u64,
+    /// Messages handed to HTTP/2, replays included.
+    pub sent_messages: u64,
+    /// Bytes handed to HTTP/2, replays included.
+    pub sent_bytes: u64,
+    /// `SetStoreInfo` and static chunks sent again at the start of a new connection.
+    pub replayed_messages: u64,
+    /// Messages dropped beyond the budget while disconnected.
+    pub dropped_messages: u64,
+    /// Their bytes.
+    pub dropped_bytes: u64,
+    /// Their rows (chunks only).
+    pub dropped_rows: u64,
+    /// Messages still queued when a close deadline passed (or the sink was dropped).
+    pub abandoned_messages: u64,
+    /// Messages queued, not yet handed to HTTP/2.
+    pub queued_messages: u64,
+    /// Bytes held against the budget (queued and not yet confirmed handed over).
+    pub queued_bytes: u64,
+    /// The last connection or call error.
+    pub last_error: Option<String>,
 }
 
 /// A snapshot of every counter of a recording.

@@ -1,4 +1,4 @@
-//! Loom model of the drain's wake-up protocol (`src/drain/park.rs`): every interleaving of a
+//! Loom model of the drain's wake-up protocol (`src/park.rs`): every interleaving of a
 //! sleeper and one or two notifiers ends with the sleeper having seen all published work.
 //!
 //! Run with: `RUSTFLAGS="--cfg spate_loom" cargo test --release --test loom_park`

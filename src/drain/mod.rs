@@ -1,8 +1,6 @@
 //! The drain thread: merges every lane fairly, batches rows into chunks, encodes each chunk
 //! once, and hands the same encoded message to every sink's queue.
 
-pub(crate) mod park;
-
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::Sender;
@@ -13,11 +11,11 @@ use crossbeam_utils::Backoff;
 use crate::chunk::ChunkError;
 use crate::chunk::batcher::{Batcher, FinishedChunk};
 use crate::lane::LaneConsumer;
+use crate::park::Parker;
 use crate::recording::{Shared, ShutdownReport};
 use crate::sink::SinkSpec;
 use crate::sink::worker::{SinkWorker, Ticket};
 use crate::wire::EncodedMessage;
-use park::Parker;
 
 /// Most rows taken from one lane before the drain moves to the next: a busy lane cannot
 /// starve a quiet one.
@@ -27,7 +25,7 @@ pub(crate) const BURST: usize = 256;
 const IDLE_PARK: Duration = Duration::from_millis(50);
 
 /// Requests from `Recording` handles to the drain thread.
-pub(crate) enum Command {
+pub(crate) enum DrainRequest {
     /// Drain every lane, finish every batch, then flush every sink; the sinks' ticket comes
     /// back on `reply`.
     Flush {
@@ -197,7 +195,7 @@ impl DrainLoop {
             while let Some(cmd) = self.shared.commands.pop() {
                 work += 1;
                 match cmd {
-                    Command::Flush { deadline, reply } => {
+                    DrainRequest::Flush { deadline, reply } => {
                         self.drain_all_lanes();
                         self.batcher.flush_all(&mut self.finished);
                         self.emit();
@@ -207,14 +205,14 @@ impl DrainLoop {
                         }
                         let _ = reply.send(ticket);
                     }
-                    Command::SetSinks { sinks, reply } => {
+                    DrainRequest::SetSinks { sinks, reply } => {
                         self.drain_all_lanes();
                         self.batcher.flush_all(&mut self.finished);
                         self.emit();
                         let result = self.replace_sinks(sinks);
                         let _ = reply.send(result);
                     }
-                    Command::Shutdown { deadline, reply } => {
+                    DrainRequest::Shutdown { deadline, reply } => {
                         let report = self.shutdown(deadline);
                         let _ = reply.send(report);
                         return;

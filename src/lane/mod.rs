@@ -13,8 +13,8 @@ use crossbeam_utils::{Backoff, CachePadded};
 
 use crate::archetype::Points3D;
 use crate::chunk::{AsComponents, RowId};
-use crate::drain::park::Parker;
 use crate::entity::EntityPath;
+use crate::park::Parker;
 use crate::time::TimePoint;
 use std::sync::Arc;
 

@@ -37,7 +37,7 @@ use crossbeam_queue::SegQueue;
 
 use super::worker::{SinkShared, SinkWorker, Ticket};
 use super::{IntoSinks, SinkReport};
-use crate::drain::park::Parker;
+use crate::park::Parker;
 use crate::stats::SinkStats;
 use crate::wire::EncodedMessage;
 
@@ -79,7 +79,7 @@ impl RelayReport {
     }
 }
 
-enum Command {
+enum InboxItem {
     Message {
         msg: EncodedMessage,
         received_at_ns: u64,
@@ -96,7 +96,7 @@ enum Command {
 
 #[derive(Debug)]
 struct Inbox {
-    queue: SegQueue<Command>,
+    queue: SegQueue<InboxItem>,
     queued_bytes: AtomicU64,
     max_bytes: u64,
     closed: AtomicBool,
@@ -110,7 +110,7 @@ struct Inbox {
     room_cv: Condvar,
 }
 
-impl std::fmt::Debug for Command {
+impl std::fmt::Debug for InboxItem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Self::Message { .. } => "Message",
@@ -220,7 +220,7 @@ impl Relay {
         let len = msg.len() as u64;
         self.inbox.queued_bytes.fetch_add(len, Ordering::AcqRel);
         self.inbox.accepted.fetch_add(1, Ordering::Relaxed);
-        self.inbox.queue.push(Command::Message {
+        self.inbox.queue.push(InboxItem::Message {
             msg,
             received_at_ns: crate::chunk::wall_clock_ns(),
         });
@@ -303,7 +303,7 @@ impl Relay {
             return false;
         }
         let (done, rx) = mpsc::channel();
-        self.inbox.queue.push(Command::Flush { deadline, done });
+        self.inbox.queue.push(InboxItem::Flush { deadline, done });
         self.parker.notify();
         let wait = deadline.saturating_duration_since(Instant::now());
         rx.recv_timeout(wait).unwrap_or(false)
@@ -322,7 +322,7 @@ impl Relay {
         }
         self.inbox.signal_room();
         let (done, rx) = mpsc::channel();
-        self.inbox.queue.push(Command::Close { deadline, done });
+        self.inbox.queue.push(InboxItem::Close { deadline, done });
         self.parker.notify();
         // The relay thread waits for the sinks until the deadline; give it a moment more
         // to hand over the reports.
@@ -357,7 +357,7 @@ fn run(inbox: &Inbox, parker: &Parker, workers: Vec<SinkWorker>) {
     loop {
         while let Some(cmd) = inbox.queue.pop() {
             match cmd {
-                Command::Message {
+                InboxItem::Message {
                     msg,
                     received_at_ns,
                 } => {
@@ -369,7 +369,7 @@ fn run(inbox: &Inbox, parker: &Parker, workers: Vec<SinkWorker>) {
                         .fetch_sub(msg.len() as u64, Ordering::AcqRel);
                     inbox.signal_room();
                 }
-                Command::Flush { deadline, done } => {
+                InboxItem::Flush { deadline, done } => {
                     let ticket = Ticket::new(workers.len());
                     for w in &workers {
                         w.flush(deadline, ticket.clone());
@@ -377,7 +377,7 @@ fn run(inbox: &Inbox, parker: &Parker, workers: Vec<SinkWorker>) {
                     let ok = ticket.wait(deadline);
                     let _ = done.send(ok);
                 }
-                Command::Close { deadline, done } => {
+                InboxItem::Close { deadline, done } => {
                     // Messages pushed after `closed` was set but before this command are
                     // delivered first (they are ahead of it in the queue).
                     let ticket = Ticket::new(workers.len());

@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::{Sink, SinkError, SinkMonitor, SinkPolicy, SinkReport, SinkSpec};
-use crate::drain::park::Parker;
+use crate::park::Parker;
 use crate::stats::{LatencyHistogram, SinkStats};
 use crate::wire::EncodedMessage;
 
@@ -58,7 +58,7 @@ impl Ticket {
     }
 }
 
-enum Command {
+enum SinkJob {
     Write {
         msg: EncodedMessage,
         logged_at_ns: Option<u64>,
@@ -163,7 +163,7 @@ pub(crate) struct SinkWorker {
     shared: Arc<SinkShared>,
     policy: SinkPolicy,
     max_queue_bytes: u64,
-    tx: Sender<Command>,
+    tx: Sender<SinkJob>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -226,7 +226,7 @@ impl SinkWorker {
         }
         let q = s.queued_bytes.fetch_add(len, Ordering::AcqRel) + len;
         s.high_water_bytes.fetch_max(q, Ordering::Relaxed);
-        let cmd = Command::Write {
+        let cmd = SinkJob::Write {
             msg: msg.clone(),
             logged_at_ns,
         };
@@ -240,8 +240,8 @@ impl SinkWorker {
 
     /// Asks the worker to flush after what is queued; it acks `ticket` when done.
     pub(crate) fn flush(&self, deadline: Instant, ticket: Arc<Ticket>) {
-        if let Err(e) = self.tx.send(Command::Flush { deadline, ticket })
-            && let Command::Flush { ticket, .. } = e.0
+        if let Err(e) = self.tx.send(SinkJob::Flush { deadline, ticket })
+            && let SinkJob::Flush { ticket, .. } = e.0
         {
             ticket.ack();
         }
@@ -249,8 +249,8 @@ impl SinkWorker {
 
     /// Asks the worker to close after what is queued; it acks `ticket` when done.
     pub(crate) fn close(&self, deadline: Instant, ticket: Arc<Ticket>) {
-        if let Err(e) = self.tx.send(Command::Close { deadline, ticket })
-            && let Command::Close { ticket, .. } = e.0
+        if let Err(e) = self.tx.send(SinkJob::Close { deadline, ticket })
+            && let SinkJob::Close { ticket, .. } = e.0
         {
             ticket.ack();
         }
@@ -275,10 +275,10 @@ impl SinkWorker {
     }
 }
 
-fn run(mut sink: Box<dyn Sink>, rx: Receiver<Command>, s: Arc<SinkShared>, drain: Arc<Parker>) {
+fn run(mut sink: Box<dyn Sink>, rx: Receiver<SinkJob>, s: Arc<SinkShared>, drain: Arc<Parker>) {
     while let Ok(cmd) = rx.recv() {
         match cmd {
-            Command::Write { msg, logged_at_ns } => {
+            SinkJob::Write { msg, logged_at_ns } => {
                 let len = msg.len() as u64;
                 if s.abandoned.load(Ordering::Acquire) {
                     // Shutdown gave up on this sink and already counted the rest.
@@ -305,7 +305,7 @@ fn run(mut sink: Box<dyn Sink>, rx: Receiver<Command>, s: Arc<SinkShared>, drain
                 s.queued_bytes.fetch_sub(len, Ordering::AcqRel);
                 drain.notify();
             }
-            Command::Flush { deadline, ticket } => {
+            SinkJob::Flush { deadline, ticket } => {
                 if !s.failed.load(Ordering::Acquire)
                     && let Err(e) = sink.flush(deadline)
                 {
@@ -313,7 +313,7 @@ fn run(mut sink: Box<dyn Sink>, rx: Receiver<Command>, s: Arc<SinkShared>, drain
                 }
                 ticket.ack();
             }
-            Command::Close { deadline, ticket } => {
+            SinkJob::Close { deadline, ticket } => {
                 let ok = !s.failed.load(Ordering::Acquire) && !s.abandoned.load(Ordering::Acquire);
                 match sink.close(deadline) {
                     Ok(()) => s.closed_cleanly.store(ok, Ordering::Release),

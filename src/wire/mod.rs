@@ -22,6 +22,7 @@ mod decode;
 mod encode;
 mod manifest;
 pub mod proto;
+mod received;
 mod rrd;
 mod sorbet;
 

@@ -22,7 +22,7 @@ use std::time::Duration;
 use anyhow::{Context as _, ensure};
 use spate::sink::IoBackend;
 
-use crate::Outcome;
+use crate::Judgement;
 use scenario::{Overrides, PolicyArg, Scenario, ScenarioFile, SinkArg, SyncArg};
 
 /// `--help` text of the subcommand (definitions and JSON keys).
@@ -240,7 +240,7 @@ fn json_text(v: &serde_json::Value) -> anyhow::Result<String> {
 }
 
 /// Runs `spate check`.
-pub fn run(args: &Args) -> anyhow::Result<Outcome> {
+pub fn run(args: &Args) -> anyhow::Result<Judgement> {
     let connect_timeout = seconds("--connect-timeout", args.connect_timeout, 600.0)?;
     let trial_duration = seconds("--trial-duration", args.trial_duration, 3600.0)?;
     let file = args
@@ -294,8 +294,8 @@ pub fn run(args: &Args) -> anyhow::Result<Outcome> {
         eprintln!("kept {}", dir.path().display());
     }
     Ok(if code == 0 {
-        Outcome::Clean
+        Judgement::Clean
     } else {
-        Outcome::Problems
+        Judgement::Problems
     })
 }

@@ -15,7 +15,7 @@ use spate::chunk::Chunk;
 use spate::wire::proto::{self, StoreKind, StoreSourceKind};
 use spate::wire::{DecodedRrd, Message, Truncation, TruncationReason, decode_rrd};
 
-use crate::Outcome;
+use crate::Judgement;
 
 /// `--help` text of the subcommand (also documents the JSON keys).
 pub const LONG_ABOUT: &str = "\
@@ -73,7 +73,7 @@ pub struct Args {
 }
 
 /// Runs `spate inspect`.
-pub fn run(args: &Args) -> anyhow::Result<Outcome> {
+pub fn run(args: &Args) -> anyhow::Result<Judgement> {
     // The whole file is read into memory and decoded at once. Fine for the recordings we
     // handle today; multi-GB files will want a streaming (or mmap) pass later.
     let data = std::fs::read(&args.file)
@@ -139,10 +139,10 @@ impl Status {
             Self::InvalidFooter => "invalid footer (does not match the stream)",
         }
     }
-    fn outcome(self) -> Outcome {
+    fn outcome(self) -> Judgement {
         match self {
-            Self::Ok => Outcome::Clean,
-            _ => Outcome::Problems,
+            Self::Ok => Judgement::Clean,
+            _ => Judgement::Problems,
         }
     }
 }
@@ -474,8 +474,8 @@ impl Report {
             "size": self.size,
             "status": self.status.code(),
             "exit_code": match self.status.outcome() {
-                Outcome::Clean => 0,
-                Outcome::Problems => 1,
+                Judgement::Clean => 0,
+                Judgement::Problems => 1,
             },
             "streams": streams,
             "messages": {

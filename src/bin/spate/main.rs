@@ -1,7 +1,7 @@
 //! `spate`: command-line tool for Rerun 0.41 `.rrd` recordings and spate's ingest engine.
 //!
 //! One module per subcommand (`inspect`, `check`, `serve`). Every subcommand
-//! returns an [`Outcome`] or an error, and `main` maps them to the documented exit codes.
+//! returns a [`Judgement`] or an error, and `main` maps them to the documented exit codes.
 
 use std::error::Error;
 use std::process::ExitCode;
@@ -36,11 +36,11 @@ Exit codes:
 #[command(name = "spate", version, after_help = EXIT_CODES_HELP)]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Action,
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {
+enum Action {
     /// Show what an .rrd file holds: streams, recordings, entities, timelines, footer.
     #[command(long_about = inspect::LONG_ABOUT, after_help = EXIT_CODES_HELP)]
     Inspect(inspect::Args),
@@ -55,7 +55,7 @@ enum Command {
 
 /// How a subcommand that ran to the end judges its input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Outcome {
+enum Judgement {
     /// Nothing wrong: exit 0.
     Clean,
     /// Readable, but with problems: exit 1.
@@ -72,13 +72,13 @@ fn main() -> ExitCode {
         }
     };
     let result = match &cli.command {
-        Command::Inspect(args) => inspect::run(args),
-        Command::Check(args) => check::run(args),
-        Command::Serve(args) => serve::run(args),
+        Action::Inspect(args) => inspect::run(args),
+        Action::Check(args) => check::run(args),
+        Action::Serve(args) => serve::run(args),
     };
     match result {
-        Ok(Outcome::Clean) => ExitCode::from(EXIT_OK),
-        Ok(Outcome::Problems) => ExitCode::from(EXIT_PROBLEMS),
+        Ok(Judgement::Clean) => ExitCode::from(EXIT_OK),
+        Ok(Judgement::Problems) => ExitCode::from(EXIT_PROBLEMS),
         Err(e) => {
             eprintln!("error: {}", error_chain(e.as_ref()));
             ExitCode::from(EXIT_ERROR)

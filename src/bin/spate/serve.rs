@@ -12,7 +12,7 @@ use spate::sink::{
     FileSink, FileSinkOptions, GrpcSink, IoBackend, Relay, SinkExt, SinkPolicy, SinkSpec,
 };
 
-use super::Outcome;
+use super::Judgement;
 
 pub const LONG_ABOUT: &str = "\
 Serve the Rerun gRPC message proxy (rerun+http://HOST:PORT/proxy): official SDKs point
@@ -153,7 +153,7 @@ fn wait_for_signal() -> anyhow::Result<&'static str> {
     })
 }
 
-pub fn run(args: &Args) -> anyhow::Result<Outcome> {
+pub fn run(args: &Args) -> anyhow::Result<Judgement> {
     let addr = SocketAddr::new(args.bind, args.port);
     let relay = Relay::start(sinks(args)?).context("starting the sinks")?;
     let options = ProxyServerOptions::default()
@@ -223,9 +223,9 @@ pub fn run(args: &Args) -> anyhow::Result<Outcome> {
         );
     }
     Ok(if report.relay.is_complete() {
-        Outcome::Clean
+        Judgement::Clean
     } else {
-        Outcome::Problems
+        Judgement::Problems
     })
 }
 

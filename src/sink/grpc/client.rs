@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle as TaskHandle;
 
 use super::codec::{WRITE_MESSAGES, request_prefix};
-use super::shared::Shared;
+use super::outbox::Outbox;
 use super::{GrpcBatchPolicy, GrpcSinkError, GrpcSinkOptions, GrpcUrl, Http2Tuning};
 use crate::wire::EncodedMessage;
 
@@ -36,7 +36,7 @@ pub(crate) enum Control {
 }
 
 /// Marks the sink closed when the thread ends, however it ends (a panic included).
-struct ExitGuard(Arc<Shared>);
+struct ExitGuard(Arc<Outbox>);
 
 impl Drop for ExitGuard {
     fn drop(&mut self) {
@@ -54,7 +54,7 @@ impl Drop for ExitGuard {
 pub(crate) fn spawn(
     url: GrpcUrl,
     options: GrpcSinkOptions,
-    shared: Arc<Shared>,
+    shared: Arc<Outbox>,
     control: watch::Receiver<Control>,
 ) -> std::io::Result<JoinHandle<()>> {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -68,7 +68,7 @@ pub(crate) fn spawn(
         })
 }
 
-fn wake(shared: &Shared) {
+fn wake(shared: &Outbox) {
     let w = shared.lock().waker.take();
     if let Some(w) = w {
         w.wake();
@@ -81,7 +81,7 @@ async fn cancelled(control: &mut watch::Receiver<Control>) {
 }
 
 /// How one connection ended.
-enum Outcome {
+enum CallEnd {
     /// The call ended with the server's OK response after the sink closed it.
     Closed,
     /// The sink was cancelled.
@@ -93,7 +93,7 @@ enum Outcome {
 async fn drive(
     url: GrpcUrl,
     options: GrpcSinkOptions,
-    shared: Arc<Shared>,
+    shared: Arc<Outbox>,
     mut control: watch::Receiver<Control>,
 ) {
     let origin: Uri = match url.origin().parse() {
@@ -136,15 +136,15 @@ async fn drive(
                 )
                 .await;
                 match outcome {
-                    Outcome::Closed => {
+                    CallEnd::Closed => {
                         let mut g = shared.lock();
                         g.finish(Some(Ok(())));
                         drop(g);
                         shared.notify();
                         return;
                     }
-                    Outcome::Cancelled => return,
-                    Outcome::Lost(e) => {
+                    CallEnd::Cancelled => return,
+                    CallEnd::Lost(e) => {
                         let mut g = shared.lock();
                         g.connection_lost(generation, &e);
                         if g.sent_messages() > sent_before {
@@ -295,9 +295,9 @@ async fn run_call(
     origin: Uri,
     generation: u64,
     batch: GrpcBatchPolicy,
-    shared: &Arc<Shared>,
+    shared: &Arc<Outbox>,
     control: &mut watch::Receiver<Control>,
-) -> Outcome {
+) -> CallEnd {
     let body = WriteBody {
         shared: shared.clone(),
         generation,
@@ -307,20 +307,20 @@ async fn run_call(
     };
     let request = match write_request(&origin, body) {
         Ok(r) => r,
-        Err(e) => return Outcome::Lost(e),
+        Err(e) => return CallEnd::Lost(e),
     };
     let outcome = tokio::select! {
         biased;
         r = call(send, request) => match r {
-            Ok(()) if shared.lock().closing => Outcome::Closed,
-            Ok(()) => Outcome::Lost(GrpcSinkError::EndedEarly),
-            Err(e) => Outcome::Lost(e),
+            Ok(()) if shared.lock().closing => CallEnd::Closed,
+            Ok(()) => CallEnd::Lost(GrpcSinkError::EndedEarly),
+            Err(e) => CallEnd::Lost(e),
         },
-        r = &mut conn => Outcome::Lost(match r {
+        r = &mut conn => CallEnd::Lost(match r {
             Ok(Err(e)) => GrpcSinkError::Http2(Box::new(e)),
             _ => GrpcSinkError::ConnectionClosed,
         }),
-        () = cancelled(control) => Outcome::Cancelled,
+        () = cancelled(control) => CallEnd::Cancelled,
     };
     conn.abort();
     outcome
@@ -341,7 +341,7 @@ const ZERO_COPY_MIN: usize = 64 * 1024;
 /// being polled with no parts left means every message released so far was handed over,
 /// which confirms them as sent (see the module docs of `grpc`).
 pub(crate) struct WriteBody {
-    shared: Arc<Shared>,
+    shared: Arc<Outbox>,
     generation: u64,
     batch: GrpcBatchPolicy,
     /// Parts of the current large message not yet handed over.

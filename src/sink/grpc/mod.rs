@@ -69,17 +69,18 @@ mod client;
 mod codec;
 mod history;
 mod listen;
+mod outbox;
 mod proxy_server;
 mod read;
 mod request;
 mod server;
-mod shared;
 mod url;
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+pub use crate::stats::{ConnectionState, GrpcSinkStats};
 pub use codec::{ReadMessagesRequest, ReadMessagesResponse, WriteMessagesResponse};
 pub use proxy_server::{ProxyServer, ProxyServerOptions, ServeCounters, ServeError, ServeReport};
 pub use read::{ReadMessagesError, read_messages};
@@ -88,7 +89,7 @@ pub use url::{DEFAULT_PORT, GrpcUrl, UrlError};
 
 use super::{Sink, SinkError};
 use crate::wire::EncodedMessage;
-use shared::Shared;
+use outbox::Outbox;
 
 /// The official SDK's default gRPC URL.
 pub const DEFAULT_URL: &str = "rerun+http://127.0.0.1:9876/proxy";
@@ -388,70 +389,10 @@ fn code_name(code: tonic::Code) -> &'static str {
     }
 }
 
-/// The connection state of a [`GrpcSink`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ConnectionState {
-    /// Dialing (first connection or a reconnect attempt).
-    Connecting,
-    /// The `WriteMessages` call is open.
-    Connected,
-    /// Not connected; waiting to reconnect.
-    Disconnected {
-        /// When the connection was lost (or the first attempt failed).
-        since: Instant,
-    },
-    /// Closed (or the sink gave up at a close deadline).
-    Closed,
-}
-
-impl ConnectionState {
-    /// Whether the state is [`ConnectionState::Disconnected`].
-    pub fn is_disconnected(&self) -> bool {
-        matches!(self, Self::Disconnected { .. })
-    }
-}
-
-/// Counters of a [`GrpcSink`] (message and byte counts are of the message bodies, without
-/// gRPC framing).
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct GrpcSinkStats {
-    /// The state now.
-    pub state: ConnectionState,
-    /// Successful connections.
-    pub connections: u64,
-    /// Successful connections after the first.
-    pub reconnects: u64,
-    /// Failed connect attempts.
-    pub connect_failures: u64,
-    /// Messages taken by [`Sink::write`] (excluding End messages, which gRPC has no use for).
-    pub written_messages: u64,
-    /// Messages handed to HTTP/2, replays included.
-    pub sent_messages: u64,
-    /// Bytes handed to HTTP/2, replays included.
-    pub sent_bytes: u64,
-    /// `SetStoreInfo` and static chunks sent again at the start of a new connection.
-    pub replayed_messages: u64,
-    /// Messages dropped beyond the budget while disconnected.
-    pub dropped_messages: u64,
-    /// Their bytes.
-    pub dropped_bytes: u64,
-    /// Their rows (chunks only).
-    pub dropped_rows: u64,
-    /// Messages still queued when a close deadline passed (or the sink was dropped).
-    pub abandoned_messages: u64,
-    /// Messages queued, not yet handed to HTTP/2.
-    pub queued_messages: u64,
-    /// Bytes held against the budget (queued and not yet confirmed handed over).
-    pub queued_bytes: u64,
-    /// The last connection or call error.
-    pub last_error: Option<String>,
-}
-
 /// A cloneable view of a [`GrpcSink`]'s state and counters.
 #[derive(Clone)]
 pub struct GrpcStateHandle {
-    shared: Arc<Shared>,
+    shared: Arc<Outbox>,
 }
 
 impl std::fmt::Debug for GrpcStateHandle {
@@ -497,7 +438,7 @@ impl GrpcStateHandle {
 /// Streams a recording to a Rerun gRPC endpoint (see the [module docs](self)).
 pub struct GrpcSink {
     url: GrpcUrl,
-    shared: Arc<Shared>,
+    shared: Arc<Outbox>,
     control: tokio::sync::watch::Sender<client::Control>,
     thread: Option<JoinHandle<()>>,
 }
@@ -525,7 +466,7 @@ impl GrpcSink {
             url: url.to_owned(),
             reason,
         })?;
-        let shared = Arc::new(Shared::new(&options));
+        let shared = Arc::new(Outbox::new(&options));
         let (control, rx) = tokio::sync::watch::channel(client::Control::Run);
         let thread = client::spawn(parsed.clone(), options, shared.clone(), rx)
             .map_err(GrpcSinkError::Spawn)?;

@@ -114,7 +114,7 @@ struct Op {
 
 /// What a completion means for its op.
 #[derive(Debug)]
-enum Outcome {
+enum WriteProgress {
     /// Everything is written.
     Done,
     /// Submit `iov[next..]` at `offset` again (short write, or `EINTR`).
@@ -139,24 +139,24 @@ impl Op {
     }
 
     /// Takes the result of this op's last submission.
-    fn on_result(&mut self, res: i32) -> Outcome {
+    fn on_result(&mut self, res: i32) -> WriteProgress {
         if res < 0 {
             let errno = res.wrapping_neg();
             return if errno == Errno::INTR.raw_os_error() {
-                Outcome::Again
+                WriteProgress::Again
             } else {
-                Outcome::Failed(io::Error::from_raw_os_error(errno))
+                WriteProgress::Failed(io::Error::from_raw_os_error(errno))
             };
         }
         let n = res.unsigned_abs() as usize;
         if n == 0 {
-            return Outcome::Failed(io::Error::new(
+            return WriteProgress::Failed(io::Error::new(
                 io::ErrorKind::WriteZero,
                 "io_uring writev wrote nothing",
             ));
         }
         if n > self.remaining {
-            return Outcome::Failed(io::Error::other(format!(
+            return WriteProgress::Failed(io::Error::other(format!(
                 "io_uring writev reported {n} bytes written of {} asked",
                 self.remaining
             )));
@@ -165,9 +165,9 @@ impl Op {
         self.offset += n as u64;
         self.remaining -= n;
         if self.remaining == 0 {
-            Outcome::Done
+            WriteProgress::Done
         } else {
-            Outcome::Again
+            WriteProgress::Again
         }
     }
 }
@@ -371,12 +371,12 @@ impl UringBackend {
             let outcome = op.on_result(res);
             self.in_flight_bytes -= before - op.remaining;
             match outcome {
-                Outcome::Done => self.release(slot),
-                Outcome::Failed(e) => {
+                WriteProgress::Done => self.release(slot),
+                WriteProgress::Failed(e) => {
                     self.release(slot);
                     self.fail(e);
                 }
-                Outcome::Again => match self.push_op(slot) {
+                WriteProgress::Again => match self.push_op(slot) {
                     Ok(()) => {
                         resubmitted = true;
                         #[cfg(test)]
@@ -710,23 +710,25 @@ mod tests {
                     .collect();
                 assert_eq!(tail, addrs[written..], "step {step}, after {written} bytes");
                 match outcome {
-                    Outcome::Again => assert!(written < total),
-                    Outcome::Done => break,
-                    Outcome::Failed(e) => panic!("{e}"),
+                    WriteProgress::Again => assert!(written < total),
+                    WriteProgress::Done => break,
+                    WriteProgress::Failed(e) => panic!("{e}"),
                 }
             }
         }
         let mut op = Op::new(0, parts.clone());
         assert!(
-            matches!(op.on_result(0), Outcome::Failed(e) if e.kind() == io::ErrorKind::WriteZero)
+            matches!(op.on_result(0), WriteProgress::Failed(e) if e.kind() == io::ErrorKind::WriteZero)
         );
         let mut op = Op::new(0, parts.clone());
         let eintr = -Errno::INTR.raw_os_error();
-        assert!(matches!(op.on_result(eintr), Outcome::Again));
+        assert!(matches!(op.on_result(eintr), WriteProgress::Again));
         assert_eq!(op.remaining, total);
         let mut op = Op::new(0, parts);
         let eio = -Errno::IO.raw_os_error();
-        assert!(matches!(op.on_result(eio), Outcome::Failed(e) if e.raw_os_error() == Some(-eio)));
+        assert!(
+            matches!(op.on_result(eio), WriteProgress::Failed(e) if e.raw_os_error() == Some(-eio))
+        );
     }
 
     /// End to end through the ring: every completion is taken as a short write of half the

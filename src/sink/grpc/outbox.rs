@@ -75,7 +75,7 @@ pub(crate) struct Inner {
 
 /// The shared state and the condition variable signalled on every change.
 #[derive(Debug)]
-pub(crate) struct Shared {
+pub(crate) struct Outbox {
     inner: Mutex<Inner>,
     changed: Condvar,
 }
@@ -91,7 +91,7 @@ fn rows(msg: &EncodedMessage) -> u64 {
     msg.summary().map_or(0, |s| s.num_rows)
 }
 
-impl Shared {
+impl Outbox {
     pub(crate) fn new(options: &GrpcSinkOptions) -> Self {
         Self {
             inner: Mutex::new(Inner {
