@@ -84,6 +84,7 @@ pub mod chunk;
 pub mod demo;
 mod drain;
 mod entity;
+mod error;
 mod lane;
 mod park;
 pub mod pool;
@@ -100,6 +101,7 @@ pub use chunk::{
     AsComponents, Chunk, ChunkBuilder, ChunkError, ChunkId, ComponentDescriptor, RowId, Tuid,
 };
 pub use entity::{EntityPath, EntityPathError};
+pub use error::ErrorChain;
 pub use lane::LanePolicy;
 pub use pool::{BufferPool, Loan, LoanedPoints, PoolStats};
 pub use recording::{

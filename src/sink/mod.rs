@@ -26,7 +26,7 @@ use crate::wire::EncodedMessage;
 #[non_exhaustive]
 pub enum SinkError {
     /// An I/O error (disk full, broken pipe, …).
-    #[error("I/O error: {0}")]
+    #[error("I/O error")]
     Io(#[from] std::io::Error),
     /// The sink was closed.
     #[error("sink is closed")]
@@ -34,7 +34,7 @@ pub enum SinkError {
     /// An I/O error that also cost messages the sink had already accepted (an asynchronous
     /// backend learns of a failed write after accepting later ones). They are counted as
     /// dropped, not delivered.
-    #[error("I/O error: {source} ({lost_messages} earlier messages lost)")]
+    #[error("I/O error ({lost_messages} earlier messages lost)")]
     IoLost {
         /// The error.
         source: std::io::Error,
@@ -42,6 +42,8 @@ pub enum SinkError {
         lost_messages: u64,
         /// Their bytes.
         lost_bytes: u64,
+        /// Their rows (chunks only; see [`ChunkSummary::num_rows`](crate::wire::ChunkSummary)).
+        lost_rows: u64,
     },
     /// The deadline passed before the sink finished.
     #[error("deadline passed")]

@@ -212,6 +212,7 @@ impl FileSink {
                 source: e,
                 lost_messages,
                 lost_bytes,
+                lost_rows: 0,
             }
         }
     }
