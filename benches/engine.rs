@@ -68,7 +68,7 @@ fn log_call(c: &mut Criterion) {
         });
     }
     g.finish();
-    rec.shutdown(deadline());
+    assert!(rec.shutdown(deadline()).is_complete());
 }
 
 /// Rows per second from `log()` to the null sink, with 1 and 2 producer threads.
@@ -105,7 +105,7 @@ fn end_to_end_rows(c: &mut Criterion) {
                     }
                     total
                 });
-                rec.shutdown(deadline());
+                assert!(rec.shutdown(deadline()).is_complete());
             },
         );
     }
@@ -133,7 +133,7 @@ fn clouds(c: &mut Criterion) {
         })
     });
     g.finish();
-    rec.shutdown(deadline());
+    assert!(rec.shutdown(deadline()).is_complete());
 }
 
 /// A producer's whole frame — get a buffer, fill it, log it — with a fresh `Vec` per frame
@@ -172,7 +172,7 @@ fn fresh_vs_loaned(c: &mut Criterion) {
         "pool: {} loans, {} reused, {} fresh",
         pool.loans, pool.reuses, pool.fresh
     );
-    rec.shutdown(deadline());
+    assert!(rec.shutdown(deadline()).is_complete());
 }
 
 criterion_group!(benches, log_call, end_to_end_rows, clouds, fresh_vs_loaned);

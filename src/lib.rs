@@ -80,11 +80,13 @@
 
 pub mod archetype;
 pub mod chunk;
+mod deadline;
 #[doc(hidden)]
 pub mod demo;
 mod drain;
 mod entity;
 mod error;
+mod gate;
 mod lane;
 mod park;
 pub mod pool;
@@ -106,18 +108,19 @@ pub use lane::LanePolicy;
 pub use pool::{BufferPool, Loan, LoanedPoints, PoolStats};
 pub use recording::{
     Archetype, DEFAULT_LANE_CAPACITY_BYTES, DEFAULT_LANE_SLOTS, DROP_FLUSH_DEADLINE, Recording,
-    RecordingBuilder, RecordingError, ShutdownReport,
+    RecordingBuilder, RecordingError, SET_SINKS_DEADLINE,
 };
 pub use sink::{
     MemorySink, MemorySinkHandle, Sink, SinkError, SinkExt, SinkMonitor, SinkPolicy, SinkReport,
     SinkSpec,
 };
-pub use stats::Stats;
+pub use stats::{Losses, ShutdownReport, Stats};
 pub use time::{TimeError, TimePoint, Timeline, TimelineKind};
 
 /// Internals exposed only to the loom model tests (`--cfg spate_loom`).
 #[cfg(spate_loom)]
 #[doc(hidden)]
 pub mod __loom {
+    pub use crate::gate::{Entry, Gate};
     pub use crate::park::Parker;
 }

@@ -1,27 +1,23 @@
 //! `Recording`: the handle users log through.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::channel;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+use std::sync::mpsc::{RecvTimeoutError, channel};
+use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-
-use crossbeam_queue::SegQueue;
 
 use crate::archetype::{ArchetypeError, Points3D};
 use crate::chunk::RowId;
 use crate::chunk::batcher::BatchPolicy;
-use crate::drain::{DrainLoop, DrainRequest};
+use crate::drain::hub::{Claim, Hub, Request, lock};
+use crate::drain::{DrainConfig, DrainLoop};
 use crate::entity::EntityPath;
-use crate::lane::{
-    LaneConsumer, LanePolicy, LaneProducer, LaneShared, PushError, Row, RowData, new_lane,
-};
+use crate::lane::{LanePolicy, LaneProducer, PushError, Row, RowData, new_lane};
 use crate::park::Parker;
 use crate::pool::{BufferPool, Loan, LoanedPoints, PoolStats};
-use crate::sink::worker::{SinkShared, SinkWorker};
-use crate::sink::{IntoSinks, SinkReport};
-use crate::stats::Stats;
+use crate::sink::IntoSinks;
+use crate::sink::worker::SinkWorker;
+use crate::stats::{Losses, ShutdownReport, SinkLoss, Stats};
 use crate::time::{TimeError, TimePoint, Timeline, TimelineKind};
 use crate::wire::{Compression, EncodeError, StoreInfo};
 
@@ -29,7 +25,8 @@ use crate::wire::{Compression, EncodeError, StoreInfo};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RecordingError {
-    /// The recording was shut down; nothing more can be logged.
+    /// The recording was shut down (or its drain thread is gone); nothing more can be
+    /// logged, flushed or changed.
     #[error("the recording is shut down")]
     Closed,
     /// The logged data is inconsistent (e.g. 10 positions and 7 colors).
@@ -42,103 +39,19 @@ pub enum RecordingError {
     #[error(transparent)]
     Store(#[from] EncodeError),
     /// A thread could not be started.
-    #[error("could not start a thread: {0}")]
+    #[error("could not start a thread")]
     Spawn(#[source] std::io::Error),
-    /// The deadline passed before the operation finished.
+    /// The deadline passed before the operation finished (for `set_sinks`: the sinks were
+    /// not changed).
     #[error("the deadline passed before {0} finished")]
     Deadline(&'static str),
+    /// A [`flush`](Recording::flush) delivered what it could, but data was lost since the
+    /// previous flush (dropped with a reason, or a sink failed): what and where.
+    #[error("data was lost since the previous flush: {0}")]
+    Lost(Losses),
     /// A batch environment variable is malformed.
     #[error(transparent)]
     BatchEnv(#[from] crate::chunk::batcher::BatchEnvError),
-}
-
-/// Everything logged and delivered, at shutdown.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ShutdownReport {
-    /// The deadline passed before every sink confirmed it was done.
-    pub timed_out: bool,
-    /// Final counters.
-    pub stats: Stats,
-    /// One report per sink (current and replaced ones).
-    pub sinks: Vec<SinkReport>,
-}
-
-impl ShutdownReport {
-    /// Rows logged (accepted by lanes).
-    pub fn rows_logged(&self) -> u64 {
-        self.stats.rows_logged()
-    }
-
-    /// Whether every sink got everything: no drops anywhere (lanes, sink queues, and inside
-    /// the sinks, e.g. a gRPC sink's drops while disconnected) and no timeout.
-    pub fn is_complete(&self) -> bool {
-        !self.timed_out
-            && self.stats.rows_dropped() == 0
-            && self.sinks.iter().all(|s| {
-                s.closed_cleanly && s.stats.dropped() == 0 && s.stats.dropped_by_sink() == 0
-            })
-    }
-}
-
-/// State shared by handles, producer lanes and the drain thread.
-pub(crate) struct Shared {
-    id: u64,
-    pub store: StoreInfo,
-    pub batch: BatchPolicy,
-    pub compression: Compression,
-    lane_slots: usize,
-    lane_bytes: u64,
-    lane_policy: LanePolicy,
-    closed: AtomicBool,
-    pub new_lanes: SegQueue<LaneConsumer>,
-    pub commands: SegQueue<DrainRequest>,
-    drain: OnceLock<Arc<Parker>>,
-    pub lanes_view: Mutex<Vec<Arc<LaneShared>>>,
-    pub sinks_view: Mutex<Vec<Arc<SinkShared>>>,
-    pub rows_drained: AtomicU64,
-    pub chunks_encoded: AtomicU64,
-    pub bytes_encoded: AtomicU64,
-    pub encode_errors: AtomicU64,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-impl Shared {
-    fn notify_drain(&self) {
-        if let Some(p) = self.drain.get() {
-            p.notify();
-        }
-    }
-
-    pub(crate) fn stats(&self) -> Stats {
-        let r = Ordering::Relaxed;
-        Stats {
-            lanes: lock(&self.lanes_view)
-                .iter()
-                .map(|l| l.snapshot())
-                .collect(),
-            sinks: lock(&self.sinks_view)
-                .iter()
-                .map(|s| s.snapshot())
-                .collect(),
-            rows_drained: self.rows_drained.load(r),
-            chunks_encoded: self.chunks_encoded.load(r),
-            bytes_encoded: self.bytes_encoded.load(r),
-            encode_errors: self.encode_errors.load(r),
-        }
-    }
-
-    pub(crate) fn report(&self, sinks: Vec<SinkReport>, timed_out: bool) -> ShutdownReport {
-        let mut stats = self.stats();
-        stats.sinks = sinks.iter().map(|s| s.stats.clone()).collect();
-        ShutdownReport {
-            timed_out,
-            stats,
-            sinks,
-        }
-    }
 }
 
 /// Configures and starts a [`Recording`].
@@ -230,31 +143,17 @@ impl RecordingBuilder {
             Some(b) => b,
             None => BatchPolicy::live().with_env()?,
         };
-        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-        let shared = Arc::new(Shared {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            store,
+        let hub = Arc::new(Hub::new());
+        let (requests_tx, requests_rx) = channel::<Request>();
+        let (started_tx, started_rx) = channel::<std::io::Result<()>>();
+        let config = DrainConfig {
+            store: store.clone(),
             batch,
             compression: self.compression,
-            lane_slots: self.lane_slots,
-            lane_bytes: self.lane_capacity_bytes,
-            lane_policy: self.lane_policy,
-            closed: AtomicBool::new(false),
-            new_lanes: SegQueue::new(),
-            commands: SegQueue::new(),
-            drain: OnceLock::new(),
-            lanes_view: Mutex::new(Vec::new()),
-            sinks_view: Mutex::new(Vec::new()),
-            rows_drained: AtomicU64::new(0),
-            chunks_encoded: AtomicU64::new(0),
-            bytes_encoded: AtomicU64::new(0),
-            encode_errors: AtomicU64::new(0),
-        });
-        let (tx, rx) = channel::<Arc<Parker>>();
-        let s = shared.clone();
+        };
+        let h = hub.clone();
         let specs = self.sinks;
         let core = self.drain_core;
-        let (err_tx, err_rx) = channel::<std::io::Error>();
         let thread = std::thread::Builder::new()
             .name("spate-drain".to_owned())
             .spawn(move || {
@@ -267,41 +166,68 @@ impl RecordingBuilder {
                     match SinkWorker::start(spec, parker.clone()) {
                         Ok(w) => workers.push(w),
                         Err(e) => {
-                            let _ = err_tx.send(e);
+                            let _ = started_tx.send(Err(e));
                             return;
                         }
                     }
                 }
-                let _ = s.drain.set(parker.clone());
-                let _ = tx.send(parker.clone());
-                DrainLoop::new(s, parker, workers).run();
+                h.set_drain(parker.clone());
+                let drain = DrainLoop::new(h, config, parker, requests_rx, workers);
+                let _ = started_tx.send(Ok(()));
+                drain.run();
             })
             .map_err(RecordingError::Spawn)?;
-        if rx.recv().is_err() {
-            let e = err_rx
-                .recv()
-                .unwrap_or_else(|_| std::io::Error::other("drain thread exited"));
-            let _ = thread.join();
-            return Err(RecordingError::Spawn(e));
+        // Bare recv: it ends when the drain thread sends or exits (dropping the sender).
+        match started_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                return Err(RecordingError::Spawn(e));
+            }
+            Err(_) => {
+                let _ = thread.join();
+                return Err(RecordingError::Spawn(std::io::Error::other(
+                    "the drain thread ended while starting",
+                )));
+            }
         }
         Ok(Recording {
             handle: Arc::new(Handle {
-                shared,
+                hub,
+                store,
+                requests: requests_tx,
+                lane_slots: self.lane_slots,
+                lane_bytes: self.lane_capacity_bytes,
+                lane_policy: self.lane_policy,
                 f32_pool: BufferPool::new(DEFAULT_POOLED_BUFFERS),
                 u32_pool: BufferPool::new(DEFAULT_POOLED_BUFFERS),
                 drain_thread: Mutex::new(Some(thread)),
-                report: Mutex::new(None),
+                shutdown: Mutex::new(ShutdownState::Running),
+                shutdown_done: Condvar::new(),
             }),
         })
     }
 }
 
 struct Handle {
-    shared: Arc<Shared>,
+    hub: Arc<Hub>,
+    store: StoreInfo,
+    requests: std::sync::mpsc::Sender<Request>,
+    lane_slots: usize,
+    lane_bytes: u64,
+    lane_policy: LanePolicy,
     f32_pool: BufferPool<f32>,
     u32_pool: BufferPool<u32>,
     drain_thread: Mutex<Option<JoinHandle<()>>>,
-    report: Mutex<Option<ShutdownReport>>,
+    shutdown: Mutex<ShutdownState>,
+    shutdown_done: Condvar,
+}
+
+enum ShutdownState {
+    Running,
+    /// One caller is shutting down; the others wait for its report.
+    InProgress,
+    Done(ShutdownReport),
 }
 
 /// Idle buffers each of a recording's pools keeps for reuse.
@@ -310,43 +236,59 @@ pub const DEFAULT_POOLED_BUFFERS: usize = 64;
 /// How long dropping the last handle waits for the sinks.
 pub const DROP_FLUSH_DEADLINE: Duration = Duration::from_secs(5);
 
+/// How long [`Recording::set_sinks`] waits for the drain to switch sinks.
+pub const SET_SINKS_DEADLINE: Duration = Duration::from_secs(10);
+
+/// How much longer than its deadline a shutdown waits for the drain's report before it
+/// makes one from the counters (the drain itself stops at the deadline).
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
+
 impl Drop for Handle {
     fn drop(&mut self) {
-        if !self.shared.closed.load(Ordering::Acquire) {
-            let _ = shutdown(self, Instant::now() + DROP_FLUSH_DEADLINE);
+        if matches!(*lock(&self.shutdown), ShutdownState::Running) {
+            log::warn!(
+                "spate: recording {}/{} dropped without shutdown(); shutting down within {:?}",
+                self.store.application_id(),
+                self.store.recording_id(),
+                DROP_FLUSH_DEADLINE
+            );
+            let report = shutdown(self, Instant::now() + DROP_FLUSH_DEADLINE);
+            if !report.is_complete() {
+                log::warn!("spate: {report}");
+            }
         }
     }
 }
 
 /// This thread's lanes and current times, one entry per recording it logged to.
 struct LocalLane {
-    recording: Weak<Shared>,
+    recording: Weak<Hub>,
     id: u64,
     producer: Option<LaneProducer>,
     time: TimePoint,
+    /// The counters when this thread's previous flush returned: its next flush reports
+    /// what was lost since.
+    flushed: Option<Box<Stats>>,
 }
 
 thread_local! {
     static LOCAL: RefCell<Vec<LocalLane>> = const { RefCell::new(Vec::new()) };
 }
 
-fn with_local<R>(shared: &Arc<Shared>, f: impl FnOnce(&mut LocalLane) -> R) -> R {
+fn with_local<R>(hub: &Arc<Hub>, f: impl FnOnce(&mut LocalLane) -> R) -> R {
     LOCAL.with(|cell| {
         let mut lanes = cell.borrow_mut();
-        let idx = match lanes.iter().position(|l| l.id == shared.id) {
+        let idx = match lanes.iter().position(|l| l.id == hub.id) {
             Some(i) => i,
             None => {
                 // Forget lanes of recordings that are gone or shut down.
-                lanes.retain(|l| {
-                    l.recording
-                        .upgrade()
-                        .is_some_and(|s| !s.closed.load(Ordering::Relaxed))
-                });
+                lanes.retain(|l| l.recording.upgrade().is_some_and(|h| !h.gate.is_closed()));
                 lanes.push(LocalLane {
-                    recording: Arc::downgrade(shared),
-                    id: shared.id,
+                    recording: Arc::downgrade(hub),
+                    id: hub.id,
                     producer: None,
                     time: TimePoint::default(),
+                    flushed: None,
                 });
                 lanes.len() - 1
             }
@@ -413,8 +355,8 @@ pub struct Recording {
 impl std::fmt::Debug for Recording {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Recording")
-            .field("application_id", &self.handle.shared.store.application_id())
-            .field("recording_id", &self.handle.shared.store.recording_id())
+            .field("application_id", &self.handle.store.application_id())
+            .field("recording_id", &self.handle.store.recording_id())
             .finish()
     }
 }
@@ -428,6 +370,7 @@ mod sealed {
         fn validate(&self) -> Result<(), crate::archetype::ArchetypeError>;
         fn row_data(&self) -> crate::lane::RowData;
         fn payload_bytes(&self) -> usize;
+        fn retained_bytes(&self) -> usize;
     }
 }
 
@@ -441,43 +384,73 @@ impl sealed::Loggable for Points3D {
     fn payload_bytes(&self) -> usize {
         Points3D::payload_bytes(self)
     }
+    fn retained_bytes(&self) -> usize {
+        Points3D::retained_bytes(self)
+    }
 }
 
 impl Archetype for Points3D {}
 
 fn shutdown(handle: &Handle, deadline: Instant) -> ShutdownReport {
-    let shared = &handle.shared;
-    if let Some(r) = lock(&handle.report).clone() {
-        return r;
+    {
+        let mut state = lock(&handle.shutdown);
+        loop {
+            match &*state {
+                ShutdownState::Done(r) => return r.clone(),
+                // The first caller's wait is bounded by its deadline (plus a grace), so
+                // this one is too.
+                ShutdownState::InProgress => {
+                    state = handle
+                        .shutdown_done
+                        .wait(state)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                }
+                ShutdownState::Running => break,
+            }
+        }
+        *state = ShutdownState::InProgress;
     }
-    shared.closed.store(true, Ordering::Release);
+    let hub = &handle.hub;
+    hub.set_shutdown_deadline(deadline);
+    hub.gate.close();
     let (tx, rx) = channel();
-    shared.commands.push(DrainRequest::Shutdown {
-        deadline,
-        reply: tx,
-    });
-    shared.notify_drain();
-    // Give the drain a little past the deadline to assemble its report.
-    let wait = deadline.saturating_duration_since(Instant::now()) + Duration::from_millis(200);
-    let report = match rx.recv_timeout(wait) {
-        Ok(r) => {
+    let sent = handle
+        .requests
+        .send(Request::Shutdown {
+            deadline,
+            reply: tx,
+        })
+        .is_ok();
+    hub.notify_drain();
+    let wait = deadline.saturating_duration_since(Instant::now()) + SHUTDOWN_GRACE;
+    let report = match sent.then(|| rx.recv_timeout(wait)) {
+        Some(Ok(report)) => {
             if let Some(t) = lock(&handle.drain_thread).take() {
+                // It replied; all that is left for it is to return.
                 let _ = t.join();
             }
-            r
+            report
         }
-        // The drain is stuck (e.g. a Block sink that never drains): report what the
-        // counters say and leave the thread; it exits when the sink lets go.
-        Err(_) => {
-            let sinks: Vec<SinkReport> = lock(&shared.sinks_view)
-                .iter()
-                .map(|s| s.abandon())
-                .collect();
-            shared.report(sinks, true)
-        }
+        // The drain did not answer in time (or is gone): report what the counters say,
+        // give up on every sink, and leave the thread; it stops at the deadline.
+        _ => hub.report_without_drain(),
     };
-    *lock(&handle.report) = Some(report.clone());
+    *lock(&handle.shutdown) = ShutdownState::Done(report.clone());
+    handle.shutdown_done.notify_all();
     report
+}
+
+/// Waits for the answer to a request until `deadline`.
+fn await_reply<T>(
+    rx: &std::sync::mpsc::Receiver<T>,
+    deadline: Instant,
+    what: &'static str,
+) -> Result<T, RecordingError> {
+    match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        Ok(v) => Ok(v),
+        Err(RecvTimeoutError::Timeout) => Err(RecordingError::Deadline(what)),
+        Err(RecvTimeoutError::Disconnected) => Err(RecordingError::Closed),
+    }
 }
 
 impl Recording {
@@ -498,7 +471,7 @@ impl Recording {
 
     /// The recording's identity.
     pub fn store_info(&self) -> &StoreInfo {
-        &self.handle.shared.store
+        &self.handle.store
     }
 
     fn push(
@@ -507,29 +480,42 @@ impl Recording {
         data: &impl Archetype,
         time: Option<&TimePoint>,
     ) -> Result<(), RecordingError> {
-        let shared = &self.handle.shared;
-        if shared.closed.load(Ordering::Acquire) {
+        let handle = &*self.handle;
+        let hub = &handle.hub;
+        if hub.gate.is_closed() {
             return Err(RecordingError::Closed);
         }
         data.validate()?;
-        let result = with_local(shared, |local| {
+        let result = with_local(hub, |local| {
+            if local.producer.is_none() {
+                let (p, c) = new_lane(handle.lane_slots, handle.lane_bytes, handle.lane_policy);
+                // Registered before the gate closes, or not at all (`crate::gate`).
+                hub.gate
+                    .register(|| {
+                        // Visible in `stats()` from its first row on, before the drain
+                        // picks it up.
+                        hub.add_lane(c.shared.clone());
+                        hub.new_lanes.push(c);
+                    })
+                    .ok_or(PushError::Closed)?;
+                local.producer = Some(p);
+            }
+            let Some(producer) = local.producer.as_mut() else {
+                return Err(PushError::Closed);
+            };
             let row = Row {
                 row_id: RowId::new(),
                 entity: entity.clone(),
                 time: time.unwrap_or(&local.time).clone(),
                 data: data.row_data(),
                 payload_bytes: data.payload_bytes(),
+                retained_bytes: data.retained_bytes(),
             };
-            let producer = local.producer.get_or_insert_with(|| {
-                let (p, c) = new_lane(shared.lane_slots, shared.lane_bytes, shared.lane_policy);
-                shared.new_lanes.push(c);
-                p
-            });
-            producer.push(row, || shared.closed.load(Ordering::Relaxed))
+            producer.push_through(&hub.gate, row)
         });
         match result {
             Ok(()) => {
-                shared.notify_drain();
+                hub.notify_drain();
                 Ok(())
             }
             Err(PushError::Dropped) => Ok(()),
@@ -565,7 +551,7 @@ impl Recording {
     }
 
     fn set_time(&self, name: &str, kind: TimelineKind, value: i64) -> Result<(), RecordingError> {
-        with_local(&self.handle.shared, |local| {
+        with_local(&self.handle.hub, |local| {
             // Reuse the existing timeline (no allocation) when only the value changes.
             let existing = local
                 .time
@@ -598,55 +584,134 @@ impl Recording {
 
     /// Clears this thread's times: later rows are logged at no time (static) until set again.
     pub fn reset_time(&self) {
-        with_local(&self.handle.shared, |local| {
-            local.time = TimePoint::default()
-        });
+        with_local(&self.handle.hub, |local| local.time = TimePoint::default());
     }
 
-    /// Delivers everything logged before this call to every sink and flushes the sinks, by
-    /// `deadline`.
+    /// Delivers everything this thread logged before this call (and what other threads had
+    /// logged by the time the drain picks the request up) to every sink, and flushes the
+    /// sinks, by `deadline`.
+    ///
+    /// Returns [`RecordingError::Lost`] when anything was lost since this thread's previous
+    /// flush (or since the start): rows dropped by full lanes or full sink queues, rows that
+    /// failed to encode, sinks that failed — even if this flush itself went well. Losses
+    /// cannot be told apart by thread, so each thread hears of every loss once; a flush
+    /// never claims more than it knows.
+    ///
+    /// ```
+    /// use spate::{EntityPath, MemorySink, Points3D, Recording, RecordingError};
+    /// use std::time::{Duration, Instant};
+    /// let (sink, received) = MemorySink::new();
+    /// let rec = Recording::builder("demo").sinks(sink).start()?;
+    /// rec.log(&EntityPath::parse("p")?, &Points3D::new(vec![[1.0, 2.0, 3.0]]))?;
+    /// rec.flush(Instant::now() + Duration::from_secs(5))?;
+    /// assert_eq!(received.decode()?.chunks().count(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn flush(&self, deadline: Instant) -> Result<(), RecordingError> {
-        let shared = &self.handle.shared;
-        if shared.closed.load(Ordering::Acquire) {
+        let handle = &*self.handle;
+        if handle.hub.gate.is_closed() {
             return Err(RecordingError::Closed);
         }
         let (tx, rx) = channel();
-        shared.commands.push(DrainRequest::Flush {
-            deadline,
-            reply: tx,
+        handle
+            .requests
+            .send(Request::Flush {
+                deadline,
+                reply: tx,
+            })
+            .map_err(|_| RecordingError::Closed)?;
+        handle.hub.notify_drain();
+        let ticket = await_reply(&rx, deadline, "flush")?;
+        if !ticket.wait(deadline) {
+            return Err(RecordingError::Deadline("flush"));
+        }
+        let now = handle.hub.stats();
+        let mut losses = with_local(&handle.hub, |local| {
+            let before = local.flushed.get_or_insert_with(Default::default);
+            let losses = Losses::between(before, &now);
+            **before = now;
+            losses
         });
-        shared.notify_drain();
-        let ticket = rx
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .map_err(|_| RecordingError::Deadline("flush"))?;
-        if ticket.wait(deadline) {
+        // A sink whose flush failed (or that had failed before): say so even if no row
+        // count moved.
+        for failure in ticket.failures() {
+            let (name, why) = failure.split_once(": ").unwrap_or((&failure, ""));
+            match losses.sinks.iter_mut().find(|l| l.name == name) {
+                Some(l) => {
+                    l.failure.get_or_insert_with(|| why.to_owned());
+                }
+                None => {
+                    losses.sinks.push(SinkLoss {
+                        name: name.to_owned(),
+                        failure: Some(why.to_owned()),
+                        ..SinkLoss::default()
+                    });
+                }
+            }
+        }
+        if losses.is_empty() {
             Ok(())
         } else {
-            Err(RecordingError::Deadline("flush"))
+            Err(RecordingError::Lost(losses))
         }
     }
 
-    /// Replaces the sinks at run time (like Rerun's `set_sinks`). Open batches go to the old
-    /// sinks first; the old sinks then finish their queues and close on their own threads.
+    /// Replaces the sinks at run time (like Rerun's `set_sinks`), waiting at most
+    /// [`SET_SINKS_DEADLINE`]; see [`set_sinks_by`](Self::set_sinks_by).
     pub fn set_sinks(&self, sinks: impl IntoSinks) -> Result<(), RecordingError> {
-        let shared = &self.handle.shared;
-        if shared.closed.load(Ordering::Acquire) {
+        self.set_sinks_by(sinks, Instant::now() + SET_SINKS_DEADLINE)
+    }
+
+    /// Replaces the sinks at run time, by `deadline`. What this thread logged before the
+    /// call goes to the old sinks, what it logs after the call returns goes to the new ones.
+    /// The old sinks then finish their queues and close on their own threads (their
+    /// counters stay in [`stats`](Self::stats), marked retired).
+    ///
+    /// If the deadline passes first (the drain is held up by a full `Block` sink), the
+    /// call returns [`RecordingError::Deadline`] and the sinks are **not** changed: the new
+    /// ones are dropped unstarted.
+    pub fn set_sinks_by(
+        &self,
+        sinks: impl IntoSinks,
+        deadline: Instant,
+    ) -> Result<(), RecordingError> {
+        let handle = &*self.handle;
+        if handle.hub.gate.is_closed() {
             return Err(RecordingError::Closed);
         }
+        let claim = Arc::new(Claim::default());
         let (tx, rx) = channel();
-        shared.commands.push(DrainRequest::SetSinks {
-            sinks: sinks.into_sinks(),
-            reply: tx,
-        });
-        shared.notify_drain();
-        match rx.recv() {
-            Ok(r) => r.map_err(RecordingError::Spawn),
-            Err(_) => Err(RecordingError::Closed),
-        }
+        handle
+            .requests
+            .send(Request::SetSinks {
+                sinks: sinks.into_sinks(),
+                claim: claim.clone(),
+                reply: tx,
+            })
+            .map_err(|_| RecordingError::Closed)?;
+        handle.hub.notify_drain();
+        let result = match await_reply(&rx, deadline, "set_sinks") {
+            Err(RecordingError::Deadline(what)) => {
+                if claim.cancel() {
+                    return Err(RecordingError::Deadline(what));
+                }
+                // The drain took it just now: it answers right after starting the sinks
+                // (this wait ends when it answers or exits).
+                rx.recv().map_err(|_| RecordingError::Closed)?
+            }
+            other => other?,
+        };
+        result.map_err(RecordingError::Spawn)
     }
 
     /// Stops logging, delivers what it can by `deadline`, closes the sinks and reports.
-    /// Later calls return the same report.
+    ///
+    /// Every `log()` that returned `Ok` before is delivered or counted in the report;
+    /// every later one returns [`RecordingError::Closed`]. Each sink closes by `deadline`
+    /// (or sooner, with its [`close_timeout`](crate::sink::SinkSpec::close_timeout)); a
+    /// sink that misses it is reported as timed out, with what it still held counted as
+    /// dropped, without marking the others. Concurrent and later calls return the same
+    /// report.
     pub fn shutdown(&self, deadline: Instant) -> ShutdownReport {
         shutdown(&self.handle, deadline)
     }
@@ -691,6 +756,6 @@ impl Recording {
 
     /// Counters of every lane and sink, right now.
     pub fn stats(&self) -> Stats {
-        self.handle.shared.stats()
+        self.handle.hub.stats()
     }
 }

@@ -1,5 +1,6 @@
 //! Counters and latency histograms, readable at any time through `Recording::stats()`.
 
+use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -138,19 +139,28 @@ impl LatencyHistogram {
 pub enum DropReason {
     /// Its queue was full and its policy is `DropNewest`.
     QueueFull,
-    /// The sink failed (I/O error, closed connection…) and stopped accepting messages.
+    /// The sink failed (I/O error, panic, closed connection…) and stopped accepting messages.
     SinkFailed,
     /// Still queued when shutdown's deadline passed.
     ShutdownDeadline,
 }
 
-/// Counters of one sink.
+/// Counters of one sink. Messages are encoded chunks (plus the recording's `SetStoreInfo`);
+/// rows are the rows of those chunks.
+///
+/// For every sink, what was dispatched to it adds up exactly: `messages + dropped()` (and
+/// `rows + rows_dropped()`) equals what the engine handed it, once the sink is closed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SinkStats {
     /// The sink's name.
     pub name: String,
+    /// Unique among the sinks of this process (tells apart two sinks of the same name).
+    pub id: u64,
     /// Messages the sink accepted (written / sent).
     pub messages: u64,
+    /// Rows of those messages.
+    pub rows: u64,
     /// Bytes the sink accepted.
     pub bytes: u64,
     /// Messages dropped because the queue was full (`DropNewest`).
@@ -159,13 +169,25 @@ pub struct SinkStats {
     pub dropped_sink_failed: u64,
     /// Messages still queued when shutdown's deadline passed.
     pub dropped_shutdown_deadline: u64,
+    /// Rows of the messages dropped because the queue was full.
+    pub rows_dropped_queue_full: u64,
+    /// Rows of the messages dropped because the sink failed.
+    pub rows_dropped_sink_failed: u64,
+    /// Rows of the messages still queued when shutdown's deadline passed.
+    pub rows_dropped_shutdown_deadline: u64,
     /// Bytes currently queued for the sink.
     pub queued_bytes: u64,
     /// Most bytes ever queued.
     pub queue_high_water_bytes: u64,
     /// Latency from `log()` of a chunk's oldest row to the sink accepting the chunk.
     pub latency: LatencySummary,
-    /// The sink's last error, if it failed.
+    /// The sink failed (an error or a panic): it takes nothing more.
+    pub failed: bool,
+    /// Replaced by [`set_sinks`](crate::Recording::set_sinks): it finishes its queue and
+    /// closes.
+    pub retired: bool,
+    /// Why the sink failed, with its causes; for a sink that has not failed, the last
+    /// error it reported itself (e.g. a gRPC sink's "connection refused" while it retries).
     pub error: Option<String>,
     /// For a [`GrpcSink`](crate::sink::GrpcSink): its connection state and its own
     /// counters (sent, replayed, dropped while disconnected, reconnects). Note that
@@ -175,9 +197,16 @@ pub struct SinkStats {
 }
 
 impl SinkStats {
-    /// All drops, whatever the reason.
+    /// Messages dropped by the engine in front of the sink, whatever the reason.
     pub fn dropped(&self) -> u64 {
         self.dropped_queue_full + self.dropped_sink_failed + self.dropped_shutdown_deadline
+    }
+
+    /// Rows of the messages dropped by the engine in front of the sink.
+    pub fn rows_dropped(&self) -> u64 {
+        self.rows_dropped_queue_full
+            + self.rows_dropped_sink_failed
+            + self.rows_dropped_shutdown_deadline
     }
 
     /// Messages the sink accepted (counted in `messages`) and then lost itself: a gRPC
@@ -192,6 +221,143 @@ impl SinkStats {
     /// The connection state, for sinks that have one (gRPC).
     pub fn connection(&self) -> Option<ConnectionState> {
         self.grpc.as_ref().map(|g| g.state)
+    }
+
+    /// Drop counters by reason: (reason, messages, rows), reasons with drops only.
+    pub fn drops(&self) -> impl Iterator<Item = (DropReason, u64, u64)> {
+        [
+            (
+                DropReason::QueueFull,
+                self.dropped_queue_full,
+                self.rows_dropped_queue_full,
+            ),
+            (
+                DropReason::SinkFailed,
+                self.dropped_sink_failed,
+                self.rows_dropped_sink_failed,
+            ),
+            (
+                DropReason::ShutdownDeadline,
+                self.dropped_shutdown_deadline,
+                self.rows_dropped_shutdown_deadline,
+            ),
+        ]
+        .into_iter()
+        .filter(|(_, m, _)| *m > 0)
+    }
+}
+
+impl SinkStats {
+    /// Adds `other`'s counters to these; the name says how many sinks this entry holds.
+    pub(crate) fn absorb(&mut self, other: &SinkStats) {
+        if self.grpc.is_some() {
+            *self = self.without_monitor();
+        }
+        let n = |name: &str| {
+            name.strip_prefix("earlier sinks (")
+                .and_then(|r| r.strip_suffix(')'))
+                .and_then(|r| r.parse::<u64>().ok())
+                .unwrap_or(1)
+        };
+        let count = n(&self.name) + n(&other.name);
+        self.name = format!("earlier sinks ({count})");
+        self.messages += other.messages;
+        self.rows += other.rows;
+        self.bytes += other.bytes;
+        self.dropped_queue_full += other.dropped_queue_full;
+        self.dropped_sink_failed += other.dropped_sink_failed;
+        self.dropped_shutdown_deadline += other.dropped_shutdown_deadline;
+        self.rows_dropped_queue_full += other.rows_dropped_queue_full;
+        self.rows_dropped_sink_failed += other.rows_dropped_sink_failed;
+        self.rows_dropped_shutdown_deadline += other.rows_dropped_shutdown_deadline;
+        self.queue_high_water_bytes = self
+            .queue_high_water_bytes
+            .max(other.queue_high_water_bytes);
+        self.failed |= other.failed;
+        self.retired = true;
+        if self.error.is_none() {
+            self.error.clone_from(&other.error);
+        }
+    }
+
+    /// The same counts with what the sink lost itself (its monitor's counters) moved from
+    /// accepted to dropped (sink failed), and the monitor dropped: for folding reports.
+    pub(crate) fn without_monitor(&self) -> SinkStats {
+        let mut s = self.clone();
+        if let Some(g) = s.grpc.take() {
+            let m = self.dropped_by_sink().min(s.messages);
+            let r = g.dropped_rows.min(s.rows);
+            s.messages -= m;
+            s.rows -= r;
+            s.dropped_sink_failed += m;
+            s.rows_dropped_sink_failed += r;
+        }
+        s
+    }
+}
+
+impl fmt::Display for DropReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::QueueFull => "queue full",
+            Self::SinkFailed => "sink failed",
+            Self::ShutdownDeadline => "shutdown deadline",
+        })
+    }
+}
+
+/// Bytes as a short human-readable figure (`12.3 MB`).
+fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u + 1 < UNITS.len() {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+impl fmt::Display for SinkStats {
+    /// One line: `sink file:run.rrd: 120 messages, 4000 rows, 12.3 MB accepted; dropped: …`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "sink {}: {} messages, {} rows, {} accepted",
+            self.name,
+            self.messages,
+            self.rows,
+            human_bytes(self.bytes)
+        )?;
+        let mut drops = self.drops().peekable();
+        if drops.peek().is_some() {
+            f.write_str("; dropped:")?;
+            for (i, (reason, m, r)) in drops.enumerate() {
+                let sep = if i == 0 { " " } else { ", " };
+                write!(f, "{sep}{m} messages / {r} rows ({reason})")?;
+            }
+        }
+        let by_sink = self.dropped_by_sink();
+        if by_sink > 0 {
+            write!(f, "; lost by the sink itself: {by_sink} messages")?;
+        }
+        if let Some(g) = &self.grpc {
+            write!(f, "; connection {:?}", g.state)?;
+        }
+        if self.retired {
+            f.write_str("; retired")?;
+        }
+        if self.failed {
+            f.write_str("; FAILED")?;
+        }
+        if let Some(e) = &self.error {
+            write!(f, ": {e}")?;
+        }
+        Ok(())
     }
 }
 
@@ -256,20 +422,31 @@ pub struct GrpcSinkStats {
 }
 
 /// A snapshot of every counter of a recording.
+///
+/// The counters add up: every row that a `log()` accepted (`rows_logged`) is drained or,
+/// after a shutdown that ran out of time, counted in `rows_abandoned`; every drained row is
+/// in an encoded chunk or counted in `encode_errors`; and every encoded chunk is accepted or
+/// counted dropped, with a reason, by every sink attached at that moment.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Stats {
-    /// One entry per producer thread that has logged.
+    /// One entry per producer thread that has logged. Threads that exited and whose rows
+    /// were all drained are folded into one entry, `exited threads (N)`.
     pub lanes: Vec<LaneStats>,
-    /// One entry per sink.
+    /// One entry per sink: the current ones, then the replaced ones.
     pub sinks: Vec<SinkStats>,
     /// Rows the drain has taken from the lanes.
     pub rows_drained: u64,
     /// Chunks built by the batcher (each encoded exactly once).
     pub chunks_encoded: u64,
+    /// Rows of those chunks.
+    pub rows_encoded: u64,
     /// Arrow payload bytes encoded.
     pub bytes_encoded: u64,
-    /// Rows that failed to encode (with the error counted, not panicking).
+    /// Rows that could not be built into a chunk or encoded (counted, not panicking).
     pub encode_errors: u64,
+    /// Rows still in the lanes or in open batches when a shutdown ran out of time.
+    pub rows_abandoned: u64,
 }
 
 impl Stats {
@@ -281,6 +458,258 @@ impl Stats {
     /// Rows dropped by full lanes.
     pub fn rows_dropped(&self) -> u64 {
         self.lanes.iter().map(|l| l.rows_dropped).sum()
+    }
+}
+
+impl fmt::Display for Stats {
+    /// One line for the lanes' totals, one per lane, one for the drain, one per sink.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "lanes: {} rows logged, {} dropped (lane full)",
+            self.rows_logged(),
+            self.rows_dropped()
+        )?;
+        for l in &self.lanes {
+            writeln!(
+                f,
+                "  lane {}: {} rows, {} dropped, high water {} rows / {}",
+                l.thread,
+                l.rows_pushed,
+                l.rows_dropped,
+                l.high_water_rows,
+                human_bytes(l.high_water_bytes)
+            )?;
+        }
+        write!(
+            f,
+            "drain: {} rows drained, {} chunks ({} rows, {}) encoded, {} rows failed to encode",
+            self.rows_drained,
+            self.chunks_encoded,
+            self.rows_encoded,
+            human_bytes(self.bytes_encoded),
+            self.encode_errors
+        )?;
+        if self.rows_abandoned > 0 {
+            write!(
+                f,
+                ", {} rows abandoned at the deadline",
+                self.rows_abandoned
+            )?;
+        }
+        for s in &self.sinks {
+            write!(f, "\n  {s}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What a sink delivered, at shutdown.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+#[must_use = "a report says what was not delivered"]
+pub struct SinkReport {
+    /// The sink's counters at the end.
+    pub stats: SinkStats,
+    /// Whether it closed cleanly (no failure) before its deadline.
+    pub closed_cleanly: bool,
+    /// Its close deadline passed before it finished: what it still held is counted in
+    /// `dropped_shutdown_deadline`.
+    pub timed_out: bool,
+}
+
+impl SinkReport {
+    /// Closed cleanly, in time, and lost nothing.
+    pub fn is_complete(&self) -> bool {
+        self.closed_cleanly
+            && !self.timed_out
+            && self.stats.dropped() == 0
+            && self.stats.dropped_by_sink() == 0
+    }
+}
+
+impl fmt::Display for SinkReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = if self.timed_out {
+            "TIMED OUT"
+        } else if self.closed_cleanly {
+            "closed"
+        } else {
+            "NOT CLOSED CLEANLY"
+        };
+        write!(f, "[{state}] {}", self.stats)
+    }
+}
+
+/// Everything logged and delivered, at shutdown.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+#[must_use = "a report says what was not delivered; check is_complete()"]
+pub struct ShutdownReport {
+    /// The engine itself ran out of time: rows were left in lanes or batches
+    /// (`stats.rows_abandoned`), or the drain did not answer. A sink that missed its own
+    /// close deadline says so in its [`SinkReport::timed_out`] instead.
+    pub timed_out: bool,
+    /// Final counters (`stats.sinks` holds the same sink counters as `sinks`).
+    pub stats: Stats,
+    /// One report per sink (current and replaced ones).
+    pub sinks: Vec<SinkReport>,
+}
+
+impl ShutdownReport {
+    /// Rows logged (accepted by lanes).
+    pub fn rows_logged(&self) -> u64 {
+        self.stats.rows_logged()
+    }
+
+    /// Whether every row logged reached every sink: nothing dropped anywhere (lanes,
+    /// encoding, sink queues, inside the sinks), nothing abandoned, every sink closed
+    /// cleanly in time.
+    pub fn is_complete(&self) -> bool {
+        !self.timed_out
+            && self.stats.rows_dropped() == 0
+            && self.stats.encode_errors == 0
+            && self.stats.rows_abandoned == 0
+            && self.sinks.iter().all(SinkReport::is_complete)
+    }
+}
+
+impl fmt::Display for ShutdownReport {
+    /// A verdict line, then one line per lane and per sink.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_complete() {
+            writeln!(
+                f,
+                "complete: {} rows logged, every sink got everything",
+                self.rows_logged()
+            )?;
+        } else {
+            writeln!(
+                f,
+                "INCOMPLETE{}: {} rows logged",
+                if self.timed_out { " (timed out)" } else { "" },
+                self.rows_logged()
+            )?;
+        }
+        let mut stats = self.stats.clone();
+        stats.sinks.clear();
+        write!(f, "{stats}")?;
+        for s in &self.sinks {
+            write!(f, "\n  {s}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What was lost since the previous [`flush`](crate::Recording::flush): the error a flush
+/// returns when anything was.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Losses {
+    /// Rows dropped by full lanes (`LanePolicy::DropNewest`).
+    pub rows_dropped_lane_full: u64,
+    /// Rows that failed to encode.
+    pub rows_encode_failed: u64,
+    /// Sinks that dropped messages or failed.
+    pub sinks: Vec<SinkLoss>,
+}
+
+/// One sink's part of [`Losses`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SinkLoss {
+    /// The sink's name.
+    pub name: String,
+    /// Messages dropped in front of the sink or lost by it.
+    pub messages: u64,
+    /// Their rows.
+    pub rows: u64,
+    /// The reasons, most first.
+    pub reasons: Vec<DropReason>,
+    /// The sink failed since the previous flush (or its flush failed): why.
+    pub failure: Option<String>,
+}
+
+impl Losses {
+    /// Nothing lost.
+    pub fn is_empty(&self) -> bool {
+        self.rows_dropped_lane_full == 0 && self.rows_encode_failed == 0 && self.sinks.is_empty()
+    }
+
+    /// What `now` lost since `before` (both snapshots of one recording, `before` older).
+    pub(crate) fn between(before: &Stats, now: &Stats) -> Self {
+        let mut out = Self {
+            rows_dropped_lane_full: now.rows_dropped().saturating_sub(before.rows_dropped()),
+            rows_encode_failed: now.encode_errors.saturating_sub(before.encode_errors),
+            sinks: Vec::new(),
+        };
+        for s in &now.sinks {
+            let old = before.sinks.iter().find(|o| o.id == s.id);
+            let d = |f: fn(&SinkStats) -> u64| f(s).saturating_sub(old.map_or(0, f));
+            let mut reasons: Vec<(u64, DropReason)> = vec![
+                (d(|x| x.dropped_queue_full), DropReason::QueueFull),
+                (
+                    d(|x| x.dropped_sink_failed) + d(SinkStats::dropped_by_sink),
+                    DropReason::SinkFailed,
+                ),
+                (
+                    d(|x| x.dropped_shutdown_deadline),
+                    DropReason::ShutdownDeadline,
+                ),
+            ];
+            reasons.retain(|(n, _)| *n > 0);
+            reasons.sort_by_key(|r| std::cmp::Reverse(r.0));
+            let messages = d(SinkStats::dropped) + d(SinkStats::dropped_by_sink);
+            let rows = d(SinkStats::rows_dropped)
+                + s.grpc
+                    .as_ref()
+                    .map_or(0, |g| g.dropped_rows)
+                    .saturating_sub(
+                        old.and_then(|o| o.grpc.as_ref())
+                            .map_or(0, |g| g.dropped_rows),
+                    );
+            let newly_failed = s.failed && !old.is_some_and(|o| o.failed);
+            if messages > 0 || newly_failed {
+                out.sinks.push(SinkLoss {
+                    name: s.name.clone(),
+                    messages,
+                    rows,
+                    reasons: reasons.into_iter().map(|(_, r)| r).collect(),
+                    failure: if newly_failed { s.error.clone() } else { None },
+                });
+            }
+        }
+        out
+    }
+}
+
+impl fmt::Display for Losses {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        if self.rows_dropped_lane_full > 0 {
+            parts.push(format!(
+                "{} rows dropped by full lanes",
+                self.rows_dropped_lane_full
+            ));
+        }
+        if self.rows_encode_failed > 0 {
+            parts.push(format!("{} rows failed to encode", self.rows_encode_failed));
+        }
+        for s in &self.sinks {
+            let mut p = format!(
+                "sink {}: {} messages / {} rows lost",
+                s.name, s.messages, s.rows
+            );
+            if !s.reasons.is_empty() {
+                let r: Vec<String> = s.reasons.iter().map(ToString::to_string).collect();
+                p.push_str(&format!(" ({})", r.join(", ")));
+            }
+            if let Some(e) = &s.failure {
+                p.push_str(&format!(", failed: {e}"));
+            }
+            parts.push(p);
+        }
+        write!(f, "{}", parts.join("; "))
     }
 }
 

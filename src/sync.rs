@@ -1,14 +1,18 @@
-//! Atomics and thread parking, from `std` or — under `--cfg spate_loom` — from loom's model
-//! checker, so the lock-free protocols can be checked exhaustively. The cfg is `spate_loom`,
-//! not `loom`: tokio (used by the gRPC sink) reads `cfg(loom)` too and would compile out its
-//! networking.
+//! Atomics, fences, locks and thread parking, from `std` or — under `--cfg spate_loom` — from
+//! loom's model checker, so the lock-free protocols can be checked exhaustively. The cfg is
+//! `spate_loom`, not `loom`: tokio (used by the gRPC sink) reads `cfg(loom)` too and would
+//! compile out its networking.
 
 #[cfg(spate_loom)]
-pub(crate) use loom::sync::atomic::{AtomicU8, Ordering};
+pub(crate) use loom::sync::Mutex;
+#[cfg(spate_loom)]
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU8, Ordering, fence};
 #[cfg(spate_loom)]
 pub(crate) use loom::thread::{Thread, current, park};
 
 #[cfg(not(spate_loom))]
-pub(crate) use std::sync::atomic::{AtomicU8, Ordering};
+pub(crate) use std::sync::Mutex;
+#[cfg(not(spate_loom))]
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicU8, Ordering, fence};
 #[cfg(not(spate_loom))]
 pub(crate) use std::thread::{Thread, current, park, park_timeout};

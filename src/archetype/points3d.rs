@@ -182,6 +182,32 @@ impl Points3D {
                 .map_or(0, |l| l.get_buffer_memory_size())
     }
 
+    /// Memory this cloud keeps alive, in bytes: the whole allocations behind its buffers
+    /// (a `Vec` given with spare capacity, or a view into a larger buffer, keeps all of it).
+    /// Lanes and queues are bounded by this, not by [`payload_bytes`](Self::payload_bytes).
+    ///
+    /// ```
+    /// use spate::Points3D;
+    /// let mut v = Vec::with_capacity(1_000_000);
+    /// v.push([0.0f32; 3]);
+    /// let p = Points3D::new(v);
+    /// assert_eq!(p.payload_bytes(), 12);
+    /// assert!(p.retained_bytes() >= 12_000_000);
+    /// ```
+    pub fn retained_bytes(&self) -> usize {
+        fn pinned<T: arrow_buffer::ArrowNativeType>(b: &ScalarBuffer<T>) -> usize {
+            b.inner().capacity().max(b.inner().len())
+        }
+        pinned(&self.positions)
+            + self.colors.as_ref().map_or(0, pinned)
+            + self.radii.as_ref().map_or(0, pinned)
+            + self.class_ids.as_ref().map_or(0, pinned)
+            + self
+                .labels
+                .as_ref()
+                .map_or(0, |l| l.get_buffer_memory_size())
+    }
+
     /// Checks every optional component has one value per point or exactly one value.
     pub fn validate(&self) -> Result<(), ArchetypeError> {
         let n = self.num_points();

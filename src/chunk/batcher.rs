@@ -100,6 +100,16 @@ impl BatchPolicy {
     }
 }
 
+/// Rows that could not become a chunk (counted by the drain as encode errors).
+#[derive(Debug)]
+pub(crate) struct FailedRows {
+    pub error: ChunkError,
+    pub rows: u64,
+}
+
+/// What the batcher hands the drain: a chunk, or rows that failed to become one.
+pub(crate) type Batched = Result<FinishedChunk, FailedRows>;
+
 /// A chunk ready to encode, with what latency accounting needs.
 #[derive(Debug)]
 pub(crate) struct FinishedChunk {
@@ -165,7 +175,12 @@ impl OpenBatch {
         self.row_ids.len()
     }
 
-    fn build(self) -> Result<FinishedChunk, ChunkError> {
+    fn build(self) -> Batched {
+        let rows = self.len() as u64;
+        self.try_build().map_err(|error| FailedRows { error, rows })
+    }
+
+    fn try_build(self) -> Result<FinishedChunk, ChunkError> {
         let timelines = self
             .timelines
             .into_iter()
@@ -200,13 +215,14 @@ fn mask_of(data: &RowData) -> u8 {
 }
 
 /// One row → one chunk, wrapping the row's buffers without copying.
-fn single(row: Row) -> Result<FinishedChunk, ChunkError> {
+fn single(row: Row) -> Batched {
     let oldest_logged_at_ns = row.logged_at_ns();
-    let chunk = Chunk::from_row(row.entity, row.row_id, &row.time, row.data.as_components())?;
-    Ok(FinishedChunk {
-        chunk,
-        oldest_logged_at_ns,
-    })
+    Chunk::from_row(row.entity, row.row_id, &row.time, row.data.as_components())
+        .map(|chunk| FinishedChunk {
+            chunk,
+            oldest_logged_at_ns,
+        })
+        .map_err(|error| FailedRows { error, rows: 1 })
 }
 
 impl Batcher {
@@ -218,17 +234,22 @@ impl Batcher {
     }
 
     /// Adds a row; finished chunks (full batches, or the row itself if large) go to `out`,
-    /// in the order their rows arrived per batch key.
-    pub(crate) fn push(
-        &mut self,
-        row: Row,
-        now: Instant,
-        out: &mut Vec<Result<FinishedChunk, ChunkError>>,
-    ) {
+    /// in the order their rows arrived per entity.
+    ///
+    /// An entity has at most one open batch: a row whose timelines or components differ
+    /// from its entity's open batch finishes that batch first, so rows of one entity never
+    /// overtake each other, whatever their shape.
+    pub(crate) fn push(&mut self, row: Row, now: Instant, out: &mut Vec<Batched>) {
         let mask = mask_of(&row.data);
-        let idx = self.open.iter().position(|b| b.accepts(&row, mask));
+        let mut idx = self.open.iter().position(|b| b.entity == row.entity);
+        if let Some(i) = idx
+            && !self.open[i].accepts(&row, mask)
+        {
+            out.push(self.open.swap_remove(i).build());
+            idx = None;
+        }
         if row.payload_bytes >= self.policy.passthrough_bytes {
-            // Keep per-key order: the open batch of this key goes first.
+            // Keep per-entity order: the entity's open batch goes first.
             if let Some(i) = idx {
                 out.push(self.open.swap_remove(i).build());
             }
@@ -243,8 +264,8 @@ impl Batcher {
             }
         };
         let b = &mut self.open[i];
-        if let Err(e) = b.append(row) {
-            out.push(Err(e));
+        if let Err(error) = b.append(row) {
+            out.push(Err(FailedRows { error, rows: 1 }));
             return;
         }
         if b.bytes >= self.policy.max_bytes || b.len() >= self.policy.max_rows {
@@ -253,11 +274,7 @@ impl Batcher {
     }
 
     /// Finishes batches older than `max_delay`.
-    pub(crate) fn take_due(
-        &mut self,
-        now: Instant,
-        out: &mut Vec<Result<FinishedChunk, ChunkError>>,
-    ) {
+    pub(crate) fn take_due(&mut self, now: Instant, out: &mut Vec<Batched>) {
         let mut i = 0;
         while i < self.open.len() {
             if now.saturating_duration_since(self.open[i].opened_at) >= self.policy.max_delay {
@@ -269,7 +286,7 @@ impl Batcher {
     }
 
     /// Finishes every open batch.
-    pub(crate) fn flush_all(&mut self, out: &mut Vec<Result<FinishedChunk, ChunkError>>) {
+    pub(crate) fn flush_all(&mut self, out: &mut Vec<Batched>) {
         for b in self.open.drain(..) {
             out.push(b.build());
         }
@@ -284,7 +301,6 @@ impl Batcher {
     }
 
     /// Rows waiting in open batches.
-    #[cfg(test)]
     pub(crate) fn pending_rows(&self) -> usize {
         self.open.iter().map(OpenBatch::len).sum()
     }
@@ -304,11 +320,12 @@ mod tests {
             entity: EntityPath::parse(entity).unwrap(),
             time: TimePoint::default().with_sequence("frame", frame).unwrap(),
             payload_bytes: p.payload_bytes(),
+            retained_bytes: p.retained_bytes(),
             data: RowData::Points3D(p),
         }
     }
 
-    fn chunks(out: Vec<Result<FinishedChunk, ChunkError>>) -> Vec<Chunk> {
+    fn chunks(out: Vec<Batched>) -> Vec<Chunk> {
         out.into_iter().map(|r| r.unwrap().chunk).collect()
     }
 
@@ -339,7 +356,7 @@ mod tests {
     }
 
     #[test]
-    fn batches_split_by_entity_and_components_and_age_out() {
+    fn batches_split_by_entity_and_age_out() {
         let policy = BatchPolicy {
             max_delay: Duration::from_millis(8),
             ..BatchPolicy::live()
@@ -349,16 +366,36 @@ mod tests {
         let mut out = Vec::new();
         b.push(row("a", 0, 1), t0, &mut out);
         b.push(row("b", 0, 1), t0, &mut out);
-        let mut no_radii = row("a", 1, 1);
-        no_radii.data = RowData::Points3D(Points3D::new(vec![[0.0f32; 3]]));
-        b.push(no_radii, t0, &mut out);
+        b.push(row("a", 1, 1), t0, &mut out);
         assert!(out.is_empty());
         assert_eq!(b.next_deadline(), Some(t0 + Duration::from_millis(8)));
         b.take_due(t0 + Duration::from_millis(7), &mut out);
         assert!(out.is_empty());
         b.take_due(t0 + Duration::from_millis(8), &mut out);
-        assert_eq!(out.len(), 3);
+        assert_eq!(out.len(), 2);
         assert_eq!(b.next_deadline(), None);
+    }
+
+    /// Regression: rows of one entity with different component sets went to different
+    /// batches and could be emitted out of logging order.
+    #[test]
+    fn rows_of_one_entity_never_overtake_whatever_their_components() {
+        let mut b = Batcher::new(BatchPolicy::live());
+        let t0 = Instant::now();
+        let mut out = Vec::new();
+        for f in 0..20 {
+            let mut r = row("a", f, 1);
+            if f % 3 == 1 {
+                r.data = RowData::Points3D(Points3D::new(vec![[0.0f32; 3]]));
+            }
+            b.push(r, t0, &mut out);
+        }
+        b.flush_all(&mut out);
+        let frames: Vec<i64> = chunks(out)
+            .iter()
+            .flat_map(|c| c.timelines()[0].values().to_vec())
+            .collect();
+        assert_eq!(frames, (0..20).collect::<Vec<_>>());
     }
 
     #[test]

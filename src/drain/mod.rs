@@ -1,21 +1,36 @@
 //! The drain thread: merges every lane fairly, batches rows into chunks, encodes each chunk
 //! once, and hands the same encoded message to every sink's queue.
+//!
+//! # Requests are served under load
+//!
+//! Between two fair rounds over the lanes the drain serves the requests that arrived
+//! (`flush`, `set_sinks`, `shutdown`). A flush or a sink change takes each lane only up to
+//! where it stood when the drain picked the request up, so a producer that never stops
+//! cannot starve it: the wait is bounded by what was already logged.
+//!
+//! # Every wait ends
+//!
+//! Replies go through channels that are dropped with the drain, so a request sent after the
+//! drain exited is answered at once (with an error). The drain itself waits only on a full
+//! `Block` sink, and never past a shutdown deadline or on a failed sink.
+
+pub(crate) mod hub;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::Sender;
+use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::time::{Duration, Instant};
 
 use crossbeam_utils::Backoff;
 
-use crate::chunk::ChunkError;
-use crate::chunk::batcher::{Batcher, FinishedChunk};
+use crate::chunk::batcher::{BatchPolicy, Batched, Batcher};
 use crate::lane::LaneConsumer;
 use crate::park::Parker;
-use crate::recording::{Shared, ShutdownReport};
 use crate::sink::SinkSpec;
 use crate::sink::worker::{SinkWorker, Ticket};
-use crate::wire::EncodedMessage;
+use crate::stats::{ShutdownReport, SinkReport};
+use crate::wire::{Compression, EncodedMessage, StoreInfo};
+use hub::{Claim, Hub, Request};
 
 /// Most rows taken from one lane before the drain moves to the next: a busy lane cannot
 /// starve a quiet one.
@@ -24,25 +39,12 @@ pub(crate) const BURST: usize = 256;
 /// Longest idle sleep, so exited threads' lanes are freed even when nothing is logged.
 const IDLE_PARK: Duration = Duration::from_millis(50);
 
-/// Requests from `Recording` handles to the drain thread.
-pub(crate) enum DrainRequest {
-    /// Drain every lane, finish every batch, then flush every sink; the sinks' ticket comes
-    /// back on `reply`.
-    Flush {
-        deadline: Instant,
-        reply: Sender<Arc<Ticket>>,
-    },
-    /// Replace the sinks (after flushing batches into the old ones).
-    SetSinks {
-        sinks: Vec<SinkSpec>,
-        reply: Sender<std::io::Result<()>>,
-    },
-    /// Drain everything, close every sink, report, and stop.
-    Shutdown {
-        deadline: Instant,
-        reply: Sender<ShutdownReport>,
-    },
-}
+/// How long a replaced sink may take to finish its queue and close (a shutdown gives up on
+/// it at its own deadline, whichever comes first).
+const RETIRE_DEADLINE: Duration = Duration::from_secs(3600);
+
+/// Deadline of the shutdown the drain does itself when every handle vanished without one.
+const ORPHAN_SHUTDOWN: Duration = Duration::from_secs(5);
 
 /// Takes up to `burst` items from each source in turn, starting after the source served
 /// first last time. Returns how many items were taken. Pure, so fairness is unit-tested.
@@ -64,29 +66,58 @@ pub(crate) fn fair_round<S>(
     total
 }
 
+/// The drain's side of a recording: what it was configured with.
+pub(crate) struct DrainConfig {
+    pub store: StoreInfo,
+    pub batch: BatchPolicy,
+    pub compression: Compression,
+}
+
 pub(crate) struct DrainLoop {
-    shared: Arc<Shared>,
+    hub: Arc<Hub>,
+    config: DrainConfig,
     parker: Arc<Parker>,
+    requests: Receiver<Request>,
+    /// A request taken off the channel while looking for work.
+    pending: Option<Request>,
+    /// Every handle is gone (no shutdown request can come any more).
+    orphaned: bool,
     lanes: Vec<LaneConsumer>,
     next_lane: usize,
     batcher: Batcher,
     sinks: Vec<SinkWorker>,
     /// Sinks replaced by `set_sinks`, closing on their own threads, with their close tickets.
-    retired: Vec<(SinkWorker, Arc<Ticket>)>,
-    finished: Vec<Result<FinishedChunk, ChunkError>>,
+    retiring: Vec<(SinkWorker, Arc<Ticket>)>,
+    finished: Vec<Batched>,
+}
+
+/// Whether the drain goes on after serving a request.
+enum Next {
+    Continue,
+    Exit,
 }
 
 impl DrainLoop {
-    pub(crate) fn new(shared: Arc<Shared>, parker: Arc<Parker>, sinks: Vec<SinkWorker>) -> Self {
-        let batcher = Batcher::new(shared.batch);
+    pub(crate) fn new(
+        hub: Arc<Hub>,
+        config: DrainConfig,
+        parker: Arc<Parker>,
+        requests: Receiver<Request>,
+        sinks: Vec<SinkWorker>,
+    ) -> Self {
+        let batcher = Batcher::new(config.batch);
         let this = Self {
-            shared,
+            hub,
+            config,
             parker,
+            requests,
+            pending: None,
+            orphaned: false,
             lanes: Vec::new(),
             next_lane: 0,
             batcher,
             sinks,
-            retired: Vec::new(),
+            retiring: Vec::new(),
             finished: Vec::new(),
         };
         this.greet_sinks();
@@ -96,34 +127,37 @@ impl DrainLoop {
     /// Sends the recording's `SetStoreInfo` to the (new) sinks first and makes them
     /// visible in the stats.
     fn greet_sinks(&self) {
-        let hello = EncodedMessage::set_store_info(&self.shared.store);
+        let hello = EncodedMessage::set_store_info(&self.config.store);
         for s in &self.sinks {
-            s.dispatch(&hello, None, &self.parker);
+            s.dispatch(&hello, None, &self.parker, &|| self.hub.shutdown_deadline());
         }
         self.publish_sinks();
     }
 
     fn publish_sinks(&self) {
-        let view = self.sinks.iter().map(|s| s.shared().clone()).collect();
-        *self
-            .shared
-            .sinks_view
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = view;
+        let view = self
+            .sinks
+            .iter()
+            .chain(self.retiring.iter().map(|(s, _)| s))
+            .map(|s| s.shared().clone())
+            .collect();
+        self.hub.set_sinks_view(view);
     }
 
     fn accept_lanes(&mut self) -> bool {
         let mut any = false;
-        while let Some(lane) = self.shared.new_lanes.pop() {
-            self.shared
-                .lanes_view
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push(lane.shared.clone());
+        while let Some(lane) = self.hub.new_lanes.pop() {
             self.lanes.push(lane);
             any = true;
         }
         any
+    }
+
+    fn count_drained(&self, n: usize) {
+        self.hub
+            .counters
+            .rows_drained
+            .fetch_add(n as u64, Ordering::Relaxed);
     }
 
     /// One fair pass over the lanes; rows go to the batcher.
@@ -133,56 +167,115 @@ impl DrainLoop {
         let n = fair_round(&mut self.lanes, &mut self.next_lane, BURST, |lane, max| {
             lane.pop_burst(max, |row| batcher.push(row, now, finished))
         });
-        self.shared
-            .rows_drained
-            .fetch_add(n as u64, Ordering::Relaxed);
-        self.lanes.retain(|l| !l.is_finished());
+        self.count_drained(n);
+        self.forget_finished_lanes();
         n
     }
 
-    /// Takes every row currently in every lane (for flush and shutdown).
-    fn drain_all_lanes(&mut self) {
+    fn forget_finished_lanes(&mut self) {
+        let hub = &self.hub;
+        self.lanes.retain(|l| {
+            let done = l.is_finished();
+            if done {
+                hub.retire_lane(&l.shared);
+            }
+            !done
+        });
+    }
+
+    /// Takes from every lane exactly the rows it held when called (a producer that keeps
+    /// logging cannot make this longer), emitting chunks as they fill.
+    fn drain_lanes_to_mark(&mut self) {
         self.accept_lanes();
-        while self.poll_lanes(Instant::now()) > 0 {
+        let mut marks: Vec<usize> = self.lanes.iter().map(LaneConsumer::rows_waiting).collect();
+        while marks.iter().any(|m| *m > 0) {
+            let now = Instant::now();
+            let mut n = 0;
+            let (batcher, finished) = (&mut self.batcher, &mut self.finished);
+            for (lane, mark) in self.lanes.iter_mut().zip(marks.iter_mut()) {
+                let take = (*mark).min(BURST);
+                if take > 0 {
+                    let got = lane.pop_burst(take, |row| batcher.push(row, now, finished));
+                    *mark = if got == take { *mark - take } else { 0 };
+                    n += got;
+                }
+            }
+            self.count_drained(n);
             self.emit();
         }
-        self.emit();
+        self.forget_finished_lanes();
     }
 
     /// Encodes finished chunks once and dispatches them to every sink.
     fn emit(&mut self) {
+        let c = &self.hub.counters;
         for f in std::mem::take(&mut self.finished) {
-            let encoded = f.and_then(|f| {
-                EncodedMessage::arrow_msg(&f.chunk, &self.shared.store, self.shared.compression)
-                    .map(|m| (m, f.oldest_logged_at_ns))
-                    .map_err(|e| {
-                        ChunkError::Arrow(arrow_schema::ArrowError::ExternalError(Box::new(e)))
-                    })
-            });
-            match encoded {
-                Ok((msg, logged_at)) => {
-                    self.shared.chunks_encoded.fetch_add(1, Ordering::Relaxed);
-                    self.shared
-                        .bytes_encoded
+            let f = match f {
+                Ok(f) => f,
+                Err(failed) => {
+                    if c.encode_errors.fetch_add(failed.rows, Ordering::Relaxed) == 0 {
+                        log::warn!(
+                            "spate: {} rows could not become a chunk (counted in encode_errors): {}",
+                            failed.rows,
+                            crate::ErrorChain(&failed.error)
+                        );
+                    }
+                    continue;
+                }
+            };
+            let rows = f.chunk.num_rows() as u64;
+            match EncodedMessage::arrow_msg(&f.chunk, &self.config.store, self.config.compression) {
+                Ok(msg) => {
+                    c.chunks_encoded.fetch_add(1, Ordering::Relaxed);
+                    c.rows_encoded.fetch_add(rows, Ordering::Relaxed);
+                    c.bytes_encoded
                         .fetch_add(msg.len() as u64, Ordering::Relaxed);
                     for s in &self.sinks {
-                        s.dispatch(&msg, Some(logged_at), &self.parker);
+                        s.dispatch(&msg, Some(f.oldest_logged_at_ns), &self.parker, &|| {
+                            self.hub.shutdown_deadline()
+                        });
                     }
                 }
-                Err(_) => {
-                    self.shared.encode_errors.fetch_add(1, Ordering::Relaxed);
+                Err(e) => {
+                    if c.encode_errors.fetch_add(rows, Ordering::Relaxed) == 0 {
+                        log::warn!(
+                            "spate: a chunk of {rows} rows failed to encode (counted in encode_errors): {}",
+                            crate::ErrorChain(&e)
+                        );
+                    }
                 }
+            }
+        }
+        c.rows_batched
+            .store(self.batcher.pending_rows() as u64, Ordering::Relaxed);
+    }
+
+    /// The next request, if one is waiting (remembers that every handle is gone).
+    fn next_request(&mut self) -> Option<Request> {
+        if let Some(r) = self.pending.take() {
+            return Some(r);
+        }
+        match self.requests.try_recv() {
+            Ok(r) => Some(r),
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Disconnected) => {
+                self.orphaned = true;
+                None
             }
         }
     }
 
-    fn has_work(&self) -> bool {
-        !self.shared.new_lanes.is_empty()
-            || !self.shared.commands.is_empty()
+    fn has_work(&mut self) -> bool {
+        if self.pending.is_none() && !self.orphaned {
+            self.pending = self.next_request();
+        }
+        self.pending.is_some()
+            || self.orphaned
+            || !self.hub.new_lanes.is_empty()
             || self.lanes.iter().any(LaneConsumer::has_rows)
     }
 
-    /// Runs until a shutdown command; returns its reply channel and report.
+    /// Runs until a shutdown request (or until every handle is gone).
     pub(crate) fn run(mut self) {
         let backoff = Backoff::new();
         loop {
@@ -192,32 +285,18 @@ impl DrainLoop {
             self.batcher.take_due(now, &mut self.finished);
             work += self.finished.len();
             self.emit();
-            while let Some(cmd) = self.shared.commands.pop() {
+            self.reap_retiring();
+            while let Some(request) = self.next_request() {
                 work += 1;
-                match cmd {
-                    DrainRequest::Flush { deadline, reply } => {
-                        self.drain_all_lanes();
-                        self.batcher.flush_all(&mut self.finished);
-                        self.emit();
-                        let ticket = Ticket::new(self.sinks.len());
-                        for s in &self.sinks {
-                            s.flush(deadline, ticket.clone());
-                        }
-                        let _ = reply.send(ticket);
-                    }
-                    DrainRequest::SetSinks { sinks, reply } => {
-                        self.drain_all_lanes();
-                        self.batcher.flush_all(&mut self.finished);
-                        self.emit();
-                        let result = self.replace_sinks(sinks);
-                        let _ = reply.send(result);
-                    }
-                    DrainRequest::Shutdown { deadline, reply } => {
-                        let report = self.shutdown(deadline);
-                        let _ = reply.send(report);
-                        return;
-                    }
+                if let Next::Exit = self.serve(request) {
+                    return;
                 }
+            }
+            if self.orphaned {
+                // Handles always shut down before they vanish; this is the last resort.
+                self.hub.gate.close();
+                let _ = self.shutdown(Instant::now() + ORPHAN_SHUTDOWN);
+                return;
             }
             if work > 0 {
                 backoff.reset();
@@ -235,48 +314,165 @@ impl DrainLoop {
         }
     }
 
-    fn replace_sinks(&mut self, specs: Vec<SinkSpec>) -> std::io::Result<()> {
+    fn serve(&mut self, request: Request) -> Next {
+        match request {
+            Request::Flush { deadline, reply } => {
+                self.drain_lanes_to_mark();
+                self.batcher.flush_all(&mut self.finished);
+                self.emit();
+                let ticket = Ticket::new(self.sinks.len());
+                for s in &self.sinks {
+                    s.flush(deadline, ticket.clone());
+                }
+                let _ = reply.send(ticket);
+                Next::Continue
+            }
+            Request::SetSinks {
+                sinks,
+                claim,
+                reply,
+            } => {
+                self.drain_lanes_to_mark();
+                self.batcher.flush_all(&mut self.finished);
+                self.emit();
+                self.replace_sinks(sinks, &claim, &reply);
+                Next::Continue
+            }
+            Request::Shutdown { deadline, reply } => {
+                let report = self.shutdown(deadline);
+                let _ = reply.send(report);
+                Next::Exit
+            }
+        }
+    }
+
+    fn replace_sinks(
+        &mut self,
+        specs: Vec<SinkSpec>,
+        claim: &Claim,
+        reply: &Sender<std::io::Result<()>>,
+    ) {
+        if !claim.take() {
+            // The caller gave up before this point: the sinks are not attached (dropped
+            // here, never started).
+            return;
+        }
         let mut new = Vec::with_capacity(specs.len());
         for spec in specs {
-            new.push(SinkWorker::start(spec, self.parker.clone())?);
+            match SinkWorker::start(spec, self.parker.clone()) {
+                Ok(w) => new.push(w),
+                Err(e) => {
+                    // The old sinks stay; the new ones that started are closed at once.
+                    let far = Instant::now() + RETIRE_DEADLINE;
+                    for w in new {
+                        let t = Ticket::new(1);
+                        w.close(far, t.clone());
+                        w.retire();
+                        self.retiring.push((w, t));
+                    }
+                    self.publish_sinks();
+                    let _ = reply.send(Err(e));
+                    return;
+                }
+            }
         }
         // The old sinks finish their queues and close on their own threads.
-        let far = Instant::now() + Duration::from_secs(3600);
         for old in std::mem::replace(&mut self.sinks, new) {
             let ticket = Ticket::new(1);
-            old.close(far, ticket.clone());
-            self.retired.push((old, ticket));
+            old.close(
+                old.close_deadline(Instant::now() + RETIRE_DEADLINE),
+                ticket.clone(),
+            );
+            old.retire();
+            self.retiring.push((old, ticket));
         }
         self.greet_sinks();
-        Ok(())
+        let _ = reply.send(Ok(()));
+    }
+
+    /// Joins replaced sinks that finished closing; their reports move to the hub.
+    fn reap_retiring(&mut self) {
+        if !self.retiring.iter().any(|(_, t)| t.is_done()) {
+            return;
+        }
+        let (done, still): (Vec<_>, Vec<_>) = std::mem::take(&mut self.retiring)
+            .into_iter()
+            .partition(|(_, t)| t.is_done());
+        self.retiring = still;
+        self.publish_sinks();
+        for (w, _) in done {
+            self.hub.retire_sink(w.finish(true));
+        }
+    }
+
+    /// Takes every row the lanes hold after the gate closed, waiting for pushes in
+    /// progress (`crate::gate`), until `deadline`; returns whether every lane was emptied.
+    fn final_pass(&mut self, deadline: Instant) -> bool {
+        self.hub.gate.observe_close();
+        self.accept_lanes();
+        let backoff = Backoff::new();
+        loop {
+            let now = Instant::now();
+            let mut n = 0;
+            loop {
+                let got = self.poll_lanes(now);
+                if got == 0 {
+                    break;
+                }
+                n += got;
+                self.emit();
+            }
+            // After the gate closed, a lane whose producer is not mid-push gets no row.
+            let settled = self
+                .lanes
+                .iter()
+                .all(|l| l.shared.entry.is_idle() && !l.has_rows());
+            if settled {
+                return true;
+            }
+            if now >= deadline {
+                return false;
+            }
+            if n == 0 {
+                backoff.snooze();
+            }
+        }
     }
 
     fn shutdown(&mut self, deadline: Instant) -> ShutdownReport {
-        self.drain_all_lanes();
+        let emptied = self.final_pass(deadline);
+        let left: u64 = self.lanes.iter().map(LaneConsumer::rows_left).sum();
+        self.hub
+            .counters
+            .rows_abandoned
+            .fetch_add(left, Ordering::Relaxed);
         self.batcher.flush_all(&mut self.finished);
         self.emit();
-        // One ticket per sink: a sink that finishes in time closes cleanly even if another
-        // one misses the deadline. Replaced sinks were asked to close already.
-        let current: Vec<(SinkWorker, Arc<Ticket>)> = self
+        // One ticket per sink, each with its own close deadline: a sink that finishes in
+        // time closes cleanly even if another one misses its deadline.
+        let current: Vec<(SinkWorker, Arc<Ticket>, Instant)> = self
             .sinks
             .drain(..)
             .map(|s| {
                 let t = Ticket::new(1);
-                s.close(deadline, t.clone());
-                (s, t)
+                let d = s.close_deadline(deadline);
+                s.close(d, t.clone());
+                (s, t, d)
             })
             .collect();
-        let mut timed_out = false;
-        let sinks = current
+        let retiring = std::mem::take(&mut self.retiring)
             .into_iter()
-            .chain(std::mem::take(&mut self.retired))
-            .map(|(s, t)| {
-                let in_time = t.wait(deadline);
-                timed_out |= !in_time;
+            .map(|(s, t)| (s, t, deadline));
+        let mut sinks: Vec<SinkReport> = current
+            .into_iter()
+            .chain(retiring)
+            .map(|(s, t, d)| {
+                let in_time = t.wait(d);
                 s.finish(in_time)
             })
             .collect();
-        self.shared.report(sinks, timed_out)
+        sinks.extend(self.hub.retired_reports());
+        self.hub.report(sinks, !emptied)
     }
 }
 

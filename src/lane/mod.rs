@@ -14,6 +14,7 @@ use crossbeam_utils::{Backoff, CachePadded};
 use crate::archetype::Points3D;
 use crate::chunk::{AsComponents, RowId};
 use crate::entity::EntityPath;
+use crate::gate::{Entry, Gate};
 use crate::park::Parker;
 use crate::time::TimePoint;
 use std::sync::Arc;
@@ -58,6 +59,8 @@ pub(crate) struct Row {
     pub time: TimePoint,
     pub data: RowData,
     pub payload_bytes: usize,
+    /// The memory the row keeps alive (what the lane's byte bound counts).
+    pub retained_bytes: usize,
 }
 
 impl Row {
@@ -84,6 +87,8 @@ pub(crate) struct LaneShared {
     pub high_water_bytes: AtomicU64,
     /// The producer thread, when it waits for room (`LanePolicy::Block`).
     pub producer: Parker,
+    /// Raised by the producer while it pushes (the shutdown handshake, `crate::gate`).
+    pub entry: Entry,
 }
 
 /// Snapshot of one lane's counters.
@@ -97,11 +102,29 @@ pub struct LaneStats {
     pub rows_dropped: u64,
     /// Most rows queued in the lane at once.
     pub high_water_rows: usize,
-    /// Most payload bytes queued in the lane at once.
+    /// Most bytes queued in the lane at once (of the memory the rows keep alive).
     pub high_water_bytes: u64,
 }
 
+impl LaneStats {
+    /// Adds `other`'s counters to these (high-water marks: the larger one).
+    pub(crate) fn absorb(&mut self, other: &LaneStats) {
+        self.rows_pushed += other.rows_pushed;
+        self.rows_dropped += other.rows_dropped;
+        self.high_water_rows = self.high_water_rows.max(other.high_water_rows);
+        self.high_water_bytes = self.high_water_bytes.max(other.high_water_bytes);
+    }
+}
+
 impl LaneShared {
+    /// Rows pushed and not popped (read from the counters: for reports).
+    pub(crate) fn rows_left(&self) -> u64 {
+        self.pushed
+            .0
+            .load(Ordering::Acquire)
+            .saturating_sub(self.popped.load(Ordering::Acquire))
+    }
+
     pub(crate) fn snapshot(&self) -> LaneStats {
         LaneStats {
             thread: self.thread_name.clone(),
@@ -165,6 +188,7 @@ pub(crate) fn new_lane(
         high_water_rows: AtomicUsize::new(0),
         high_water_bytes: AtomicU64::new(0),
         producer: Parker::for_current_thread(),
+        entry: Entry::new(),
     });
     (
         LaneProducer {
@@ -197,10 +221,21 @@ impl LaneProducer {
         self.fits(bytes)
     }
 
+    /// Pushes a row unless `gate` is closed, with the shutdown handshake around it (see
+    /// `crate::gate`: the drain's final pass either sees the row or this returns `Closed`).
+    pub(crate) fn push_through(&mut self, gate: &Gate, row: Row) -> Result<(), PushError> {
+        if !self.shared.entry.enter(gate) {
+            return Err(PushError::Closed);
+        }
+        let pushed = self.push(row, || gate.is_closed());
+        self.shared.entry.leave();
+        pushed
+    }
+
     /// Pushes a row, applying the lane policy. `is_closed` lets a blocked producer give up
     /// when the recording shuts down.
     pub(crate) fn push(&mut self, row: Row, is_closed: impl Fn() -> bool) -> Result<(), PushError> {
-        let bytes = row.payload_bytes as u64;
+        let bytes = row.retained_bytes as u64;
         if !self.has_room(bytes) {
             match self.policy {
                 LanePolicy::DropNewest => {
@@ -250,6 +285,16 @@ impl LaneConsumer {
         !self.ring.is_empty()
     }
 
+    /// Rows waiting now.
+    pub(crate) fn rows_waiting(&self) -> usize {
+        self.ring.slots()
+    }
+
+    /// Rows pushed and not popped (read from the counters: for reports).
+    pub(crate) fn rows_left(&self) -> u64 {
+        self.shared.rows_left()
+    }
+
     /// The producer thread is gone and every row was taken.
     pub(crate) fn is_finished(&self) -> bool {
         self.ring.is_abandoned() && self.ring.is_empty()
@@ -267,7 +312,7 @@ impl LaneConsumer {
         let mut bytes = 0u64;
         if let Ok(chunk) = self.ring.read_chunk(n) {
             for row in chunk {
-                bytes += row.payload_bytes as u64;
+                bytes += row.retained_bytes as u64;
                 sink(row);
             }
         }
@@ -303,6 +348,7 @@ mod tests {
             entity: EntityPath::parse("x").unwrap(),
             time: TimePoint::default(),
             payload_bytes: p.payload_bytes(),
+            retained_bytes: p.retained_bytes(),
             data: RowData::Points3D(p),
         }
     }

@@ -1,6 +1,26 @@
 //! Sinks: where encoded messages go. Each sink runs on its own named worker thread behind a
 //! queue bounded in bytes, so a slow or failed sink never blocks the drain thread (unless its
-//! policy is [`SinkPolicy::Block`]) and never blocks the other sinks.
+//! policy is [`SinkPolicy::Block`]) and never blocks the other sinks. A sink that fails — an
+//! error or a panic — fails alone: it is marked failed with the cause
+//! ([`SinkStats::error`](crate::stats::SinkStats::error)), its queued and later messages are
+//! counted as dropped, and nothing ever waits on it again.
+//!
+//! # Defaults
+//!
+//! A recording keeps what it is given; a live view may drop. Each sink kind says which, with
+//! [`Sink::default_policy`]; [`SinkSpec::policy`] overrides it.
+//!
+//! | sink | default policy | why |
+//! | --- | --- | --- |
+//! | [`FileSink`] | [`Block`](SinkPolicy::Block) | a recording: lossless, like the official SDK's file sink; a slow disk slows the producers |
+//! | [`MemorySink`] | [`Block`](SinkPolicy::Block) | tests and embedding want everything |
+//! | [`NullSink`] | [`Block`](SinkPolicy::Block) | never full |
+//! | [`GrpcSink`] | [`DropNewest`](SinkPolicy::DropNewest) | a live view: a slow or absent viewer must not stall the sensors; drops are counted |
+//! | your own [`Sink`] | [`Block`](SinkPolicy::Block) | unless it overrides [`Sink::default_policy`] |
+//!
+//! Every sink's queue holds at most [`DEFAULT_MAX_QUEUE_BYTES`] (of the memory the queued
+//! messages keep alive) unless [`SinkSpec::max_queue_bytes`] says otherwise, and closes
+//! within the shutdown deadline unless [`SinkSpec::close_timeout`] gives it less.
 
 pub mod file;
 pub mod grpc;
@@ -9,8 +29,9 @@ mod null;
 pub mod relay;
 pub(crate) mod worker;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+pub use crate::stats::SinkReport;
 pub use file::{FileSink, FileSinkError, FileSinkOptions, IoBackend, SyncPolicy};
 pub use grpc::{
     ConnectionState, GrpcSink, GrpcSinkError, GrpcSinkOptions, GrpcSinkStats, GrpcStateHandle,
@@ -77,6 +98,12 @@ pub trait Sink: Send + 'static {
         self.flush(deadline)
     }
 
+    /// The [`SinkPolicy`] this kind of sink gets unless its [`SinkSpec`] says otherwise
+    /// (see the [table](self#defaults)): `Block` unless overridden.
+    fn default_policy(&self) -> SinkPolicy {
+        SinkPolicy::Block
+    }
+
     /// A live view of the sink's own state (e.g. a gRPC connection), taken once when the
     /// sink is attached to a recording and read by every
     /// [`Recording::stats`](crate::Recording::stats) snapshot. `None` (the default) for
@@ -97,10 +124,12 @@ pub enum SinkMonitor {
 /// What happens when a sink's queue is full.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum SinkPolicy {
-    /// The drain waits for room: lossless, but a stalled sink then stalls the recording.
+    /// The drain waits for room: lossless, but a stalled sink then stalls the recording
+    /// (never a failed one: a failed sink's messages are dropped and counted; and never past
+    /// a shutdown's deadline).
+    #[default]
     Block,
     /// The new message is dropped and counted; the other sinks and the caller carry on.
-    #[default]
     DropNewest,
 }
 
@@ -109,6 +138,7 @@ pub struct SinkSpec {
     pub(crate) sink: Box<dyn Sink>,
     pub(crate) policy: SinkPolicy,
     pub(crate) max_queue_bytes: u64,
+    pub(crate) close_timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for SinkSpec {
@@ -117,6 +147,7 @@ impl std::fmt::Debug for SinkSpec {
             .field("sink", &self.sink.name())
             .field("policy", &self.policy)
             .field("max_queue_bytes", &self.max_queue_bytes)
+            .field("close_timeout", &self.close_timeout)
             .finish()
     }
 }
@@ -125,13 +156,21 @@ impl std::fmt::Debug for SinkSpec {
 pub const DEFAULT_MAX_QUEUE_BYTES: u64 = 256 * 1024 * 1024;
 
 impl SinkSpec {
-    /// A sink with the default policy ([`SinkPolicy::DropNewest`]) and queue bound.
+    /// A sink with its kind's [default policy](Sink::default_policy) and the default
+    /// queue bound.
     pub fn new(sink: impl Sink) -> Self {
+        let policy = sink.default_policy();
         Self {
             sink: Box::new(sink),
-            policy: SinkPolicy::default(),
+            policy,
             max_queue_bytes: DEFAULT_MAX_QUEUE_BYTES,
+            close_timeout: None,
         }
+    }
+
+    /// The policy this spec applies to a full queue.
+    pub fn current_policy(&self) -> SinkPolicy {
+        self.policy
     }
 
     /// Sets the policy for a full queue.
@@ -141,9 +180,19 @@ impl SinkSpec {
     }
 
     /// Sets the queue bound in bytes (a message larger than the bound still goes through an
-    /// empty queue).
+    /// empty queue). What is counted is the memory a queued message keeps alive
+    /// ([`EncodedMessage::retained_bytes`]), not only its encoded length.
     pub fn max_queue_bytes(mut self, bytes: u64) -> Self {
         self.max_queue_bytes = bytes;
+        self
+    }
+
+    /// Gives the sink at most `timeout` to close at shutdown (or after `set_sinks`
+    /// replaced it), however far the shutdown's own deadline is: one dead viewer then
+    /// costs this long, not the whole deadline. What it still holds then is counted as
+    /// dropped at the deadline, and its report says it timed out.
+    pub fn close_timeout(mut self, timeout: Duration) -> Self {
+        self.close_timeout = Some(timeout);
         self
     }
 }
@@ -208,12 +257,3 @@ tuple_sinks!(A);
 tuple_sinks!(A, B);
 tuple_sinks!(A, B, C);
 tuple_sinks!(A, B, C, D);
-
-/// What a sink delivered, at shutdown.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SinkReport {
-    /// The sink's counters at the end.
-    pub stats: crate::stats::SinkStats,
-    /// Whether it closed cleanly before the deadline.
-    pub closed_cleanly: bool,
-}

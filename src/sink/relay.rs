@@ -24,8 +24,12 @@
 //! # Shutdown
 //!
 //! [`Relay::shutdown`] delivers what is in the inbox, closes every sink (a
-//! [`FileSink`](super::FileSink) writes its footer) and waits at most until the deadline;
-//! the report says what was delivered and what was not.
+//! [`FileSink`](super::FileSink) writes its footer) and waits at most until the deadline
+//! (each sink at most until its own [`close_timeout`](super::SinkSpec::close_timeout));
+//! the report says what was delivered and what was not. Every message a `send` accepted
+//! is delivered or counted: a send racing the shutdown either lands ahead of the close in
+//! the inbox or is refused with [`RelayError::Closed`]. Concurrent and later calls return
+//! the same report.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -37,6 +41,7 @@ use crossbeam_queue::SegQueue;
 
 use super::worker::{SinkShared, SinkWorker, Ticket};
 use super::{IntoSinks, SinkReport};
+use crate::deadline::AtomicDeadline;
 use crate::park::Parker;
 use crate::stats::SinkStats;
 use crate::wire::EncodedMessage;
@@ -60,6 +65,7 @@ pub enum RelayError {
 /// What a [`Relay`] delivered, at shutdown.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
+#[must_use = "a report says what was not delivered; check is_complete()"]
 pub struct RelayReport {
     /// Messages the relay accepted.
     pub messages: u64,
@@ -68,14 +74,9 @@ pub struct RelayReport {
 }
 
 impl RelayReport {
-    /// Every sink closed cleanly before the deadline and dropped nothing.
+    /// Every sink closed cleanly before its deadline and lost nothing.
     pub fn is_complete(&self) -> bool {
-        self.sinks.iter().all(|s| {
-            s.closed_cleanly
-                && s.stats.dropped_queue_full == 0
-                && s.stats.dropped_sink_failed == 0
-                && s.stats.dropped_shutdown_deadline == 0
-        })
+        self.sinks.iter().all(SinkReport::is_complete)
     }
 }
 
@@ -100,7 +101,12 @@ struct Inbox {
     queued_bytes: AtomicU64,
     max_bytes: u64,
     closed: AtomicBool,
+    /// Senders between their `closed` check and their push (the shutdown waits for them,
+    /// so no accepted message lands behind the close).
+    sending: AtomicUsize,
     accepted: AtomicU64,
+    /// Set by the shutdown: a `Block` sink holds the relay thread up to it, not longer.
+    deadline: AtomicDeadline,
     /// Async senders waiting for room.
     room: tokio::sync::Notify,
     /// Blocking senders waiting for room (counted so the relay thread only signals them
@@ -160,6 +166,8 @@ pub struct Relay {
     parker: Arc<Parker>,
     sinks: Vec<Arc<SinkShared>>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// The shutdown's report, once made (later calls get it too).
+    report: Mutex<Option<RelayReport>>,
 }
 
 impl Relay {
@@ -178,7 +186,9 @@ impl Relay {
             queued_bytes: AtomicU64::new(0),
             max_bytes: max_inbox_bytes,
             closed: AtomicBool::new(false),
+            sending: AtomicUsize::new(0),
             accepted: AtomicU64::new(0),
+            deadline: AtomicDeadline::new(),
             room: tokio::sync::Notify::new(),
             blocked: AtomicUsize::new(0),
             room_lock: Mutex::new(()),
@@ -213,11 +223,12 @@ impl Relay {
             parker,
             sinks,
             thread: Mutex::new(Some(thread)),
+            report: Mutex::new(None),
         })
     }
 
     fn push(&self, msg: EncodedMessage) {
-        let len = msg.len() as u64;
+        let len = msg.retained_bytes();
         self.inbox.queued_bytes.fetch_add(len, Ordering::AcqRel);
         self.inbox.accepted.fetch_add(1, Ordering::Relaxed);
         self.inbox.queue.push(InboxItem::Message {
@@ -229,14 +240,19 @@ impl Relay {
 
     /// Queues `msg` if the inbox has room; otherwise gives it back.
     pub fn try_send(&self, msg: EncodedMessage) -> Result<(), RelayError> {
-        if self.inbox.closed.load(Ordering::Acquire) {
-            return Err(RelayError::Closed(msg));
-        }
-        if !self.inbox.has_room(msg.len() as u64) {
-            return Err(RelayError::Full(msg));
-        }
-        self.push(msg);
-        Ok(())
+        // Announce the send before looking at `closed`; the shutdown sets `closed` before
+        // waiting for `sending` to reach zero (both SeqCst: one of the two sees the other).
+        self.inbox.sending.fetch_add(1, Ordering::SeqCst);
+        let result = if self.inbox.closed.load(Ordering::SeqCst) {
+            Err(RelayError::Closed(msg))
+        } else if !self.inbox.has_room(msg.retained_bytes()) {
+            Err(RelayError::Full(msg))
+        } else {
+            self.push(msg);
+            Ok(())
+        };
+        self.inbox.sending.fetch_sub(1, Ordering::SeqCst);
+        result
     }
 
     /// Queues `msg`, waiting (asynchronously) for room in the inbox.
@@ -313,13 +329,18 @@ impl Relay {
     /// waiting at most until `deadline` (sinks that did not finish by then are reported as
     /// not closed cleanly, their undelivered messages counted as dropped at the deadline).
     pub fn shutdown(&self, deadline: Instant) -> RelayReport {
-        let messages = self.accepted();
-        if self.inbox.closed.swap(true, Ordering::AcqRel) {
-            return RelayReport {
-                messages,
-                sinks: self.sinks.iter().map(|s| s.abandon()).collect(),
-            };
+        // One shutdown at a time; the others wait for its report (bounded by its deadline).
+        let mut report = self.report.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(r) = &*report {
+            return r.clone();
         }
+        self.inbox.deadline.set(deadline);
+        self.inbox.closed.store(true, Ordering::SeqCst);
+        // Senders that saw the relay open finish their push, ahead of the close.
+        while self.inbox.sending.load(Ordering::SeqCst) > 0 {
+            std::thread::yield_now();
+        }
+        let messages = self.accepted();
         self.inbox.signal_room();
         let (done, rx) = mpsc::channel();
         self.inbox.queue.push(InboxItem::Close { deadline, done });
@@ -341,14 +362,20 @@ impl Relay {
             }
             Err(_) => self.sinks.iter().map(|s| s.abandon()).collect(),
         };
-        RelayReport { messages, sinks }
+        let r = RelayReport { messages, sinks };
+        *report = Some(r.clone());
+        r
     }
 }
 
 impl Drop for Relay {
     fn drop(&mut self) {
         if !self.inbox.closed.load(Ordering::Acquire) {
-            self.shutdown(Instant::now() + Duration::from_secs(5));
+            log::warn!("spate: a Relay was dropped without shutdown(); shutting down within 5 s");
+            let report = self.shutdown(Instant::now() + Duration::from_secs(5));
+            if !report.is_complete() {
+                log::warn!("spate: relay shutdown incomplete: {report:?}");
+            }
         }
     }
 }
@@ -362,11 +389,11 @@ fn run(inbox: &Inbox, parker: &Parker, workers: Vec<SinkWorker>) {
                     received_at_ns,
                 } => {
                     for w in &workers {
-                        w.dispatch(&msg, Some(received_at_ns), parker);
+                        w.dispatch(&msg, Some(received_at_ns), parker, &|| inbox.deadline.get());
                     }
                     inbox
                         .queued_bytes
-                        .fetch_sub(msg.len() as u64, Ordering::AcqRel);
+                        .fetch_sub(msg.retained_bytes(), Ordering::AcqRel);
                     inbox.signal_room();
                 }
                 InboxItem::Flush { deadline, done } => {
@@ -378,17 +405,30 @@ fn run(inbox: &Inbox, parker: &Parker, workers: Vec<SinkWorker>) {
                     let _ = done.send(ok);
                 }
                 InboxItem::Close { deadline, done } => {
-                    // Messages pushed after `closed` was set but before this command are
-                    // delivered first (they are ahead of it in the queue).
-                    let ticket = Ticket::new(workers.len());
-                    for w in &workers {
-                        w.close(deadline, ticket.clone());
-                    }
-                    let in_time = ticket.wait(deadline);
-                    let reports = workers.into_iter().map(|w| w.finish(in_time)).collect();
+                    // Every accepted message is ahead of this item (see `shutdown`). One
+                    // ticket per sink, each with its own close deadline, so one slow sink
+                    // does not mark the others as timed out.
+                    let closing: Vec<_> = workers
+                        .into_iter()
+                        .map(|w| {
+                            let t = Ticket::new(1);
+                            let d = w.close_deadline(deadline);
+                            w.close(d, t.clone());
+                            (w, t, d)
+                        })
+                        .collect();
+                    let reports = closing
+                        .into_iter()
+                        .map(|(w, t, d)| {
+                            let in_time = t.wait(d);
+                            w.finish(in_time)
+                        })
+                        .collect();
                     let _ = done.send(reports);
-                    // Anything still queued (sent after the close) is dropped with the relay.
-                    while inbox.queue.pop().is_some() {}
+                    debug_assert!(
+                        inbox.queue.is_empty(),
+                        "nothing is accepted after the close"
+                    );
                     inbox.signal_room();
                     return;
                 }

@@ -1,66 +1,107 @@
 //! The worker thread and byte-bounded queue in front of every sink.
+//!
+//! # A sink fails alone
+//!
+//! Every call into the sink (`write`, `flush`, `close`, and `name`/`monitor` at start) runs
+//! under `catch_unwind`: an error **or a panic** marks the sink failed, with its message in
+//! [`SinkStats::error`]; its queued and later messages are counted as dropped (sink failed);
+//! the drain never waits on a failed sink (a `Block` dispatch gives up as soon as the sink
+//! fails). A panicked sink is not called again (not even `close`): it is dropped, also under
+//! `catch_unwind`.
+//!
+//! # Accounting
+//!
+//! For every sink, `dispatched = accepted + dropped(queue full) + dropped(sink failed) +
+//! still queued`. When shutdown gives up on a sink at its deadline ([`SinkShared::abandon`]),
+//! "still queued" becomes `dropped_shutdown_deadline`, derived from the other counters at
+//! every snapshot, so the sum holds whatever the worker finishes afterwards.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{Sink, SinkError, SinkMonitor, SinkPolicy, SinkReport, SinkSpec};
+use super::{Sink, SinkError, SinkMonitor, SinkPolicy, SinkSpec};
+use crate::ErrorChain;
 use crate::park::Parker;
-use crate::stats::{LatencyHistogram, SinkStats};
+use crate::stats::{DropReason, LatencyHistogram, SinkReport, SinkStats};
 use crate::wire::EncodedMessage;
 
-/// Counts down acknowledgements from sink workers; waited on with a deadline.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Counts down acknowledgements from sink workers, and collects their failures; waited on
+/// with a deadline.
 #[derive(Debug, Default)]
 pub(crate) struct Ticket {
-    remaining: Mutex<usize>,
+    state: Mutex<TicketState>,
     done: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct TicketState {
+    remaining: usize,
+    failures: Vec<String>,
 }
 
 impl Ticket {
     pub(crate) fn new(n: usize) -> Arc<Self> {
         Arc::new(Self {
-            remaining: Mutex::new(n),
+            state: Mutex::new(TicketState {
+                remaining: n,
+                failures: Vec::new(),
+            }),
             done: Condvar::new(),
         })
     }
 
-    pub(crate) fn ack(&self) {
-        let mut r = self
-            .remaining
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        *r = r.saturating_sub(1);
-        if *r == 0 {
+    /// One worker is done; `failure` says why it did not succeed.
+    pub(crate) fn ack(&self, failure: Option<String>) {
+        let mut s = lock(&self.state);
+        s.remaining = s.remaining.saturating_sub(1);
+        s.failures.extend(failure);
+        if s.remaining == 0 {
             self.done.notify_all();
         }
     }
 
+    /// Every ack arrived.
+    pub(crate) fn is_done(&self) -> bool {
+        lock(&self.state).remaining == 0
+    }
+
     /// Waits until every ack arrived or `deadline` passed; true if all arrived.
     pub(crate) fn wait(&self, deadline: Instant) -> bool {
-        let mut r = self
-            .remaining
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        while *r > 0 {
+        let mut s = lock(&self.state);
+        while s.remaining > 0 {
             let now = Instant::now();
             if now >= deadline {
                 return false;
             }
-            r = self
+            s = self
                 .done
-                .wait_timeout(r, deadline - now)
+                .wait_timeout(s, deadline - now)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
         true
     }
+
+    /// The failures acknowledged so far (`"name: why"`).
+    pub(crate) fn failures(&self) -> Vec<String> {
+        lock(&self.state).failures.clone()
+    }
 }
 
+/// What the drain asks of a sink's worker, in queue order.
 enum SinkJob {
     Write {
         msg: EncodedMessage,
+        rows: u64,
+        retained: u64,
         logged_at_ns: Option<u64>,
     },
     Flush {
@@ -73,23 +114,41 @@ enum SinkJob {
     },
 }
 
-/// Counters shared by the drain (producer side of the queue) and the worker.
+/// Counters and flags shared by the drain (the queue's producer side), the worker, and
+/// `stats()` readers.
 #[derive(Debug, Default)]
 pub(crate) struct SinkShared {
+    id: u64,
     name: String,
+    /// Retained bytes of the queued messages (what the queue bound limits).
     queued_bytes: AtomicU64,
-    /// Messages handed to the worker's queue (drain-written).
-    dispatched: AtomicU64,
     high_water_bytes: AtomicU64,
+    /// Messages and rows put into the worker's queue (drain-written).
+    queued: AtomicU64,
+    queued_rows: AtomicU64,
+    /// Accepted by the sink.
     messages: AtomicU64,
+    rows: AtomicU64,
     bytes: AtomicU64,
     dropped_queue_full: AtomicU64,
+    rows_dropped_queue_full: AtomicU64,
+    /// Dropped by the worker because the sink failed (or lost after accepting them).
     dropped_failed: AtomicU64,
-    dropped_deadline: AtomicU64,
+    rows_dropped_failed: AtomicU64,
+    /// Not queued because the sink had failed (drain-written).
+    refused_failed: AtomicU64,
+    rows_refused_failed: AtomicU64,
+    /// Not queued because a `Block` dispatch reached the shutdown deadline (drain-written).
+    refused_deadline: AtomicU64,
+    rows_refused_deadline: AtomicU64,
     failed: AtomicBool,
-    /// Set when shutdown gave up waiting: the worker discards what is left, counted.
+    /// Shutdown gave up on the sink: the worker discards what is left, uncounted (the rest
+    /// is derived as `dropped_shutdown_deadline`).
     abandoned: AtomicBool,
+    retired: AtomicBool,
     closed_cleanly: AtomicBool,
+    /// A drop was logged as a warning already.
+    warned: AtomicBool,
     error: Mutex<Option<String>>,
     latency: LatencyHistogram,
     /// The sink's own live state, read at every snapshot.
@@ -97,64 +156,140 @@ pub(crate) struct SinkShared {
 }
 
 impl SinkShared {
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
     pub(crate) fn snapshot(&self) -> SinkStats {
-        let r = Ordering::Relaxed;
+        let r = Ordering::Acquire;
+        // Read what the worker settles before what the drain dispatched, so a concurrent
+        // write only makes the derived "still queued" larger, never negative.
+        let (messages, rows, failed_m, failed_r) = (
+            self.messages.load(r),
+            self.rows.load(r),
+            self.dropped_failed.load(r),
+            self.rows_dropped_failed.load(r),
+        );
+        let (mut deadline_m, mut deadline_r) = (
+            self.refused_deadline.load(r),
+            self.rows_refused_deadline.load(r),
+        );
+        if self.abandoned.load(r) {
+            deadline_m += self.queued.load(r).saturating_sub(messages + failed_m);
+            deadline_r += self.queued_rows.load(r).saturating_sub(rows + failed_r);
+        }
+        let grpc = self.monitor.as_ref().map(|SinkMonitor::Grpc(h)| h.stats());
+        // The sink's own failure, and the last error its monitor saw (e.g. why a gRPC sink
+        // could not connect), which is often the actionable part.
+        let last = grpc.as_ref().and_then(|g| g.last_error.clone());
+        let error = match (lock(&self.error).clone(), last) {
+            (Some(own), Some(last)) if !own.contains(&last) => {
+                Some(format!("{own} (last error: {last})"))
+            }
+            (own, last) => own.or(last),
+        };
         SinkStats {
             name: self.name.clone(),
-            messages: self.messages.load(r),
+            id: self.id,
+            messages,
+            rows,
             bytes: self.bytes.load(r),
             dropped_queue_full: self.dropped_queue_full.load(r),
-            dropped_sink_failed: self.dropped_failed.load(r),
-            dropped_shutdown_deadline: self.dropped_deadline.load(r),
+            dropped_sink_failed: failed_m + self.refused_failed.load(r),
+            dropped_shutdown_deadline: deadline_m,
+            rows_dropped_queue_full: self.rows_dropped_queue_full.load(r),
+            rows_dropped_sink_failed: failed_r + self.rows_refused_failed.load(r),
+            rows_dropped_shutdown_deadline: deadline_r,
             queued_bytes: self.queued_bytes.load(r),
             queue_high_water_bytes: self.high_water_bytes.load(r),
             latency: self.latency.summary(),
-            error: self
-                .error
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clone(),
-            grpc: self.monitor.as_ref().map(|SinkMonitor::Grpc(h)| h.stats()),
+            failed: self.failed.load(r),
+            retired: self.retired.load(r),
+            error,
+            grpc,
         }
     }
 
-    /// Messages queued but not (yet) confirmed written or failed.
-    fn unconfirmed(&self) -> u64 {
-        let r = Ordering::Acquire;
-        self.dispatched
-            .load(r)
-            .saturating_sub(self.messages.load(r) + self.dropped_failed.load(r))
-    }
-
-    /// Gives up on this sink at a deadline: the worker discards what is left, and the
-    /// unconfirmed messages are counted as dropped at the shutdown deadline.
+    /// Gives up on this sink at a deadline: the worker discards what is left; what was
+    /// dispatched and not settled is counted as dropped at the shutdown deadline.
     pub(crate) fn abandon(&self) -> SinkReport {
         self.abandoned.store(true, Ordering::Release);
-        self.dropped_deadline
-            .store(self.unconfirmed(), Ordering::Release);
+        let stats = self.snapshot();
+        if stats.dropped_shutdown_deadline > 0 {
+            self.warn_once(DropReason::ShutdownDeadline);
+        }
         SinkReport {
-            stats: self.snapshot(),
+            stats,
             closed_cleanly: false,
+            timed_out: true,
         }
     }
 
-    fn fail(&self, e: &SinkError) {
+    fn warn_once(&self, reason: DropReason) {
+        if !self.warned.swap(true, Ordering::AcqRel) {
+            log::warn!(
+                "spate: sink {} dropped a message ({reason}); see Recording::stats() for the counts",
+                self.name
+            );
+        }
+    }
+
+    /// Counts a message the drain did not queue.
+    fn refuse(&self, reason: DropReason, rows: u64) {
+        let r = Ordering::AcqRel;
+        let (m, n) = match reason {
+            DropReason::QueueFull => (&self.dropped_queue_full, &self.rows_dropped_queue_full),
+            DropReason::SinkFailed => (&self.refused_failed, &self.rows_refused_failed),
+            DropReason::ShutdownDeadline => (&self.refused_deadline, &self.rows_refused_deadline),
+        };
+        m.fetch_add(1, r);
+        n.fetch_add(rows, r);
+        self.warn_once(reason);
+    }
+
+    /// Counts a queued message the worker dropped because the sink failed.
+    fn drop_failed(&self, rows: u64) {
+        self.dropped_failed.fetch_add(1, Ordering::AcqRel);
+        self.rows_dropped_failed.fetch_add(rows, Ordering::AcqRel);
+        self.warn_once(DropReason::SinkFailed);
+    }
+
+    /// Marks the sink failed with `why` (the first failure's message is kept).
+    fn fail(&self, why: String) {
+        let mut e = lock(&self.error);
+        if !self.failed.swap(true, Ordering::AcqRel) || e.is_none() {
+            log::warn!("spate: sink {} failed: {why}", self.name);
+            *e = Some(why);
+        }
+    }
+
+    /// A sink error: messages it had accepted and now reports lost move from delivered to
+    /// dropped.
+    fn fail_with(&self, e: &SinkError) {
         if let SinkError::IoLost {
             lost_messages,
             lost_bytes,
+            lost_rows,
             ..
         } = e
         {
-            // Accepted earlier, lost now: move them from delivered to dropped.
             let r = Ordering::AcqRel;
             let m = (*lost_messages).min(self.messages.load(Ordering::Acquire));
-            self.messages.fetch_sub(m, r);
+            let rows = (*lost_rows).min(self.rows.load(Ordering::Acquire));
             let b = (*lost_bytes).min(self.bytes.load(Ordering::Acquire));
-            self.bytes.fetch_sub(b, r);
+            // Add to dropped before taking from delivered: a concurrent snapshot may count
+            // these twice for a moment, never zero times.
             self.dropped_failed.fetch_add(m, r);
+            self.rows_dropped_failed.fetch_add(rows, r);
+            self.messages.fetch_sub(m, r);
+            self.rows.fetch_sub(rows, r);
+            self.bytes.fetch_sub(b, r);
         }
-        self.failed.store(true, Ordering::Release);
-        *self.error.lock().unwrap_or_else(PoisonError::into_inner) = Some(e.to_string());
+        self.fail(ErrorChain(e).to_string());
+    }
+
+    fn is_failed(&self) -> bool {
+        self.failed.load(Ordering::Acquire)
     }
 }
 
@@ -163,29 +298,53 @@ pub(crate) struct SinkWorker {
     shared: Arc<SinkShared>,
     policy: SinkPolicy,
     max_queue_bytes: u64,
+    close_timeout: Option<Duration>,
     tx: Sender<SinkJob>,
     thread: Option<JoinHandle<()>>,
+}
+
+/// A panic payload as text.
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_owned())
 }
 
 impl SinkWorker {
     /// Starts the worker thread `spate-sink-<name>`. `drain` is notified whenever the queue
     /// shrinks (a drain blocked by `SinkPolicy::Block` waits on it).
     pub(crate) fn start(spec: SinkSpec, drain: Arc<Parker>) -> std::io::Result<Self> {
-        let name = spec.sink.name();
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        let sink = spec.sink;
+        let started = catch_unwind(AssertUnwindSafe(|| (sink.name(), sink.monitor())));
+        let (name, monitor, failed) = match started {
+            Ok((name, monitor)) => (name, monitor, None),
+            Err(p) => (
+                "(sink whose name() panicked)".to_owned(),
+                None,
+                Some(format!("panicked at start: {}", panic_message(&*p))),
+            ),
+        };
         let shared = Arc::new(SinkShared {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             name: name.clone(),
-            monitor: spec.sink.monitor(),
+            monitor,
             ..Default::default()
         });
+        if let Some(why) = failed {
+            shared.fail(why);
+        }
         let (tx, rx) = channel();
         let s = shared.clone();
         let thread = std::thread::Builder::new()
             .name(format!("spate-sink-{name}"))
-            .spawn(move || run(spec.sink, rx, s, drain))?;
+            .spawn(move || run(sink, &rx, &s, &drain))?;
         Ok(Self {
             shared,
             policy: spec.policy,
             max_queue_bytes: spec.max_queue_bytes,
+            close_timeout: spec.close_timeout,
             tx,
             thread: Some(thread),
         })
@@ -200,41 +359,65 @@ impl SinkWorker {
         q == 0 || q + len <= self.max_queue_bytes
     }
 
-    /// Queues `msg`, applying the policy. Called on the drain thread; blocks only under
-    /// `SinkPolicy::Block` (waking on `drain`, which the worker notifies).
-    pub(crate) fn dispatch(&self, msg: &EncodedMessage, logged_at_ns: Option<u64>, drain: &Parker) {
+    /// Queues `msg`, applying the policy. Called on the drain thread; waits only under
+    /// `SinkPolicy::Block`, and then only while the sink is alive and `deadline()` (the
+    /// shutdown deadline, once there is one) has not passed.
+    pub(crate) fn dispatch(
+        &self,
+        msg: &EncodedMessage,
+        logged_at_ns: Option<u64>,
+        drain: &Parker,
+        deadline: &dyn Fn() -> Option<Instant>,
+    ) {
         let s = &self.shared;
-        let len = msg.len() as u64;
-        if s.failed.load(Ordering::Acquire) {
-            s.dropped_failed.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        while !self.has_room(len) {
+        let rows = msg.summary().map_or(0, |m| m.num_rows);
+        let retained = msg.retained_bytes();
+        loop {
+            if s.is_failed() {
+                s.refuse(DropReason::SinkFailed, rows);
+                return;
+            }
+            if self.has_room(retained) {
+                break;
+            }
             match self.policy {
                 SinkPolicy::DropNewest => {
-                    s.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
+                    s.refuse(DropReason::QueueFull, rows);
                     return;
                 }
                 SinkPolicy::Block => {
-                    if s.failed.load(Ordering::Acquire) {
-                        s.dropped_failed.fetch_add(1, Ordering::Relaxed);
+                    let mut wait = Duration::from_millis(2);
+                    if s.abandoned.load(Ordering::Acquire) {
+                        s.refuse(DropReason::ShutdownDeadline, rows);
                         return;
                     }
-                    drain.park_unless(|| self.has_room(len), Some(Duration::from_millis(2)));
+                    if let Some(d) = deadline() {
+                        let left = d.saturating_duration_since(Instant::now());
+                        if left.is_zero() {
+                            s.refuse(DropReason::ShutdownDeadline, rows);
+                            return;
+                        }
+                        wait = wait.min(left);
+                    }
+                    drain.park_unless(|| self.has_room(retained) || s.is_failed(), Some(wait));
                 }
             }
         }
-        let q = s.queued_bytes.fetch_add(len, Ordering::AcqRel) + len;
+        let q = s.queued_bytes.fetch_add(retained, Ordering::AcqRel) + retained;
         s.high_water_bytes.fetch_max(q, Ordering::Relaxed);
-        let cmd = SinkJob::Write {
+        s.queued.fetch_add(1, Ordering::AcqRel);
+        s.queued_rows.fetch_add(rows, Ordering::AcqRel);
+        let job = SinkJob::Write {
             msg: msg.clone(),
+            rows,
+            retained,
             logged_at_ns,
         };
-        if self.tx.send(cmd).is_ok() {
-            s.dispatched.fetch_add(1, Ordering::Relaxed);
-        } else {
-            s.queued_bytes.fetch_sub(len, Ordering::AcqRel);
-            s.dropped_failed.fetch_add(1, Ordering::Relaxed);
+        if self.tx.send(job).is_err() {
+            // The worker is gone (it only exits after Close): counted, never silent.
+            s.queued_bytes.fetch_sub(retained, Ordering::AcqRel);
+            s.fail("the sink's worker thread exited".to_owned());
+            s.drop_failed(rows);
         }
     }
 
@@ -243,8 +426,15 @@ impl SinkWorker {
         if let Err(e) = self.tx.send(SinkJob::Flush { deadline, ticket })
             && let SinkJob::Flush { ticket, .. } = e.0
         {
-            ticket.ack();
+            ticket.ack(Some(format!("{}: worker exited", self.shared.name)));
         }
+    }
+
+    /// This sink's close deadline within a shutdown (or a replacement) ending at `deadline`.
+    pub(crate) fn close_deadline(&self, deadline: Instant) -> Instant {
+        self.close_timeout
+            .and_then(|t| Instant::now().checked_add(t))
+            .map_or(deadline, |own| own.min(deadline))
     }
 
     /// Asks the worker to close after what is queued; it acks `ticket` when done.
@@ -252,76 +442,130 @@ impl SinkWorker {
         if let Err(e) = self.tx.send(SinkJob::Close { deadline, ticket })
             && let SinkJob::Close { ticket, .. } = e.0
         {
-            ticket.ack();
+            ticket.ack(Some(format!("{}: worker exited", self.shared.name)));
         }
     }
 
-    /// After a close (or its deadline): joins the worker if it finished, otherwise tells it
-    /// to discard what is left; reports. Messages dispatched but not confirmed written by
-    /// then are counted as dropped at the shutdown deadline.
+    /// Marks the sink as replaced by `set_sinks` (it finishes its queue and closes).
+    pub(crate) fn retire(&self) {
+        self.shared.retired.store(true, Ordering::Release);
+    }
+
+    /// After a close: joins the worker if it acknowledged in time, otherwise gives up on it
+    /// (its thread finishes on its own, discarding what is left); reports.
     pub(crate) fn finish(mut self, closed_in_time: bool) -> SinkReport {
         let s = &self.shared;
-        if closed_in_time {
-            if let Some(t) = self.thread.take() {
-                let _ = t.join();
-            }
-        } else {
+        if !closed_in_time {
             return s.abandon();
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
         }
         SinkReport {
             stats: s.snapshot(),
-            closed_cleanly: closed_in_time && s.closed_cleanly.load(Ordering::Acquire),
+            closed_cleanly: s.closed_cleanly.load(Ordering::Acquire),
+            timed_out: false,
         }
     }
 }
 
-fn run(mut sink: Box<dyn Sink>, rx: Receiver<SinkJob>, s: Arc<SinkShared>, drain: Arc<Parker>) {
-    while let Ok(cmd) = rx.recv() {
-        match cmd {
-            SinkJob::Write { msg, logged_at_ns } => {
+/// The worker's loop: one job at a time, every call into the sink contained.
+fn run(sink: Box<dyn Sink>, rx: &Receiver<SinkJob>, s: &SinkShared, drain: &Parker) {
+    let mut sink = Some(sink);
+    // Ends when the drain drops its end (after sending Close, or when it exits).
+    while let Ok(job) = rx.recv() {
+        let closed = matches!(job, SinkJob::Close { .. });
+        serve(&mut sink, job, s, drain);
+        if closed {
+            return;
+        }
+    }
+    // The drain is gone without a Close (it exited abnormally): drop the sink contained.
+    drop_contained(sink.take(), s);
+}
+
+/// Calls into the sink under `catch_unwind`; a panic becomes a failure message and the sink
+/// is dropped (never called again).
+fn call<T>(
+    sink: &mut Option<Box<dyn Sink>>,
+    s: &SinkShared,
+    what: &str,
+    f: impl FnOnce(&mut dyn Sink) -> Result<T, SinkError>,
+) -> Result<T, String> {
+    let Some(inner) = sink.as_deref_mut() else {
+        return Err("the sink panicked earlier".to_owned());
+    };
+    match catch_unwind(AssertUnwindSafe(|| f(inner))) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => {
+            s.fail_with(&e);
+            Err(ErrorChain(&e).to_string())
+        }
+        Err(p) => {
+            let why = format!("panicked in {what}: {}", panic_message(&*p));
+            s.fail(why.clone());
+            drop_contained(sink.take(), s);
+            Err(why)
+        }
+    }
+}
+
+fn drop_contained(sink: Option<Box<dyn Sink>>, s: &SinkShared) {
+    if let Some(sink) = sink
+        && let Err(p) = catch_unwind(AssertUnwindSafe(move || drop(sink)))
+    {
+        s.fail(format!("panicked when dropped: {}", panic_message(&*p)));
+    }
+}
+
+fn serve(sink: &mut Option<Box<dyn Sink>>, job: SinkJob, s: &SinkShared, drain: &Parker) {
+    match job {
+        SinkJob::Write {
+            msg,
+            rows,
+            retained,
+            logged_at_ns,
+        } => {
+            if s.abandoned.load(Ordering::Acquire) {
+                // Shutdown gave up on this sink; the rest is counted as dropped at the
+                // deadline (derived from the counters).
+            } else if s.is_failed() {
+                s.drop_failed(rows);
+            } else {
                 let len = msg.len() as u64;
-                if s.abandoned.load(Ordering::Acquire) {
-                    // Shutdown gave up on this sink and already counted the rest.
-                } else if s.failed.load(Ordering::Acquire) {
-                    s.dropped_failed.fetch_add(1, Ordering::Relaxed);
-                } else {
-                    match sink.write(&msg) {
-                        Ok(()) => {
-                            s.messages.fetch_add(1, Ordering::Relaxed);
-                            s.bytes.fetch_add(len, Ordering::Relaxed);
-                            if let Some(t) = logged_at_ns {
-                                let now = crate::chunk::wall_clock_ns();
-                                s.latency
-                                    .record(Duration::from_nanos(now.saturating_sub(t)));
-                            }
-                        }
-                        Err(e) => {
-                            s.fail(&e);
-                            s.dropped_failed.fetch_add(1, Ordering::Relaxed);
+                match call(sink, s, "write", |k| k.write(&msg)) {
+                    Ok(()) => {
+                        s.bytes.fetch_add(len, Ordering::AcqRel);
+                        s.rows.fetch_add(rows, Ordering::AcqRel);
+                        s.messages.fetch_add(1, Ordering::AcqRel);
+                        if let Some(t) = logged_at_ns {
+                            let now = crate::chunk::wall_clock_ns();
+                            s.latency
+                                .record(Duration::from_nanos(now.saturating_sub(t)));
                         }
                     }
+                    Err(_) => s.drop_failed(rows),
                 }
-                drop(msg);
-                s.queued_bytes.fetch_sub(len, Ordering::AcqRel);
-                drain.notify();
             }
-            SinkJob::Flush { deadline, ticket } => {
-                if !s.failed.load(Ordering::Acquire)
-                    && let Err(e) = sink.flush(deadline)
-                {
-                    s.fail(&e);
-                }
-                ticket.ack();
-            }
-            SinkJob::Close { deadline, ticket } => {
-                let ok = !s.failed.load(Ordering::Acquire) && !s.abandoned.load(Ordering::Acquire);
-                match sink.close(deadline) {
-                    Ok(()) => s.closed_cleanly.store(ok, Ordering::Release),
-                    Err(e) => s.fail(&e),
-                }
-                ticket.ack();
-                return;
-            }
+            drop(msg);
+            s.queued_bytes.fetch_sub(retained, Ordering::AcqRel);
+            drain.notify();
+        }
+        SinkJob::Flush { deadline, ticket } => {
+            let failure = if s.is_failed() {
+                Some(lock(&s.error).clone().unwrap_or_default())
+            } else {
+                call(sink, s, "flush", |k| k.flush(deadline)).err()
+            };
+            ticket.ack(failure.map(|f| format!("{}: {f}", s.name)));
+        }
+        SinkJob::Close { deadline, ticket } => {
+            let ok = !s.is_failed() && !s.abandoned.load(Ordering::Acquire);
+            let result = call(sink, s, "close", |k| k.close(deadline));
+            s.closed_cleanly
+                .store(ok && result.is_ok() && !s.is_failed(), Ordering::Release);
+            drop_contained(sink.take(), s);
+            ticket.ack(result.err().map(|f| format!("{}: {f}", s.name)));
         }
     }
 }

@@ -285,6 +285,9 @@ pub struct EncodedMessage {
     kind: MessageKind,
     parts: Vec<Bytes>,
     len: usize,
+    /// The memory the parts keep alive: at least `len`, more when a part is a view into a
+    /// larger allocation (a caller's `Vec` with spare capacity).
+    retained: usize,
     pub(super) summary: Option<Arc<ChunkSummary>>,
     /// For a `SetStoreInfo`: the store it announces (for ArrowMsgs, see `summary`).
     pub(super) store: Option<StoreInfo>,
@@ -310,6 +313,7 @@ impl EncodedMessage {
             kind,
             parts: vec![body],
             len,
+            retained: len,
             summary: None,
             store: None,
         }
@@ -351,12 +355,17 @@ impl EncodedMessage {
     ) -> Result<Self, EncodeError> {
         let batch = chunk_to_record_batch(chunk)?;
         let mut encoder = StreamEncoder::try_new(&batch.schema())?;
+        let mut pinned = 0usize;
         let mut ipc: Vec<Bytes> = encoder
             .encode(&batch)?
             .into_iter()
             .chain(encoder.finish()?)
             .filter(|b| !b.is_empty())
-            .map(Bytes::from) // wraps the Arrow buffer: no copy
+            .map(|b| {
+                // The whole allocation stays alive while the message does.
+                pinned += b.capacity().max(b.len());
+                Bytes::from(b) // wraps the Arrow buffer: no copy
+            })
             .collect();
         let ipc_len: usize = ipc.iter().map(Bytes::len).sum();
         let (wire_compression, payload) = match compression {
@@ -401,11 +410,16 @@ impl EncodedMessage {
         parts.push(prefix.freeze());
         parts.extend(payload);
         parts.push(Bytes::from(tail));
-        let len = parts.iter().map(Bytes::len).sum();
+        let len: usize = parts.iter().map(Bytes::len).sum();
+        let retained = match compression {
+            Compression::Off => len - ipc_len + pinned,
+            Compression::Lz4 => len,
+        };
         Ok(Self {
             kind: MessageKind::ArrowMsg,
             parts,
             len,
+            retained: retained.max(len),
             summary: Some(Arc::new(ChunkSummary::of(chunk, store, ipc_len as u64))),
             store: None,
         })
@@ -424,6 +438,12 @@ impl EncodedMessage {
     /// Total body length in bytes.
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    /// The memory this message keeps alive, in bytes: its length, plus the spare capacity
+    /// of any caller allocation a part is a view into. Queues are bounded by this.
+    pub fn retained_bytes(&self) -> u64 {
+        self.retained as u64
     }
 
     /// Whether the body is empty.

@@ -119,3 +119,104 @@ impl Sink for GatedSink {
         Ok(())
     }
 }
+
+/// A sink that accepts `ok` messages, then misbehaves on every later call to `write`:
+/// returns an error or panics.
+pub struct FaultySink {
+    pub ok: u64,
+    pub panics: bool,
+    pub seen: Arc<std::sync::atomic::AtomicU64>,
+    pub name: String,
+}
+
+impl FaultySink {
+    pub fn failing_after(ok: u64) -> Self {
+        Self {
+            ok,
+            panics: false,
+            seen: Default::default(),
+            name: "failing".into(),
+        }
+    }
+
+    /// The same sink under another name (to tell its warnings apart).
+    pub fn named(mut self, name: &str) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    pub fn panicking_after(ok: u64) -> Self {
+        Self {
+            ok,
+            panics: true,
+            seen: Default::default(),
+            name: "panicking".into(),
+        }
+    }
+}
+
+impl Sink for FaultySink {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn write(&mut self, _msg: &EncodedMessage) -> Result<(), SinkError> {
+        let n = self.seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if n < self.ok {
+            return Ok(());
+        }
+        if self.panics {
+            panic!("test sink panics on message {n}");
+        }
+        Err(SinkError::Io(std::io::Error::other(format!(
+            "test sink fails on message {n}"
+        ))))
+    }
+}
+
+/// Captures `log` records for tests (installed once per test binary).
+pub mod logs {
+    use std::sync::{Mutex, OnceLock};
+
+    struct Capture(Mutex<Vec<(log::Level, String)>>);
+
+    impl log::Log for Capture {
+        fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+            true
+        }
+        fn log(&self, record: &log::Record<'_>) {
+            self.0
+                .lock()
+                .unwrap()
+                .push((record.level(), record.args().to_string()));
+        }
+        fn flush(&self) {}
+    }
+
+    fn capture() -> &'static Capture {
+        static C: OnceLock<&'static Capture> = OnceLock::new();
+        C.get_or_init(|| {
+            let c: &'static Capture = Box::leak(Box::new(Capture(Mutex::new(Vec::new()))));
+            let _ = log::set_logger(c);
+            log::set_max_level(log::LevelFilter::Warn);
+            c
+        })
+    }
+
+    /// Warnings logged so far whose text contains `needle`.
+    pub fn warnings_containing(needle: &str) -> Vec<String> {
+        capture()
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(l, m)| *l == log::Level::Warn && m.contains(needle))
+            .map(|(_, m)| m.clone())
+            .collect()
+    }
+
+    /// Installs the capture (call before the code under test runs).
+    pub fn install() {
+        capture();
+    }
+}

@@ -216,7 +216,10 @@ fn static_and_explicit_times_round_trip() {
         .unwrap();
     rec.log_at(&t, &e, &Points3D::new(vec![[1.0f32; 3]]))
         .unwrap();
-    rec.shutdown(Instant::now() + Duration::from_secs(10));
+    assert!(
+        rec.shutdown(Instant::now() + Duration::from_secs(10))
+            .is_complete()
+    );
     let decoded = got.decode().unwrap();
     let chunks: Vec<_> = decoded.chunks().collect();
     assert_eq!(chunks.len(), 2);
@@ -264,7 +267,10 @@ fn loaned_buffers_flow_zero_copy_and_return_to_the_pool() {
         .max_by_key(|p| p.len())
         .unwrap();
     assert_eq!(largest.as_ptr() as usize, ptr);
-    rec.shutdown(Instant::now() + Duration::from_secs(30));
+    assert!(
+        rec.shutdown(Instant::now() + Duration::from_secs(30))
+            .is_complete()
+    );
 
     // Steady state: once sinks let go, every frame reuses a warm buffer.
     let rec = Recording::builder("engine_test")

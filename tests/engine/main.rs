@@ -1,8 +1,10 @@
 //! Engine tests: one binary, a module per behaviour.
 
+mod adversarial;
 mod common;
 mod correctness;
 mod file_sink;
+mod model;
 #[path = "../support/official.rs"]
 mod official;
 mod sinks;

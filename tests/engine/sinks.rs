@@ -49,12 +49,15 @@ fn a_stalled_drop_newest_sink_slows_neither_the_caller_nor_the_other_sinks() {
     );
     let report = rec.shutdown(Instant::now() + Duration::from_millis(500));
     gate.open();
-    assert!(report.timed_out);
+    // Only the stuck sink timed out: the engine and the memory sink finished in time.
+    assert!(!report.timed_out, "{report}");
+    assert!(!report.is_complete());
     let [g, m] = &report.sinks[..] else {
         panic!("{report:#?}")
     };
     assert_eq!(m.stats.messages, (ROWS + 1) as u64);
-    assert!(m.closed_cleanly);
+    assert!(m.closed_cleanly && !m.timed_out && m.is_complete());
+    assert!(g.timed_out);
     assert!(g.stats.dropped_queue_full > 0, "{g:#?}");
     // Every message the drain produced is accounted for at the gated sink.
     assert_eq!(
@@ -120,13 +123,9 @@ fn stats_count_lanes_sinks_and_latency() {
     });
     rec.flush(Instant::now() + Duration::from_secs(30)).unwrap();
     let stats = rec.stats();
-    assert_eq!(stats.lanes.len(), 2);
-    assert!(
-        stats
-            .lanes
-            .iter()
-            .all(|l| l.rows_pushed == 100 && l.rows_dropped == 0)
-    );
+    // Two lanes (or, once their threads exited and were drained, one folded entry).
+    assert!(!stats.lanes.is_empty() && stats.lanes.len() <= 2, "{stats}");
+    assert_eq!((stats.rows_logged(), stats.rows_dropped()), (200, 0));
     assert_eq!(stats.rows_drained, 200);
     assert_eq!(stats.chunks_encoded, 200);
     let sink = &stats.sinks[0];

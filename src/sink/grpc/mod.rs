@@ -507,6 +507,12 @@ impl Sink for GrpcSink {
         format!("grpc:{}", self.url)
     }
 
+    /// A live view: a slow or absent viewer must not stall the producers (drops are
+    /// counted); give it [`SinkPolicy::Block`](crate::SinkPolicy::Block) to record losslessly.
+    fn default_policy(&self) -> crate::SinkPolicy {
+        crate::SinkPolicy::DropNewest
+    }
+
     fn write(&mut self, msg: &EncodedMessage) -> Result<(), SinkError> {
         self.shared.push(msg)
     }
