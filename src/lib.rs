@@ -38,23 +38,42 @@
 //! # Ordering
 //!
 //! Each thread logs into its own lane; rows of one thread reach every sink in logging order
-//! (per entity: rows of different entities go to different chunks). Lanes are merged fairly:
-//! the drain takes at most a burst of rows from a lane before moving on, so a busy thread
-//! cannot starve a quiet one. RowIds increase in logging order across the process.
+//! per entity, whatever their components or timelines (rows of different entities go to
+//! different chunks). Lanes are merged fairly: the drain takes at most a burst of rows from a
+//! lane before moving on, so a busy thread cannot starve a quiet one. RowIds increase in
+//! logging order across the process.
 //!
 //! # Backpressure
 //!
-//! Memory is bounded in bytes at every queue. A full lane applies its [`LanePolicy`]
-//! (`Block`: the producer waits; `DropNewest`: the row is dropped and counted). A full sink
-//! queue applies its [`SinkPolicy`] (`Block`: the drain waits, and so, eventually, do the
-//! producers; `DropNewest`: that sink alone loses the message, counted). [`Recording::stats`]
-//! shows every counter at any time.
+//! Memory is bounded in bytes at every queue — the bytes a queued row or message keeps alive,
+//! not only its length. A full lane applies its [`LanePolicy`] (`Block`: the producer waits;
+//! `DropNewest`: the row is dropped and counted). A full sink queue applies its
+//! [`SinkPolicy`] (`Block`: the drain waits, and so, eventually, do the producers — but never
+//! on a failed sink, nor past a shutdown's deadline; `DropNewest`: that sink alone loses the
+//! message, counted). Each sink kind has its default: recordings (files, memory) are
+//! lossless, a live gRPC view drops ([table](sink#defaults)). [`Recording::stats`] shows every
+//! counter at any time, and prints one line per lane and sink.
+//!
+//! # Nothing lost silently
+//!
+//! Every row whose `log()` returned `Ok` is delivered to every sink attached at that moment
+//! or counted as dropped there, with a reason ([`stats::DropReason`]). A sink that fails —
+//! with an error or a panic — fails alone: it is marked failed with the cause, and what it
+//! would have received is counted. [`Recording::flush`] returns
+//! [`RecordingError::Lost`] when anything was lost since the thread's previous flush, and
+//! [`ShutdownReport::is_complete`] is true only when nothing was. The first drop of each sink,
+//! a sink failure, and a recording dropped without `shutdown` are logged as warnings through
+//! the [`log`](https://docs.rs/log) crate.
 //!
 //! # Shutdown
 //!
 //! [`Recording::shutdown`] drains every lane, finishes every batch, closes every sink and
-//! returns a [`ShutdownReport`] by its deadline, including what could not be delivered.
-//! Dropping the last handle does the same with [`DROP_FLUSH_DEADLINE`].
+//! returns a [`ShutdownReport`] by its deadline, including what could not be delivered; a
+//! `log()` racing it either makes it into the report or returns [`RecordingError::Closed`].
+//! Each sink closes by the deadline or its own
+//! [`close_timeout`](sink::SinkSpec::close_timeout), and only the sinks that miss theirs are
+//! reported as timed out. Dropping the last handle does the same with
+//! [`DROP_FLUSH_DEADLINE`] (and a warning).
 //!
 //! # The wire format
 //!
@@ -71,8 +90,10 @@
 //! # Unsafe code
 //!
 //! `unsafe_code` is denied crate-wide. Only the io_uring and mmap file backends opt in, per
-//! file, each block with a `// SAFETY:` comment. The lock-free wake-up protocol is checked by
-//! a loom model (`tests/loom_park.rs`) and stress tests.
+//! file, each block with a `// SAFETY:` comment. The lock-free wake-up protocol and the
+//! shutdown handshake are checked by loom models (`tests/loom_park.rs`,
+//! `tests/loom_gate.rs`), and the engine as a whole by a model-based test
+//! (`tests/engine/model.rs`).
 //!
 //! # Features
 //!

@@ -542,6 +542,14 @@ impl fmt::Display for SinkReport {
 }
 
 /// Everything logged and delivered, at shutdown.
+///
+/// A report is `#[must_use]`: ignoring what was not delivered is a decision to write down.
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// let rec = spate::Recording::builder("demo").start().unwrap();
+/// rec.shutdown(std::time::Instant::now()); // error: unused `ShutdownReport`
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 #[must_use = "a report says what was not delivered; check is_complete()"]
@@ -728,6 +736,84 @@ mod tests {
             assert!(hi >= ns, "{ns} -> {b} hi {hi}");
             assert!(hi - ns <= ns / 16 + 1, "{ns} hi {hi}");
         }
+    }
+
+    fn sink(id: u64) -> SinkStats {
+        SinkStats {
+            name: format!("s{id}"),
+            id,
+            messages: 10,
+            rows: 10,
+            ..SinkStats::default()
+        }
+    }
+
+    fn clean_report() -> ShutdownReport {
+        ShutdownReport {
+            timed_out: false,
+            stats: Stats {
+                rows_drained: 10,
+                rows_encoded: 10,
+                ..Stats::default()
+            },
+            sinks: vec![SinkReport {
+                stats: sink(1),
+                closed_cleanly: true,
+                timed_out: false,
+            }],
+        }
+    }
+
+    /// Regression (issue 12 item 6): rows that failed to encode never reached any sink, so
+    /// a report with encode errors is not complete.
+    #[test]
+    fn encode_errors_and_abandoned_rows_make_a_report_incomplete() {
+        assert!(clean_report().is_complete());
+        let mut r = clean_report();
+        r.stats.encode_errors = 1;
+        assert!(!r.is_complete());
+        let mut r = clean_report();
+        r.stats.rows_abandoned = 1;
+        assert!(!r.is_complete());
+        let mut r = clean_report();
+        r.sinks[0].timed_out = true;
+        assert!(!r.is_complete());
+        assert!(r.to_string().starts_with("INCOMPLETE"), "{r}");
+    }
+
+    #[test]
+    fn losses_are_what_moved_since_the_earlier_snapshot() {
+        let before = Stats {
+            sinks: vec![sink(1), sink(2)],
+            ..Stats::default()
+        };
+        let mut now = before.clone();
+        assert!(Losses::between(&before, &now).is_empty());
+        now.sinks[1].dropped_queue_full = 3;
+        now.sinks[1].rows_dropped_queue_full = 30;
+        now.sinks[0].failed = true;
+        now.sinks[0].error = Some("disk full".into());
+        now.encode_errors = 2;
+        let l = Losses::between(&before, &now);
+        assert_eq!(l.rows_encode_failed, 2);
+        assert_eq!(l.sinks.len(), 2, "{l:?}");
+        let s1 = l.sinks.iter().find(|s| s.name == "s1").unwrap();
+        assert_eq!((s1.messages, s1.failure.as_deref()), (0, Some("disk full")));
+        let s2 = l.sinks.iter().find(|s| s.name == "s2").unwrap();
+        assert_eq!((s2.messages, s2.rows), (3, 30));
+        assert_eq!(s2.reasons, [DropReason::QueueFull]);
+        let text = l.to_string();
+        assert!(
+            text.contains("sink s2: 3 messages / 30 rows lost (queue full)"),
+            "{text}"
+        );
+        // A sink that appeared after `before` counts from zero.
+        now.sinks.push(SinkStats {
+            dropped_sink_failed: 1,
+            rows_dropped_sink_failed: 4,
+            ..sink(3)
+        });
+        assert_eq!(Losses::between(&before, &now).sinks.len(), 3);
     }
 
     #[test]
