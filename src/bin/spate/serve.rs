@@ -56,7 +56,8 @@ pub struct Args {
     /// Bytes kept for late ReadMessages readers.
     #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]
     memory_limit: u64,
-    /// Largest request accepted; larger ones end their call with OUT_OF_RANGE.
+    /// Largest request accepted, and largest payload an LZ4 chunk may decompress to; larger
+    /// ones end their call with OUT_OF_RANGE.
     #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]
     max_message_bytes: u64,
     /// Queue bound of each sink.
@@ -71,7 +72,7 @@ pub struct Args {
 }
 
 /// `1GiB`, `512MiB`, `64KiB`, `1G`, `10MB`, `4096`.
-fn parse_size(s: &str) -> Result<u64, String> {
+pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let split = t
         .find(|c: char| !c.is_ascii_digit() && c != '.')

@@ -12,6 +12,7 @@ use tonic::Status;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
 use super::request::{RequestError, split_request};
+use crate::ErrorChain;
 use crate::wire::{MessageKind, proto};
 
 /// `/rerun.sdk_comms.v1alpha1.MessageProxyService/WriteMessages`
@@ -144,8 +145,9 @@ impl Decoder for ReceiveDecoder {
             return Ok(Some(RequestFrame { len, body: None }));
         }
         let bytes = src.copy_to_bytes(len); // splits tonic's buffer: no copy
-        let body = parse_request(bytes)
-            .map_err(|e| Status::invalid_argument(format!("bad WriteMessagesRequest: {e}")))?;
+        let body = parse_request(bytes).map_err(|e| {
+            Status::invalid_argument(format!("bad WriteMessagesRequest: {}", ErrorChain(&e)))
+        })?;
         Ok(Some(RequestFrame { len, body }))
     }
 }

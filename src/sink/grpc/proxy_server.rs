@@ -21,9 +21,10 @@ use super::codec::{
 use super::history::History;
 use super::listen::{ServingThread, Watched, serve_connections};
 use super::request::{RejectReason, decode_request};
+use crate::ErrorChain;
 use crate::sink::{Relay, RelayError, RelayReport};
 use crate::stats::SinkStats;
-use crate::wire::EncodedMessage;
+use crate::wire::{DecodeLimits, EncodedMessage};
 
 /// Settings of a [`ProxyServer`].
 ///
@@ -35,8 +36,9 @@ use crate::wire::EncodedMessage;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ProxyServerOptions {
-    /// Largest `WriteMessagesRequest` accepted (default 1 GiB); larger ones end their call
-    /// with `OUT_OF_RANGE`.
+    /// Largest `WriteMessagesRequest` accepted, and largest payload an LZ4 ArrowMsg may
+    /// decompress to (default 1 GiB); larger ones end their call with `OUT_OF_RANGE`,
+    /// nothing allocated for the payload.
     pub max_message_bytes: usize,
     /// Bytes of messages kept for `ReadMessages` readers (default 1 GiB, like Rerun's
     /// `--server-memory-limit`). Store infos, blueprint messages and static chunks are
@@ -121,7 +123,8 @@ pub struct ServeCounters {
     /// Messages of a known kind whose content is invalid (call ended with
     /// `INVALID_ARGUMENT`).
     pub rejected_invalid: u64,
-    /// Requests over the size limit (call ended with `OUT_OF_RANGE`).
+    /// Requests over the size limit, or whose payload would decompress past it (call ended
+    /// with `OUT_OF_RANGE`).
     pub rejected_oversized: u64,
     /// Messages accepted while the server was shutting down, not passed on.
     pub dropped_shutting_down: u64,
@@ -141,6 +144,9 @@ struct ServerShared {
     counts: Watched<ServeCounters>,
     history: Mutex<History>,
     relay: Relay,
+    /// What validating a request may allocate: an LZ4 payload decompresses to at most
+    /// `max_message_bytes`.
+    limits: DecodeLimits,
 }
 
 impl ServerShared {
@@ -275,6 +281,8 @@ impl ProxyServer {
                 options.read_lag_messages,
             )),
             relay,
+            limits: DecodeLimits::default()
+                .max_uncompressed_bytes(options.max_message_bytes as u64),
         });
         let s = shared.clone();
         let thread = ServingThread::spawn("spate-serve-accept", move |stop| {
@@ -448,23 +456,24 @@ async fn receive(
             Err(status) => return Err((status, true)),
         };
         let len = raw.len() as u64;
-        let msg = match decode_request(raw) {
+        let msg = match decode_request(raw, &shared.limits) {
             Ok(msg) => msg,
             Err(e) => {
                 let reason = e.reason();
                 shared.update(|c| match reason {
                     RejectReason::Malformed => c.rejected_malformed += 1,
                     RejectReason::UnknownKind => c.rejected_unknown_kind += 1,
-                    RejectReason::InvalidMessage => c.rejected_invalid += 1,
+                    RejectReason::Oversized => c.rejected_oversized += 1,
+                    _ => c.rejected_invalid += 1,
                 });
-                if reason == RejectReason::UnknownKind {
-                    continue;
-                }
-                let text = crate_error_chain(&e);
-                return Err((
-                    Status::invalid_argument(format!("bad WriteMessagesRequest: {text}")),
-                    false,
-                ));
+                let text = format!("bad WriteMessagesRequest: {}", ErrorChain(&e));
+                let status = match reason {
+                    RejectReason::UnknownKind => continue,
+                    RejectReason::Oversized => Status::out_of_range(text),
+                    RejectReason::OutOfMemory => Status::resource_exhausted(text),
+                    _ => Status::invalid_argument(text),
+                };
+                return Err((status, false));
             }
         };
         let evicted = shared.history().push(&msg);
@@ -480,20 +489,6 @@ async fn receive(
             }
         }
     }
-}
-
-fn crate_error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let t = s.to_string();
-        if !out.contains(&t) {
-            out.push_str(": ");
-            out.push_str(&t);
-        }
-        source = s.source();
-    }
-    out
 }
 
 // ---- ReadMessages ----
