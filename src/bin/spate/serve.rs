@@ -18,8 +18,9 @@ pub const LONG_ABOUT: &str = "\
 Serve the Rerun gRPC message proxy (rerun+http://HOST:PORT/proxy): official SDKs point
 rr.GrpcSink(\"rerun+http://HOST:PORT/proxy\") (or rr.connect_grpc) here. What they send is
 written to --save (with rotation) and forwarded to every --forward server without being
-re-encoded, and kept (within --memory-limit: static data always, oldest temporal data
-dropped first) for viewers that connect later with ReadMessages.
+re-encoded, and kept for viewers that connect later with ReadMessages, within
+--memory-limit: store infos, the latest static chunk per entity and component set, and
+temporal data (the oldest temporal data goes first, then the oldest statics).
 
 SIGINT or SIGTERM stops it: the file is finished (End message, footer manifest,
 StreamFooter), and a summary is printed on stderr.

@@ -4,9 +4,12 @@
 //! (tag 1 SetStoreInfo, 2 ArrowMsg, 3 BlueprintActivationCommand), where `body` is exactly
 //! the [`EncodedMessage`](crate::wire::EncodedMessage)'s parts. The client (`client.rs`)
 //! sends the two small prefixes and then the parts themselves: the payload is neither
-//! re-encoded nor copied. The server side decodes requests without copying the body.
+//! re-encoded nor copied. The server side decodes requests without copying the body, and
+//! writes `ReadMessages` responses as the kept messages' own parts ([`response_head`]),
+//! without copying them.
 
 use bytes::{Buf, Bytes};
+use hyper::body::Body;
 use prost::encoding::{WireType, encode_key, encode_varint};
 use tonic::Status;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
@@ -55,6 +58,35 @@ pub(crate) fn request_prefix(kind: MessageKind, body_len: usize) -> Option<([u8;
     encode_varint(body_len as u64, &mut w);
     let n = 32 - w.len();
     Some((out, n))
+}
+
+/// The 5-byte gRPC prefix (uncompressed, length) and the two `LogMsg` prefixes of a
+/// `ReadMessagesResponse{log_msg: LogMsg{<kind>: body}}` (the same bytes as a
+/// `WriteMessagesRequest`) for a body of `body_len` bytes: sent, then the body's own parts,
+/// this is one gRPC message. `None` for kinds with no `LogMsg` field (End) and bodies too
+/// long for a gRPC message.
+pub(crate) fn response_head(kind: MessageKind, body_len: usize) -> Option<Bytes> {
+    let (prefix, n) = request_prefix(kind, body_len)?;
+    let len = u32::try_from(n + body_len).ok()?;
+    let mut head = Vec::with_capacity(5 + n);
+    head.push(0);
+    head.extend_from_slice(&len.to_be_bytes());
+    head.extend_from_slice(&prefix[..n]);
+    Some(head.into())
+}
+
+/// `content-type: application/grpc`.
+pub(crate) fn grpc_response<B>(body: B) -> http::Response<tonic::body::Body>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut response = http::Response::new(tonic::body::Body::new(body));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/grpc"),
+    );
+    response
 }
 
 /// A received `WriteMessagesRequest`: the `LogMsg` kind and the inner body bytes (as they

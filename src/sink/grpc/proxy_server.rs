@@ -1,30 +1,31 @@
 //! [`ProxyServer`]: the `MessageProxyService` endpoint `spate serve` runs.
 
+use std::collections::VecDeque;
+use std::convert::Infallible;
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BufMut, Bytes};
-use futures_core::Stream;
-use hyper::body::Incoming;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
-use tonic::server::{ClientStreamingService, ServerStreamingService};
+use bytes::Bytes;
+use hyper::body::{Body, Frame, Incoming};
+use tonic::codec::Codec;
+use tonic::server::ClientStreamingService;
 use tonic::{Code, Status, Streaming};
 
 use super::Http2Tuning;
 use super::codec::{
-    EmptyEncoder, READ_MESSAGES, RawDecoder, ReadMessagesRequest, WRITE_MESSAGES,
-    WriteMessagesResponse, request_prefix,
+    EmptyEncoder, READ_MESSAGES, RawDecoder, WRITE_MESSAGES, WriteMessagesResponse, grpc_response,
+    response_head,
 };
-use super::history::History;
+use super::history::{Cursor, History, Pushed};
 use super::listen::{ServingThread, Watched, serve_connections};
 use super::request::{RejectReason, decode_request};
 use crate::ErrorChain;
 use crate::sink::{Relay, RelayError, RelayReport};
 use crate::stats::SinkStats;
-use crate::wire::{DecodeLimits, EncodedMessage};
+use crate::wire::DecodeLimits;
 
 /// Settings of a [`ProxyServer`].
 ///
@@ -40,13 +41,13 @@ pub struct ProxyServerOptions {
     /// decompress to (default 1 GiB); larger ones end their call with `OUT_OF_RANGE`,
     /// nothing allocated for the payload.
     pub max_message_bytes: usize,
-    /// Bytes of messages kept for `ReadMessages` readers (default 1 GiB, like Rerun's
-    /// `--server-memory-limit`). Store infos, blueprint messages and static chunks are
-    /// always kept; temporal chunks are evicted oldest-first beyond the limit.
+    /// Bytes kept for `ReadMessages` readers (default 1 GiB, like Rerun's
+    /// `--server-memory-limit`): beyond it the oldest temporal chunks are evicted first,
+    /// then the oldest static chunks, then the oldest store infos and blueprint messages
+    /// (each counted in [`ServeCounters`]). A static chunk replaces the kept one of the
+    /// same store, entity and component set. Readers read the history itself, so they add
+    /// nothing to it but the message each is sending.
     pub memory_limit: u64,
-    /// How many messages a live reader may fall behind before it misses some (counted in
-    /// [`ServeCounters::read_lagged_messages`]). Default 1024.
-    pub read_lag_messages: usize,
     /// Runtime worker threads serving connections (default 2).
     pub threads: usize,
     /// HTTP/2 settings advertised to clients.
@@ -58,7 +59,6 @@ impl Default for ProxyServerOptions {
         Self {
             max_message_bytes: 1 << 30,
             memory_limit: 1 << 30,
-            read_lag_messages: 1024,
             threads: 2,
             http2: Http2Tuning::default(),
         }
@@ -75,12 +75,6 @@ impl ProxyServerOptions {
     /// Sets [`memory_limit`](Self::memory_limit).
     pub fn memory_limit(mut self, bytes: u64) -> Self {
         self.memory_limit = bytes;
-        self
-    }
-
-    /// Sets [`read_lag_messages`](Self::read_lag_messages).
-    pub fn read_lag_messages(mut self, messages: usize) -> Self {
-        self.read_lag_messages = messages;
         self
     }
 
@@ -132,10 +126,18 @@ pub struct ServeCounters {
     pub read_calls: u64,
     /// Messages handed to `ReadMessages` readers.
     pub read_messages: u64,
-    /// Messages live readers missed because they fell behind.
+    /// Messages live readers missed because they fell behind (evicted or replaced before
+    /// they got to them).
     pub read_lagged_messages: u64,
     /// Temporal chunks evicted from the history (memory limit).
     pub history_evicted: u64,
+    /// Static chunks evicted from the history (memory limit).
+    pub history_evicted_static: u64,
+    /// Store infos and blueprint messages evicted from the history (memory limit).
+    pub history_evicted_persistent: u64,
+    /// Static chunks replaced in the history by a newer one of the same store, entity and
+    /// component set.
+    pub history_replaced_static: u64,
     /// Bytes kept for readers now.
     pub history_bytes: u64,
 }
@@ -219,6 +221,13 @@ pub struct ServeReport {
 /// footer manifest per recording (as Rerun's own files with several recordings do) and
 /// replays every recording's `SetStoreInfo` and static chunks into rotated files.
 ///
+/// # Readers
+///
+/// A `ReadMessages` call replays what is kept, in arrival order, then streams what arrives
+/// (see [`ProxyServerOptions::memory_limit`]); its responses are the kept messages' own
+/// bytes. A slow reader never slows the writers: it misses what was evicted before it got
+/// there ([`ServeCounters::read_lagged_messages`]).
+///
 /// # Example
 ///
 ///
@@ -276,10 +285,7 @@ impl ProxyServer {
             .map_err(ServeError::Start)?;
         let shared = Arc::new(ServerShared {
             counts: Watched::new(ServeCounters::default()),
-            history: Mutex::new(History::new(
-                options.memory_limit,
-                options.read_lag_messages,
-            )),
+            history: Mutex::new(History::new(options.memory_limit)),
             relay,
             limits: DecodeLimits::default()
                 .max_uncompressed_bytes(options.max_message_bytes as u64),
@@ -314,9 +320,7 @@ impl ProxyServer {
 
     /// The counters now.
     pub fn counters(&self) -> ServeCounters {
-        let mut c = *self.shared.counts.lock();
-        c.history_bytes = self.shared.history().bytes();
-        c
+        *self.shared.counts.lock()
     }
 
     /// The sinks' counters now.
@@ -379,12 +383,7 @@ async fn route(
                 .max_decoding_message_size(max_message_bytes);
             grpc.client_streaming(WriteService { shared }, req).await
         }
-        READ_MESSAGES => {
-            let mut grpc = tonic::server::Grpc::new(ReadCodec)
-                .max_encoding_message_size(usize::MAX)
-                .max_decoding_message_size(1 << 20);
-            grpc.server_streaming(ReadService { shared }, req).await
-        }
+        READ_MESSAGES => read_messages(shared),
         path => Status::unimplemented(format!("{path} is not served here")).into_http(),
     }
 }
@@ -476,131 +475,87 @@ async fn receive(
                 return Err((status, false));
             }
         };
-        let evicted = shared.history().push(&msg);
-        match shared.relay.send(msg).await {
-            Ok(()) => shared.update(|c| {
-                c.messages += 1;
-                c.bytes += len;
-                c.history_evicted += evicted;
-            }),
-            Err(RelayError::Closed(_) | RelayError::Full(_)) => {
-                shared.update(|c| c.dropped_shutting_down += 1);
-                return Err((Status::unavailable("the server is shutting down"), false));
+        let pushed = shared.history().push(&msg);
+        let sent = shared.relay.send(msg).await;
+        shared.update(|c| {
+            add_pushed(c, &pushed);
+            match &sent {
+                Ok(()) => {
+                    c.messages += 1;
+                    c.bytes += len;
+                }
+                Err(_) => c.dropped_shutting_down += 1,
+            }
+        });
+        if let Err(RelayError::Closed(_) | RelayError::Full(_)) = sent {
+            return Err((Status::unavailable("the server is shutting down"), false));
+        }
+    }
+}
+
+fn add_pushed(c: &mut ServeCounters, p: &Pushed) {
+    c.history_evicted += p.evicted_temporal;
+    c.history_evicted_static += p.evicted_static;
+    c.history_evicted_persistent += p.evicted_persistent;
+    c.history_replaced_static += p.replaced_static;
+    c.history_bytes = p.bytes;
+}
+
+// ---- ReadMessages ----
+
+/// Starts a `ReadMessages` call: its response streams the history from a new cursor. The
+/// request (an empty `ReadMessagesRequest`) is not read.
+fn read_messages(shared: Arc<ServerShared>) -> http::Response<tonic::body::Body> {
+    shared.update(|c| c.read_calls += 1);
+    let cursor = shared.history().subscribe();
+    grpc_response(HistoryReader {
+        shared,
+        cursor,
+        parts: VecDeque::new(),
+    })
+}
+
+/// A `ReadMessages` response body: each kept message as one gRPC message — a small head,
+/// then the message's own parts (no copy). It is asked for more only when HTTP/2 can send,
+/// so a reader that does not read holds at most the message it is on.
+struct HistoryReader {
+    shared: Arc<ServerShared>,
+    cursor: Cursor,
+    parts: VecDeque<Bytes>,
+}
+
+impl Body for HistoryReader {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = &mut *self;
+        loop {
+            if let Some(part) = this.parts.pop_front() {
+                return Poll::Ready(Some(Ok(Frame::data(part))));
+            }
+            let (msg, missed) = this.shared.history().next(&mut this.cursor, cx.waker());
+            if missed > 0 {
+                this.shared.update(|c| c.read_lagged_messages += missed);
+            }
+            let Some(msg) = msg else {
+                return Poll::Pending;
+            };
+            // Kept messages always have a LogMsg kind and fit a gRPC message.
+            if let Some(head) = response_head(msg.kind(), msg.len()) {
+                this.parts.push_back(head);
+                this.parts.extend(msg.parts().iter().cloned());
+                this.shared.update(|c| c.read_messages += 1);
             }
         }
     }
 }
 
-// ---- ReadMessages ----
-
-/// Receives the (empty) `ReadMessagesRequest`, sends each message as a
-/// `ReadMessagesResponse{log_msg}` (the same bytes as a `WriteMessagesRequest`).
-#[derive(Clone, Copy, Debug)]
-struct ReadCodec;
-
-#[derive(Debug)]
-struct SkipDecoder;
-
-impl Decoder for SkipDecoder {
-    type Item = ReadMessagesRequest;
-    type Error = Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<ReadMessagesRequest>, Status> {
-        src.advance(src.remaining());
-        Ok(Some(ReadMessagesRequest {}))
-    }
-}
-
-#[derive(Debug)]
-struct ResponseEncoder;
-
-impl Encoder for ResponseEncoder {
-    type Item = EncodedMessage;
-    type Error = Status;
-
-    fn encode(&mut self, msg: EncodedMessage, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        let (prefix, n) = request_prefix(msg.kind(), msg.len())
-            .ok_or_else(|| Status::internal("message kind has no LogMsg field"))?;
-        dst.reserve(n + msg.len());
-        dst.put_slice(&prefix[..n]);
-        for part in msg.parts() {
-            dst.put_slice(part);
-        }
-        Ok(())
-    }
-}
-
-impl Codec for ReadCodec {
-    type Encode = EncodedMessage;
-    type Decode = ReadMessagesRequest;
-    type Encoder = ResponseEncoder;
-    type Decoder = SkipDecoder;
-
-    fn encoder(&mut self) -> ResponseEncoder {
-        ResponseEncoder
-    }
-
-    fn decoder(&mut self) -> SkipDecoder {
-        SkipDecoder
-    }
-}
-
-struct ReadService {
-    shared: Arc<ServerShared>,
-}
-
-/// The response stream of one `ReadMessages` call, fed by a task.
-struct ReadStream(tokio::sync::mpsc::Receiver<EncodedMessage>);
-
-impl Stream for ReadStream {
-    type Item = Result<EncodedMessage, Status>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.0.poll_recv(cx).map(|m| m.map(Ok))
-    }
-}
-
-type ReadFuture = Pin<Box<dyn Future<Output = Result<tonic::Response<ReadStream>, Status>> + Send>>;
-
-impl ServerStreamingService<ReadMessagesRequest> for ReadService {
-    type Response = EncodedMessage;
-    type ResponseStream = ReadStream;
-    type Future = ReadFuture;
-
-    fn call(&mut self, _request: tonic::Request<ReadMessagesRequest>) -> Self::Future {
-        let shared = self.shared.clone();
-        Box::pin(async move {
-            shared.update(|c| c.read_calls += 1);
-            let (backlog, mut live) = shared.history().subscribe();
-            let (tx, rx) = tokio::sync::mpsc::channel(16);
-            tokio::spawn(async move {
-                use tokio::sync::broadcast::error::RecvError;
-                for m in backlog {
-                    if tx.send(m).await.is_err() {
-                        return;
-                    }
-                    shared.update(|c| c.read_messages += 1);
-                }
-                loop {
-                    let next = tokio::select! {
-                        r = live.recv() => r,
-                        () = tx.closed() => return, // the reader went away
-                    };
-                    match next {
-                        Ok(m) => {
-                            if tx.send(m).await.is_err() {
-                                return;
-                            }
-                            shared.update(|c| c.read_messages += 1);
-                        }
-                        Err(RecvError::Lagged(n)) => {
-                            shared.update(|c| c.read_lagged_messages += n);
-                        }
-                        Err(RecvError::Closed) => return,
-                    }
-                }
-            });
-            Ok(tonic::Response::new(ReadStream(rx)))
-        })
+impl Drop for HistoryReader {
+    fn drop(&mut self) {
+        self.shared.history().unsubscribe(&self.cursor);
     }
 }
