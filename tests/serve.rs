@@ -437,6 +437,7 @@ fn an_lz4_bomb_ends_its_own_call_and_the_server_serves_on() {
     assert!(status.message().contains("over the limit"), "{status:?}");
     let c = server.counters();
     assert_eq!((c.rejected_oversized, c.calls_rejected), (1, 1), "{c:#?}");
+    assert_eq!(c.in_flight_bytes, 0, "{c:#?}");
     // Another client records as usual.
     let (rec, sent) = client("serve_test", "after-bomb", &server.url());
     log_frames(&rec, "points/0", 0..2);
