@@ -1,17 +1,28 @@
 //! Inputs that once crashed (or could crash) the decoder, plus hand-made malformed inputs:
-//! `decode_rrd` must return on each of them without panicking, and what it returns must be
-//! self-consistent. Crashes found by `fuzz/` go into `tests/data/fuzz-regressions/`.
+//! `decode_rrd` must return on each of them without panicking, never decompress past its
+//! limits, and what it returns must be self-consistent. Crashes found by `fuzz/` go into
+//! `tests/data/fuzz-regressions/`.
 
 use std::path::Path;
 
-use spate::wire::{Compression, EncodedMessage, RrdEncoder, StoreInfo, decode_rrd};
+use spate::wire::{
+    Compression, DecodeErrorKind, DecodeLimits, EncodedMessage, Message, RrdEncoder, StoreInfo,
+    decode_rrd, decode_rrd_with,
+};
 use spate::{Chunk, EntityPath, Points3D, RowId, TimePoint};
 
-/// Decodes `input` and checks the result's invariants (the same as the fuzz target's).
-/// Returns `Ok(truncation offset)` or `Err(error offset)`.
+/// Decodes `input` with the default limits and with tight ones (those of the fuzz
+/// targets) and checks the results' invariants (the same as the fuzz targets'). Returns
+/// `Ok(truncation offset)` or `Err(error offset)` of the default decode.
 fn check(name: &str, input: &[u8]) -> Result<Option<u64>, u64> {
+    let tight = DecodeLimits::default().max_uncompressed_bytes(1 << 20);
+    let _ = check_with(name, input, &tight);
+    check_with(name, input, &DecodeLimits::default())
+}
+
+fn check_with(name: &str, input: &[u8], limits: &DecodeLimits) -> Result<Option<u64>, u64> {
     let len = input.len() as u64;
-    let rrd = match decode_rrd(input) {
+    let rrd = match decode_rrd_with(input, limits) {
         Ok(rrd) => rrd,
         Err(e) => {
             assert!(
@@ -30,6 +41,17 @@ fn check(name: &str, input: &[u8]) -> Result<Option<u64>, u64> {
             "{name}: message at {} past end",
             m.offset
         );
+        if let Message::ArrowMsg {
+            compression: spate::wire::proto::Compression::Lz4,
+            uncompressed_size,
+            ..
+        } = m.message
+        {
+            assert!(
+                uncompressed_size <= limits.max_uncompressed_bytes,
+                "{name}: decompressed {uncompressed_size} bytes past the limit"
+            );
+        }
     }
     for chunk in rrd.chunks() {
         let rows = chunk.num_rows();
@@ -152,6 +174,33 @@ fn hand_made_malformed_inputs() {
     }
     let r = decode_rrd(with_header(&huge_len)).expect("a too-long message is a truncation");
     assert!(r.truncated.unwrap().offset <= 12 + 16);
+}
+
+/// `hand-lz4-bomb-within-ratio.bin`: an 8 KiB LZ4 payload (not LZ4 at all) claiming
+/// 255 × 8 KiB. Within the limits the claim is allocated and found false; under a tighter
+/// limit it is refused before anything is allocated.
+#[test]
+fn the_small_lz4_bomb_is_refused_under_a_tight_limit() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fuzz-regressions");
+    let input = std::fs::read(dir.join("hand-lz4-bomb-within-ratio.bin")).unwrap();
+    let e = decode_rrd(input.as_slice()).unwrap_err();
+    assert!(
+        matches!(
+            e.kind,
+            DecodeErrorKind::Lz4(_) | DecodeErrorKind::UncompressedSize { .. }
+        ),
+        "{e:?}"
+    );
+    let tight = DecodeLimits::default().max_uncompressed_bytes(1 << 20);
+    let e = decode_rrd_with(input.as_slice(), &tight).unwrap_err();
+    assert!(
+        matches!(
+            e.kind,
+            DecodeErrorKind::UncompressedOverLimit { claimed, limit }
+                if claimed == 255 * 8192 && limit == 1 << 20
+        ),
+        "{e:?}"
+    );
 }
 
 #[test]

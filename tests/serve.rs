@@ -5,6 +5,9 @@
 //! streaming; ReadMessages replays what is kept (static kept, oldest temporal evicted) and
 //! then live messages.
 
+#[path = "support/clients.rs"]
+mod clients;
+
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -17,9 +20,9 @@ use http::uri::PathAndQuery;
 use hyper::client::conn::http2::SendRequest;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use spate::sink::grpc::{ProxyServer, ProxyServerOptions, ServeCounters, read_messages};
-use spate::sink::{FileSink, FileSinkOptions, GrpcSink, MemorySink, MemorySinkHandle, Relay};
+use spate::sink::{FileSink, FileSinkOptions, MemorySink, MemorySinkHandle, Relay};
 use spate::wire::{EncodedMessage, MessageKind, StoreInfo, decode_rrd};
-use spate::{BatchPolicy, EntityPath, Points3D, Recording, SinkExt, SinkPolicy};
+use spate::{EntityPath, Points3D, Recording, SinkExt, SinkPolicy};
 
 const LIMIT: Duration = Duration::from_secs(30);
 const POINTS: u32 = 2_000;
@@ -42,19 +45,7 @@ fn log_frames(rec: &Recording, entity: &str, frames: std::ops::Range<u32>) {
 
 /// A recording streaming to `url` that also keeps what it sent (the same encoded bytes).
 fn client(app: &str, rec_id: &str, url: &str) -> (Recording, MemorySinkHandle) {
-    let (memory, sent) = MemorySink::new();
-    let rec = Recording::builder(app)
-        .recording_id(rec_id)
-        .batch(BatchPolicy::unbatched())
-        .sinks((
-            GrpcSink::connect(url)
-                .unwrap()
-                .with_policy(SinkPolicy::Block),
-            memory.with_policy(SinkPolicy::Block),
-        ))
-        .start()
-        .unwrap();
-    (rec, sent)
+    clients::recording(app, rec_id, url)
 }
 
 fn bodies(msgs: &[EncodedMessage], kind: MessageKind) -> BTreeSet<Bytes> {
@@ -253,18 +244,7 @@ fn raw_call(addr: SocketAddr, requests: Vec<Bytes>) -> tonic::Status {
 
 /// `WriteMessagesRequest{LogMsg{tag: body}}`.
 fn request(tag: u8, body: &[u8]) -> Bytes {
-    let mut inner = Vec::new();
-    prost::encoding::encode_key(
-        u32::from(tag),
-        prost::encoding::WireType::LengthDelimited,
-        &mut inner,
-    );
-    prost::encoding::encode_varint(body.len() as u64, &mut inner);
-    inner.extend_from_slice(body);
-    let mut out = vec![0x0a];
-    prost::encoding::encode_varint(inner.len() as u64, &mut out);
-    out.extend_from_slice(&inner);
-    out.into()
+    clients::write_request(tag, body)
 }
 
 fn wait(server: &ProxyServer, what: &str, cond: impl FnMut(&ServeCounters) -> bool) {
@@ -411,11 +391,15 @@ fn read_messages_replays_static_and_the_newest_temporal_then_streams_live() {
         .collect();
     assert_eq!(ids(&kept), want);
 
-    // A live reader: history first, then what is logged after it connected.
+    // A live reader: history first, then what is logged after it caught up. (The history
+    // is its backlog: a reader slower than the writers misses what is evicted before it
+    // gets there, counted in read_lagged_messages.)
     let url = server.url();
     let reader =
         std::thread::spawn(move || read_messages(&url, deadline(), |m| chunks(m) == 5).unwrap());
-    wait(&server, "reader connected", |c| c.read_calls == 2);
+    wait(&server, "reader caught up", |c| {
+        c.read_calls == 2 && c.read_messages == 8
+    });
     log_frames(&rec, "points/0", 6..8);
     let live = reader.join().unwrap();
     assert!(rec.shutdown(deadline()).is_complete());
@@ -436,4 +420,67 @@ fn read_messages_replays_static_and_the_newest_temporal_then_streams_live() {
         [None, Some((4, 4)), Some((5, 5)), Some((6, 6)), Some((7, 7))]
     );
     drop(server);
+}
+
+/// The reproduced crash: one ArrowMsg whose 100 MB LZ4 payload claims 255× that
+/// uncompressed made the server allocate 25.5 GB and abort. It now ends that call with
+/// OUT_OF_RANGE, nothing allocated, and the server serves on.
+#[test]
+fn an_lz4_bomb_ends_its_own_call_and_the_server_serves_on() {
+    let (memory, got) = MemorySink::new();
+    let relay = Relay::start(memory.with_policy(SinkPolicy::Block)).unwrap();
+    let server = ProxyServer::start(localhost(), relay, ProxyServerOptions::default()).unwrap();
+    let payload = 100 << 20;
+    let bomb = clients::lz4_bomb(payload, 255 * payload as u64);
+    let status = raw_call(server.addr(), vec![request(2, &bomb)]);
+    assert_eq!(status.code(), tonic::Code::OutOfRange, "{status:?}");
+    assert!(status.message().contains("over the limit"), "{status:?}");
+    let c = server.counters();
+    assert_eq!((c.rejected_oversized, c.calls_rejected), (1, 1), "{c:#?}");
+    assert_eq!(c.in_flight_bytes, 0, "{c:#?}");
+    // Another client records as usual.
+    let (rec, sent) = client("serve_test", "after-bomb", &server.url());
+    log_frames(&rec, "points/0", 0..2);
+    assert!(rec.shutdown(deadline()).is_complete());
+    let report = server.shutdown(deadline());
+    assert!(report.relay.is_complete(), "{report:#?}");
+    assert_eq!(
+        bodies(&got.messages(), MessageKind::ArrowMsg),
+        bodies(&sent.messages(), MessageKind::ArrowMsg)
+    );
+}
+
+#[test]
+fn read_messages_keeps_only_the_latest_static_per_entity_and_component_set() {
+    let server = ProxyServer::start(
+        localhost(),
+        Relay::start(()).unwrap(),
+        ProxyServerOptions::default(),
+    )
+    .unwrap();
+    let (rec, sent) = client("serve_test", "statics", &server.url());
+    let origin = EntityPath::parse("origin").unwrap();
+    for i in 0..50 {
+        rec.log_static(&origin, &Points3D::new(vec![[i as f32; 3]; 1000]))
+            .unwrap();
+    }
+    rec.flush(deadline()).unwrap();
+    wait(&server, "all sent", |c| c.messages == 51);
+    let last = sent.messages().last().unwrap().to_contiguous();
+    let one_static = last.len() as u64;
+    let kept = read_messages(&server.url(), deadline(), |m| {
+        m.last().is_some_and(|m| m.to_contiguous() == last)
+    })
+    .unwrap();
+    let statics: Vec<_> = kept.iter().filter(|m| m.summary().is_some()).collect();
+    assert_eq!(statics.len(), 1, "only the latest static is replayed");
+    assert_eq!(statics[0].to_contiguous(), last);
+    let c = server.counters();
+    assert!(
+        c.history_bytes < 2 * one_static,
+        "history holds {} bytes for one {one_static}-byte static: {c:#?}",
+        c.history_bytes
+    );
+    assert_eq!(c.history_replaced_static, 49, "{c:#?}");
+    assert!(rec.shutdown(deadline()).is_complete());
 }

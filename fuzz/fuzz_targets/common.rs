@@ -3,6 +3,15 @@
 use std::collections::HashSet;
 use std::sync::{Mutex, Once};
 
+use spate::wire::DecodeLimits;
+
+/// The limits the targets decode with: tighter than the default, so that inputs of fuzzing
+/// size (`-max_len`) reach both sides of the decompression limit (a 64 KiB LZ4 payload may
+/// claim up to ~16 MiB).
+pub fn limits() -> DecodeLimits {
+    DecodeLimits::default().max_uncompressed_bytes(4 << 20)
+}
+
 /// libFuzzer aborts on every panic, even one spate catches: `decode_ipc` wraps arrow-ipc
 /// in `catch_unwind` and turns its panics into `DecodeErrorKind::ArrowPanic`. With
 /// `SPATE_FUZZ_CONTAIN_ARROW=1`, panics raised inside arrow-* crates do not abort (each

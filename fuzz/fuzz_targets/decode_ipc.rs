@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use prost::Message as _;
-use spate::wire::{MessageKind, decode_rrd, proto};
+use spate::wire::{MessageKind, decode_rrd_with, proto};
 
 mod common;
 
@@ -77,7 +77,7 @@ fuzz_target!(|data: &[u8]| {
     if let Some(path) = OUT.get_or_init(|| std::env::var_os("SPATE_FUZZ_WRITE_FRAMED")) {
         std::fs::write(path, &file).expect("writing SPATE_FUZZ_WRITE_FRAMED");
     }
-    if let Ok(rrd) = decode_rrd(file) {
+    if let Ok(rrd) = decode_rrd_with(file, &common::limits()) {
         for p in rrd.footer.iter().flat_map(|f| &f.problems) {
             let _ = p.to_string();
         }

@@ -1,20 +1,22 @@
-//! Whole-file fuzzing of `spate::wire::decode_rrd`: it must never panic, and what it
-//! returns must be self-consistent. On success every decoded chunk is walked so that the
-//! accessors and the re-encoding path run on fuzzer-made data too.
+//! Whole-file fuzzing of `spate::wire::decode_rrd_with`: it must never panic, never
+//! decompress past its limits, and what it returns must be self-consistent. On success every
+//! decoded chunk is walked so that the accessors and the re-encoding path run on
+//! fuzzer-made data too.
 #![no_main]
 
 use std::hint::black_box;
 
 use arrow_array::Array;
 use libfuzzer_sys::fuzz_target;
-use spate::wire::{Message, chunk_to_record_batch, decode_rrd};
+use spate::wire::{Message, chunk_to_record_batch, decode_rrd_with};
 
 mod common;
 
 fuzz_target!(|data: &[u8]| {
     common::contain_arrow_panics();
     let len = data.len() as u64;
-    let rrd = match decode_rrd(data) {
+    let limits = common::limits();
+    let rrd = match decode_rrd_with(data, &limits) {
         Ok(rrd) => rrd,
         Err(e) => {
             assert!(
@@ -41,8 +43,19 @@ fuzz_target!(|data: &[u8]| {
             "message at {} runs past the end",
             m.offset
         );
-        if !matches!(m.message, Message::ArrowMsg { .. }) {
-            black_box(format!("{:?}", m.message));
+        match &m.message {
+            Message::ArrowMsg {
+                compression,
+                uncompressed_size,
+                ..
+            } => assert!(
+                *compression != spate::wire::proto::Compression::Lz4
+                    || *uncompressed_size <= limits.max_uncompressed_bytes,
+                "decompressed {uncompressed_size} bytes past the limit"
+            ),
+            other => {
+                black_box(format!("{other:?}"));
+            }
         }
     }
     for chunk in rrd.chunks() {

@@ -3,6 +3,7 @@
 //! ends early (a crashed writer) is not an error: every complete message is returned along
 //! with a [`Truncation`] marker.
 
+use std::collections::{HashSet, TryReserveError};
 use std::fmt;
 
 use arrow_array::RecordBatch;
@@ -13,11 +14,58 @@ use bytes::Bytes;
 use super::encode::MessageKind;
 use super::proto;
 use super::sorbet::{ChunkSchemaError, chunk_from_record_batch};
+use crate::ErrorChain;
 use crate::chunk::{Chunk, ChunkId, Tuid};
 
-/// Largest LZ4 expansion ratio (a raw LZ4 block cannot expand more than ~255×); bounds the
-/// buffer a hostile `uncompressed_size` can make us allocate.
+/// Largest LZ4 expansion ratio (a raw LZ4 block cannot expand more than ~255×): a claimed
+/// `uncompressed_size` above it is a lie whatever the limits.
 const MAX_LZ4_RATIO: u64 = 255;
+
+/// What a decoder may allocate from sizes the input claims.
+///
+/// Every size read from the input is checked before anything is allocated: a message length
+/// against what remains of the input, an LZ4 payload's `uncompressed_size` against 255× the
+/// payload and against [`max_uncompressed_bytes`](Self::max_uncompressed_bytes). The buffer
+/// is then allocated fallibly, so a refused allocation is an error
+/// ([`DecodeErrorKind::Allocation`]), never an abort.
+///
+/// [`decode_rrd`] uses [`DecodeLimits::default`] (files, `spate inspect`); `spate serve`
+/// passes its `--max-message-bytes` to [`decode_rrd_with`] /
+/// [`EncodedMessage::from_received`](super::EncodedMessage::from_received).
+///
+/// ```
+/// use spate::wire::{DecodeErrorKind, DecodeLimits, decode_rrd_with};
+/// let limits = DecodeLimits::default().max_uncompressed_bytes(64 << 20);
+/// assert_eq!(limits.max_uncompressed_bytes, 64 << 20);
+/// assert_eq!(DecodeLimits::default().max_uncompressed_bytes, 1 << 30);
+/// let bad = decode_rrd_with(b"NOPE........", &limits).unwrap_err();
+/// assert!(matches!(bad.kind, DecodeErrorKind::NotRrd(_)));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DecodeLimits {
+    /// Largest decompressed payload (the Arrow IPC bytes of one ArrowMsg or footer manifest)
+    /// a decoder allocates: a payload claiming more is refused with
+    /// [`DecodeErrorKind::UncompressedOverLimit`] before anything is allocated. Default
+    /// 1 GiB, like `spate serve`'s default `--max-message-bytes`.
+    pub max_uncompressed_bytes: u64,
+}
+
+impl Default for DecodeLimits {
+    fn default() -> Self {
+        Self {
+            max_uncompressed_bytes: 1 << 30,
+        }
+    }
+}
+
+impl DecodeLimits {
+    /// Sets [`max_uncompressed_bytes`](Self::max_uncompressed_bytes).
+    pub fn max_uncompressed_bytes(mut self, bytes: u64) -> Self {
+        self.max_uncompressed_bytes = bytes;
+        self
+    }
+}
 
 /// What was wrong, without where.
 #[derive(Debug, thiserror::Error)]
@@ -45,11 +93,12 @@ pub enum DecodeErrorKind {
     #[error("unknown message kind {0}, expected 0..=3")]
     UnknownMessageKind(u64),
     /// Protobuf decoding failed.
-    #[error("invalid {message} protobuf: {source}")]
+    #[error("invalid {message} protobuf")]
     Protobuf {
         /// Which message.
         message: &'static str,
         /// Why.
+        #[source]
         source: prost::DecodeError,
     },
     /// A field the format requires is missing.
@@ -67,7 +116,7 @@ pub enum DecodeErrorKind {
     #[error("compression {0}, expected 0, 1 or 2")]
     UnknownCompression(i32),
     /// LZ4 decompression failed.
-    #[error("LZ4 block decompression failed: {0}")]
+    #[error("LZ4 block decompression failed")]
     Lz4(#[from] lz4_flex::block::DecompressError),
     /// `uncompressed_size` is not what the payload holds, or is impossibly large.
     #[error("uncompressed size: header says {expected} bytes, payload gives {found}")]
@@ -77,8 +126,26 @@ pub enum DecodeErrorKind {
         /// Actual (or maximal possible) size.
         found: u64,
     },
+    /// An LZ4 payload claims more decompressed bytes than
+    /// [`DecodeLimits::max_uncompressed_bytes`] allows; nothing was allocated.
+    #[error("LZ4 payload claims {claimed} bytes uncompressed, over the limit of {limit}")]
+    UncompressedOverLimit {
+        /// The claimed `uncompressed_size`.
+        claimed: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The memory for a payload (within the limits) could not be allocated.
+    #[error("cannot allocate {bytes} bytes for a decompressed payload")]
+    Allocation {
+        /// Bytes asked for.
+        bytes: u64,
+        /// The allocator's refusal.
+        #[source]
+        source: TryReserveError,
+    },
     /// Arrow IPC decoding failed.
-    #[error("Arrow IPC: {0}")]
+    #[error("Arrow IPC decoding failed")]
     Arrow(#[from] ArrowError),
     /// The Arrow decoder panicked on this input (a bug there, contained here).
     #[error("Arrow IPC decoder failed on malformed input")]
@@ -87,7 +154,7 @@ pub enum DecodeErrorKind {
     #[error("Arrow IPC stream has no record batch")]
     NoRecordBatch,
     /// The record batch is not a valid Rerun chunk.
-    #[error("invalid chunk: {0}")]
+    #[error("invalid chunk")]
     ChunkSchema(#[from] ChunkSchemaError),
     /// `ArrowMsg.chunk_id` differs from the schema's `rerun:id`.
     #[error("ArrowMsg.chunk_id {field} differs from the schema's rerun:id {schema}")]
@@ -106,9 +173,11 @@ pub enum DecodeErrorKind {
     BadStreamFooter([u8; 8]),
 }
 
-/// A malformed input: what and where.
+/// A malformed input: where (its message), and what (its [`kind`](Self::kind), which is
+/// also its [`source`](std::error::Error::source); [`ErrorChain`](crate::ErrorChain) prints
+/// both: `at byte 12: unknown message kind 9, expected 0..=3`).
 #[derive(Debug, thiserror::Error)]
-#[error("at byte {offset}: {kind}")]
+#[error("at byte {offset}")]
 pub struct DecodeError {
     /// Byte offset in the input where the bad structure starts.
     pub offset: u64,
@@ -381,7 +450,7 @@ impl Reader<'_> {
     }
 }
 
-/// Decodes a whole `.rrd` input.
+/// Decodes a whole `.rrd` input with [`DecodeLimits::default`] (see [`decode_rrd_with`]).
 ///
 /// ```
 /// use spate::wire::{decode_rrd, DecodeErrorKind};
@@ -393,6 +462,15 @@ impl Reader<'_> {
 /// assert_eq!(cut.truncated.unwrap().offset, 12);
 /// ```
 pub fn decode_rrd(input: impl Into<DecodeInput>) -> Result<DecodedRrd, DecodeError> {
+    decode_rrd_with(input, &DecodeLimits::default())
+}
+
+/// Decodes a whole `.rrd` input, allocating no more than `limits` allow from the sizes it
+/// claims.
+pub fn decode_rrd_with(
+    input: impl Into<DecodeInput>,
+    limits: &DecodeLimits,
+) -> Result<DecodedRrd, DecodeError> {
     let data = input.into().0;
     let mut r = Reader {
         data: &data,
@@ -461,7 +539,7 @@ pub fn decode_rrd(input: impl Into<DecodeInput>) -> Result<DecodedRrd, DecodeErr
             let body = data.slice(r.pos..r.pos + len as usize);
             let body_offset = r.pos as u64;
             r.pos += len as usize;
-            let message = decode_body(kind, body.clone(), body_offset)?;
+            let message = decode_body(kind, body.clone(), body_offset, limits)?;
             let is_end = matches!(message, Message::End(_));
             out.messages.push(DecodedMessage {
                 offset,
@@ -489,6 +567,7 @@ pub fn decode_rrd(input: impl Into<DecodeInput>) -> Result<DecodedRrd, DecodeErr
                     body_offset,
                     offset,
                     &out.messages[first_message..],
+                    limits,
                 ));
                 stream += 1;
                 if r.remaining() == 0 {
@@ -602,6 +681,7 @@ pub(crate) fn decode_body(
     kind: MessageKind,
     body: Bytes,
     offset: u64,
+    limits: &DecodeLimits,
 ) -> Result<Message, DecodeError> {
     Ok(match kind {
         MessageKind::SetStoreInfo => {
@@ -620,7 +700,7 @@ pub(crate) fn decode_body(
             }
             Message::SetStoreInfo(m)
         }
-        MessageKind::ArrowMsg => decode_arrow_msg(body, offset)?,
+        MessageKind::ArrowMsg => decode_arrow_msg(body, offset, limits)?,
         MessageKind::BlueprintActivationCommand => {
             Message::BlueprintActivationCommand(pb("BlueprintActivationCommand", body, offset)?)
         }
@@ -650,11 +730,13 @@ pub(crate) fn decode_ipc(payload: Bytes, offset: u64) -> Result<RecordBatch, Dec
     }
 }
 
-/// Decompresses (if needed) a payload of `uncompressed_size` bytes.
+/// Decompresses (if needed) a payload of `uncompressed_size` bytes: the claimed size is
+/// checked against the LZ4 ratio and `limits` before the buffer is (fallibly) allocated.
 fn payload_bytes(
     compression: i32,
     payload: Bytes,
     uncompressed_size: u64,
+    limits: &DecodeLimits,
     offset: u64,
 ) -> Result<(proto::Compression, Bytes), DecodeError> {
     let compression = proto::Compression::try_from(compression)
@@ -674,7 +756,27 @@ fn payload_bytes(
                     },
                 );
             }
-            let mut buf = vec![0u8; uncompressed_size as usize];
+            let over_limit = DecodeErrorKind::UncompressedOverLimit {
+                claimed: uncompressed_size,
+                limit: limits.max_uncompressed_bytes,
+            };
+            if uncompressed_size > limits.max_uncompressed_bytes {
+                return err(offset, over_limit);
+            }
+            let Ok(len) = usize::try_from(uncompressed_size) else {
+                return err(offset, over_limit);
+            };
+            let mut buf = Vec::new();
+            buf.try_reserve_exact(len).or_else(|source| {
+                err(
+                    offset,
+                    DecodeErrorKind::Allocation {
+                        bytes: uncompressed_size,
+                        source,
+                    },
+                )
+            })?;
+            buf.resize(len, 0);
             let n =
                 lz4_flex::block::decompress_into(&payload, &mut buf).or_else(|e| err(offset, e))?;
             if n as u64 != uncompressed_size {
@@ -691,7 +793,11 @@ fn payload_bytes(
     }
 }
 
-fn decode_arrow_msg(body: Bytes, offset: u64) -> Result<Message, DecodeError> {
+fn decode_arrow_msg(
+    body: Bytes,
+    offset: u64,
+    limits: &DecodeLimits,
+) -> Result<Message, DecodeError> {
     let m: proto::ArrowMsg = pb("ArrowMsg", body, offset)?;
     check_store_id(m.store_id.as_ref(), offset, "ArrowMsg")?;
     if m.encoding != proto::Encoding::ArrowIpc as i32 {
@@ -701,7 +807,13 @@ fn decode_arrow_msg(body: Bytes, offset: u64) -> Result<Message, DecodeError> {
         return missing(offset, "ArrowMsg", "chunk_id");
     };
     let payload_len = m.payload.len() as u64;
-    let (compression, ipc) = payload_bytes(m.compression, m.payload, m.uncompressed_size, offset)?;
+    let (compression, ipc) = payload_bytes(
+        m.compression,
+        m.payload,
+        m.uncompressed_size,
+        limits,
+        offset,
+    )?;
     let uncompressed_size = ipc.len() as u64;
     let batch = decode_ipc(ipc, offset)?;
     let chunk = chunk_from_record_batch(&batch).or_else(|e| err(offset, e))?;
@@ -724,7 +836,7 @@ fn decode_arrow_msg(body: Bytes, offset: u64) -> Result<Message, DecodeError> {
     })
 }
 
-fn decode_manifest(m: &proto::RrdManifest) -> Result<ManifestInfo, String> {
+fn decode_manifest(m: &proto::RrdManifest, limits: &DecodeLimits) -> Result<ManifestInfo, String> {
     use arrow_array::{Array, BooleanArray, FixedSizeBinaryArray, StringArray, UInt64Array};
     let store = m.store_id.as_ref().ok_or("no store_id")?;
     let schema = m
@@ -740,7 +852,7 @@ fn decode_manifest(m: &proto::RrdManifest) -> Result<ManifestInfo, String> {
             .map(|_| d.schema().map_or(0, |s| s.fields().len()))
     })
     .map_err(|_| DecodeErrorKind::ArrowPanic.to_string())?
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| ErrorChain(&e).to_string())?;
     if m.sorbet_schema_sha256
         .as_ref()
         .is_none_or(|h| h.len() != 32)
@@ -755,9 +867,9 @@ fn decode_manifest(m: &proto::RrdManifest) -> Result<ManifestInfo, String> {
         ));
     }
     let payload = data.payload.clone().ok_or("no data payload")?;
-    let (_, ipc) = payload_bytes(data.compression, payload, data.uncompressed_size, 0)
-        .map_err(|e| e.kind.to_string())?;
-    let batch = decode_ipc(ipc, 0).map_err(|e| e.kind.to_string())?;
+    let (_, ipc) = payload_bytes(data.compression, payload, data.uncompressed_size, limits, 0)
+        .map_err(|e| ErrorChain(&e.kind).to_string())?;
+    let batch = decode_ipc(ipc, 0).map_err(|e| ErrorChain(&e.kind).to_string())?;
     fn col<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> Result<&'a T, String> {
         b.column_by_name(name)
             .and_then(|c| c.as_any().downcast_ref::<T>())
@@ -805,6 +917,7 @@ fn check_footer(
     body_offset: u64,
     end_offset: u64,
     stream: &[DecodedMessage],
+    limits: &DecodeLimits,
 ) -> FooterInfo {
     let mut problems = Vec::new();
     let word =
@@ -830,11 +943,12 @@ fn check_footer(
     };
     let mut manifests = Vec::new();
     for m in &footer.manifests {
-        match decode_manifest(m) {
+        match decode_manifest(m, limits) {
             Ok(info) => manifests.push(info),
             Err(e) => problems.push(FooterProblem::Manifest(e)),
         }
     }
+    // Sets, not nested scans: a hostile footer listing many rows stays linear.
     let chunks: Vec<(u64, u64, ChunkId)> = stream
         .iter()
         .filter_map(|m| match &m.message {
@@ -845,12 +959,10 @@ fn check_footer(
     if footer.manifests.is_empty() && !chunks.is_empty() {
         problems.push(FooterProblem::NoManifests);
     }
+    let present: HashSet<(u64, u64, ChunkId)> = chunks.iter().copied().collect();
     let listed: Vec<&ManifestRow> = manifests.iter().flat_map(|m| &m.rows).collect();
     for row in &listed {
-        if !chunks
-            .iter()
-            .any(|&(o, l, id)| o == row.byte_offset && l == row.byte_size && id == row.chunk_id)
-        {
+        if !present.contains(&(row.byte_offset, row.byte_size, row.chunk_id)) {
             problems.push(FooterProblem::DanglingChunk {
                 chunk_id: row.chunk_id,
                 byte_offset: row.byte_offset,
@@ -858,8 +970,9 @@ fn check_footer(
         }
     }
     if !footer.manifests.is_empty() {
+        let listed_ids: HashSet<ChunkId> = listed.iter().map(|r| r.chunk_id).collect();
         for &(_, _, id) in &chunks {
-            if !listed.iter().any(|r| r.chunk_id == id) {
+            if !listed_ids.contains(&id) {
                 problems.push(FooterProblem::UnlistedChunk(id));
             }
         }

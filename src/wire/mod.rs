@@ -27,9 +27,9 @@ mod rrd;
 mod sorbet;
 
 pub use decode::{
-    DecodeError, DecodeErrorKind, DecodeInput, DecodedMessage, DecodedRrd, FooterInfo,
-    FooterProblem, ManifestInfo, ManifestRow, Message, StreamHeader, Truncation, TruncationReason,
-    decode_rrd,
+    DecodeError, DecodeErrorKind, DecodeInput, DecodeLimits, DecodedMessage, DecodedRrd,
+    FooterInfo, FooterProblem, ManifestInfo, ManifestRow, Message, StreamHeader, Truncation,
+    TruncationReason, decode_rrd, decode_rrd_with,
 };
 pub use encode::{
     ChunkSummary, ComponentSummary, Compression, EncodeError, EncodedMessage, MessageKind,

@@ -1,6 +1,7 @@
 //! `spate inspect FILE.rrd [--json]`: what a recording holds.
 //!
-//! The file is decoded with [`spate::wire::decode_rrd`]; a [`Report`] is gathered from the
+//! The file is decoded with [`spate::wire::decode_rrd_with`] (within
+//! `--max-uncompressed-bytes`); a [`Report`] is gathered from the
 //! decoded messages, then printed as aligned tables or as one JSON object.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -13,7 +14,9 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use spate::chunk::Chunk;
 use spate::wire::proto::{self, StoreKind, StoreSourceKind};
-use spate::wire::{DecodedRrd, Message, Truncation, TruncationReason, decode_rrd};
+use spate::wire::{
+    DecodeLimits, DecodedRrd, Message, Truncation, TruncationReason, decode_rrd_with,
+};
 
 use crate::Judgement;
 
@@ -70,6 +73,10 @@ pub struct Args {
     /// Print one JSON object instead of tables (keys are listed above).
     #[arg(long)]
     pub json: bool,
+    /// Largest payload an LZ4 chunk may decompress to; a file claiming more is refused as
+    /// undecodable before anything is allocated for it.
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = crate::serve::parse_size)]
+    pub max_uncompressed_bytes: u64,
 }
 
 /// Runs `spate inspect`.
@@ -78,7 +85,8 @@ pub fn run(args: &Args) -> anyhow::Result<Judgement> {
     // handle today; multi-GB files will want a streaming (or mmap) pass later.
     let data = std::fs::read(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
-    let decoded = decode_rrd(Bytes::from(data))?;
+    let limits = DecodeLimits::default().max_uncompressed_bytes(args.max_uncompressed_bytes);
+    let decoded = decode_rrd_with(Bytes::from(data), &limits)?;
     let report = Report::new(&args.file.display().to_string(), &decoded);
     let text = if args.json {
         let mut s = serde_json::to_string_pretty(&report.to_json())?;

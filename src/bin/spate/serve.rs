@@ -18,15 +18,25 @@ pub const LONG_ABOUT: &str = "\
 Serve the Rerun gRPC message proxy (rerun+http://HOST:PORT/proxy): official SDKs point
 rr.GrpcSink(\"rerun+http://HOST:PORT/proxy\") (or rr.connect_grpc) here. What they send is
 written to --save (with rotation) and forwarded to every --forward server without being
-re-encoded, and kept (within --memory-limit: static data always, oldest temporal data
-dropped first) for viewers that connect later with ReadMessages.
+re-encoded, and kept for viewers that connect later with ReadMessages, within
+--memory-limit: store infos, the latest static chunk per entity and component set, and
+temporal data (the oldest temporal data goes first, then the oldest statics).
 
 SIGINT or SIGTERM stops it: the file is finished (End message, footer manifest,
 StreamFooter), and a summary is printed on stderr.
 
 The file sink blocks the receivers when it falls behind (nothing is lost; clients are
 slowed by HTTP/2 flow control); forwards drop and count when their queue is full, so a slow
-viewer never slows the recording.";
+viewer never slows the recording.
+
+Clients are untrusted: a request over --max-message-bytes, or whose payload would
+decompress past it, ends that client's call before anything is allocated for it; requests
+being received and validated share --max-in-flight-bytes; --max-connections,
+--max-streams-per-connection, --idle-timeout and --stall-timeout bound what idle or stalled
+clients can hold. One client can only end its own call. Memory is bounded by
+--memory-limit + --max-in-flight-bytes + --max-message-bytes (decompression) + the sinks'
+queues (--queue-bytes each, 64 MiB of relay inbox) + per open connection what HTTP/2 may
+buffer (64 MiB window).";
 
 /// Arguments of `spate serve`.
 #[derive(Debug, clap::Args)]
@@ -53,12 +63,30 @@ pub struct Args {
     /// File I/O backend: auto, uring, mmap or pwrite.
     #[arg(long, default_value = "auto")]
     backend: IoBackend,
-    /// Bytes kept for late ReadMessages readers.
+    /// Bytes kept for late ReadMessages readers (store infos, the latest static chunk per
+    /// entity and components, temporal chunks; oldest temporal, then static, evicted first).
     #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]
     memory_limit: u64,
-    /// Largest request accepted; larger ones end their call with OUT_OF_RANGE.
+    /// Largest request accepted, and largest payload an LZ4 chunk may decompress to; larger
+    /// ones end their call with OUT_OF_RANGE.
     #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]
     max_message_bytes: u64,
+    /// Bytes of requests being received or validated at once, over all clients (a request
+    /// waits for room; its client is held back by HTTP/2 flow control).
+    #[arg(long, value_name = "SIZE", default_value = "2GiB", value_parser = parse_size)]
+    max_in_flight_bytes: u64,
+    /// Connections served at once; more wait in the kernel's accept queue.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    max_connections: usize,
+    /// Calls one connection may run at once (HTTP/2 MAX_CONCURRENT_STREAMS).
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    max_streams_per_connection: u32,
+    /// Close a connection that has had no call for this long.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    idle_timeout: Duration,
+    /// End a call whose started message gets no further bytes for this long.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    stall_timeout: Duration,
     /// Queue bound of each sink.
     #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
     queue_bytes: u64,
@@ -71,7 +99,7 @@ pub struct Args {
 }
 
 /// `1GiB`, `512MiB`, `64KiB`, `1G`, `10MB`, `4096`.
-fn parse_size(s: &str) -> Result<u64, String> {
+pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let split = t
         .find(|c: char| !c.is_ascii_digit() && c != '.')
@@ -159,6 +187,11 @@ pub fn run(args: &Args) -> anyhow::Result<Judgement> {
     let options = ProxyServerOptions::default()
         .max_message_bytes(usize::try_from(args.max_message_bytes).unwrap_or(usize::MAX))
         .memory_limit(args.memory_limit)
+        .max_in_flight_bytes(args.max_in_flight_bytes)
+        .max_connections(args.max_connections)
+        .max_streams_per_connection(args.max_streams_per_connection)
+        .idle_timeout(args.idle_timeout)
+        .stall_timeout(args.stall_timeout)
         .threads(args.threads);
     // Install the signal handlers before announcing that we listen, so a signal sent right
     // after the announcement is not lost.
@@ -182,27 +215,36 @@ pub fn run(args: &Args) -> anyhow::Result<Judgement> {
     let report = server.shutdown(Instant::now() + args.shutdown_timeout);
     let c = &report.counters;
     eprintln!(
-        "spate serve: {} connections, {} calls ({} finished, {} failed, {} rejected), \
-         {} messages, {} bytes received",
+        "spate serve: {} connections ({} closed idle), {} calls ({} finished, {} failed, \
+         {} rejected, {} stalled, {} panicked), {} messages, {} bytes received",
         c.connections,
+        c.connections_idle_closed,
         c.calls_started,
         c.calls_finished,
         c.calls_failed,
         c.calls_rejected,
+        c.calls_stalled,
+        c.calls_panicked,
         c.messages,
         c.bytes
     );
     eprintln!(
-        "spate serve: refused: {} malformed, {} unknown kind, {} invalid, {} oversized; \
-         readers: {} calls, {} messages, {} missed; history: {} evicted",
+        "spate serve: refused: {} malformed, {} unknown kind, {} invalid, {} oversized, \
+         {} out of memory; readers: {} calls, {} messages, {} missed; history: {} bytes, \
+         evicted {} temporal, {} static, {} persistent, {} statics replaced",
         c.rejected_malformed,
         c.rejected_unknown_kind,
         c.rejected_invalid,
         c.rejected_oversized,
+        c.rejected_out_of_memory,
         c.read_calls,
         c.read_messages,
         c.read_lagged_messages,
-        c.history_evicted
+        c.history_bytes,
+        c.history_evicted,
+        c.history_evicted_static,
+        c.history_evicted_persistent,
+        c.history_replaced_static
     );
     for s in &report.relay.sinks {
         let st = &s.stats;

@@ -5,13 +5,27 @@
 //! the [`EncodedMessage`](crate::wire::EncodedMessage)'s parts. The client (`client.rs`)
 //! sends the two small prefixes and then the parts themselves: the payload is neither
 //! re-encoded nor copied. The server side decodes requests without copying the body.
+//!
+//! `spate serve` reads its requests' gRPC framing itself ([`MessageBody`]): a message's
+//! announced length is checked against the limit and reserved before its bytes are read,
+//! its buffer is allocated fallibly, and a started message that stops arriving ends the
+//! call. It writes `ReadMessages` responses as the kept messages' own parts
+//! ([`response_head`]), without copying them.
+
+use std::collections::{TryReserveError, VecDeque};
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::{Buf, Bytes};
+use hyper::body::{Body, Frame, Incoming};
 use prost::encoding::{WireType, encode_key, encode_varint};
 use tonic::Status;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
 use super::request::{RequestError, split_request};
+use crate::ErrorChain;
 use crate::wire::{MessageKind, proto};
 
 /// `/rerun.sdk_comms.v1alpha1.MessageProxyService/WriteMessages`
@@ -54,6 +68,204 @@ pub(crate) fn request_prefix(kind: MessageKind, body_len: usize) -> Option<([u8;
     encode_varint(body_len as u64, &mut w);
     let n = 32 - w.len();
     Some((out, n))
+}
+
+/// The 5-byte gRPC prefix (uncompressed, length) and the two `LogMsg` prefixes of a
+/// `ReadMessagesResponse{log_msg: LogMsg{<kind>: body}}` (the same bytes as a
+/// `WriteMessagesRequest`) for a body of `body_len` bytes: sent, then the body's own parts,
+/// this is one gRPC message. `None` for kinds with no `LogMsg` field (End) and bodies too
+/// long for a gRPC message.
+pub(crate) fn response_head(kind: MessageKind, body_len: usize) -> Option<Bytes> {
+    let (prefix, n) = request_prefix(kind, body_len)?;
+    let len = u32::try_from(n + body_len).ok()?;
+    let mut head = Vec::with_capacity(5 + n);
+    head.push(0);
+    head.extend_from_slice(&len.to_be_bytes());
+    head.extend_from_slice(&prefix[..n]);
+    Some(head.into())
+}
+
+/// `content-type: application/grpc`.
+pub(crate) fn grpc_response<B>(body: B) -> http::Response<tonic::body::Body>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut response = http::Response::new(tonic::body::Body::new(body));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/grpc"),
+    );
+    response
+}
+
+/// The body of an OK answer to a client-streaming call whose response message is empty
+/// (`WriteMessagesResponse{}`): one empty gRPC message, then the `grpc-status: 0` trailers.
+#[derive(Debug, Default)]
+pub(crate) struct EmptyOk {
+    sent: u8,
+}
+
+impl Body for EmptyOk {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.sent += 1;
+        Poll::Ready(match self.sent {
+            1 => Some(Ok(Frame::data(Bytes::from_static(&[0; 5])))),
+            2 => {
+                let mut trailers = http::HeaderMap::new();
+                trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+                Some(Ok(Frame::trailers(trailers)))
+            }
+            _ => None,
+        })
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.sent >= 2
+    }
+}
+
+/// Why a message could not be read from a request body.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BodyError {
+    /// The connection broke or the client reset its stream.
+    #[error("the request stream broke")]
+    Transport(#[source] hyper::Error),
+    /// The client ended its stream in the middle of a message.
+    #[error("the request ended inside a message")]
+    EndedInside,
+    /// A started message got no further bytes for the stall timeout.
+    #[error("no bytes of a started message for {0:?}")]
+    Stalled(Duration),
+    /// The buffer of a message within the limit could not be allocated.
+    #[error("cannot allocate {bytes} bytes for a request")]
+    Allocation {
+        /// Its length.
+        bytes: usize,
+        /// The allocator's refusal.
+        #[source]
+        source: TryReserveError,
+    },
+}
+
+/// The gRPC messages of a request body (the client's stream of a call), read as the server
+/// asks for them: [`next_prefix`](Self::next_prefix) waits as long as it takes for a
+/// message to start (a client may be quiet between messages), then every further read of
+/// that message must come within `stall` ([`BodyError::Stalled`]). Frames are read only
+/// when bytes are needed, so at most one HTTP/2 DATA frame beyond the current message is
+/// held here; the rest waits in HTTP/2 flow control.
+#[derive(Debug)]
+pub(crate) struct MessageBody {
+    body: Incoming,
+    chunks: VecDeque<Bytes>,
+    buffered: usize,
+    stall: Duration,
+}
+
+impl MessageBody {
+    pub(crate) fn new(body: Incoming, stall: Duration) -> Self {
+        Self {
+            body,
+            chunks: VecDeque::new(),
+            buffered: 0,
+            stall,
+        }
+    }
+
+    /// The next message's gRPC prefix: its compression flag and announced length; `None`
+    /// when the client ends its stream between messages.
+    pub(crate) async fn next_prefix(&mut self) -> Result<Option<(u8, u32)>, BodyError> {
+        while self.buffered < 5 {
+            let started = self.buffered > 0;
+            if !self.fill(started).await? {
+                return if started {
+                    Err(BodyError::EndedInside)
+                } else {
+                    Ok(None)
+                };
+            }
+        }
+        let mut prefix = [0u8; 5];
+        self.copy_out(&mut prefix);
+        let [flag, len @ ..] = prefix;
+        Ok(Some((flag, u32::from_be_bytes(len))))
+    }
+
+    /// The `len` bytes of the message whose prefix was just read, in one buffer of exactly
+    /// that size, allocated (fallibly) before anything is copied into it.
+    pub(crate) async fn read_message(&mut self, len: usize) -> Result<Bytes, BodyError> {
+        let mut buf = Vec::new();
+        buf.try_reserve_exact(len)
+            .map_err(|source| BodyError::Allocation { bytes: len, source })?;
+        while buf.len() < len {
+            if self.chunks.is_empty() && !self.fill(true).await? {
+                return Err(BodyError::EndedInside);
+            }
+            let Some(chunk) = self.chunks.front_mut() else {
+                continue;
+            };
+            let n = chunk.len().min(len - buf.len());
+            buf.extend_from_slice(&chunk[..n]);
+            chunk.advance(n);
+            self.buffered -= n;
+            if chunk.is_empty() {
+                self.chunks.pop_front();
+            }
+        }
+        Ok(buf.into())
+    }
+
+    /// Fills `out` from the buffered chunks (the caller made sure there are enough).
+    fn copy_out(&mut self, out: &mut [u8]) {
+        let mut filled = 0;
+        while filled < out.len() {
+            let Some(chunk) = self.chunks.front_mut() else {
+                return;
+            };
+            let n = chunk.len().min(out.len() - filled);
+            out[filled..filled + n].copy_from_slice(&chunk[..n]);
+            chunk.advance(n);
+            self.buffered -= n;
+            filled += n;
+            if chunk.is_empty() {
+                self.chunks.pop_front();
+            }
+        }
+    }
+
+    /// Reads the next DATA frame (trailers are skipped); `false` at the end of the stream.
+    /// `started`: a message is under way, so the wait is bounded by the stall timeout.
+    async fn fill(&mut self, started: bool) -> Result<bool, BodyError> {
+        loop {
+            let next = std::future::poll_fn(|cx| Pin::new(&mut self.body).poll_frame(cx));
+            let frame = if started {
+                tokio::time::timeout(self.stall, next)
+                    .await
+                    .map_err(|_| BodyError::Stalled(self.stall))?
+            } else {
+                next.await
+            };
+            match frame {
+                None => return Ok(false),
+                Some(Err(e)) => return Err(BodyError::Transport(e)),
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data()
+                        && !data.is_empty()
+                    {
+                        self.buffered += data.len();
+                        self.chunks.push_back(data);
+                        return Ok(true);
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// A received `WriteMessagesRequest`: the `LogMsg` kind and the inner body bytes (as they
@@ -144,8 +356,9 @@ impl Decoder for ReceiveDecoder {
             return Ok(Some(RequestFrame { len, body: None }));
         }
         let bytes = src.copy_to_bytes(len); // splits tonic's buffer: no copy
-        let body = parse_request(bytes)
-            .map_err(|e| Status::invalid_argument(format!("bad WriteMessagesRequest: {e}")))?;
+        let body = parse_request(bytes).map_err(|e| {
+            Status::invalid_argument(format!("bad WriteMessagesRequest: {}", ErrorChain(&e)))
+        })?;
         Ok(Some(RequestFrame { len, body }))
     }
 }

@@ -2,32 +2,81 @@
 //! test receiver): accept TCP connections and serve each over HTTP/2 on its own task, on a
 //! thread that stops on request, with counters the handle can wait on.
 //!
+//! What one connection may hold is bounded here ([`ConnectionLimits`]): how many
+//! connections are served at once (beyond that, new ones wait in the kernel's accept
+//! queue), how many calls each may run at once (HTTP/2 `MAX_CONCURRENT_STREAMS`), and how
+//! long one may stay open with no call (then it is closed with a GOAWAY). Dead peers are
+//! found by the HTTP/2 keep-alive PINGs of [`Http2Tuning`]. A panic while serving a call
+//! ends that call (`INTERNAL`), not the connection's other calls or the server.
+//!
 //! [`ProxyServer`]: super::ProxyServer
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::TcpListener as StdListener;
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use hyper::body::Incoming;
+use bytes::Bytes;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::sync::{Semaphore, watch};
 
 use super::Http2Tuning;
 
+/// How long a connection closed for being idle gets to finish its GOAWAY exchange.
+const GOAWAY_GRACE: Duration = Duration::from_secs(5);
+
+/// What one server lets its connections hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ConnectionLimits {
+    /// Connections served at once; `None`: no limit.
+    pub(crate) max_connections: Option<usize>,
+    /// Calls (HTTP/2 streams) one connection may run at once; `None`: hyper's default (200).
+    pub(crate) max_concurrent_streams: Option<u32>,
+    /// A connection with no call for this long is closed; `None`: never.
+    pub(crate) idle_timeout: Option<Duration>,
+}
+
+impl ConnectionLimits {
+    /// No limits beyond hyper's defaults (the test receiver).
+    pub(crate) fn none() -> Self {
+        Self {
+            max_connections: None,
+            max_concurrent_streams: None,
+            idle_timeout: None,
+        }
+    }
+}
+
+/// How a connection ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ConnectionEnd {
+    /// The peer closed it, it broke, or the server stopped.
+    Closed,
+    /// It had no call for [`ConnectionLimits::idle_timeout`] and was closed.
+    Idle,
+}
+
 /// Accepts connections on `listener` until `stop` fires (or the listener cannot be
 /// registered with the runtime), serving each over HTTP/2 with `http2`'s settings on a task
-/// of its own. For each accepted connection `accepted` is called once and returns the
-/// connection's request handler (a place to count connections and number them).
-pub(crate) async fn serve_connections<R, F>(
+/// of its own, within `limits`. For each accepted connection `accepted` is called once and
+/// returns the connection's request handler and what to call when the connection ends
+/// (places to count connections and number them).
+pub(crate) async fn serve_connections<R, F, E>(
     listener: StdListener,
     http2: &Http2Tuning,
+    limits: &ConnectionLimits,
     mut stop: tokio::sync::oneshot::Receiver<()>,
-    mut accepted: impl FnMut() -> R,
+    mut accepted: impl FnMut() -> (R, E),
 ) where
-    R: Fn(http::Request<Incoming>) -> F + Send + 'static,
+    R: Fn(http::Request<Incoming>) -> F + Send + Sync + 'static,
     F: Future<Output = http::Response<tonic::body::Body>> + Send + 'static,
+    E: FnOnce(ConnectionEnd) + Send + 'static,
 {
     let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
         return;
@@ -41,7 +90,26 @@ pub(crate) async fn serve_connections<R, F>(
         .max_send_buf_size(http2.max_send_buf_size)
         .keep_alive_interval(http2.keep_alive_interval)
         .keep_alive_timeout(http2.keep_alive_timeout);
+    if let Some(streams) = limits.max_concurrent_streams {
+        builder.max_concurrent_streams(streams);
+    }
+    let slots = limits
+        .max_connections
+        .map(|n| Arc::new(Semaphore::new(n.clamp(1, Semaphore::MAX_PERMITS))));
+    let idle_timeout = limits.idle_timeout;
     loop {
+        // A free connection slot first: beyond the limit, connections wait in the kernel's
+        // accept queue rather than costing anything here.
+        let slot = match &slots {
+            Some(slots) => tokio::select! {
+                _ = &mut stop => return,
+                s = slots.clone().acquire_owned() => match s {
+                    Ok(s) => Some(s),
+                    Err(_) => return, // never closed
+                },
+            },
+            None => None,
+        };
         let accepted_tcp = tokio::select! {
             _ = &mut stop => return,
             r = listener.accept() => r,
@@ -52,15 +120,142 @@ pub(crate) async fn serve_connections<R, F>(
             continue;
         };
         let _ = tcp.set_nodelay(true);
-        let route = accepted();
+        let (route, on_end) = accepted();
+        let route = Arc::new(route);
+        let (calls, calls_rx) = watch::channel(0usize);
+        let calls = Arc::new(calls);
         let service = hyper::service::service_fn(move |req: http::Request<Incoming>| {
-            let response = route(req);
-            async move { Ok::<_, Infallible>(response.await) }
+            let call = CallGuard::new(calls.clone());
+            let response = Contained(Box::pin(route(req)));
+            async move {
+                let response = response.await.unwrap_or_else(|Panicked| {
+                    tonic::Status::internal("the server failed while serving this call").into_http()
+                });
+                Ok::<_, Infallible>(
+                    response.map(|body| tonic::body::Body::new(Tracked { body, _call: call })),
+                )
+            }
         });
         let conn = builder.serve_connection(TokioIo::new(tcp), service);
         tokio::spawn(async move {
-            let _ = conn.await;
+            let _slot = slot;
+            // Told how the connection ended even if the task is dropped (server stopping).
+            let mut ended = Ended {
+                on_end: Some(on_end),
+                end: ConnectionEnd::Closed,
+            };
+            let mut conn = std::pin::pin!(conn);
+            let idle = async {
+                match idle_timeout {
+                    Some(limit) => idle_for(calls_rx, limit).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let end = tokio::select! {
+                _ = conn.as_mut() => ConnectionEnd::Closed,
+                () = idle => ConnectionEnd::Idle,
+            };
+            if end == ConnectionEnd::Idle {
+                conn.as_mut().graceful_shutdown();
+                let _ = tokio::time::timeout(GOAWAY_GRACE, conn).await;
+            }
+            ended.end = end;
         });
+    }
+}
+
+/// Calls a connection's `on_end` once, when dropped.
+struct Ended<E: FnOnce(ConnectionEnd)> {
+    on_end: Option<E>,
+    end: ConnectionEnd,
+}
+
+impl<E: FnOnce(ConnectionEnd)> Drop for Ended<E> {
+    fn drop(&mut self) {
+        if let Some(on_end) = self.on_end.take() {
+            on_end(self.end);
+        }
+    }
+}
+
+/// Resolves once the connection has had no call for `limit` without a break.
+async fn idle_for(mut calls: watch::Receiver<usize>, limit: Duration) {
+    loop {
+        while *calls.borrow_and_update() > 0 {
+            if calls.changed().await.is_err() {
+                return; // the connection's service is gone: nothing more will run on it
+            }
+        }
+        match tokio::time::timeout(limit, calls.changed()).await {
+            Err(_) | Ok(Err(_)) => return,
+            Ok(Ok(())) => {}
+        }
+    }
+}
+
+/// Counts one running call on its connection, from the request until its response body is
+/// dropped (sent, or the stream reset).
+struct CallGuard(Arc<watch::Sender<usize>>);
+
+impl CallGuard {
+    fn new(calls: Arc<watch::Sender<usize>>) -> Self {
+        calls.send_modify(|n| *n += 1);
+        Self(calls)
+    }
+}
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+/// A response body that keeps its call counted until it is dropped.
+struct Tracked {
+    body: tonic::body::Body,
+    _call: CallGuard,
+}
+
+impl Body for Tracked {
+    type Data = Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, tonic::Status>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// A future panicked; it was dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Panicked;
+
+/// A future whose panic becomes [`Panicked`] instead of unwinding into the task that runs
+/// it (so a panic while serving one call ends that call only).
+pub(crate) struct Contained<F>(pub(crate) Pin<Box<F>>);
+
+impl<F: Future> Future for Contained<F> {
+    type Output = Result<F::Output, Panicked>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = self.0.as_mut();
+        // The future is never polled again after a panic, so no broken state is observed;
+        // shared state behind locks is read through poisoning everywhere.
+        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(_) => Poll::Ready(Err(Panicked)),
+        }
     }
 }
 

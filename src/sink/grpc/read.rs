@@ -22,14 +22,14 @@ use super::client::connect;
 use super::codec::{READ_MESSAGES, RawDecoder, ReadMessagesRequest};
 use super::request::{RequestError, decode_request};
 use super::{GrpcSinkError, GrpcUrl, Http2Tuning};
-use crate::wire::EncodedMessage;
+use crate::wire::{DecodeLimits, EncodedMessage};
 
 /// Why [`read_messages`] failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReadMessagesError {
     /// The URL is not a `rerun+http://HOST:PORT/proxy` URL.
-    #[error("invalid gRPC URL {url:?}: {source}")]
+    #[error("invalid gRPC URL {url:?}")]
     InvalidUrl {
         /// The URL given.
         url: String,
@@ -38,13 +38,13 @@ pub enum ReadMessagesError {
         source: super::UrlError,
     },
     /// The runtime could not start.
-    #[error("cannot start a runtime: {0}")]
+    #[error("cannot start a runtime")]
     Runtime(#[source] std::io::Error),
     /// Connecting or the call failed.
     #[error(transparent)]
     Grpc(#[from] GrpcSinkError),
     /// A received message is malformed or invalid.
-    #[error("message {index} of the stream: {source}")]
+    #[error("message {index} of the stream is bad")]
     BadMessage {
         /// Its position in the stream (0-based).
         index: usize,
@@ -63,6 +63,9 @@ pub enum ReadMessagesError {
 /// Reads `ReadMessages` from `url` until `done` holds for the messages received so far (it
 /// is checked after each one), or the server ends the stream; fails if neither happens by
 /// `deadline`.
+///
+/// What the server sends is untrusted: a response over 1 GiB, or a payload decompressing
+/// past 1 GiB ([`DecodeLimits::default`]), is refused before anything is allocated for it.
 ///
 /// ```
 /// use spate::sink::grpc::{ProxyServer, ProxyServerOptions, read_messages};
@@ -103,8 +106,10 @@ pub fn read_messages(
             .origin()
             .parse()
             .map_err(|e| GrpcSinkError::Http2(Box::new(e)))?;
+        let limits = DecodeLimits::default();
+        let max_message = usize::try_from(limits.max_uncompressed_bytes).unwrap_or(usize::MAX);
         let mut grpc = tonic::client::Grpc::with_origin(H2Service(send), origin)
-            .max_decoding_message_size(usize::MAX);
+            .max_decoding_message_size(max_message);
         grpc.ready()
             .await
             .map_err(|e| GrpcSinkError::Http2(Box::new(e)))?;
@@ -122,7 +127,7 @@ pub fn read_messages(
                 break Ok(());
             }
             match stream.message().await {
-                Ok(Some(raw)) => match decode_request(raw) {
+                Ok(Some(raw)) => match decode_request(raw, &limits) {
                     Ok(m) => got.push(m),
                     Err(source) => {
                         break Err(ReadMessagesError::BadMessage {

@@ -5,14 +5,14 @@
 use bytes::{Buf, Bytes};
 use prost::encoding::{WireType, decode_key, decode_varint};
 
-use crate::wire::{DecodeError, EncodedMessage, MessageKind};
+use crate::wire::{DecodeError, DecodeErrorKind, DecodeLimits, EncodedMessage, MessageKind};
 
 /// Why a received request was refused.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RequestError {
     /// The bytes are not a valid protobuf `WriteMessagesRequest`/`LogMsg`.
-    #[error("malformed protobuf: {0}")]
+    #[error("malformed protobuf")]
     Malformed(#[from] prost::DecodeError),
     /// A length-delimited field runs past the end of the message.
     #[error("a length-delimited field runs past the end of the message")]
@@ -27,8 +27,8 @@ pub enum RequestError {
     #[error("LogMsg field {0} is not a message kind this server knows")]
     UnknownKind(u32),
     /// The body is not a valid message of its kind (e.g. an ArrowMsg whose payload is not a
-    /// Rerun chunk).
-    #[error("invalid {kind:?}: {source}")]
+    /// Rerun chunk, or decompresses to more than the limits allow).
+    #[error("invalid {kind:?}")]
     Invalid {
         /// The `LogMsg` kind.
         kind: MessageKind,
@@ -48,6 +48,10 @@ pub enum RejectReason {
     UnknownKind,
     /// A well-formed message of a known kind whose content is invalid.
     InvalidMessage,
+    /// A message whose payload decompresses to more than the limit allows.
+    Oversized,
+    /// A message within the limits whose decompressed payload could not be allocated.
+    OutOfMemory,
 }
 
 impl RequestError {
@@ -56,7 +60,11 @@ impl RequestError {
         match self {
             Self::Malformed(_) | Self::Truncated | Self::WireType(_) => RejectReason::Malformed,
             Self::Empty | Self::UnknownKind(_) => RejectReason::UnknownKind,
-            Self::Invalid { .. } => RejectReason::InvalidMessage,
+            Self::Invalid { source, .. } => match source.kind {
+                DecodeErrorKind::UncompressedOverLimit { .. } => RejectReason::Oversized,
+                DecodeErrorKind::Allocation { .. } => RejectReason::OutOfMemory,
+                _ => RejectReason::InvalidMessage,
+            },
         }
     }
 }
@@ -121,29 +129,41 @@ pub fn split_request(mut buf: Bytes) -> Result<(MessageKind, Bytes), RequestErro
 }
 
 /// Decodes a received `WriteMessagesRequest` into a message that carries the received body
-/// bytes unchanged ([`EncodedMessage::from_received`]: validated, with the footer-manifest
-/// summary of a chunk).
+/// bytes unchanged ([`EncodedMessage::from_received`]: validated within `limits`, with the
+/// footer-manifest summary of a chunk).
 ///
 /// ```
 /// use spate::sink::grpc::{decode_request, RejectReason};
-/// use spate::wire::{EncodedMessage, MessageKind, StoreInfo};
+/// use spate::wire::{DecodeLimits, EncodedMessage, MessageKind, StoreInfo};
 ///
 /// let info = EncodedMessage::set_store_info(&StoreInfo::new("app", "rec")?);
 /// // WriteMessagesRequest{ 1: LogMsg{ 1: SetStoreInfo } }
 /// let body = info.to_contiguous();
 /// let mut req = vec![0x0a, (body.len() + 2) as u8, 0x0a, body.len() as u8];
 /// req.extend_from_slice(&body);
-/// let msg = decode_request(req.into())?;
+/// let msg = decode_request(req.into(), &DecodeLimits::default())?;
 /// assert_eq!(msg.kind(), MessageKind::SetStoreInfo);
 /// assert_eq!(msg.to_contiguous(), body);
 ///
-/// let bad = decode_request(vec![0x0a, 0x05, 0x12].into()).unwrap_err();
+/// let bad = decode_request(vec![0x0a, 0x05, 0x12].into(), &DecodeLimits::default()).unwrap_err();
 /// assert_eq!(bad.reason(), RejectReason::Malformed);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn decode_request(request: Bytes) -> Result<EncodedMessage, RequestError> {
+pub fn decode_request(
+    request: Bytes,
+    limits: &DecodeLimits,
+) -> Result<EncodedMessage, RequestError> {
     let (kind, body) = split_request(request)?;
-    EncodedMessage::from_received(kind, body)
+    validate_body(kind, body, limits)
+}
+
+/// The second half of [`decode_request`]: validates a body [`split_request`] split off.
+pub(crate) fn validate_body(
+    kind: MessageKind,
+    body: Bytes,
+    limits: &DecodeLimits,
+) -> Result<EncodedMessage, RequestError> {
+    EncodedMessage::from_received(kind, body, limits)
         .map_err(|source| RequestError::Invalid { kind, source })
 }
 
@@ -151,20 +171,48 @@ pub fn decode_request(request: Bytes) -> Result<EncodedMessage, RequestError> {
 mod tests {
     use super::*;
 
+    fn decode(bytes: &'static [u8]) -> Result<EncodedMessage, RequestError> {
+        decode_request(Bytes::from_static(bytes), &DecodeLimits::default())
+    }
+
     #[test]
     fn unknown_and_empty_kinds_are_told_apart() {
         // LogMsg{ 9: "" }
-        let e = decode_request(Bytes::from_static(&[0x0a, 0x02, 0x4a, 0x00])).unwrap_err();
+        let e = decode(&[0x0a, 0x02, 0x4a, 0x00]).unwrap_err();
         assert!(matches!(e, RequestError::UnknownKind(9)), "{e}");
-        let e = decode_request(Bytes::from_static(&[])).unwrap_err();
+        let e = decode(&[]).unwrap_err();
         assert!(matches!(e, RequestError::Empty), "{e}");
-        let e = decode_request(Bytes::from_static(&[0x10, 0x01])).unwrap_err();
+        let e = decode(&[0x10, 0x01]).unwrap_err();
         assert!(matches!(e, RequestError::Empty), "{e}");
         // LogMsg{ 2: varint }
-        let e = decode_request(Bytes::from_static(&[0x0a, 0x02, 0x10, 0x01])).unwrap_err();
+        let e = decode(&[0x0a, 0x02, 0x10, 0x01]).unwrap_err();
         assert!(matches!(e, RequestError::WireType(2)), "{e}");
         // LogMsg{ 2: ArrowMsg "junk" }
-        let e = decode_request(Bytes::from_static(&[0x0a, 0x03, 0x12, 0x01, 0xff])).unwrap_err();
+        let e = decode(&[0x0a, 0x03, 0x12, 0x01, 0xff]).unwrap_err();
         assert_eq!(e.reason(), RejectReason::InvalidMessage, "{e}");
+    }
+
+    #[test]
+    fn a_payload_decompressing_past_the_limit_is_oversized() {
+        use crate::wire::{Compression, StoreInfo};
+        use crate::{Chunk, EntityPath, Points3D, RowId, TimePoint};
+        let store = StoreInfo::new("a", "r").unwrap();
+        let chunk = Chunk::from_row(
+            EntityPath::parse("p").unwrap(),
+            RowId::new(),
+            &TimePoint::default(),
+            &Points3D::new(vec![[0.0; 3]; 1000]),
+        )
+        .unwrap();
+        let body = EncodedMessage::arrow_msg(&chunk, &store, Compression::Lz4)
+            .unwrap()
+            .to_contiguous();
+        let claim = EncodedMessage::claimed_decompressed_bytes(MessageKind::ArrowMsg, &body);
+        assert!(claim > 12_000, "{claim}");
+        let limits = DecodeLimits::default().max_uncompressed_bytes(claim - 1);
+        let e = validate_body(MessageKind::ArrowMsg, body.clone(), &limits).unwrap_err();
+        assert_eq!(e.reason(), RejectReason::Oversized, "{e}");
+        let limits = DecodeLimits::default().max_uncompressed_bytes(claim);
+        assert!(validate_body(MessageKind::ArrowMsg, body, &limits).is_ok());
     }
 }

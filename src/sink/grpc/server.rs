@@ -15,7 +15,7 @@ use tonic::{Status, Streaming};
 
 use super::Http2Tuning;
 use super::codec::{ReceiveCodec, RequestFrame, WRITE_MESSAGES, WriteMessagesResponse};
-use super::listen::{ServingThread, Watched, serve_connections};
+use super::listen::{ConnectionLimits, ServingThread, Watched, serve_connections};
 use crate::wire::{
     Compression, DecodeError, DecodedRrd, EncodedMessage, MessageKind, RrdEncoder, decode_rrd,
     proto,
@@ -241,12 +241,13 @@ async fn accept_loop(
     };
     let keep = options.keep;
     let mut next_connection = 0u64;
-    serve_connections(listener, &http2, stop, || {
+    // A receiver for tests and benchmarks: no limits beyond hyper's defaults.
+    serve_connections(listener, &http2, &ConnectionLimits::none(), stop, || {
         let connection = next_connection;
         next_connection += 1;
         shared.update(|s| s.counts.connections += 1);
         let s = shared.clone();
-        move |req| route(req, s.clone(), connection, keep)
+        (move |req| route(req, s.clone(), connection, keep), |_| {})
     })
     .await;
 }
