@@ -101,7 +101,7 @@ impl FileSinkOptions {
 #[non_exhaustive]
 pub enum FileSinkError {
     /// The file could not be created.
-    #[error("cannot create {path}: {source}")]
+    #[error("cannot create {path}")]
     Create {
         /// The file.
         path: PathBuf,
@@ -110,7 +110,7 @@ pub enum FileSinkError {
     },
     /// The I/O backend could not start on the file (e.g. io_uring unavailable when asked
     /// for explicitly).
-    #[error("cannot start the {backend} backend on {path}: {source}")]
+    #[error("cannot start the {backend} backend on {path}")]
     Backend {
         /// The backend asked for.
         backend: IoBackend,
@@ -120,7 +120,7 @@ pub enum FileSinkError {
         source: io::Error,
     },
     /// Writing the stream header failed.
-    #[error("cannot write to {path}: {source}")]
+    #[error("cannot write to {path}")]
     Write {
         /// The file.
         path: PathBuf,
