@@ -8,6 +8,7 @@ use spate::sink::{FileSink, FileSinkOptions, IoBackend, SyncPolicy};
 use spate::wire::{TruncationReason, decode_rrd};
 use spate::{BatchPolicy, EntityPath, MemorySink, Points3D, Recording, SinkExt, SinkPolicy};
 
+use crate::file_sink_writer::{child, child_args};
 use crate::official::{check, check_with, example_rows, official_python, write_expectation};
 
 const BACKENDS: [IoBackend; 3] = [IoBackend::Pwrite, IoBackend::Mmap, IoBackend::Uring];
@@ -292,16 +293,12 @@ fn a_full_disk_fails_that_sink_alone() {
 #[test]
 #[ignore = "run by killed_writer_leaves_a_readable_file as a child process"]
 fn crash_child() {
-    let Ok(path) = std::env::var("SPATE_CRASH_CHILD_PATH") else {
+    let Some((path, backend)) = child_args() else {
         return;
     };
-    let backend: IoBackend = std::env::var("SPATE_CRASH_CHILD_BACKEND")
-        .unwrap()
-        .parse()
-        .unwrap();
     let rec = Recording::builder("spate_points")
         .recording_id("points-example")
-        .sinks(file(Path::new(&path), backend, FileSinkOptions::default()))
+        .sinks(file(&path, backend, FileSinkOptions::default()))
         .batch(BatchPolicy::unbatched())
         .start()
         .unwrap();
@@ -326,16 +323,7 @@ fn killed_writer_leaves_a_readable_file() {
     let python = official_python("killed_writer_leaves_a_readable_file");
     for backend in BACKENDS {
         let path = dir.path().join(format!("crash-{backend}.rrd"));
-        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "file_sink::crash_child",
-                "--ignored",
-                "--nocapture",
-            ])
-            .env("SPATE_CRASH_CHILD_PATH", &path)
-            .env("SPATE_CRASH_CHILD_BACKEND", backend.as_str())
-            .stdout(std::process::Stdio::piped())
+        let mut child = child("file_sink::crash_child", &path, backend)
             .spawn()
             .unwrap();
         // Wait until the child has flushed 50 rows (it says so on stdout; EOF means it

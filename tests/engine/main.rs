@@ -3,6 +3,7 @@
 mod common;
 mod correctness;
 mod file_sink;
+mod file_sink_writer;
 #[path = "../support/official.rs"]
 mod official;
 mod sinks;

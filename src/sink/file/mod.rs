@@ -6,6 +6,31 @@
 //! official tools read such files with `--check-footers false` / `RrdReader(..).stream()`,
 //! and [`decode_rrd`](crate::wire::decode_rrd) reports where the file was cut).
 //!
+//! # One writer
+//!
+//! A file has one writer. The sink opens its file without truncating it, takes an exclusive
+//! advisory lock on it (`flock(LOCK_EX | LOCK_NB)`), and only then cuts it to zero and starts
+//! the backend; it holds the lock until the sink is dropped. A second `FileSink` on the path —
+//! in this process or in another — fails with [`FileSinkError::Locked`] and leaves the file
+//! alone (before this lock, it truncated the file under the first sink: a corrupt file, or
+//! `SIGBUS` under the mmap backend's mapping). So `Recording::set_sinks` with a new sink on
+//! the path a running sink writes fails at [`FileSink::create`]; give the new sink another
+//! path, or let the old one close first.
+//!
+//! `flock` locks belong to the open file, so two sinks in one process exclude each other as
+//! two processes do. They are advisory: a program that ignores them can still truncate the
+//! file. On NFS, Linux emulates `flock` with POSIX record locks, which do not conflict within
+//! one process.
+//!
+//! With rotation the lock covers the base name: the sink locks its first file,
+//! `name.00000.rrd`, for its whole life (also after it moved on to later files), and every
+//! later file while it writes it. A second rotating sink with the same base fails at that
+//! first file, so two sinks never write one series of files; a plain sink on the first file
+//! or on the file being written fails too. Later files the sink has finished are not locked
+//! any more: they are complete.
+//!
+//! # The mmap backend's tail
+//!
 //! The mmap backend grows files in 64 MiB steps, so a killed writer leaves up to 64 MiB of
 //! zeros after its last message ([`TruncationReason::UnwrittenTail`](crate::wire::TruncationReason)
 //! in spate's decoder; the official decoder logs "corrupt footer" there and stops, after
@@ -20,6 +45,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use rustix::fs::FlockOperation;
 
 pub use backend::{IoBackend, UnknownBackend};
 
@@ -96,11 +122,18 @@ impl FileSinkOptions {
     }
 }
 
-/// Why a [`FileSink`] could not start.
+/// Why a [`FileSink`] could not start, or could not start its next file.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FileSinkError {
-    /// The file could not be created.
+    /// Another writer — a `FileSink` in this process or in another — holds the file (see
+    /// "One writer" in the [module docs](self)). Nothing was changed.
+    #[error("another writer holds {path}")]
+    Locked {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file could not be opened, locked or truncated.
     #[error("cannot create {path}")]
     Create {
         /// The file.
@@ -127,6 +160,20 @@ pub enum FileSinkError {
         /// Why.
         source: io::Error,
     },
+}
+
+impl FileSinkError {
+    /// As a [`SinkError`] (a rotation that could not start its next file), keeping the
+    /// message and the chain.
+    fn into_sink_error(self) -> SinkError {
+        let kind = match &self {
+            Self::Locked { .. } => io::ErrorKind::WouldBlock,
+            Self::Create { source, .. }
+            | Self::Backend { source, .. }
+            | Self::Write { source, .. } => source.kind(),
+        };
+        SinkError::Io(io::Error::new(kind, self))
+    }
 }
 
 struct OpenFile {
@@ -158,6 +205,21 @@ struct OpenFile {
 /// assert!(file.footer.unwrap().valid);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// A file has one writer:
+///
+/// ```
+/// use spate::sink::{FileSink, FileSinkError, FileSinkOptions};
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("cloud.rrd");
+/// let first = FileSink::create(&path, FileSinkOptions::default())?;
+/// let second = FileSink::create(&path, FileSinkOptions::default());
+/// assert!(matches!(second, Err(FileSinkError::Locked { .. })));
+/// drop(first);
+/// assert!(FileSink::create(&path, FileSinkOptions::default()).is_ok());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct FileSink {
     base: PathBuf,
     options: FileSinkOptions,
@@ -173,6 +235,10 @@ pub struct FileSink {
     /// Messages (and bytes) handed to an asynchronous backend and not yet confirmed by a
     /// completed `wait_all`: what an error surfacing later has cost.
     unconfirmed: (u64, u64),
+    /// The first file, locked (a second descriptor of its open file, which carries the
+    /// lock): no other writer starts on this path, or on this base with rotation, while the
+    /// sink lives. Declared last, so it is let go after the file is closed.
+    _lock: File,
 }
 
 impl std::fmt::Debug for FileSink {
@@ -199,6 +265,37 @@ pub fn rotated_path(base: &Path, index: u32) -> PathBuf {
 
 fn io_err(e: io::Error) -> SinkError {
     SinkError::Io(e)
+}
+
+/// Opens `path` for writing and takes its lock, then — only then — truncates it.
+fn open_locked(path: &Path) -> Result<File, FileSinkError> {
+    let create = |source| FileSinkError::Create {
+        path: path.to_path_buf(),
+        source,
+    };
+    // No O_TRUNC: the file may be another writer's (and mapped) until the lock says not.
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(create)?;
+    match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => {}
+        Err(rustix::io::Errno::WOULDBLOCK) => {
+            return Err(FileSinkError::Locked {
+                path: path.to_path_buf(),
+            });
+        }
+        Err(e) => return Err(create(e.into())),
+    }
+    let meta = file.metadata().map_err(create)?;
+    // (A device such as /dev/full cannot be truncated, nor needs to be.)
+    if meta.is_file() && meta.len() > 0 {
+        file.set_len(0).map_err(create)?;
+    }
+    Ok(file)
 }
 
 impl FileSink {
@@ -231,10 +328,23 @@ impl FileSink {
 }
 
 impl FileSink {
-    /// Creates the file (truncating it) and writes its StreamHeader. With rotation the files
-    /// are `name.00000.rrd`, `name.00001.rrd`, … next to `path`.
+    /// Creates the file (truncating it, once its lock is taken) and writes its StreamHeader.
+    /// With rotation the files are `name.00000.rrd`, `name.00001.rrd`, … next to `path`.
+    ///
+    /// Fails with [`FileSinkError::Locked`], changing nothing, if another writer holds the
+    /// file (see "One writer" in the [module docs](self)).
     pub fn create(path: impl AsRef<Path>, options: FileSinkOptions) -> Result<Self, FileSinkError> {
         let base = path.as_ref().to_path_buf();
+        let first = if options.rotates() {
+            rotated_path(&base, 0)
+        } else {
+            base.clone()
+        };
+        let file = open_locked(&first)?;
+        let lock = file.try_clone().map_err(|source| FileSinkError::Create {
+            path: first.clone(),
+            source,
+        })?;
         let mut sink = Self {
             base,
             options,
@@ -244,8 +354,9 @@ impl FileSink {
             store_infos: Vec::new(),
             statics: Vec::new(),
             unconfirmed: (0, 0),
+            _lock: lock,
         };
-        sink.file = Some(sink.open_file(0)?);
+        sink.file = Some(sink.open_file(first, file)?);
         Ok(sink)
     }
 
@@ -259,22 +370,8 @@ impl FileSink {
         self.file.as_ref().map(|f| f.path.as_path())
     }
 
-    fn open_file(&mut self, index: u32) -> Result<OpenFile, FileSinkError> {
-        let path = if self.options.rotates() {
-            rotated_path(&self.base, index)
-        } else {
-            self.base.clone()
-        };
-        let file: File = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .map_err(|source| FileSinkError::Create {
-                path: path.clone(),
-                source,
-            })?;
+    /// Starts the backend on `file` (opened, locked and empty) and writes its StreamHeader.
+    fn open_file(&mut self, path: PathBuf, file: File) -> Result<OpenFile, FileSinkError> {
         let (mut backend, fallback) =
             backend::open(self.options.backend, file).map_err(|source| FileSinkError::Backend {
                 backend: self.options.backend,
@@ -347,11 +444,10 @@ impl FileSink {
             self.finish_file(old).map_err(io_err)?;
         }
         self.index += 1;
-        let mut file = self.open_file(self.index).map_err(|e| match e {
-            FileSinkError::Create { source, .. }
-            | FileSinkError::Backend { source, .. }
-            | FileSinkError::Write { source, .. } => SinkError::Io(source),
-        })?;
+        let path = rotated_path(&self.base, self.index);
+        let mut file = open_locked(&path)
+            .and_then(|file| self.open_file(path, file))
+            .map_err(FileSinkError::into_sink_error)?;
         // Every file opens alone: recording identity and static data first.
         for (_, info) in &self.store_infos {
             Self::write_framed(&mut file, info).map_err(io_err)?;

@@ -1,0 +1,334 @@
+//! A FileSink is a file's only writer: an advisory lock, in this process and across
+//! processes, rotation included.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use spate::sink::file::rotated_path;
+use spate::sink::{FileSink, FileSinkError, FileSinkOptions, IoBackend};
+use spate::wire::{Compression, DecodedRrd, EncodedMessage, StoreInfo, decode_rrd};
+use spate::{
+    BatchPolicy, Chunk, EntityPath, ErrorChain, Points3D, Recording, RowId, Sink, SinkExt,
+    SinkPolicy, TimePoint,
+};
+
+use crate::official::{
+    check, example_rows, log_example_frames, official_python, write_expectation,
+};
+
+const BACKENDS: [IoBackend; 3] = [IoBackend::Pwrite, IoBackend::Mmap, IoBackend::Uring];
+
+fn deadline() -> Instant {
+    Instant::now() + Duration::from_secs(120)
+}
+
+fn opts(backend: IoBackend) -> FileSinkOptions {
+    FileSinkOptions::default().backend(backend)
+}
+
+fn spec(path: &Path, opts: FileSinkOptions) -> spate::SinkSpec {
+    FileSink::create(path, opts)
+        .unwrap_or_else(|e| panic!("{}: {}", path.display(), ErrorChain(&e)))
+        .with_policy(SinkPolicy::Block)
+}
+
+/// A recording of the points example (`spate_points` / `points-example`) into `sink`, a
+/// chunk per row (so a row over 256 KiB is a chunk of the logged memory itself).
+fn points_recording(sink: impl Into<spate::SinkSpec>) -> Recording {
+    Recording::builder("spate_points")
+        .recording_id("points-example")
+        .sinks(sink.into())
+        .batch(BatchPolicy::unbatched())
+        .start()
+        .unwrap()
+}
+
+/// This test binary running its `#[ignore]`d child test `test` for `path` and `backend`
+/// (see [`child_args`]), stdout piped.
+pub fn child(test: &str, path: &Path, backend: IoBackend) -> Command {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", test, "--ignored", "--nocapture"])
+        .env("SPATE_CHILD_PATH", path)
+        .env("SPATE_CHILD_BACKEND", backend.as_str())
+        .stdout(Stdio::piped());
+    cmd
+}
+
+/// In a child test: the path and backend its parent gave ([`child`]); `None` when the test
+/// was run directly (it then does nothing).
+pub fn child_args() -> Option<(PathBuf, IoBackend)> {
+    let path = std::env::var_os("SPATE_CHILD_PATH")?;
+    let backend = std::env::var("SPATE_CHILD_BACKEND").ok()?.parse().ok()?;
+    Some((PathBuf::from(path), backend))
+}
+
+fn assert_locked(result: Result<FileSink, FileSinkError>, path: &Path, what: &str) {
+    match result {
+        Err(FileSinkError::Locked { path: p }) => assert_eq!(p, path, "{what}"),
+        Err(e) => panic!("{what}: {}", ErrorChain(&e)),
+        Ok(_) => panic!("{what}: a second writer opened {}", path.display()),
+    }
+}
+
+/// Child side of `a_second_writer_in_the_same_process_is_refused`: one recording writes the
+/// file; a second sink is created on the same path (as `set_sinks` to the same path would),
+/// and the first one carries on writing.
+#[test]
+#[ignore = "run by a_second_writer_in_the_same_process_is_refused as a child process"]
+fn second_writer_child() {
+    let Some((path, backend)) = child_args() else {
+        return;
+    };
+    let rec = points_recording(spec(&path, opts(backend)));
+    log_example_frames(&rec, 0..3, 20_000, 1);
+    rec.flush(deadline()).unwrap();
+    // A second sink on the same path, with each backend (as `set_sinks` to the same path
+    // would create one): pwrite's truncates the file under the first sink's mapping.
+    let mut second = None;
+    for other in [IoBackend::Pwrite, IoBackend::Mmap, IoBackend::Uring] {
+        match FileSink::create(&path, opts(other)) {
+            Err(e) => println!("refused: {}", ErrorChain(&e)),
+            Ok(s) => {
+                println!("second writer opened ({other})");
+                second = Some(s);
+            }
+        }
+    }
+    // The first writer keeps writing (with the mmap backend: into its mapping).
+    log_example_frames(&rec, 3..6, 20_000, 1);
+    rec.flush(deadline()).unwrap();
+    if let Some(second) = second {
+        rec.set_sinks(second.with_policy(SinkPolicy::Block))
+            .unwrap();
+    }
+    assert!(rec.shutdown(deadline()).is_complete());
+    println!("done");
+}
+
+/// Issue 12: a second `FileSink` on a path a running sink writes truncated the file under
+/// it — SIGBUS with the mmap backend, a corrupt file with the others. Now it is refused, and
+/// the first sink's file is whole. Runs in a child process, so a SIGBUS fails this test
+/// instead of killing the test binary.
+#[test]
+fn a_second_writer_in_the_same_process_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let python = official_python("a_second_writer_in_the_same_process_is_refused");
+    for backend in BACKENDS {
+        let path = dir.path().join(format!("second-{backend}.rrd"));
+        let out = child("file_sink_writer::second_writer_child", &path, backend)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("done"),
+            "{backend}: child {:?} (signal {:?})\n{stdout}\n{}",
+            out.status,
+            out.status.signal(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let refused: Vec<&str> = stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix("refused: "))
+            .collect();
+        let expected = format!("another writer holds {}", path.display());
+        assert_eq!(refused, [expected.as_str(); 3], "{backend}:\n{stdout}");
+        let d = decode_rrd(std::fs::read(&path).unwrap()).unwrap();
+        assert!(d.footer.as_ref().is_some_and(|f| f.valid), "{backend}");
+        assert_eq!(frames(&d), (0..6).collect::<Vec<_>>(), "{backend}");
+        if let Some(py) = &python {
+            let expect = write_expectation(
+                &path,
+                "spate_points",
+                "points-example",
+                &example_rows(20_000, 6, 1),
+            );
+            check(py, &path, &expect);
+        }
+    }
+}
+
+/// Child side of `another_process_holding_the_file_is_refused`: holds sinks on the paths it
+/// is given until its stdin closes.
+#[test]
+#[ignore = "run by another_process_holding_the_file_is_refused as a child process"]
+fn lock_holder_child() {
+    let Some((dir, _)) = child_args() else {
+        return;
+    };
+    let mut sinks: Vec<FileSink> = BACKENDS
+        .iter()
+        .map(|b| FileSink::create(dir.join(format!("held-{b}.rrd")), opts(*b)).unwrap())
+        .collect();
+    sinks.push(
+        FileSink::create(
+            dir.join("held-rotating.rrd"),
+            opts(IoBackend::Pwrite).rotate_bytes(1 << 20),
+        )
+        .unwrap(),
+    );
+    for s in &mut sinks {
+        s.flush(deadline()).unwrap();
+    }
+    println!("holding");
+    std::io::stdout().flush().unwrap();
+    // Until the parent closes our stdin (EOF), or it dies.
+    let _ = std::io::stdin().lines().count();
+    for s in &mut sinks {
+        s.close(deadline()).unwrap();
+    }
+    println!("released");
+}
+
+#[test]
+fn another_process_holding_the_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let holder_test = "file_sink_writer::lock_holder_child";
+    let mut holder = child(holder_test, dir.path(), IoBackend::Pwrite)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(holder.stdout.take().unwrap()).lines();
+    assert!(
+        lines.by_ref().map_while(Result::ok).any(|l| l == "holding"),
+        "the child exited before holding its files"
+    );
+    for backend in BACKENDS {
+        let path = dir.path().join(format!("held-{backend}.rrd"));
+        let before = std::fs::read(&path).unwrap();
+        for other in BACKENDS {
+            assert_locked(
+                FileSink::create(&path, opts(other)),
+                &path,
+                &format!("{other} over {backend}"),
+            );
+        }
+        // Refused before anything truncated the file.
+        assert_eq!(std::fs::read(&path).unwrap(), before, "{backend}");
+        assert!(before.starts_with(b"RRF2"), "{backend}");
+    }
+    let base = dir.path().join("held-rotating.rrd");
+    assert_locked(
+        FileSink::create(&base, opts(IoBackend::Pwrite).rotate_bytes(1 << 20)),
+        &rotated_path(&base, 0),
+        "a rotating sink with the same base",
+    );
+    // The holder lets go: the files can be written again. (Read its output to the end, so
+    // that it never writes into a closed pipe.)
+    drop(holder.stdin.take());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(
+        rest.iter().any(|l| l == "released"),
+        "the child did not release its files: {rest:?}"
+    );
+    assert!(holder.wait().unwrap().success());
+    for backend in BACKENDS {
+        let path = dir.path().join(format!("held-{backend}.rrd"));
+        let mut sink = FileSink::create(&path, opts(backend)).unwrap();
+        sink.close(deadline()).unwrap();
+    }
+}
+
+/// Two rotating sinks with one base cannot clobber each other: the first file (`.00000.`)
+/// stays locked for the sink's whole life, even after it rotated past it, and the file being
+/// written is locked too.
+#[test]
+fn a_rotating_sink_holds_its_base_for_its_whole_life() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("rot.rrd");
+    let rotating = opts(IoBackend::Pwrite).rotate_bytes(300_000);
+    let rec = points_recording(spec(&base, rotating));
+    // 200 kB a frame: one frame a file, so file 2 is being written.
+    log_example_frames(&rec, 0..3, 10_000, 1);
+    rec.flush(deadline()).unwrap();
+    assert!(rotated_path(&base, 2).exists() && !rotated_path(&base, 3).exists());
+    let first = rotated_path(&base, 0);
+    let first_bytes = std::fs::read(&first).unwrap();
+    assert_locked(
+        FileSink::create(&base, rotating),
+        &first,
+        "a second rotating sink",
+    );
+    for i in [0, 2] {
+        let seg = rotated_path(&base, i);
+        assert_locked(
+            FileSink::create(&seg, opts(IoBackend::Pwrite)),
+            &seg,
+            &format!("a plain sink on file {i}"),
+        );
+    }
+    assert_eq!(
+        std::fs::read(&first).unwrap(),
+        first_bytes,
+        "file 0 untouched"
+    );
+    log_example_frames(&rec, 3..4, 10_000, 1);
+    assert!(rec.shutdown(deadline()).is_complete());
+    let mut all = Vec::new();
+    for i in 0..4 {
+        let d = decode_rrd(std::fs::read(rotated_path(&base, i)).unwrap()).unwrap();
+        assert!(d.footer.as_ref().is_some_and(|f| f.valid), "file {i}");
+        all.extend(frames(&d));
+    }
+    assert_eq!(all, [0, 1, 2, 3]);
+    // Once the sink is gone, its base is free again.
+    let mut again = FileSink::create(&base, rotating).unwrap();
+    again.close(deadline()).unwrap();
+}
+
+/// A rotating sink whose next file another writer holds stops there with that error, and
+/// leaves the other writer's file alone.
+#[test]
+fn a_rotation_into_a_held_file_fails_that_sink_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StoreInfo::new("held", "next").unwrap();
+    for backend in BACKENDS {
+        let base = dir.path().join(format!("next-{backend}.rrd"));
+        let every_chunk = opts(backend).rotate_interval(Duration::ZERO);
+        let mut rotating = FileSink::create(&base, every_chunk).unwrap();
+        let next = rotated_path(&base, 1);
+        let mut holder = FileSink::create(&next, opts(IoBackend::Pwrite)).unwrap();
+        holder.flush(deadline()).unwrap();
+        rotating
+            .write(&EncodedMessage::set_store_info(&store))
+            .unwrap();
+        rotating.write(&chunk(&store, 0, 100)).unwrap();
+        // The next chunk would start file 1.
+        let e = rotating
+            .write(&chunk(&store, 1, 100))
+            .expect_err("file 1 is held");
+        assert_eq!(
+            ErrorChain(&e).to_string(),
+            format!("I/O error: another writer holds {}", next.display()),
+            "{backend}"
+        );
+        assert_eq!(
+            std::fs::read(&next).unwrap().len(),
+            12,
+            "{backend}: a header only"
+        );
+        holder.close(deadline()).unwrap();
+        let d = decode_rrd(std::fs::read(rotated_path(&base, 0)).unwrap()).unwrap();
+        assert!(d.footer.as_ref().is_some_and(|f| f.valid), "{backend}");
+        assert_eq!(frames(&d), [0], "{backend}");
+    }
+}
+
+/// A one-row chunk of `points` points at `frame`.
+fn chunk(store: &StoreInfo, frame: i64, points: usize) -> EncodedMessage {
+    let time = TimePoint::default().with_sequence("frame", frame).unwrap();
+    let cloud = Points3D::new(vec![[frame as f32; 3]; points]);
+    let entity = EntityPath::parse("points").unwrap();
+    let chunk = Chunk::from_row(entity, RowId::new(), &time, &cloud).unwrap();
+    EncodedMessage::arrow_msg(&chunk, store, Compression::Off).unwrap()
+}
+
+fn frames(d: &DecodedRrd) -> Vec<i64> {
+    d.chunks()
+        .filter(|c| !c.is_static())
+        .flat_map(|c| c.timelines()[0].values().to_vec())
+        .collect()
+}
