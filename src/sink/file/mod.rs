@@ -29,6 +29,38 @@
 //! or on the file being written fails too. Later files the sink has finished are not locked
 //! any more: they are complete.
 //!
+//! # Delivery and failures
+//!
+//! A message counts as delivered when [`write`](Sink::write) accepts it. The pwrite and mmap
+//! backends have written it by then; an io_uring write completes later, so the sink tracks
+//! which accepted messages are known written (every byte up to their end completed, in file
+//! order). When a backend reports a failure — at a later write, a sync, a flush, a rotation
+//! or the close — the sink waits for the writes still in flight, cuts the file after the last
+//! message known written (a reader finds every message before the cut, as after a crash, and
+//! no footer), and returns [`SinkError::IoLost`] with the messages, bytes and rows of every
+//! accepted message the file lacks: the engine moves them from delivered to dropped. The
+//! message being written when the failure shows is refused (the engine counts it). A file
+//! that holds no message after the cut is removed. The sink stops at its first error.
+//!
+//! The footer is written only once every message of the file is known written, so its
+//! manifest never indexes a message that is not in the file.
+//!
+//! An `fdatasync` error is returned as [`SinkError::Io`] and moves nothing: the messages are
+//! in the file as readers see it, and the kernel does not say which pages it failed to write
+//! back.
+//!
+//! # Rotation and replay
+//!
+//! [`FileSinkOptions::rotate_bytes`] bounds each file's *own* data: what it holds after the
+//! StreamHeader and the messages replayed at its start. A file rotates once it holds at least
+//! one chunk of its own and the next message would take its own data past the bound (or once
+//! it is [`rotate_interval`](FileSinkOptions::rotate_interval) old). Static data larger than
+//! the bound therefore does not make every later message start a new file; a file may exceed
+//! `rotate_bytes` by what it replays, and by a single message larger than the bound.
+//!
+//! Every new file starts with the latest `SetStoreInfo` per store and the latest static chunk
+//! per (store, entity, component set), so that each file opens alone.
+//!
 //! # The mmap backend's tail
 //!
 //! The mmap backend grows files in 64 MiB steps, so a killed writer leaves up to 64 MiB of
@@ -38,29 +70,35 @@
 //! always start at a message boundary.
 
 pub(crate) mod backend;
+mod replay;
+mod segment;
+#[cfg(test)]
+mod tests;
 
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use rustix::fs::FlockOperation;
 
 pub use backend::{IoBackend, UnknownBackend};
 
 use super::{Sink, SinkError};
-use crate::wire::{Compression, EncodedMessage, MessageKind, RrdEncoder, StoreInfo};
-use backend::Backend;
+use crate::wire::{Compression, EncodedMessage, RrdEncoder};
+use replay::Replay;
+use segment::{Cost, Segment};
 
 /// When a [`FileSink`] calls `fdatasync`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum SyncPolicy {
     /// Never (the kernel writes back when it likes).
     Never,
-    /// After every this many bytes written.
+    /// Once this many bytes were written since the last sync (checked when the next message
+    /// arrives, and at every flush).
     EveryBytes(u64),
-    /// At most this long after the last sync (checked as messages arrive).
+    /// Once this long has passed since the last sync (checked when the next message arrives,
+    /// and at every flush).
     Interval(Duration),
     /// Once, when the file is finished (the default).
     #[default]
@@ -86,7 +124,8 @@ pub struct FileSinkOptions {
     pub backend: IoBackend,
     /// When to sync (default [`SyncPolicy::OnClose`]).
     pub sync: SyncPolicy,
-    /// Start a new file once the current one would exceed this many bytes.
+    /// Start a new file once the current one's own data (after its StreamHeader and replayed
+    /// messages) would exceed this many bytes (see the [module docs](self)).
     pub rotate_bytes: Option<u64>,
     /// Start a new file once the current one is this old.
     pub rotate_interval: Option<Duration>,
@@ -176,16 +215,6 @@ impl FileSinkError {
     }
 }
 
-struct OpenFile {
-    path: PathBuf,
-    backend: Box<dyn Backend>,
-    rrd: RrdEncoder,
-    bytes_since_sync: u64,
-    last_sync: Instant,
-    opened_at: Instant,
-    chunks: u64,
-}
-
 /// Writes a recording to `.rrd` files (see the [module docs](self)).
 ///
 /// ```
@@ -223,18 +252,14 @@ struct OpenFile {
 pub struct FileSink {
     base: PathBuf,
     options: FileSinkOptions,
-    file: Option<OpenFile>,
+    /// The file being written; `None` once closed or failed.
+    file: Option<Segment>,
     index: u32,
     kind: IoBackend,
-    /// The latest `SetStoreInfo` per store (a file may hold several recordings, e.g. from
-    /// `spate serve`), replayed into every rotated file.
-    store_infos: Vec<(Option<StoreInfo>, EncodedMessage)>,
-    /// The latest static chunk per (store, entity, components), replayed into every rotated
-    /// file.
-    statics: Vec<(String, EncodedMessage)>,
-    /// Messages (and bytes) handed to an asynchronous backend and not yet confirmed by a
-    /// completed `wait_all`: what an error surfacing later has cost.
-    unconfirmed: (u64, u64),
+    /// The messages every new file starts with.
+    replay: Replay,
+    #[cfg(test)]
+    fault: Option<backend::fault::Fault>,
     /// The first file, locked (a second descriptor of its open file, which carries the
     /// lock): no other writer starts on this path, or on this base with rotation, while the
     /// sink lives. Declared last, so it is let go after the file is closed.
@@ -261,10 +286,6 @@ pub fn rotated_path(base: &Path, index: u32) -> PathBuf {
         .extension()
         .map_or_else(|| "rrd".to_owned(), |e| e.to_string_lossy().into_owned());
     base.with_file_name(format!("{stem}.{index:05}.{ext}"))
-}
-
-fn io_err(e: io::Error) -> SinkError {
-    SinkError::Io(e)
 }
 
 /// Opens `path` for writing and takes its lock, then — only then — truncates it.
@@ -298,32 +319,11 @@ fn open_locked(path: &Path) -> Result<File, FileSinkError> {
     Ok(file)
 }
 
-impl FileSink {
-    /// An error, with the messages it cost that were accepted earlier (asynchronous backend).
-    fn lost(&mut self, e: io::Error) -> SinkError {
-        let (lost_messages, lost_bytes) = std::mem::take(&mut self.unconfirmed);
-        if lost_messages == 0 {
-            SinkError::Io(e)
-        } else {
-            SinkError::IoLost {
-                source: e,
-                lost_messages,
-                lost_bytes,
-                lost_rows: 0,
-            }
-        }
-    }
-
-    /// After waiting for the backend: either everything accepted is confirmed, or the
-    /// error reports what it cost.
-    fn settle(&mut self, result: io::Result<()>) -> Result<(), SinkError> {
-        match result {
-            Ok(()) => {
-                self.unconfirmed = (0, 0);
-                Ok(())
-            }
-            Err(e) => Err(self.lost(e)),
-        }
+/// Removes `path` if it is a regular file: one of the sink's files that holds nothing a
+/// reader could open. Best effort.
+fn remove_regular_file(path: &Path) {
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) {
+        let _ = std::fs::remove_file(path);
     }
 }
 
@@ -334,30 +334,47 @@ impl FileSink {
     /// Fails with [`FileSinkError::Locked`], changing nothing, if another writer holds the
     /// file (see "One writer" in the [module docs](self)).
     pub fn create(path: impl AsRef<Path>, options: FileSinkOptions) -> Result<Self, FileSinkError> {
-        let base = path.as_ref().to_path_buf();
-        let first = if options.rotates() {
-            rotated_path(&base, 0)
+        let (mut sink, first) = Self::locked(path.as_ref(), options)?;
+        sink.file = Some(sink.start_segment(first)?);
+        Ok(sink)
+    }
+
+    /// Like [`create`](Self::create), with one write failing as described by `fault`.
+    #[cfg(test)]
+    pub(crate) fn create_with_fault(
+        path: impl AsRef<Path>,
+        options: FileSinkOptions,
+        fault: backend::fault::Fault,
+    ) -> Result<Self, FileSinkError> {
+        let (mut sink, first) = Self::locked(path.as_ref(), options)?;
+        sink.fault = Some(fault);
+        sink.file = Some(sink.start_segment(first)?);
+        Ok(sink)
+    }
+
+    /// The sink holding the lock of its first file, which is returned (locked and empty).
+    fn locked(base: &Path, options: FileSinkOptions) -> Result<(Self, File), FileSinkError> {
+        let path = if options.rotates() {
+            rotated_path(base, 0)
         } else {
-            base.clone()
+            base.to_path_buf()
         };
-        let file = open_locked(&first)?;
-        let lock = file.try_clone().map_err(|source| FileSinkError::Create {
-            path: first.clone(),
-            source,
-        })?;
-        let mut sink = Self {
-            base,
+        let file = open_locked(&path)?;
+        let lock = file
+            .try_clone()
+            .map_err(|source| FileSinkError::Create { path, source })?;
+        let sink = Self {
+            base: base.to_path_buf(),
             options,
             file: None,
             index: 0,
             kind: options.backend,
-            store_infos: Vec::new(),
-            statics: Vec::new(),
-            unconfirmed: (0, 0),
+            replay: Replay::default(),
+            #[cfg(test)]
+            fault: None,
             _lock: lock,
         };
-        sink.file = Some(sink.open_file(first, file)?);
-        Ok(sink)
+        Ok((sink, file))
     }
 
     /// The backend in use (after `Auto` resolved).
@@ -370,12 +387,41 @@ impl FileSink {
         self.file.as_ref().map(|f| f.path.as_path())
     }
 
-    /// Starts the backend on `file` (opened, locked and empty) and writes its StreamHeader.
-    fn open_file(&mut self, path: PathBuf, file: File) -> Result<OpenFile, FileSinkError> {
-        let (mut backend, fallback) =
+    fn segment_path(&self, index: u32) -> PathBuf {
+        if self.options.rotates() {
+            rotated_path(&self.base, index)
+        } else {
+            self.base.clone()
+        }
+    }
+
+    /// Starts the backend on file `self.index` (opened, locked and empty) and writes its
+    /// StreamHeader; on failure the file is removed.
+    fn start_segment(&mut self, file: File) -> Result<Segment, FileSinkError> {
+        let path = self.segment_path(self.index);
+        let result = self.start_backend(&path, file).and_then(|backend| {
+            Segment::start(path.clone(), backend, RrdEncoder::new(Compression::Off)).map_err(
+                |source| FileSinkError::Write {
+                    path: path.clone(),
+                    source,
+                },
+            )
+        });
+        if result.is_err() {
+            remove_regular_file(&path);
+        }
+        result
+    }
+
+    fn start_backend(
+        &mut self,
+        path: &Path,
+        file: File,
+    ) -> Result<Box<dyn backend::Backend>, FileSinkError> {
+        let (backend, fallback) =
             backend::open(self.options.backend, file).map_err(|source| FileSinkError::Backend {
                 backend: self.options.backend,
-                path: path.clone(),
+                path: path.to_path_buf(),
                 source,
             })?;
         if let Some(reason) = fallback
@@ -385,53 +431,25 @@ impl FileSink {
             eprintln!("spate: {}: {reason}", path.display());
         }
         self.kind = backend.kind();
-        let mut rrd = RrdEncoder::new(Compression::Off);
-        let header = rrd.header();
-        backend
-            .write(0, &[header])
-            .map_err(|source| FileSinkError::Write {
-                path: path.clone(),
-                source,
-            })?;
-        let now = Instant::now();
-        Ok(OpenFile {
-            path,
-            backend,
-            rrd,
-            bytes_since_sync: 0,
-            last_sync: now,
-            opened_at: now,
-            chunks: 0,
-        })
+        #[cfg(test)]
+        let backend: Box<dyn backend::Backend> = match self.fault {
+            Some(f) if f.segment == self.index => {
+                Box::new(backend::fault::Faulty::new(backend, f.write))
+            }
+            _ => backend,
+        };
+        Ok(backend)
     }
 
-    fn write_framed(file: &mut OpenFile, msg: &EncodedMessage) -> io::Result<()> {
-        let offset = file.rrd.offset();
-        let parts: Vec<Bytes> = file.rrd.frame(msg);
-        file.backend.write(offset, &parts)?;
-        file.bytes_since_sync += file.rrd.offset() - offset;
-        if msg.kind() == MessageKind::ArrowMsg {
-            file.chunks += 1;
-        }
-        Ok(())
-    }
-
-    fn finish_file(&self, mut file: OpenFile) -> io::Result<()> {
-        let offset = file.rrd.offset();
-        let parts = file.rrd.finish().map_err(io::Error::other)?;
-        file.backend.write(offset, &parts)?;
-        file.backend
-            .finish(file.rrd.offset(), self.options.sync != SyncPolicy::Never)
-    }
-
-    fn needs_rotation(&self, file: &OpenFile, next: usize) -> bool {
-        if file.chunks == 0 {
+    fn needs_rotation(&self, file: &Segment, next: usize) -> bool {
+        let (own_bytes, own_chunks) = file.own();
+        if own_chunks == 0 {
             return false;
         }
         let by_size = self
             .options
             .rotate_bytes
-            .is_some_and(|max| file.rrd.offset() + 16 + next as u64 > max);
+            .is_some_and(|max| own_bytes + 16 + next as u64 > max);
         let by_age = self
             .options
             .rotate_interval
@@ -439,42 +457,68 @@ impl FileSink {
         by_size || by_age
     }
 
+    fn sync_on_close(&self) -> bool {
+        self.options.sync != SyncPolicy::Never
+    }
+
+    /// Finishes the current file and starts the next one with the replayed messages.
     fn rotate(&mut self) -> Result<(), SinkError> {
         if let Some(old) = self.file.take() {
-            self.finish_file(old).map_err(io_err)?;
+            old.finish(self.sync_on_close())?;
         }
-        self.index += 1;
-        let path = rotated_path(&self.base, self.index);
+        self.index = self
+            .index
+            .checked_add(1)
+            .ok_or_else(|| SinkError::Io(io::Error::other("no file index left to rotate to")))?;
+        let path = self.segment_path(self.index);
         let mut file = open_locked(&path)
-            .and_then(|file| self.open_file(path, file))
+            .and_then(|file| self.start_segment(file))
             .map_err(FileSinkError::into_sink_error)?;
         // Every file opens alone: recording identity and static data first.
-        for (_, info) in &self.store_infos {
-            Self::write_framed(&mut file, info).map_err(io_err)?;
+        for msg in self.replay.messages() {
+            if let Err(e) = file.write(msg, Cost::default()) {
+                return Err(file.fail(e));
+            }
         }
-        for (_, m) in &self.statics {
-            Self::write_framed(&mut file, m).map_err(io_err)?;
-        }
+        file.end_of_replay();
         self.file = Some(file);
         Ok(())
     }
 
-    fn maybe_sync(&mut self) -> io::Result<()> {
+    /// Waits for every write to the current file. A failure ends the file (cut after its
+    /// last message known written) and is returned with what it cost.
+    fn settle(&mut self) -> Result<(), SinkError> {
         let Some(file) = self.file.as_mut() else {
             return Ok(());
         };
-        let due = match self.options.sync {
-            SyncPolicy::EveryBytes(n) => file.bytes_since_sync >= n,
-            SyncPolicy::Interval(d) => file.last_sync.elapsed() >= d,
-            SyncPolicy::Never | SyncPolicy::OnClose => false,
-        };
-        if due {
-            file.backend.sync_data()?;
-            file.bytes_since_sync = 0;
-            file.last_sync = Instant::now();
-            // sync_data waited for every write: all accepted so far is confirmed.
-            self.unconfirmed = (0, 0);
+        if let Err((e, lost)) = file.settle() {
+            self.file = None;
+            return Err(lost.into_error(e));
         }
+        Ok(())
+    }
+
+    /// Syncs the current file if the policy says it is time.
+    fn sync_if_due(&mut self) -> Result<(), SinkError> {
+        let due = self
+            .file
+            .as_ref()
+            .is_some_and(|file| match self.options.sync {
+                SyncPolicy::EveryBytes(n) => file.bytes_since_sync >= n,
+                SyncPolicy::Interval(d) => file.last_sync.elapsed() >= d,
+                SyncPolicy::Never | SyncPolicy::OnClose => false,
+            });
+        if !due {
+            return Ok(());
+        }
+        self.settle()?;
+        let Some(file) = self.file.as_mut() else {
+            return Ok(());
+        };
+        // Every message is written: an fdatasync error costs no message we can name.
+        file.backend.sync_data().map_err(SinkError::Io)?;
+        file.bytes_since_sync = 0;
+        file.last_sync = Instant::now();
         Ok(())
     }
 }
@@ -485,24 +529,11 @@ impl Sink for FileSink {
     }
 
     fn write(&mut self, msg: &EncodedMessage) -> Result<(), SinkError> {
-        match msg.kind() {
-            MessageKind::SetStoreInfo => {
-                let store = msg.store().cloned();
-                match self.store_infos.iter_mut().find(|(s, _)| *s == store) {
-                    Some(slot) => slot.1 = msg.clone(),
-                    None => self.store_infos.push((store, msg.clone())),
-                }
-            }
-            MessageKind::ArrowMsg => {
-                if let Some(key) = msg.summary().and_then(|s| s.static_key()) {
-                    match self.statics.iter_mut().find(|(k, _)| *k == key) {
-                        Some(slot) => slot.1 = msg.clone(),
-                        None => self.statics.push((key, msg.clone())),
-                    }
-                }
-            }
-            _ => {}
+        if self.file.is_none() {
+            return Err(SinkError::Closed);
         }
+        // A failure found here costs earlier messages; this one is refused, not lost.
+        self.sync_if_due()?;
         if self
             .file
             .as_ref()
@@ -511,33 +542,25 @@ impl Sink for FileSink {
             self.rotate()?;
         }
         let file = self.file.as_mut().ok_or(SinkError::Closed)?;
-        let asynchronous = file.backend.kind() == IoBackend::Uring;
-        if let Err(e) = Self::write_framed(file, msg) {
-            return Err(self.lost(e));
+        if let Err(e) = file.write(msg, Cost::of(msg)) {
+            return Err(match self.file.take() {
+                Some(file) => file.fail(e),
+                None => SinkError::Io(e),
+            });
         }
-        if asynchronous {
-            self.unconfirmed.0 += 1;
-            self.unconfirmed.1 += msg.len() as u64;
-        }
-        match self.maybe_sync() {
-            Ok(()) => Ok(()),
-            Err(e) => Err(self.lost(e)),
-        }
+        self.replay.keep(msg);
+        Ok(())
     }
 
     fn flush(&mut self, _deadline: Instant) -> Result<(), SinkError> {
-        let result = match self.file.as_mut() {
-            Some(f) => f.backend.wait_all(),
-            None => Ok(()),
-        };
-        self.settle(result)
+        self.settle()?;
+        self.sync_if_due()
     }
 
     fn close(&mut self, _deadline: Instant) -> Result<(), SinkError> {
-        let result = match self.file.take() {
-            Some(f) => self.finish_file(f),
+        match self.file.take() {
+            Some(file) => file.finish(self.sync_on_close()),
             None => Ok(()),
-        };
-        self.settle(result)
+        }
     }
 }

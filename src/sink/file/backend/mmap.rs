@@ -34,7 +34,8 @@
 //!
 //! # Finish, drop and crashes
 //!
-//! [`finish`](Backend::finish) unmaps and truncates the file to the true length. Dropping the
+//! [`finish`](Backend::finish) unmaps and truncates the file to the true length;
+//! [`cut`](Backend::cut) does the same after a failure, without syncing. Dropping the
 //! backend without `finish` unmaps and truncates (best effort, errors ignored) to the end of
 //! the last write. A process killed outright (`SIGKILL`, power loss) leaves the file at its
 //! grown length: every completed write is in the file (the page cache is shared), followed
@@ -128,8 +129,8 @@ impl MmapBackend {
         let win_len = usize::try_from(self.cap - offset).map_err(|_| too_large())?;
         // SAFETY: `self.file` is a regular file owned by this backend (moved into it in
         // `with_step`, which checked its type); only this backend changes its length, and it
-        // does so only while nothing is mapped (`self.map = None` above; in `finish` and `Drop`
-        // the map is dropped before `set_len`). No other spate writer changes it:
+        // does so only while nothing is mapped (`self.map = None` above; in `finish`, `cut`
+        // and `Drop` the map is dropped before `set_len`). No other spate writer changes it:
         // the `FileSink` took an exclusive `flock` on the open file `self.file` refers to
         // before it truncated the file and before this backend existed (`open_locked` in
         // `file/mod.rs`); the lock belongs to that open file, so it is held at least while
@@ -247,6 +248,18 @@ impl Backend for MmapBackend {
         if sync {
             self.file.sync_data()?;
         }
+        Ok(())
+    }
+
+    fn written_len(&self) -> u64 {
+        // Every write is complete when it returns, and writes are contiguous.
+        self.end
+    }
+
+    fn cut(&mut self, len: u64) -> io::Result<()> {
+        self.unmap_and_truncate(len)?;
+        self.end = len;
+        self.finished = true;
         Ok(())
     }
 
