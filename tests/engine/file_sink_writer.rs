@@ -1,7 +1,7 @@
 //! A FileSink is a file's only writer (an advisory lock, in this process and across
 //! processes, rotation included), and what its stats call delivered is exactly what a reader
-//! finds in its files, on a full disk too. Static data larger than `rotate_bytes` does not
-//! make every later message rotate.
+//! finds in its files, on a full disk too. Statics are kept for replay only with rotation,
+//! within a byte bound, and big ones do not make every later message rotate.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
@@ -489,6 +489,120 @@ fn statics_larger_than_rotate_bytes_do_not_rotate_every_message() {
             rows.extend(example_rows(1_000, 6, 1));
             let expect = write_expectation(&f, "spate_points", "points-example", &rows);
             check(py, &f, &expect);
+        }
+    }
+}
+
+/// Logs a static cloud from the recording's pool and returns how many f32 allocations have
+/// come back to the pool once everything was written (the sink kept no reference).
+fn static_from_pool_returned(rec: &Recording, entity: &str, points: usize) -> u64 {
+    let before = rec.pool_stats().0.returned;
+    let mut cloud = rec.loan_points(points);
+    cloud.fill([0.25, 0.5, 0.75]);
+    rec.log_static(&EntityPath::parse(entity).unwrap(), &Points3D::new(cloud))
+        .unwrap();
+    rec.flush(deadline()).unwrap();
+    rec.pool_stats().0.returned - before
+}
+
+/// Issue 12: a sink that does not rotate keeps no statics (it only needs them to start a
+/// new file).
+#[test]
+fn without_rotation_no_static_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    for backend in BACKENDS {
+        let path = dir.path().join(format!("keep-{backend}.rrd"));
+        let rec = points_recording(spec(&path, opts(backend)));
+        assert_eq!(
+            static_from_pool_returned(&rec, "map", 100_000),
+            1,
+            "{backend}: the sink still holds the static cloud"
+        );
+        assert!(rec.shutdown(deadline()).is_complete());
+    }
+}
+
+/// With rotation, statics are kept within `max_replay_bytes`: one that does not fit is
+/// counted, not kept and not replayed; one that fits is replayed into every new file.
+#[test]
+fn with_rotation_kept_statics_are_bounded_in_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let python = official_python("with_rotation_kept_statics_are_bounded_in_bytes");
+    for backend in BACKENDS {
+        let base = dir.path().join(format!("bound-{backend}.rrd"));
+        let sink = FileSink::create(
+            &base,
+            opts(backend)
+                .rotate_bytes(300_000)
+                .max_replay_bytes(1_000_000),
+        )
+        .unwrap();
+        let stats = sink.stats_handle();
+        let rec = points_recording(sink.with_policy(SinkPolicy::Block));
+        // (Both clouds are over 256 KiB, so their chunks are the loaned memory itself.)
+        // 1.2 MB: over the bound, so not kept (its memory goes back to the pool).
+        assert_eq!(
+            static_from_pool_returned(&rec, "map", 100_000),
+            1,
+            "{backend}"
+        );
+        let s = stats.stats();
+        assert_eq!(s.statics_not_kept, 1, "{backend}: {s:?}");
+        assert!(s.statics_not_kept_bytes > 1_200_000, "{backend}: {s:?}");
+        // 300 kB: kept (held by the sink, so not back in the pool), and replayed.
+        assert_eq!(
+            static_from_pool_returned(&rec, "origin", 25_000),
+            0,
+            "{backend}"
+        );
+        let s = stats.stats();
+        assert_eq!(s.statics_not_kept, 1, "{backend}: {s:?}");
+        assert_eq!(
+            s.replay_messages, 2,
+            "{backend}: store info and origin: {s:?}"
+        );
+        assert!(
+            s.replay_bytes > 300_000 && s.replay_bytes < 1_000_000,
+            "{backend}: {s:?}"
+        );
+        log_example_frames(&rec, 0..3, 10_000, 1);
+        assert!(rec.shutdown(deadline()).is_complete());
+        // File 0: the store info and the big static; file 1: "origin" (its own data); files
+        // 2 to 4: the replayed store info and "origin", then one frame each.
+        assert!(!rotated_path(&base, 5).exists(), "{backend}");
+        for i in 1..5u32 {
+            let f = rotated_path(&base, i);
+            let d = decode_rrd(std::fs::read(&f).unwrap()).unwrap();
+            assert!(
+                d.footer.as_ref().is_some_and(|f| f.valid),
+                "{backend} file {i}"
+            );
+            let statics: Vec<String> = d
+                .chunks()
+                .filter(|c| c.is_static())
+                .map(|c| c.entity().to_string())
+                .collect();
+            assert_eq!(statics, ["/origin"], "{backend} file {i}");
+            let expect_frames: Vec<i64> = (i > 1).then(|| i64::from(i) - 2).into_iter().collect();
+            assert_eq!(frames(&d), expect_frames, "{backend} file {i}");
+            if let Some(py) = &python {
+                let mut rows = vec![Row {
+                    entity: "/origin".into(),
+                    time: vec![],
+                    components: vec![(
+                        "Points3D:positions",
+                        Data::F32x3(vec![[0.25, 0.5, 0.75]; 25_000]),
+                    )],
+                }];
+                let all = example_rows(10_000, 3, 1);
+                rows.extend(
+                    all.into_iter()
+                        .skip((i as usize).saturating_sub(2))
+                        .take(usize::from(i > 1)),
+                );
+                let expect = write_expectation(&f, "spate_points", "points-example", &rows);
+                check(py, &f, &expect);
+            }
         }
     }
 }

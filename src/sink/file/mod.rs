@@ -58,8 +58,13 @@
 //! the bound therefore does not make every later message start a new file; a file may exceed
 //! `rotate_bytes` by what it replays, and by a single message larger than the bound.
 //!
-//! Every new file starts with the latest `SetStoreInfo` per store and the latest static chunk
-//! per (store, entity, component set), so that each file opens alone.
+//! Only a rotating sink keeps messages: the latest `SetStoreInfo` per store and the latest
+//! static chunk per (store, entity, component set), written at the start of every new file
+//! so that each file opens alone. Statics are kept within
+//! [`max_replay_bytes`](FileSinkOptions::max_replay_bytes) (default
+//! [`DEFAULT_MAX_REPLAY_BYTES`], 64 MiB); one that does not fit is written where it arrives,
+//! counted ([`FileSinkStats::statics_not_kept`]) and not replayed. A sink that does not
+//! rotate keeps nothing.
 //!
 //! # The mmap backend's tail
 //!
@@ -83,6 +88,7 @@ use std::time::{Duration, Instant};
 use rustix::fs::FlockOperation;
 
 pub use backend::{IoBackend, UnknownBackend};
+pub use replay::{FileSinkStats, FileSinkStatsHandle};
 
 use super::{Sink, SinkError};
 use crate::wire::{Compression, EncodedMessage, RrdEncoder};
@@ -105,6 +111,9 @@ pub enum SyncPolicy {
     OnClose,
 }
 
+/// Default of [`FileSinkOptions::max_replay_bytes`]: 64 MiB.
+pub const DEFAULT_MAX_REPLAY_BYTES: u64 = 64 << 20;
+
 /// How a [`FileSink`] writes.
 ///
 /// ```
@@ -114,10 +123,11 @@ pub enum SyncPolicy {
 ///     .backend(IoBackend::Pwrite)
 ///     .sync(SyncPolicy::EveryBytes(64 << 20))
 ///     .rotate_bytes(1 << 30)
-///     .rotate_interval(Duration::from_secs(600));
+///     .rotate_interval(Duration::from_secs(600))
+///     .max_replay_bytes(16 << 20);
 /// assert_eq!(opts.backend, IoBackend::Pwrite);
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct FileSinkOptions {
     /// The I/O backend (default [`IoBackend::Auto`]).
@@ -129,6 +139,23 @@ pub struct FileSinkOptions {
     pub rotate_bytes: Option<u64>,
     /// Start a new file once the current one is this old.
     pub rotate_interval: Option<Duration>,
+    /// With rotation: most bytes of store infos and static chunks kept to start each new
+    /// file with (default [`DEFAULT_MAX_REPLAY_BYTES`]). Statics beyond it are not replayed
+    /// (counted in [`FileSinkStats::statics_not_kept`]); store infos are always kept. Unused
+    /// without rotation: such a sink keeps nothing.
+    pub max_replay_bytes: u64,
+}
+
+impl Default for FileSinkOptions {
+    fn default() -> Self {
+        Self {
+            backend: IoBackend::default(),
+            sync: SyncPolicy::default(),
+            rotate_bytes: None,
+            rotate_interval: None,
+            max_replay_bytes: DEFAULT_MAX_REPLAY_BYTES,
+        }
+    }
 }
 
 impl FileSinkOptions {
@@ -153,6 +180,12 @@ impl FileSinkOptions {
     /// Rotates files by age.
     pub fn rotate_interval(mut self, interval: Duration) -> Self {
         self.rotate_interval = Some(interval);
+        self
+    }
+
+    /// Bounds the bytes kept to replay into each new file.
+    pub fn max_replay_bytes(mut self, bytes: u64) -> Self {
+        self.max_replay_bytes = bytes;
         self
     }
 
@@ -256,7 +289,7 @@ pub struct FileSink {
     file: Option<Segment>,
     index: u32,
     kind: IoBackend,
-    /// The messages every new file starts with.
+    /// Kept only when rotating.
     replay: Replay,
     #[cfg(test)]
     fault: Option<backend::fault::Fault>,
@@ -385,6 +418,12 @@ impl FileSink {
     /// The file currently written.
     pub fn current_path(&self) -> Option<&Path> {
         self.file.as_ref().map(|f| f.path.as_path())
+    }
+
+    /// A live view of the sink's own counters (what it keeps for replay, and what it could
+    /// not keep), readable from any thread after the sink moved into a recording.
+    pub fn stats_handle(&self) -> FileSinkStatsHandle {
+        self.replay.handle()
     }
 
     fn segment_path(&self, index: u32) -> PathBuf {
@@ -548,7 +587,9 @@ impl Sink for FileSink {
                 None => SinkError::Io(e),
             });
         }
-        self.replay.keep(msg);
+        if self.options.rotates() {
+            self.replay.keep(msg, self.options.max_replay_bytes);
+        }
         Ok(())
     }
 
