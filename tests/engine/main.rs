@@ -4,6 +4,7 @@ mod adversarial;
 mod common;
 mod correctness;
 mod file_sink;
+mod file_sink_writer;
 mod model;
 #[path = "../support/official.rs"]
 mod official;

@@ -6,6 +6,68 @@
 //! official tools read such files with `--check-footers false` / `RrdReader(..).stream()`,
 //! and [`decode_rrd`](crate::wire::decode_rrd) reports where the file was cut).
 //!
+//! # One writer
+//!
+//! A file has one writer. The sink opens its file without truncating it, takes an exclusive
+//! advisory lock on it (`flock(LOCK_EX | LOCK_NB)`), and only then cuts it to zero and starts
+//! the backend; it holds the lock until the sink is dropped. A second `FileSink` on the path —
+//! in this process or in another — fails with [`FileSinkError::Locked`] and leaves the file
+//! alone (before this lock, it truncated the file under the first sink: a corrupt file, or
+//! `SIGBUS` under the mmap backend's mapping). So `Recording::set_sinks` with a new sink on
+//! the path a running sink writes fails at [`FileSink::create`]; give the new sink another
+//! path, or let the old one close first.
+//!
+//! `flock` locks belong to the open file, so two sinks in one process exclude each other as
+//! two processes do. They are advisory: a program that ignores them can still truncate the
+//! file. On NFS, Linux emulates `flock` with POSIX record locks, which do not conflict within
+//! one process.
+//!
+//! With rotation the lock covers the base name: the sink locks its first file,
+//! `name.00000.rrd`, for its whole life (also after it moved on to later files), and every
+//! later file while it writes it. A second rotating sink with the same base fails at that
+//! first file, so two sinks never write one series of files; a plain sink on the first file
+//! or on the file being written fails too. Later files the sink has finished are not locked
+//! any more: they are complete.
+//!
+//! # Delivery and failures
+//!
+//! A message counts as delivered when [`write`](Sink::write) accepts it. The pwrite and mmap
+//! backends have written it by then; an io_uring write completes later, so the sink tracks
+//! which accepted messages are known written (every byte up to their end completed, in file
+//! order). When a backend reports a failure — at a later write, a sync, a flush, a rotation
+//! or the close — the sink waits for the writes still in flight, cuts the file after the last
+//! message known written (a reader finds every message before the cut, as after a crash, and
+//! no footer), and returns [`SinkError::IoLost`] with the messages, bytes and rows of every
+//! accepted message the file lacks: the engine moves them from delivered to dropped. The
+//! message being written when the failure shows is refused (the engine counts it). A file
+//! that holds no message after the cut is removed. The sink stops at its first error.
+//!
+//! The footer is written only once every message of the file is known written, so its
+//! manifest never indexes a message that is not in the file.
+//!
+//! An `fdatasync` error is returned as [`SinkError::Io`] and moves nothing: the messages are
+//! in the file as readers see it, and the kernel does not say which pages it failed to write
+//! back.
+//!
+//! # Rotation and replay
+//!
+//! [`FileSinkOptions::rotate_bytes`] bounds each file's *own* data: what it holds after the
+//! StreamHeader and the messages replayed at its start. A file rotates once it holds at least
+//! one chunk of its own and the next message would take its own data past the bound (or once
+//! it is [`rotate_interval`](FileSinkOptions::rotate_interval) old). Static data larger than
+//! the bound therefore does not make every later message start a new file; a file may exceed
+//! `rotate_bytes` by what it replays, and by a single message larger than the bound.
+//!
+//! Only a rotating sink keeps messages: the latest `SetStoreInfo` per store and the latest
+//! static chunk per (store, entity, component set), written at the start of every new file
+//! so that each file opens alone. Statics are kept within
+//! [`max_replay_bytes`](FileSinkOptions::max_replay_bytes) (default
+//! [`DEFAULT_MAX_REPLAY_BYTES`], 64 MiB); one that does not fit is written where it arrives,
+//! counted ([`FileSinkStats::statics_not_kept`]) and not replayed. A sink that does not
+//! rotate keeps nothing.
+//!
+//! # The mmap backend's tail
+//!
 //! The mmap backend grows files in 64 MiB steps, so a killed writer leaves up to 64 MiB of
 //! zeros after its last message ([`TruncationReason::UnwrittenTail`](crate::wire::TruncationReason)
 //! in spate's decoder; the official decoder logs "corrupt footer" there and stops, after
@@ -13,33 +75,44 @@
 //! always start at a message boundary.
 
 pub(crate) mod backend;
+mod replay;
+mod segment;
+#[cfg(test)]
+mod tests;
 
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use rustix::fs::FlockOperation;
 
 pub use backend::{IoBackend, UnknownBackend};
+pub use replay::{FileSinkStats, FileSinkStatsHandle};
 
 use super::{Sink, SinkError};
-use crate::wire::{Compression, EncodedMessage, MessageKind, RrdEncoder, StoreInfo};
-use backend::Backend;
+use crate::wire::{Compression, EncodedMessage, RrdEncoder};
+use replay::Replay;
+use segment::{Cost, Segment};
 
 /// When a [`FileSink`] calls `fdatasync`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum SyncPolicy {
     /// Never (the kernel writes back when it likes).
     Never,
-    /// After every this many bytes written.
+    /// Once this many bytes were written since the last sync (checked when the next message
+    /// arrives, and at every flush).
     EveryBytes(u64),
-    /// At most this long after the last sync (checked as messages arrive).
+    /// Once this long has passed since the last sync (checked when the next message arrives,
+    /// and at every flush).
     Interval(Duration),
     /// Once, when the file is finished (the default).
     #[default]
     OnClose,
 }
+
+/// Default of [`FileSinkOptions::max_replay_bytes`]: 64 MiB.
+pub const DEFAULT_MAX_REPLAY_BYTES: u64 = 64 << 20;
 
 /// How a [`FileSink`] writes.
 ///
@@ -50,20 +123,39 @@ pub enum SyncPolicy {
 ///     .backend(IoBackend::Pwrite)
 ///     .sync(SyncPolicy::EveryBytes(64 << 20))
 ///     .rotate_bytes(1 << 30)
-///     .rotate_interval(Duration::from_secs(600));
+///     .rotate_interval(Duration::from_secs(600))
+///     .max_replay_bytes(16 << 20);
 /// assert_eq!(opts.backend, IoBackend::Pwrite);
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct FileSinkOptions {
     /// The I/O backend (default [`IoBackend::Auto`]).
     pub backend: IoBackend,
     /// When to sync (default [`SyncPolicy::OnClose`]).
     pub sync: SyncPolicy,
-    /// Start a new file once the current one would exceed this many bytes.
+    /// Start a new file once the current one's own data (after its StreamHeader and replayed
+    /// messages) would exceed this many bytes (see the [module docs](self)).
     pub rotate_bytes: Option<u64>,
     /// Start a new file once the current one is this old.
     pub rotate_interval: Option<Duration>,
+    /// With rotation: most bytes of store infos and static chunks kept to start each new
+    /// file with (default [`DEFAULT_MAX_REPLAY_BYTES`]). Statics beyond it are not replayed
+    /// (counted in [`FileSinkStats::statics_not_kept`]); store infos are always kept. Unused
+    /// without rotation: such a sink keeps nothing.
+    pub max_replay_bytes: u64,
+}
+
+impl Default for FileSinkOptions {
+    fn default() -> Self {
+        Self {
+            backend: IoBackend::default(),
+            sync: SyncPolicy::default(),
+            rotate_bytes: None,
+            rotate_interval: None,
+            max_replay_bytes: DEFAULT_MAX_REPLAY_BYTES,
+        }
+    }
 }
 
 impl FileSinkOptions {
@@ -91,17 +183,30 @@ impl FileSinkOptions {
         self
     }
 
+    /// Bounds the bytes kept to replay into each new file.
+    pub fn max_replay_bytes(mut self, bytes: u64) -> Self {
+        self.max_replay_bytes = bytes;
+        self
+    }
+
     fn rotates(&self) -> bool {
         self.rotate_bytes.is_some() || self.rotate_interval.is_some()
     }
 }
 
-/// Why a [`FileSink`] could not start.
+/// Why a [`FileSink`] could not start, or could not start its next file.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FileSinkError {
-    /// The file could not be created.
-    #[error("cannot create {path}: {source}")]
+    /// Another writer — a `FileSink` in this process or in another — holds the file (see
+    /// "One writer" in the [module docs](self)). Nothing was changed.
+    #[error("another writer holds {path}")]
+    Locked {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file could not be opened, locked or truncated.
+    #[error("cannot create {path}")]
     Create {
         /// The file.
         path: PathBuf,
@@ -110,7 +215,7 @@ pub enum FileSinkError {
     },
     /// The I/O backend could not start on the file (e.g. io_uring unavailable when asked
     /// for explicitly).
-    #[error("cannot start the {backend} backend on {path}: {source}")]
+    #[error("cannot start the {backend} backend on {path}")]
     Backend {
         /// The backend asked for.
         backend: IoBackend,
@@ -120,7 +225,7 @@ pub enum FileSinkError {
         source: io::Error,
     },
     /// Writing the stream header failed.
-    #[error("cannot write to {path}: {source}")]
+    #[error("cannot write to {path}")]
     Write {
         /// The file.
         path: PathBuf,
@@ -129,14 +234,18 @@ pub enum FileSinkError {
     },
 }
 
-struct OpenFile {
-    path: PathBuf,
-    backend: Box<dyn Backend>,
-    rrd: RrdEncoder,
-    bytes_since_sync: u64,
-    last_sync: Instant,
-    opened_at: Instant,
-    chunks: u64,
+impl FileSinkError {
+    /// As a [`SinkError`] (a rotation that could not start its next file), keeping the
+    /// message and the chain.
+    fn into_sink_error(self) -> SinkError {
+        let kind = match &self {
+            Self::Locked { .. } => io::ErrorKind::WouldBlock,
+            Self::Create { source, .. }
+            | Self::Backend { source, .. }
+            | Self::Write { source, .. } => source.kind(),
+        };
+        SinkError::Io(io::Error::new(kind, self))
+    }
 }
 
 /// Writes a recording to `.rrd` files (see the [module docs](self)).
@@ -158,21 +267,36 @@ struct OpenFile {
 /// assert!(file.footer.unwrap().valid);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// A file has one writer:
+///
+/// ```
+/// use spate::sink::{FileSink, FileSinkError, FileSinkOptions};
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("cloud.rrd");
+/// let first = FileSink::create(&path, FileSinkOptions::default())?;
+/// let second = FileSink::create(&path, FileSinkOptions::default());
+/// assert!(matches!(second, Err(FileSinkError::Locked { .. })));
+/// drop(first);
+/// assert!(FileSink::create(&path, FileSinkOptions::default()).is_ok());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct FileSink {
     base: PathBuf,
     options: FileSinkOptions,
-    file: Option<OpenFile>,
+    /// The file being written; `None` once closed or failed.
+    file: Option<Segment>,
     index: u32,
     kind: IoBackend,
-    /// The latest `SetStoreInfo` per store (a file may hold several recordings, e.g. from
-    /// `spate serve`), replayed into every rotated file.
-    store_infos: Vec<(Option<StoreInfo>, EncodedMessage)>,
-    /// The latest static chunk per (store, entity, components), replayed into every rotated
-    /// file.
-    statics: Vec<(String, EncodedMessage)>,
-    /// Messages (and bytes) handed to an asynchronous backend and not yet confirmed by a
-    /// completed `wait_all`: what an error surfacing later has cost.
-    unconfirmed: (u64, u64),
+    /// Kept only when rotating.
+    replay: Replay,
+    #[cfg(test)]
+    fault: Option<backend::fault::Fault>,
+    /// The first file, locked (a second descriptor of its open file, which carries the
+    /// lock): no other writer starts on this path, or on this base with rotation, while the
+    /// sink lives. Declared last, so it is let go after the file is closed.
+    _lock: File,
 }
 
 impl std::fmt::Debug for FileSink {
@@ -197,56 +321,93 @@ pub fn rotated_path(base: &Path, index: u32) -> PathBuf {
     base.with_file_name(format!("{stem}.{index:05}.{ext}"))
 }
 
-fn io_err(e: io::Error) -> SinkError {
-    SinkError::Io(e)
+/// Opens `path` for writing and takes its lock, then — only then — truncates it.
+fn open_locked(path: &Path) -> Result<File, FileSinkError> {
+    let create = |source| FileSinkError::Create {
+        path: path.to_path_buf(),
+        source,
+    };
+    // No O_TRUNC: the file may be another writer's (and mapped) until the lock says not.
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(create)?;
+    match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => {}
+        Err(rustix::io::Errno::WOULDBLOCK) => {
+            return Err(FileSinkError::Locked {
+                path: path.to_path_buf(),
+            });
+        }
+        Err(e) => return Err(create(e.into())),
+    }
+    let meta = file.metadata().map_err(create)?;
+    // (A device such as /dev/full cannot be truncated, nor needs to be.)
+    if meta.is_file() && meta.len() > 0 {
+        file.set_len(0).map_err(create)?;
+    }
+    Ok(file)
+}
+
+/// Removes `path` if it is a regular file: one of the sink's files that holds nothing a
+/// reader could open. Best effort.
+fn remove_regular_file(path: &Path) {
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) {
+        let _ = std::fs::remove_file(path);
+    }
 }
 
 impl FileSink {
-    /// An error, with the messages it cost that were accepted earlier (asynchronous backend).
-    fn lost(&mut self, e: io::Error) -> SinkError {
-        let (lost_messages, lost_bytes) = std::mem::take(&mut self.unconfirmed);
-        if lost_messages == 0 {
-            SinkError::Io(e)
-        } else {
-            SinkError::IoLost {
-                source: e,
-                lost_messages,
-                lost_bytes,
-                lost_rows: 0,
-            }
-        }
-    }
-
-    /// After waiting for the backend: either everything accepted is confirmed, or the
-    /// error reports what it cost.
-    fn settle(&mut self, result: io::Result<()>) -> Result<(), SinkError> {
-        match result {
-            Ok(()) => {
-                self.unconfirmed = (0, 0);
-                Ok(())
-            }
-            Err(e) => Err(self.lost(e)),
-        }
-    }
-}
-
-impl FileSink {
-    /// Creates the file (truncating it) and writes its StreamHeader. With rotation the files
-    /// are `name.00000.rrd`, `name.00001.rrd`, … next to `path`.
+    /// Creates the file (truncating it, once its lock is taken) and writes its StreamHeader.
+    /// With rotation the files are `name.00000.rrd`, `name.00001.rrd`, … next to `path`.
+    ///
+    /// Fails with [`FileSinkError::Locked`], changing nothing, if another writer holds the
+    /// file (see "One writer" in the [module docs](self)).
     pub fn create(path: impl AsRef<Path>, options: FileSinkOptions) -> Result<Self, FileSinkError> {
-        let base = path.as_ref().to_path_buf();
-        let mut sink = Self {
-            base,
+        let (mut sink, first) = Self::locked(path.as_ref(), options)?;
+        sink.file = Some(sink.start_segment(first)?);
+        Ok(sink)
+    }
+
+    /// Like [`create`](Self::create), with one write failing as described by `fault`.
+    #[cfg(test)]
+    pub(crate) fn create_with_fault(
+        path: impl AsRef<Path>,
+        options: FileSinkOptions,
+        fault: backend::fault::Fault,
+    ) -> Result<Self, FileSinkError> {
+        let (mut sink, first) = Self::locked(path.as_ref(), options)?;
+        sink.fault = Some(fault);
+        sink.file = Some(sink.start_segment(first)?);
+        Ok(sink)
+    }
+
+    /// The sink holding the lock of its first file, which is returned (locked and empty).
+    fn locked(base: &Path, options: FileSinkOptions) -> Result<(Self, File), FileSinkError> {
+        let path = if options.rotates() {
+            rotated_path(base, 0)
+        } else {
+            base.to_path_buf()
+        };
+        let file = open_locked(&path)?;
+        let lock = file
+            .try_clone()
+            .map_err(|source| FileSinkError::Create { path, source })?;
+        let sink = Self {
+            base: base.to_path_buf(),
             options,
             file: None,
             index: 0,
             kind: options.backend,
-            store_infos: Vec::new(),
-            statics: Vec::new(),
-            unconfirmed: (0, 0),
+            replay: Replay::default(),
+            #[cfg(test)]
+            fault: None,
+            _lock: lock,
         };
-        sink.file = Some(sink.open_file(0)?);
-        Ok(sink)
+        Ok((sink, file))
     }
 
     /// The backend in use (after `Auto` resolved).
@@ -259,26 +420,47 @@ impl FileSink {
         self.file.as_ref().map(|f| f.path.as_path())
     }
 
-    fn open_file(&mut self, index: u32) -> Result<OpenFile, FileSinkError> {
-        let path = if self.options.rotates() {
+    /// A live view of the sink's own counters (what it keeps for replay, and what it could
+    /// not keep), readable from any thread after the sink moved into a recording.
+    pub fn stats_handle(&self) -> FileSinkStatsHandle {
+        self.replay.handle()
+    }
+
+    fn segment_path(&self, index: u32) -> PathBuf {
+        if self.options.rotates() {
             rotated_path(&self.base, index)
         } else {
             self.base.clone()
-        };
-        let file: File = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .map_err(|source| FileSinkError::Create {
-                path: path.clone(),
-                source,
-            })?;
-        let (mut backend, fallback) =
+        }
+    }
+
+    /// Starts the backend on file `self.index` (opened, locked and empty) and writes its
+    /// StreamHeader; on failure the file is removed.
+    fn start_segment(&mut self, file: File) -> Result<Segment, FileSinkError> {
+        let path = self.segment_path(self.index);
+        let result = self.start_backend(&path, file).and_then(|backend| {
+            Segment::start(path.clone(), backend, RrdEncoder::new(Compression::Off)).map_err(
+                |source| FileSinkError::Write {
+                    path: path.clone(),
+                    source,
+                },
+            )
+        });
+        if result.is_err() {
+            remove_regular_file(&path);
+        }
+        result
+    }
+
+    fn start_backend(
+        &mut self,
+        path: &Path,
+        file: File,
+    ) -> Result<Box<dyn backend::Backend>, FileSinkError> {
+        let (backend, fallback) =
             backend::open(self.options.backend, file).map_err(|source| FileSinkError::Backend {
                 backend: self.options.backend,
-                path: path.clone(),
+                path: path.to_path_buf(),
                 source,
             })?;
         if let Some(reason) = fallback
@@ -288,53 +470,25 @@ impl FileSink {
             eprintln!("spate: {}: {reason}", path.display());
         }
         self.kind = backend.kind();
-        let mut rrd = RrdEncoder::new(Compression::Off);
-        let header = rrd.header();
-        backend
-            .write(0, &[header])
-            .map_err(|source| FileSinkError::Write {
-                path: path.clone(),
-                source,
-            })?;
-        let now = Instant::now();
-        Ok(OpenFile {
-            path,
-            backend,
-            rrd,
-            bytes_since_sync: 0,
-            last_sync: now,
-            opened_at: now,
-            chunks: 0,
-        })
+        #[cfg(test)]
+        let backend: Box<dyn backend::Backend> = match self.fault {
+            Some(f) if f.segment == self.index => {
+                Box::new(backend::fault::Faulty::new(backend, f.write))
+            }
+            _ => backend,
+        };
+        Ok(backend)
     }
 
-    fn write_framed(file: &mut OpenFile, msg: &EncodedMessage) -> io::Result<()> {
-        let offset = file.rrd.offset();
-        let parts: Vec<Bytes> = file.rrd.frame(msg);
-        file.backend.write(offset, &parts)?;
-        file.bytes_since_sync += file.rrd.offset() - offset;
-        if msg.kind() == MessageKind::ArrowMsg {
-            file.chunks += 1;
-        }
-        Ok(())
-    }
-
-    fn finish_file(&self, mut file: OpenFile) -> io::Result<()> {
-        let offset = file.rrd.offset();
-        let parts = file.rrd.finish().map_err(io::Error::other)?;
-        file.backend.write(offset, &parts)?;
-        file.backend
-            .finish(file.rrd.offset(), self.options.sync != SyncPolicy::Never)
-    }
-
-    fn needs_rotation(&self, file: &OpenFile, next: usize) -> bool {
-        if file.chunks == 0 {
+    fn needs_rotation(&self, file: &Segment, next: usize) -> bool {
+        let (own_bytes, own_chunks) = file.own();
+        if own_chunks == 0 {
             return false;
         }
         let by_size = self
             .options
             .rotate_bytes
-            .is_some_and(|max| file.rrd.offset() + 16 + next as u64 > max);
+            .is_some_and(|max| own_bytes + 16 + next as u64 > max);
         let by_age = self
             .options
             .rotate_interval
@@ -342,43 +496,68 @@ impl FileSink {
         by_size || by_age
     }
 
+    fn sync_on_close(&self) -> bool {
+        self.options.sync != SyncPolicy::Never
+    }
+
+    /// Finishes the current file and starts the next one with the replayed messages.
     fn rotate(&mut self) -> Result<(), SinkError> {
         if let Some(old) = self.file.take() {
-            self.finish_file(old).map_err(io_err)?;
+            old.finish(self.sync_on_close())?;
         }
-        self.index += 1;
-        let mut file = self.open_file(self.index).map_err(|e| match e {
-            FileSinkError::Create { source, .. }
-            | FileSinkError::Backend { source, .. }
-            | FileSinkError::Write { source, .. } => SinkError::Io(source),
-        })?;
+        self.index = self
+            .index
+            .checked_add(1)
+            .ok_or_else(|| SinkError::Io(io::Error::other("no file index left to rotate to")))?;
+        let path = self.segment_path(self.index);
+        let mut file = open_locked(&path)
+            .and_then(|file| self.start_segment(file))
+            .map_err(FileSinkError::into_sink_error)?;
         // Every file opens alone: recording identity and static data first.
-        for (_, info) in &self.store_infos {
-            Self::write_framed(&mut file, info).map_err(io_err)?;
+        for msg in self.replay.messages() {
+            if let Err(e) = file.write(msg, Cost::default()) {
+                return Err(file.fail(e));
+            }
         }
-        for (_, m) in &self.statics {
-            Self::write_framed(&mut file, m).map_err(io_err)?;
-        }
+        file.end_of_replay();
         self.file = Some(file);
         Ok(())
     }
 
-    fn maybe_sync(&mut self) -> io::Result<()> {
+    /// Waits for every write to the current file. A failure ends the file (cut after its
+    /// last message known written) and is returned with what it cost.
+    fn settle(&mut self) -> Result<(), SinkError> {
         let Some(file) = self.file.as_mut() else {
             return Ok(());
         };
-        let due = match self.options.sync {
-            SyncPolicy::EveryBytes(n) => file.bytes_since_sync >= n,
-            SyncPolicy::Interval(d) => file.last_sync.elapsed() >= d,
-            SyncPolicy::Never | SyncPolicy::OnClose => false,
-        };
-        if due {
-            file.backend.sync_data()?;
-            file.bytes_since_sync = 0;
-            file.last_sync = Instant::now();
-            // sync_data waited for every write: all accepted so far is confirmed.
-            self.unconfirmed = (0, 0);
+        if let Err((e, lost)) = file.settle() {
+            self.file = None;
+            return Err(lost.into_error(e));
         }
+        Ok(())
+    }
+
+    /// Syncs the current file if the policy says it is time.
+    fn sync_if_due(&mut self) -> Result<(), SinkError> {
+        let due = self
+            .file
+            .as_ref()
+            .is_some_and(|file| match self.options.sync {
+                SyncPolicy::EveryBytes(n) => file.bytes_since_sync >= n,
+                SyncPolicy::Interval(d) => file.last_sync.elapsed() >= d,
+                SyncPolicy::Never | SyncPolicy::OnClose => false,
+            });
+        if !due {
+            return Ok(());
+        }
+        self.settle()?;
+        let Some(file) = self.file.as_mut() else {
+            return Ok(());
+        };
+        // Every message is written: an fdatasync error costs no message we can name.
+        file.backend.sync_data().map_err(SinkError::Io)?;
+        file.bytes_since_sync = 0;
+        file.last_sync = Instant::now();
         Ok(())
     }
 }
@@ -389,24 +568,11 @@ impl Sink for FileSink {
     }
 
     fn write(&mut self, msg: &EncodedMessage) -> Result<(), SinkError> {
-        match msg.kind() {
-            MessageKind::SetStoreInfo => {
-                let store = msg.store().cloned();
-                match self.store_infos.iter_mut().find(|(s, _)| *s == store) {
-                    Some(slot) => slot.1 = msg.clone(),
-                    None => self.store_infos.push((store, msg.clone())),
-                }
-            }
-            MessageKind::ArrowMsg => {
-                if let Some(key) = msg.summary().and_then(|s| s.static_key()) {
-                    match self.statics.iter_mut().find(|(k, _)| *k == key) {
-                        Some(slot) => slot.1 = msg.clone(),
-                        None => self.statics.push((key, msg.clone())),
-                    }
-                }
-            }
-            _ => {}
+        if self.file.is_none() {
+            return Err(SinkError::Closed);
         }
+        // A failure found here costs earlier messages; this one is refused, not lost.
+        self.sync_if_due()?;
         if self
             .file
             .as_ref()
@@ -415,33 +581,27 @@ impl Sink for FileSink {
             self.rotate()?;
         }
         let file = self.file.as_mut().ok_or(SinkError::Closed)?;
-        let asynchronous = file.backend.kind() == IoBackend::Uring;
-        if let Err(e) = Self::write_framed(file, msg) {
-            return Err(self.lost(e));
+        if let Err(e) = file.write(msg, Cost::of(msg)) {
+            return Err(match self.file.take() {
+                Some(file) => file.fail(e),
+                None => SinkError::Io(e),
+            });
         }
-        if asynchronous {
-            self.unconfirmed.0 += 1;
-            self.unconfirmed.1 += msg.len() as u64;
+        if self.options.rotates() {
+            self.replay.keep(msg, self.options.max_replay_bytes);
         }
-        match self.maybe_sync() {
-            Ok(()) => Ok(()),
-            Err(e) => Err(self.lost(e)),
-        }
+        Ok(())
     }
 
     fn flush(&mut self, _deadline: Instant) -> Result<(), SinkError> {
-        let result = match self.file.as_mut() {
-            Some(f) => f.backend.wait_all(),
-            None => Ok(()),
-        };
-        self.settle(result)
+        self.settle()?;
+        self.sync_if_due()
     }
 
     fn close(&mut self, _deadline: Instant) -> Result<(), SinkError> {
-        let result = match self.file.take() {
-            Some(f) => self.finish_file(f),
+        match self.file.take() {
+            Some(file) => file.finish(self.sync_on_close()),
             None => Ok(()),
-        };
-        self.settle(result)
+        }
     }
 }

@@ -24,9 +24,18 @@
 //! instead of a `SIGBUS` when a page of a sparse hole is first touched. On file systems
 //! without `fallocate` (the fallback), a full disk can still raise `SIGBUS`.
 //!
+//! # One writer
+//!
+//! A mapping raises `SIGBUS` when its file is truncated under it, so this backend relies on
+//! the [`FileSink`](crate::sink::FileSink)'s advisory lock: the sink takes an exclusive
+//! `flock` on the file before it truncates or maps it, and holds it for its whole life, so a
+//! second spate writer on the path fails instead of cutting the file (see the sink's module
+//! docs). A process that ignores advisory locks is outside this contract.
+//!
 //! # Finish, drop and crashes
 //!
-//! [`finish`](Backend::finish) unmaps and truncates the file to the true length. Dropping the
+//! [`finish`](Backend::finish) unmaps and truncates the file to the true length;
+//! [`cut`](Backend::cut) does the same after a failure, without syncing. Dropping the
 //! backend without `finish` unmaps and truncates (best effort, errors ignored) to the end of
 //! the last write. A process killed outright (`SIGKILL`, power loss) leaves the file at its
 //! grown length: every completed write is in the file (the page cache is shared), followed
@@ -35,7 +44,8 @@
 #![expect(
     unsafe_code,
     reason = "memmap2's MmapOptions::map_mut is unsafe: the mapped file must not be truncated \
-              or resized by anyone else while mapped"
+              or resized by anyone else while mapped (the sink's flock keeps other spate \
+              writers out)"
 )]
 
 use std::fs::File;
@@ -119,13 +129,22 @@ impl MmapBackend {
         let win_len = usize::try_from(self.cap - offset).map_err(|_| too_large())?;
         // SAFETY: `self.file` is a regular file owned by this backend (moved into it in
         // `with_step`, which checked its type); only this backend changes its length, and it
-        // does so only while nothing is mapped (`self.map = None` above; in `finish` and
-        // `Drop` the map is dropped before `set_len`). The window `[offset, cap)` lies
-        // within the file (`cap` is its length, `offset < end <= cap`), so no page is past
-        // EOF. The `MmapMut` is stored in `self.map` and only ever borrowed through
-        // `&mut self`, so no other reference aliases the mapped memory. Another process
-        // truncating the file behind our back is outside this contract (it would raise
-        // SIGBUS, as for any shared mapping).
+        // does so only while nothing is mapped (`self.map = None` above; in `finish`, `cut`
+        // and `Drop` the map is dropped before `set_len`). No other spate writer changes it:
+        // the `FileSink` took an exclusive `flock` on the open file `self.file` refers to
+        // before it truncated the file and before this backend existed (`open_locked` in
+        // `file/mod.rs`); the lock belongs to that open file, so it is held at least while
+        // `self.file` is open, which outlives every mapping (field order, and `Drop`). A
+        // second `FileSink` on the path — in this process or another — therefore fails with
+        // `FileSinkError::Locked` before it truncates anything
+        // (`tests/engine/file_sink_writer.rs`: `a_second_writer_in_the_same_process_is_refused`
+        // dies of SIGBUS in its child process otherwise).
+        // The window `[offset, cap)` lies within the file (`cap` is its length,
+        // `offset < end <= cap`), so no page is past EOF. The `MmapMut` is stored in
+        // `self.map` and only ever borrowed through `&mut self`, so no other reference
+        // aliases the mapped memory. A process that ignores the advisory lock and truncates
+        // the file is outside this contract (it would raise SIGBUS, as for any shared
+        // mapping).
         let map = unsafe {
             MmapOptions::new()
                 .offset(offset)
@@ -229,6 +248,18 @@ impl Backend for MmapBackend {
         if sync {
             self.file.sync_data()?;
         }
+        Ok(())
+    }
+
+    fn written_len(&self) -> u64 {
+        // Every write is complete when it returns, and writes are contiguous.
+        self.end
+    }
+
+    fn cut(&mut self, len: u64) -> io::Result<()> {
+        self.unmap_and_truncate(len)?;
+        self.end = len;
+        self.finished = true;
         Ok(())
     }
 

@@ -4,6 +4,8 @@
 //! writes; mmap copies into the mapping), at increasing offsets, and keeps whatever it still
 //! needs (parts, the file) alive until the kernel is done with it.
 
+#[cfg(test)]
+pub(crate) mod fault;
 pub(crate) mod mmap;
 mod pwrite;
 pub(crate) mod uring;
@@ -85,11 +87,20 @@ pub(crate) trait Backend: Send {
     /// file ahead of the data) and, if `sync`, syncs data. The backend is not used again.
     fn finish(&mut self, len: u64, sync: bool) -> io::Result<()>;
 
+    /// How much of the file is known written: every byte below this offset was written by a
+    /// write that completed, whatever happened to the writes after it. Without a failure and
+    /// with nothing in flight, the end of the last write.
+    fn written_len(&self) -> u64;
+
+    /// After a failure: waits for the writes still in flight (their errors add nothing), then
+    /// cuts the file to `len` bytes, without syncing. The backend is not used again.
+    fn cut(&mut self, len: u64) -> io::Result<()>;
+
     /// The backend actually in use.
     fn kind(&self) -> IoBackend;
 }
 
-/// Opens the backend for `file` (opened read+write, truncated, positioned at 0). For
+/// Opens the backend for `file` (opened read+write, locked, truncated, positioned at 0). For
 /// `Auto`, returns the reason io_uring was not used, if it was not.
 pub(crate) fn open(kind: IoBackend, file: File) -> io::Result<(Box<dyn Backend>, Option<String>)> {
     match kind {

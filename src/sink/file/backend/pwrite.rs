@@ -9,11 +9,13 @@ use super::{Backend, IOV_MAX, IoBackend};
 
 pub(crate) struct PwriteBackend {
     file: File,
+    /// The end of the last write that succeeded (writes are contiguous and synchronous).
+    written: u64,
 }
 
 impl PwriteBackend {
     pub(crate) fn new(file: File) -> Self {
-        Self { file }
+        Self { file, written: 0 }
     }
 }
 
@@ -67,7 +69,9 @@ pub(crate) fn pwritev_all(file: &File, mut offset: u64, parts: &[Bytes]) -> io::
 
 impl Backend for PwriteBackend {
     fn write(&mut self, offset: u64, parts: &[Bytes]) -> io::Result<()> {
-        pwritev_all(&self.file, offset, parts)
+        pwritev_all(&self.file, offset, parts)?;
+        self.written = offset + parts.iter().map(|p| p.len() as u64).sum::<u64>();
+        Ok(())
     }
 
     fn wait_all(&mut self) -> io::Result<()> {
@@ -80,6 +84,14 @@ impl Backend for PwriteBackend {
 
     fn finish(&mut self, len: u64, sync: bool) -> io::Result<()> {
         super::set_len_and_sync(&self.file, len, sync)
+    }
+
+    fn written_len(&self) -> u64 {
+        self.written
+    }
+
+    fn cut(&mut self, len: u64) -> io::Result<()> {
+        self.file.set_len(len)
     }
 
     fn kind(&self) -> IoBackend {

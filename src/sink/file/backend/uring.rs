@@ -23,6 +23,13 @@
 //! negative result is `io::Error::from_raw_os_error(-res)` (`EINTR` is retried). The first
 //! error is kept: it is returned by the next call and by every call after it, and nothing
 //! more is submitted — a file with a hole in it cannot be finished correctly.
+//!
+//! # What is written
+//!
+//! [`written_len`](Backend::written_len) is the lowest offset any write still lacks: the
+//! unwritten rest of every op in flight, and where every failed op stopped. Below it every
+//! byte was written by a completed write, so the sink can tell which messages are in the file
+//! (ops complete out of order) and where to cut it after a failure.
 #![expect(
     unsafe_code,
     reason = "submitting an io_uring SQE: the kernel reads the iovecs, the parts and the file \
@@ -203,6 +210,10 @@ pub(crate) struct UringBackend {
     in_flight_bytes: usize,
     /// The first error of a write; once set, every call returns it and nothing is submitted.
     error: Option<io::Error>,
+    /// The lowest offset a failed op did not write.
+    failed_at: Option<u64>,
+    /// The end of the furthest op submitted.
+    submitted_end: u64,
     /// Scratch for reaped completions, `(user_data, result)`.
     reaped: Vec<(u64, i32)>,
     /// Pretends the kernel reports only half (rounded up) of the bytes it wrote, to exercise
@@ -230,6 +241,8 @@ impl UringBackend {
             in_flight: 0,
             in_flight_bytes: 0,
             error: None,
+            failed_at: None,
+            submitted_end: 0,
             reaped: Vec::with_capacity(2 * RING_ENTRIES as usize),
             #[cfg(test)]
             fake_short: false,
@@ -254,6 +267,17 @@ impl UringBackend {
         self.error.get_or_insert(e);
     }
 
+    /// The op in `slot` is over without having written from `op.offset` on: frees the slot
+    /// and keeps the error.
+    fn fail_op(&mut self, slot: usize, e: io::Error) {
+        if let Some(op) = &self.ops[slot] {
+            let at = op.offset;
+            self.failed_at = Some(self.failed_at.map_or(at, |f| f.min(at)));
+        }
+        self.release(slot);
+        self.fail(e);
+    }
+
     /// Puts `op` in a free slot and submits it, first waiting for completions while the
     /// in-flight limits leave no room.
     fn start(&mut self, op: Op) -> io::Result<()> {
@@ -267,14 +291,17 @@ impl UringBackend {
             self.ops.iter().position(Option::is_none).ok_or_else(|| {
                 io::Error::other("io_uring backend: no free slot below the op limit")
             })?;
+        let end = op.offset + op.remaining as u64;
         self.in_flight += 1;
         self.in_flight_bytes += op.remaining;
         self.ops[slot] = Some(op);
         if let Err(e) = self.push_op(slot) {
-            // Never reached the kernel: the slot can be freed right away.
-            self.release(slot);
-            return Err(e);
+            // Never reached the kernel: the slot can be freed right away. Later writes would
+            // leave a hole: the error sticks like a failed write's.
+            self.fail_op(slot, e);
+            return self.check();
         }
+        self.submitted_end = self.submitted_end.max(end);
         self.enter(0)
     }
 
@@ -372,10 +399,7 @@ impl UringBackend {
             self.in_flight_bytes -= before - op.remaining;
             match outcome {
                 WriteProgress::Done => self.release(slot),
-                WriteProgress::Failed(e) => {
-                    self.release(slot);
-                    self.fail(e);
-                }
+                WriteProgress::Failed(e) => self.fail_op(slot, e),
                 WriteProgress::Again => match self.push_op(slot) {
                     Ok(()) => {
                         resubmitted = true;
@@ -384,11 +408,8 @@ impl UringBackend {
                             self.resubmits += 1;
                         }
                     }
-                    Err(e) => {
-                        // Not in the kernel any more: the slot can be freed.
-                        self.release(slot);
-                        self.fail(e);
-                    }
+                    // Not in the kernel any more: the slot can be freed.
+                    Err(e) => self.fail_op(slot, e),
                 },
             }
         }
@@ -427,6 +448,23 @@ impl Backend for UringBackend {
     fn finish(&mut self, len: u64, sync: bool) -> io::Result<()> {
         self.wait_all()?;
         super::set_len_and_sync(&self.file, len, sync)
+    }
+
+    fn written_len(&self) -> u64 {
+        // An op's `offset` is where its unwritten rest starts.
+        self.ops
+            .iter()
+            .flatten()
+            .map(|op| op.offset)
+            .chain(self.failed_at)
+            .fold(self.submitted_end, u64::min)
+    }
+
+    fn cut(&mut self, len: u64) -> io::Result<()> {
+        while self.in_flight > 0 {
+            self.reap(true)?;
+        }
+        self.file.set_len(len)
     }
 
     fn kind(&self) -> IoBackend {
@@ -564,6 +602,7 @@ mod tests {
         let mut backend = UringBackend::new(file).unwrap();
         let got = write_messages(&mut backend, tmp.path(), &msgs);
         assert_eq!(backend.in_flight, 0);
+        assert_eq!(backend.written_len(), expected.len() as u64);
         assert_eq!(got.len(), expected.len());
         assert!(got == expected, "file differs from the concatenated parts");
     }
@@ -614,7 +653,32 @@ mod tests {
         assert_eq!(again.raw_os_error(), Some(Errno::NOSPC.raw_os_error()));
         assert_eq!(backend.in_flight, 0);
         assert!(backend.wait_all().is_err());
+        // Nothing was written.
+        assert_eq!(backend.written_len(), 0);
         assert!(backend.finish(8200, true).is_err());
+    }
+
+    /// Every byte below `written_len` is in the file, while writes are in flight too; once
+    /// they completed, it is the end of the last write.
+    #[test]
+    fn written_len_is_a_written_prefix() {
+        let (tmp, file) = temp_file();
+        let mut backend = UringBackend::new(file).unwrap();
+        let part = Bytes::from(vec![3u8; 1 << 20]);
+        let mut offset = 0;
+        for _ in 0..8 {
+            backend.write(offset, std::slice::from_ref(&part)).unwrap();
+            offset += part.len() as u64;
+            let written = backend.written_len();
+            assert!(written <= offset);
+            let got = std::fs::read(tmp.path()).unwrap();
+            assert!(got.len() as u64 >= written);
+            assert!(got[..written as usize].iter().all(|&b| b == 3));
+        }
+        backend.wait_all().unwrap();
+        assert_eq!(backend.written_len(), offset);
+        backend.cut(offset / 2).unwrap();
+        assert_eq!(std::fs::metadata(tmp.path()).unwrap().len(), offset / 2);
     }
 
     /// A part whose drop is counted.
