@@ -670,6 +670,12 @@ impl Recording {
     /// If the deadline passes first (the drain is held up by a full `Block` sink), the
     /// call returns [`RecordingError::Deadline`] and the sinks are **not** changed: the new
     /// ones are dropped unstarted.
+    ///
+    /// A file has one writer: a new [`FileSink`](crate::sink::FileSink) on the path the
+    /// current one writes fails to create ([`FileSinkError::Locked`]) before this is called;
+    /// rotate, or give the new sink another path.
+    ///
+    /// [`FileSinkError::Locked`]: crate::sink::FileSinkError::Locked
     pub fn set_sinks_by(
         &self,
         sinks: impl IntoSinks,

@@ -194,6 +194,9 @@ pub struct SinkStats {
     /// `messages`/`bytes` above count what the sink *accepted* into its send buffer;
     /// `grpc.sent_bytes` counts what was handed to HTTP/2.
     pub grpc: Option<GrpcSinkStats>,
+    /// For a [`FileSink`](crate::sink::FileSink): its own counters (what it keeps to replay
+    /// into rotated files, and the statics that did not fit).
+    pub file: Option<FileSinkStats>,
 }
 
 impl SinkStats {
@@ -348,6 +351,13 @@ impl fmt::Display for SinkStats {
         if let Some(g) = &self.grpc {
             write!(f, "; connection {:?}", g.state)?;
         }
+        if let Some(fs) = self.file.filter(|fs| fs.statics_not_kept > 0) {
+            write!(
+                f,
+                "; {} statics not kept for replay (over the bound)",
+                fs.statics_not_kept
+            )?;
+        }
         if self.retired {
             f.write_str("; retired")?;
         }
@@ -419,6 +429,23 @@ pub struct GrpcSinkStats {
     pub queued_bytes: u64,
     /// The last connection or call error.
     pub last_error: Option<String>,
+}
+
+/// A [`FileSink`](crate::sink::FileSink)'s own counters (see [`FileSinkStatsHandle`](crate::sink::FileSinkStatsHandle)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FileSinkStats {
+    /// Messages kept to start every new file with (store infos and statics; zero without
+    /// rotation).
+    pub replay_messages: u64,
+    /// Their bytes (bounded by [`FileSinkOptions::max_replay_bytes`](crate::sink::FileSinkOptions),
+    /// store infos aside).
+    pub replay_bytes: u64,
+    /// Static chunks that did not fit the bound: written where they arrived, but not
+    /// replayed into later files (nor is an older chunk under the same key).
+    pub statics_not_kept: u64,
+    /// Their bytes.
+    pub statics_not_kept_bytes: u64,
 }
 
 /// A snapshot of every counter of a recording.

@@ -32,7 +32,10 @@ pub(crate) mod worker;
 use std::time::{Duration, Instant};
 
 pub use crate::stats::SinkReport;
-pub use file::{FileSink, FileSinkError, FileSinkOptions, IoBackend, SyncPolicy};
+pub use file::{
+    FileSink, FileSinkError, FileSinkOptions, FileSinkStats, FileSinkStatsHandle, IoBackend,
+    SyncPolicy,
+};
 pub use grpc::{
     ConnectionState, GrpcSink, GrpcSinkError, GrpcSinkOptions, GrpcSinkStats, GrpcStateHandle,
 };
@@ -119,6 +122,8 @@ pub trait Sink: Send + 'static {
 pub enum SinkMonitor {
     /// A [`GrpcSink`]'s connection state and counters.
     Grpc(GrpcStateHandle),
+    /// A [`FileSink`]'s own counters.
+    File(FileSinkStatsHandle),
 }
 
 /// What happens when a sink's queue is full.

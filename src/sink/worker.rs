@@ -178,7 +178,11 @@ impl SinkShared {
             deadline_m += self.queued.load(r).saturating_sub(messages + failed_m);
             deadline_r += self.queued_rows.load(r).saturating_sub(rows + failed_r);
         }
-        let grpc = self.monitor.as_ref().map(|SinkMonitor::Grpc(h)| h.stats());
+        let (grpc, file) = match &self.monitor {
+            Some(SinkMonitor::Grpc(h)) => (Some(h.stats()), None),
+            Some(SinkMonitor::File(h)) => (None, Some(h.stats())),
+            None => (None, None),
+        };
         // The sink's own failure, and the last error its monitor saw (e.g. why a gRPC sink
         // could not connect), which is often the actionable part.
         let last = grpc.as_ref().and_then(|g| g.last_error.clone());
@@ -207,6 +211,7 @@ impl SinkShared {
             retired: self.retired.load(r),
             error,
             grpc,
+            file,
         }
     }
 

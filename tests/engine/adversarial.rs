@@ -359,6 +359,11 @@ fn bounds_count_the_memory_a_row_pins() {
     for _ in 0..20 {
         rec.log(&e, &pinning_cloud(1)).unwrap();
     }
+    // The drain takes the first row (then blocks on the stuck sink) and records how much
+    // memory the lane held.
+    wait_until(Duration::from_secs(30), "the drain took a row", || {
+        rec.stats().rows_drained >= 1
+    });
     let s = rec.stats();
     // At most a few rows got past the lane (into the drain, blocked on the sink): the rest
     // was over the lane's byte bound.

@@ -88,7 +88,8 @@ use std::time::{Duration, Instant};
 use rustix::fs::FlockOperation;
 
 pub use backend::{IoBackend, UnknownBackend};
-pub use replay::{FileSinkStats, FileSinkStatsHandle};
+pub use crate::stats::FileSinkStats;
+pub use replay::FileSinkStatsHandle;
 
 use super::{Sink, SinkError};
 use crate::wire::{Compression, EncodedMessage, RrdEncoder};
@@ -565,6 +566,10 @@ impl FileSink {
 impl Sink for FileSink {
     fn name(&self) -> String {
         format!("file:{} ({})", self.base.display(), self.kind)
+    }
+
+    fn monitor(&self) -> Option<crate::sink::SinkMonitor> {
+        Some(crate::sink::SinkMonitor::File(self.stats_handle()))
     }
 
     fn write(&mut self, msg: &EncodedMessage) -> Result<(), SinkError> {

@@ -2,6 +2,7 @@
 //! that each file opens alone: the latest `SetStoreInfo` of every store and the latest static
 //! chunk per [`ChunkSummary::static_key`](crate::wire::ChunkSummary), within a byte bound.
 
+use crate::stats::FileSinkStats;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -27,23 +28,6 @@ struct Counters {
     replay_bytes: AtomicU64,
     statics_not_kept: AtomicU64,
     statics_not_kept_bytes: AtomicU64,
-}
-
-/// A [`FileSink`](super::FileSink)'s own counters (see [`FileSinkStatsHandle`]).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct FileSinkStats {
-    /// Messages kept to start every new file with (store infos and statics; zero without
-    /// rotation).
-    pub replay_messages: u64,
-    /// Their bytes (bounded by [`FileSinkOptions::max_replay_bytes`](super::FileSinkOptions),
-    /// store infos aside).
-    pub replay_bytes: u64,
-    /// Static chunks that did not fit the bound: written where they arrived, but not
-    /// replayed into later files (nor is an older chunk under the same key).
-    pub statics_not_kept: u64,
-    /// Their bytes.
-    pub statics_not_kept_bytes: u64,
 }
 
 /// A live view of a [`FileSink`](super::FileSink)'s counters, readable from any thread

@@ -132,6 +132,9 @@ pub struct Environment {
     pub temp: Option<TempDir>,
     /// How long a gRPC sink may take to connect before the check fails.
     pub connect_timeout: Duration,
+    /// Runs so far that wrote a temporary file: each run gets its own (a file sink given up
+    /// on at a run's deadline still holds its file's lock while it finishes).
+    temp_files: std::sync::atomic::AtomicUsize,
 }
 
 impl Environment {
@@ -156,6 +159,7 @@ impl Environment {
             receiver,
             temp,
             connect_timeout,
+            temp_files: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -185,7 +189,19 @@ impl Environment {
             SinkArg::File(path) => (file(path)?, Probe::Engine),
             SinkArg::TempFile => {
                 let dir = self.temp.as_ref().context("no temporary directory")?;
-                (file(&dir.path().join("check.rrd"))?, Probe::Engine)
+                let n = self
+                    .temp_files
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let name = |n: usize| match n {
+                    0 => "check.rrd".to_owned(),
+                    n => format!("check-{n}.rrd"),
+                };
+                if n > 0 {
+                    // The previous run's file (its writer, if still finishing, keeps the
+                    // unlinked file until it closes): only the last run's file stays.
+                    let _ = std::fs::remove_file(dir.path().join(name(n - 1)));
+                }
+                (file(&dir.path().join(name(n)))?, Probe::Engine)
             }
             SinkArg::Null => (spec(SinkSpec::new(NullSink)), Probe::Engine),
             SinkArg::Throttle(mbps) => {
