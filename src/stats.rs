@@ -251,7 +251,7 @@ pub struct GrpcSinkStats {
     pub queued_messages: u64,
     /// Bytes held against the budget (queued and not yet confirmed handed over).
     pub queued_bytes: u64,
-    /// The last connection or call error.
+    /// The last connection or call error, with its causes.
     pub last_error: Option<String>,
 }
 

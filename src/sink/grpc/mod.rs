@@ -307,7 +307,7 @@ impl GrpcSinkOptions {
 #[non_exhaustive]
 pub enum GrpcSinkError {
     /// The URL is not a `rerun+http://HOST:PORT/proxy` URL.
-    #[error("invalid gRPC URL {url:?}: {reason}")]
+    #[error("invalid gRPC URL {url:?}")]
     InvalidUrl {
         /// The URL given.
         url: String,
@@ -316,10 +316,10 @@ pub enum GrpcSinkError {
         reason: UrlError,
     },
     /// The `spate-grpc` thread or its runtime could not start.
-    #[error("cannot start the gRPC thread: {0}")]
+    #[error("cannot start the gRPC thread")]
     Spawn(#[source] std::io::Error),
     /// TCP connect failed.
-    #[error("cannot connect to {url}: {source}")]
+    #[error("cannot connect to {url}")]
     Connect {
         /// The server.
         url: GrpcUrl,
@@ -336,7 +336,7 @@ pub enum GrpcSinkError {
         timeout: Duration,
     },
     /// The HTTP/2 connection failed (the source is a `hyper::Error`).
-    #[error("HTTP/2 connection failed: {0}")]
+    #[error("HTTP/2 connection failed")]
     Http2(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The server ended the call with a gRPC status other than OK.
     #[error("server returned gRPC status {code} ({code_name}): {message}")]
@@ -548,6 +548,57 @@ impl Drop for GrpcSink {
         let _ = self.control.send(client::Control::Cancel);
         if let Some(t) = self.thread.take_if(|t| t.is_finished()) {
             let _ = t.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+    use crate::ErrorChain;
+
+    fn io(message: &str) -> std::io::Error {
+        std::io::Error::other(message.to_owned())
+    }
+
+    #[test]
+    fn an_error_chain_prints_each_cause_once() {
+        let url = GrpcUrl::parse("rerun+http://127.0.0.1:1/proxy").unwrap();
+        let cases: Vec<(GrpcSinkError, &str)> = vec![
+            (
+                GrpcSink::connect("http://127.0.0.1:1/proxy").unwrap_err(),
+                "invalid gRPC URL \"http://127.0.0.1:1/proxy\": unsupported scheme \"http\" \
+                 (expected rerun+http)",
+            ),
+            (
+                GrpcSinkError::Spawn(io("no threads left")),
+                "cannot start the gRPC thread: no threads left",
+            ),
+            (
+                GrpcSinkError::Connect {
+                    url,
+                    source: io("connection refused"),
+                },
+                "cannot connect to rerun+http://127.0.0.1:1/proxy: connection refused",
+            ),
+            (
+                GrpcSinkError::Http2(Box::new(io("connection reset"))),
+                "HTTP/2 connection failed: connection reset",
+            ),
+        ];
+        for (e, want) in cases {
+            assert_eq!(ErrorChain(&e).to_string(), want);
+            if let Some(source) = e.source() {
+                assert!(
+                    !e.to_string().contains(&source.to_string()),
+                    "{e} repeats its cause"
+                );
+            }
+            // As the error of a failed close, still once.
+            let sink = SinkError::Other(Box::new(e));
+            assert_eq!(ErrorChain(&sink).to_string(), want);
         }
     }
 }

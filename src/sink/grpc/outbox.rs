@@ -7,6 +7,7 @@ use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use super::{ConnectionState, GrpcSinkError, GrpcSinkOptions, GrpcSinkStats, OverflowPolicy};
+use crate::ErrorChain;
 use crate::sink::SinkError;
 use crate::wire::{EncodedMessage, MessageKind};
 
@@ -390,7 +391,7 @@ impl Inner {
             }
             self.replay.clear();
         }
-        self.last_error = Some(error.to_string());
+        self.last_error = Some(ErrorChain(error).to_string());
         let since = *self.down_since.insert(Instant::now());
         if self.state != ConnectionState::Closed {
             self.state = ConnectionState::Disconnected { since };
@@ -399,7 +400,7 @@ impl Inner {
 
     pub(crate) fn connect_failed(&mut self, error: &GrpcSinkError) {
         self.connect_failures += 1;
-        self.last_error = Some(error.to_string());
+        self.last_error = Some(ErrorChain(error).to_string());
         let since = *self.down_since.get_or_insert_with(Instant::now);
         if self.state != ConnectionState::Closed {
             self.state = ConnectionState::Disconnected { since };
