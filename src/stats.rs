@@ -181,8 +181,8 @@ impl SinkStats {
     }
 
     /// Messages the sink accepted (counted in `messages`) and then lost itself: a gRPC
-    /// sink's drops beyond its budget while disconnected and what was left at its close
-    /// deadline. Zero for sinks without a [`monitor`](crate::Sink::monitor).
+    /// sink's drops (beyond its budget while disconnected, or too large for gRPC) and what
+    /// was left at its close deadline. Zero for sinks without a [`monitor`](crate::Sink::monitor).
     pub fn dropped_by_sink(&self) -> u64 {
         self.grpc
             .as_ref()
@@ -239,12 +239,15 @@ pub struct GrpcSinkStats {
     pub sent_bytes: u64,
     /// `SetStoreInfo` and static chunks sent again at the start of a new connection.
     pub replayed_messages: u64,
-    /// Messages dropped beyond the budget while disconnected.
+    /// Messages dropped beyond the budget while disconnected, or too large for gRPC
+    /// (`oversized_messages`).
     pub dropped_messages: u64,
     /// Their bytes.
     pub dropped_bytes: u64,
     /// Their rows (chunks only).
     pub dropped_rows: u64,
+    /// Of the dropped messages, those over gRPC's 4 GiB message limit.
+    pub oversized_messages: u64,
     /// Messages still queued when a close deadline passed (or the sink was dropped).
     pub abandoned_messages: u64,
     /// Messages queued, not yet handed to HTTP/2.

@@ -21,7 +21,7 @@ use tokio::task::JoinHandle as TaskHandle;
 use super::codec::{WRITE_MESSAGES, request_prefix};
 use super::outbox::Outbox;
 use super::{GrpcBatchPolicy, GrpcSinkError, GrpcSinkOptions, GrpcUrl, Http2Tuning};
-use crate::wire::EncodedMessage;
+use crate::wire::{EncodedMessage, MessageKind};
 
 /// What the sink asks of its thread.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -332,9 +332,44 @@ async fn run_call(
 /// write instead of many small frames.
 const ZERO_COPY_MIN: usize = 64 * 1024;
 
-/// The request body of one `WriteMessages` call: gRPC length-prefixed messages, each
-/// `[0, len: u32 BE]` + the `WriteMessagesRequest{LogMsg{..}}` prefixes + the
-/// [`EncodedMessage`]'s parts, as HTTP/2 DATA frames.
+/// The framing of one message, computed once when the sink takes it: the 5-byte gRPC
+/// header (not compressed, big-endian `u32` length) and the two protobuf prefixes of its
+/// `WriteMessagesRequest{LogMsg{..}}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Head {
+    bytes: [u8; 5 + 32],
+    len: u8,
+}
+
+impl Head {
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+/// Frames a `kind` body of `body_len` bytes as one gRPC message ([`Head`]). `None` for
+/// kinds gRPC does not carry (End); [`GrpcSinkError::MessageTooLarge`] when the message
+/// would not fit gRPC's 32-bit length prefix (4 GiB − 1 bytes, prefixes included).
+pub(crate) fn frame_head(
+    kind: MessageKind,
+    body_len: usize,
+) -> Option<Result<Head, GrpcSinkError>> {
+    let (prefix, n) = request_prefix(kind, body_len)?;
+    let message_len = n as u64 + body_len as u64;
+    let Ok(len) = u32::try_from(message_len) else {
+        return Some(Err(GrpcSinkError::MessageTooLarge { len: message_len }));
+    };
+    let mut bytes = [0; 5 + 32];
+    bytes[1..5].copy_from_slice(&len.to_be_bytes());
+    bytes[5..5 + n].copy_from_slice(&prefix[..n]);
+    Some(Ok(Head {
+        bytes,
+        len: (5 + n) as u8,
+    }))
+}
+
+/// The request body of one `WriteMessages` call: gRPC length-prefixed messages, each its
+/// [`Head`] + the [`EncodedMessage`]'s parts, as HTTP/2 DATA frames.
 ///
 /// hyper polls the body for the next frame only after it handed the previous one to h2
 /// (`send_data`), and h2 buffers at most about `max_send_buf_size` before it stops asking:
@@ -349,20 +384,10 @@ pub(crate) struct WriteBody {
     sleep: Pin<Box<tokio::time::Sleep>>,
 }
 
-/// The 5-byte gRPC message header and the two protobuf prefixes of `msg`.
-fn message_head(msg: &EncodedMessage, dst: &mut BytesMut) {
-    // Only kinds with a LogMsg field are ever queued (End is not sent over gRPC).
-    let (prefix, n) = request_prefix(msg.kind(), msg.len()).unwrap_or(([0; 32], 0));
-    let len = u32::try_from(n + msg.len()).unwrap_or(u32::MAX);
-    dst.put_u8(0); // not compressed
-    dst.put_u32(len);
-    dst.put_slice(&prefix[..n]);
-}
-
 impl WriteBody {
     /// Waits until a run is due (see `GrpcBatchPolicy`) and releases its first message;
     /// `None` ends the call (closing with nothing left, or the connection was given up).
-    fn poll_first(&mut self, cx: &mut Context<'_>) -> Poll<Option<EncodedMessage>> {
+    fn poll_first(&mut self, cx: &mut Context<'_>) -> Poll<Option<(EncodedMessage, Head)>> {
         let mut g = self.shared.lock();
         if g.generation != self.generation {
             return Poll::Ready(None); // the connection was given up; the call is dropped
@@ -389,8 +414,8 @@ impl WriteBody {
                 || now >= start_by
                 || g.pending_bytes() >= self.batch.max_bytes as u64;
             if due {
-                if let Some(msg) = g.release() {
-                    return Poll::Ready(Some(msg));
+                if let Some(first) = g.release() {
+                    return Poll::Ready(Some(first));
                 }
                 continue;
             }
@@ -406,12 +431,12 @@ impl WriteBody {
 
     /// Copies `first` and the small messages queued behind it (up to `max_bytes`) into
     /// one buffer.
-    fn small_run(&mut self, first: &EncodedMessage) -> Bytes {
+    fn small_run(&mut self, first: &(EncodedMessage, Head)) -> Bytes {
         let mut g = self.shared.lock();
         let mut run =
-            BytesMut::with_capacity(self.batch.max_bytes.min(4 << 20).max(first.len() + 64));
-        let put = |msg: &EncodedMessage, run: &mut BytesMut| {
-            message_head(msg, run);
+            BytesMut::with_capacity(self.batch.max_bytes.min(4 << 20).max(first.0.len() + 64));
+        let put = |(msg, head): &(EncodedMessage, Head), run: &mut BytesMut| {
+            run.put_slice(head.as_slice());
             for part in msg.parts() {
                 run.put_slice(part);
             }
@@ -419,9 +444,9 @@ impl WriteBody {
         put(first, &mut run);
         while run.len() < self.batch.max_bytes
             && g.next_len().is_some_and(|n| n < ZERO_COPY_MIN)
-            && let Some(msg) = g.release()
+            && let Some(next) = g.release()
         {
-            put(&msg, &mut run);
+            put(&next, &mut run);
         }
         run.freeze()
     }
@@ -439,16 +464,66 @@ impl Body for WriteBody {
         if let Some(part) = this.parts.pop_front() {
             return Poll::Ready(Some(Ok(Frame::data(part))));
         }
-        let Some(msg) = std::task::ready!(this.poll_first(cx)) else {
+        let Some(first) = std::task::ready!(this.poll_first(cx)) else {
             return Poll::Ready(None);
         };
-        if msg.len() < ZERO_COPY_MIN {
-            return Poll::Ready(Some(Ok(Frame::data(this.small_run(&msg)))));
+        if first.0.len() < ZERO_COPY_MIN {
+            return Poll::Ready(Some(Ok(Frame::data(this.small_run(&first)))));
         }
-        let mut head = BytesMut::with_capacity(48);
-        message_head(&msg, &mut head);
+        let (msg, head) = first;
         this.parts
             .extend(msg.parts().iter().filter(|p| !p.is_empty()).cloned());
-        Poll::Ready(Some(Ok(Frame::data(head.freeze()))))
+        Poll::Ready(Some(Ok(Frame::data(Bytes::copy_from_slice(
+            head.as_slice(),
+        )))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The gRPC message length `head` announces.
+    fn announced(head: &Head) -> u64 {
+        let b = head.as_slice();
+        u64::from(u32::from_be_bytes([b[1], b[2], b[3], b[4]]))
+    }
+
+    #[test]
+    fn framing_announces_the_true_length_up_to_the_4_gib_limit() {
+        for len in [0usize, 1, 127, 128, 1 << 20, 300 << 20] {
+            let head = frame_head(MessageKind::ArrowMsg, len).unwrap().unwrap();
+            let (prefix, n) = request_prefix(MessageKind::ArrowMsg, len).unwrap();
+            assert_eq!(head.as_slice()[0], 0, "not compressed");
+            assert_eq!(&head.as_slice()[5..], &prefix[..n]);
+            assert_eq!(announced(&head), (n + len) as u64);
+        }
+        // The largest body that fits: prefixes + body = u32::MAX exactly.
+        let max = u32::MAX as usize;
+        let (_, n) = request_prefix(MessageKind::ArrowMsg, max).unwrap();
+        let largest = max - n;
+        assert_eq!(request_prefix(MessageKind::ArrowMsg, largest).unwrap().1, n);
+        let head = frame_head(MessageKind::ArrowMsg, largest).unwrap().unwrap();
+        assert_eq!(announced(&head), u64::from(u32::MAX));
+        match frame_head(MessageKind::ArrowMsg, largest + 1) {
+            Some(Err(GrpcSinkError::MessageTooLarge { len })) => {
+                assert_eq!(len, u64::from(u32::MAX) + 1);
+            }
+            other => panic!("{other:?}"),
+        }
+        for kind in [
+            MessageKind::SetStoreInfo,
+            MessageKind::ArrowMsg,
+            MessageKind::BlueprintActivationCommand,
+        ] {
+            assert!(
+                matches!(
+                    frame_head(kind, 5 << 30),
+                    Some(Err(GrpcSinkError::MessageTooLarge { .. }))
+                ),
+                "{kind:?}"
+            );
+        }
+        assert!(frame_head(MessageKind::End, 3).is_none(), "End is not sent");
     }
 }

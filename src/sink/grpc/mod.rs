@@ -47,6 +47,11 @@
 //!   replay anyway). While connected — and during the very first connection attempt, before
 //!   the server is known to be down — a full budget blocks [`Sink::write`] instead, so the
 //!   sink's own queue fills and its [`SinkPolicy`](super::SinkPolicy) applies.
+//! * **Too large for gRPC.** A message whose gRPC length (body + protobuf prefixes) does
+//!   not fit the 32-bit length prefix (4 GiB) is refused by [`Sink::write`] with
+//!   [`GrpcSinkError::MessageTooLarge`] as the sink's last error, counted dropped
+//!   ([`GrpcSinkStats::oversized_messages`]); the stream goes on. (Each message is framed
+//!   once, when it is written.)
 //! * **State.** [`GrpcSink::state_handle`] gives a cloneable [`GrpcStateHandle`] with the
 //!   [`ConnectionState`] and [`GrpcSinkStats`], usable after the sink moved into a
 //!   recording.
@@ -354,6 +359,14 @@ pub enum GrpcSinkError {
     /// The server ended the call with OK before the sink closed it.
     #[error("server ended the WriteMessages call early")]
     EndedEarly,
+    /// A message is too large for one gRPC message, whose length prefix is 32 bits: with
+    /// its protobuf prefixes it must stay under 4 GiB. The sink drops it (counted in
+    /// [`GrpcSinkStats::dropped_messages`] and [`GrpcSinkStats::oversized_messages`]).
+    #[error("a {len}-byte gRPC message is over the 4 GiB gRPC limit")]
+    MessageTooLarge {
+        /// The gRPC message's length (the body and its protobuf prefixes).
+        len: u64,
+    },
 }
 
 impl GrpcSinkError {
@@ -558,6 +571,7 @@ mod tests {
 
     use super::*;
     use crate::ErrorChain;
+    use crate::wire::{MessageKind, StoreInfo};
 
     fn io(message: &str) -> std::io::Error {
         std::io::Error::other(message.to_owned())
@@ -587,6 +601,10 @@ mod tests {
                 GrpcSinkError::Http2(Box::new(io("connection reset"))),
                 "HTTP/2 connection failed: connection reset",
             ),
+            (
+                GrpcSinkError::MessageTooLarge { len: 5 << 30 },
+                "a 5368709120-byte gRPC message is over the 4 GiB gRPC limit",
+            ),
         ];
         for (e, want) in cases {
             assert_eq!(ErrorChain(&e).to_string(), want);
@@ -600,5 +618,45 @@ mod tests {
             let sink = SinkError::Other(Box::new(e));
             assert_eq!(ErrorChain(&sink).to_string(), want);
         }
+    }
+
+    /// A message over 4 GiB (an untouched anonymous mapping: no memory used) is refused
+    /// without sending anything of it; the messages around it arrive.
+    #[test]
+    fn a_message_over_4_gib_is_dropped_and_the_stream_goes_on() {
+        let server = testing::ProxyReceiver::start("127.0.0.1:0".parse().unwrap()).unwrap();
+        let mut sink = GrpcSink::connect(&server.url()).unwrap();
+        let map = memmap2::MmapOptions::new()
+            .len(5 << 30)
+            .no_reserve_swap()
+            .map_anon()
+            .expect("reserve address space");
+        let huge = EncodedMessage::from_body(MessageKind::ArrowMsg, bytes::Bytes::from_owner(map));
+        let info = EncodedMessage::set_store_info(&StoreInfo::new("app", "rec").unwrap());
+        sink.write(&info).unwrap();
+        sink.write(&huge).unwrap();
+        sink.write(&info).unwrap();
+        sink.close(Instant::now() + Duration::from_secs(30))
+            .unwrap();
+        let s = sink.stats();
+        assert_eq!(
+            (s.written_messages, s.sent_messages, s.dropped_messages),
+            (3, 2, 1)
+        );
+        assert_eq!(s.oversized_messages, 1);
+        let got = server.received();
+        assert_eq!(got.len(), 2);
+        assert!(got.iter().all(|r| r.kind == MessageKind::SetStoreInfo));
+        assert!(
+            s.last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("over the 4 GiB gRPC limit")),
+            "{s:?}"
+        );
+        let stats = crate::stats::SinkStats {
+            grpc: Some(s),
+            ..Default::default()
+        };
+        assert_eq!(stats.dropped_by_sink(), 1);
     }
 }

@@ -6,6 +6,7 @@ use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
+use super::client::{Head, frame_head};
 use super::{ConnectionState, GrpcSinkError, GrpcSinkOptions, GrpcSinkStats, OverflowPolicy};
 use crate::ErrorChain;
 use crate::sink::SinkError;
@@ -17,6 +18,8 @@ pub(crate) struct Item {
     /// Write order (replays keep the sequence number of the original).
     pub(crate) seq: u64,
     pub(crate) msg: EncodedMessage,
+    /// Its gRPC framing, computed once by `push`.
+    pub(crate) head: Head,
     pub(crate) queued_at: Instant,
     /// Sent again at the start of a connection; not part of the budget or the flush count.
     pub(crate) replay: bool,
@@ -70,6 +73,7 @@ pub(crate) struct Inner {
     dropped_messages: u64,
     dropped_bytes: u64,
     dropped_rows: u64,
+    oversized: u64,
     abandoned: u64,
     last_error: Option<String>,
 }
@@ -124,6 +128,7 @@ impl Outbox {
                 dropped_messages: 0,
                 dropped_bytes: 0,
                 dropped_rows: 0,
+                oversized: 0,
                 abandoned: 0,
                 last_error: None,
             }),
@@ -151,11 +156,29 @@ impl Outbox {
         self.changed.notify_all();
     }
 
-    /// `Sink::write`: queues `msg` (see the module docs of `grpc` for the budget rules).
+    /// `Sink::write`: queues `msg` (see the module docs of `grpc` for the budget rules). A
+    /// message too large for gRPC is counted dropped (and `oversized`) and recorded as the
+    /// last error; the sink carries on.
     pub(crate) fn push(&self, msg: &EncodedMessage) -> Result<(), SinkError> {
-        if msg.kind().log_msg_tag().is_none() {
+        let Some(head) = frame_head(msg.kind(), msg.len()) else {
             return Ok(()); // End: gRPC has no footer
-        }
+        };
+        let head = match head {
+            Ok(head) => head,
+            Err(e) => {
+                let mut g = self.lock();
+                if g.closed {
+                    return Err(SinkError::Closed);
+                }
+                g.written += 1;
+                g.oversized += 1;
+                g.count_drop(msg);
+                g.last_error = Some(ErrorChain(&e).to_string());
+                drop(g);
+                self.notify();
+                return Ok(());
+            }
+        };
         let len = msg.len() as u64;
         let mut g = self.lock();
         loop {
@@ -178,6 +201,7 @@ impl Outbox {
         let item = Item {
             seq: g.next_seq,
             msg: msg.clone(),
+            head,
             queued_at: Instant::now(),
             replay: false,
         };
@@ -304,7 +328,7 @@ impl Inner {
     }
 
     /// Takes the next message to release: replays first, then the queue.
-    pub(crate) fn release(&mut self) -> Option<EncodedMessage> {
+    pub(crate) fn release(&mut self) -> Option<(EncodedMessage, Head)> {
         let item = match self.replay.pop_front() {
             Some(i) => i,
             None => {
@@ -313,9 +337,9 @@ impl Inner {
                 i
             }
         };
-        let msg = item.msg.clone();
+        let out = (item.msg.clone(), item.head);
         self.inflight.push(item);
-        Some(msg)
+        Some(out)
     }
 
     /// The length of the message [`Self::release`] would return next.
@@ -464,6 +488,7 @@ impl Inner {
             dropped_messages: self.dropped_messages,
             dropped_bytes: self.dropped_bytes,
             dropped_rows: self.dropped_rows,
+            oversized_messages: self.oversized,
             abandoned_messages: self.abandoned,
             queued_messages: self.queue.len() as u64,
             queued_bytes: self.held_bytes,
