@@ -180,13 +180,17 @@ impl SinkStats {
         self.dropped_queue_full + self.dropped_sink_failed + self.dropped_shutdown_deadline
     }
 
-    /// Messages the sink accepted (counted in `messages`) and then lost itself: a gRPC
-    /// sink's drops (beyond its budget while disconnected, or too large for gRPC) and what
-    /// was left at its close deadline. Zero for sinks without a [`monitor`](crate::Sink::monitor).
+    /// Messages the sink accepted (counted in `messages`) and then gave up itself, without
+    /// knowing they arrived: a gRPC sink's drops (beyond its budget while disconnected, or
+    /// too large for gRPC), what was left at its close deadline, and what was sent on a
+    /// connection that failed before the server confirmed it and was not sent again
+    /// ([`GrpcSinkStats::dropped_messages`] + [`GrpcSinkStats::abandoned_messages`] +
+    /// [`GrpcSinkStats::lost_messages`]). Zero for sinks without a
+    /// [`monitor`](crate::Sink::monitor).
     pub fn dropped_by_sink(&self) -> u64 {
-        self.grpc
-            .as_ref()
-            .map_or(0, |g| g.dropped_messages + g.abandoned_messages)
+        self.grpc.as_ref().map_or(0, |g| {
+            g.dropped_messages + g.abandoned_messages + g.lost_messages
+        })
     }
 
     /// The connection state, for sinks that have one (gRPC).
@@ -218,8 +222,21 @@ impl ConnectionState {
     }
 }
 
-/// Counters of a [`GrpcSink`](crate::sink::GrpcSink) (message and byte counts are of the message bodies, without
-/// gRPC framing).
+/// Counters of a [`GrpcSink`](crate::sink::GrpcSink). Message and byte counts are of the
+/// message bodies, without gRPC framing.
+///
+/// A message is **confirmed** when the server answered OK a `WriteMessages` call that
+/// carried it, after the sink had ended that call: the server read the whole call (see the
+/// module docs of [`sink::grpc`](crate::sink::grpc)). Every message the sink took is, at
+/// any time, in exactly one of: confirmed, dropped, lost, abandoned, queued or
+/// unconfirmed —
+///
+/// `written_messages = confirmed_messages + dropped_messages + lost_messages +
+/// abandoned_messages + queued_messages + unconfirmed_messages`
+///
+/// — and after the sink closed, queued and unconfirmed are zero: every message is
+/// confirmed or counted in [`SinkStats::dropped_by_sink`]. `sent_*`, `replayed_messages` and
+/// `resent_messages` count transmissions (a message may be sent more than once).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct GrpcSinkStats {
@@ -231,15 +248,28 @@ pub struct GrpcSinkStats {
     pub reconnects: u64,
     /// Failed connect attempts.
     pub connect_failures: u64,
-    /// Messages taken by [`Sink::write`](crate::Sink::write) (excluding End messages, which gRPC has no use for).
+    /// Messages taken by [`Sink::write`](crate::Sink::write) (excluding End messages, which
+    /// gRPC has no use for).
     pub written_messages: u64,
-    /// Messages handed to HTTP/2, replays included.
+    /// Of those, messages the server confirmed (each counted once, however often sent).
+    pub confirmed_messages: u64,
+    /// Their bytes.
+    pub confirmed_bytes: u64,
+    /// `WriteMessages` calls the server answered with OK after the sink ended them.
+    pub confirmed_calls: u64,
+    /// Messages handed to HTTP/2, replays and re-sends included.
     pub sent_messages: u64,
-    /// Bytes handed to HTTP/2, replays included.
+    /// Bytes handed to HTTP/2, replays and re-sends included.
     pub sent_bytes: u64,
     /// `SetStoreInfo` and static chunks sent again at the start of a new connection.
     pub replayed_messages: u64,
-    /// Messages dropped beyond the budget while disconnected, or too large for gRPC
+    /// Messages sent again on a new connection because the one they were sent on failed
+    /// before the server confirmed them. The server may get such a message twice; Rerun's
+    /// chunk store keeps one chunk per chunk id (see the module docs of
+    /// [`sink::grpc`](crate::sink::grpc)).
+    pub resent_messages: u64,
+    /// Messages dropped before they were ever sent: beyond the budget while disconnected
+    /// ([`OverflowPolicy`](crate::sink::grpc::OverflowPolicy)), or too large for gRPC
     /// (`oversized_messages`).
     pub dropped_messages: u64,
     /// Their bytes.
@@ -248,13 +278,24 @@ pub struct GrpcSinkStats {
     pub dropped_rows: u64,
     /// Of the dropped messages, those over gRPC's 4 GiB message limit.
     pub oversized_messages: u64,
-    /// Messages still queued when a close deadline passed (or the sink was dropped).
+    /// Messages sent on a connection that failed before the server confirmed them, then
+    /// dropped beyond the budget while disconnected or left at the close deadline instead
+    /// of being sent again: the server may or may not have them.
+    pub lost_messages: u64,
+    /// Their bytes.
+    pub lost_bytes: u64,
+    /// Their rows (chunks only).
+    pub lost_rows: u64,
+    /// Messages never sent and still queued when a close deadline passed (or the sink was
+    /// dropped).
     pub abandoned_messages: u64,
-    /// Messages queued, not yet handed to HTTP/2.
+    /// Messages queued, not yet sent on the current connection (re-sends included).
     pub queued_messages: u64,
-    /// Bytes held against the budget (queued and not yet confirmed handed over).
+    /// Messages sent on the current connection, waiting for the server's confirmation.
+    pub unconfirmed_messages: u64,
+    /// Bytes held against the budget: queued and unconfirmed messages.
     pub queued_bytes: u64,
-    /// The last connection or call error, with its causes.
+    /// The last connection or call error, or the last message refused, with its causes.
     pub last_error: Option<String>,
 }
 

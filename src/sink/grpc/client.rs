@@ -1,5 +1,6 @@
-//! The `spate-grpc` thread: dials, runs one `WriteMessages` call per connection, and
-//! reconnects with backoff.
+//! The `spate-grpc` thread: dials, runs `WriteMessages` calls one after the other on each
+//! connection (each ended once it carried its window, or for a flush or a close; its
+//! response confirms it), and reconnects with backoff.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -8,7 +9,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http::Uri;
@@ -19,7 +20,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle as TaskHandle;
 
 use super::codec::{WRITE_MESSAGES, request_prefix};
-use super::outbox::Outbox;
+use super::outbox::{Next, Outbox};
 use super::{GrpcBatchPolicy, GrpcSinkError, GrpcSinkOptions, GrpcUrl, Http2Tuning};
 use crate::wire::{EncodedMessage, MessageKind};
 
@@ -82,11 +83,11 @@ async fn cancelled(control: &mut watch::Receiver<Control>) {
 
 /// How one connection ended.
 enum CallEnd {
-    /// The call ended with the server's OK response after the sink closed it.
+    /// The sink was closing and the server confirmed everything.
     Closed,
-    /// The sink was cancelled.
+    /// The sink was cancelled (or gave up at its close deadline).
     Cancelled,
-    /// The connection or call failed.
+    /// The connection or a call failed.
     Lost(GrpcSinkError),
 }
 
@@ -125,12 +126,12 @@ async fn drive(
                 let generation = shared.lock().begin_connection();
                 wake(&shared);
                 let sent_before = shared.lock().sent_messages();
-                let outcome = run_call(
+                let outcome = run_connection(
                     send,
                     conn,
-                    origin.clone(),
+                    &origin,
                     generation,
-                    options.batch,
+                    &options,
                     &shared,
                     &mut control,
                 )
@@ -151,8 +152,8 @@ async fn drive(
                             backoff = options.reconnect_min;
                         }
                         if g.drained_for_close() {
-                            // Everything was handed over but the call did not end well.
-                            g.finish(Some(Err(e)));
+                            // Closing, and earlier calls confirmed everything.
+                            g.finish(Some(Ok(())));
                             drop(g);
                             shared.notify();
                             return;
@@ -289,41 +290,96 @@ fn status_result(status: &tonic::Status) -> Result<(), GrpcSinkError> {
     }
 }
 
-async fn run_call(
+/// Runs `WriteMessages` calls on one connection, one after the other (so the server sees
+/// the messages in order): each call's request stream ends once it carried its window, or
+/// for a flush, a close or a writer waiting for room, and the server's OK response after it
+/// read the whole stream confirms what the call carried. Ends when the sink is closing and
+/// everything is confirmed, or when the connection or a call fails.
+async fn run_connection(
     send: SendRequest<WriteBody>,
     mut conn: TaskHandle<Result<(), hyper::Error>>,
-    origin: Uri,
+    origin: &Uri,
     generation: u64,
-    batch: GrpcBatchPolicy,
+    options: &GrpcSinkOptions,
     shared: &Arc<Outbox>,
     control: &mut watch::Receiver<Control>,
 ) -> CallEnd {
-    let body = WriteBody {
-        shared: shared.clone(),
-        generation,
-        batch,
-        parts: VecDeque::new(),
-        sleep: Box::pin(tokio::time::sleep(Duration::ZERO)),
-    };
-    let request = match write_request(&origin, body) {
-        Ok(r) => r,
-        Err(e) => return CallEnd::Lost(e),
-    };
-    let outcome = tokio::select! {
-        biased;
-        r = call(send, request) => match r {
-            Ok(()) if shared.lock().closing => CallEnd::Closed,
-            Ok(()) => CallEnd::Lost(GrpcSinkError::EndedEarly),
-            Err(e) => CallEnd::Lost(e),
-        },
-        r = &mut conn => CallEnd::Lost(match r {
-            Ok(Err(e)) => GrpcSinkError::Http2(Box::new(e)),
-            _ => GrpcSinkError::ConnectionClosed,
-        }),
-        () = cancelled(control) => CallEnd::Cancelled,
+    let outcome = loop {
+        // A call is opened only when there is something to send (or a close to confirm).
+        tokio::select! {
+            biased;
+            () = work_ready(shared) => {}
+            r = &mut conn => break CallEnd::Lost(connection_error(r)),
+            () = cancelled(control) => break CallEnd::Cancelled,
+        }
+        let begun = {
+            let mut g = shared.lock();
+            if g.drained_for_close() {
+                break CallEnd::Closed;
+            }
+            g.begin_call(generation)
+        };
+        let Some(id) = begun else {
+            break CallEnd::Cancelled; // the sink gave up this connection (close deadline)
+        };
+        let body = WriteBody {
+            shared: shared.clone(),
+            generation,
+            call: id,
+            batch: options.batch,
+            parts: VecDeque::new(),
+            sleep: Box::pin(tokio::time::sleep(Duration::ZERO)),
+        };
+        let request = match write_request(origin, body) {
+            Ok(r) => r,
+            Err(e) => break CallEnd::Lost(e),
+        };
+        let answer = tokio::select! {
+            biased;
+            r = call(send.clone(), request) => r,
+            r = &mut conn => Err(connection_error(r)),
+            () = cancelled(control) => break CallEnd::Cancelled,
+        };
+        let mut g = shared.lock();
+        match answer.and_then(|()| g.call_answered(generation, id)) {
+            Ok(()) => {
+                let done = g.drained_for_close();
+                drop(g);
+                shared.notify();
+                if done {
+                    break CallEnd::Closed;
+                }
+            }
+            Err(e) => break CallEnd::Lost(e),
+        }
     };
     conn.abort();
     outcome
+}
+
+/// Why the connection task ended.
+fn connection_error(
+    ended: Result<Result<(), hyper::Error>, tokio::task::JoinError>,
+) -> GrpcSinkError {
+    match ended {
+        Ok(Err(e)) => GrpcSinkError::Http2(Box::new(e)),
+        _ => GrpcSinkError::ConnectionClosed,
+    }
+}
+
+/// Resolves when there is something to send or the sink is closing (woken like the
+/// request stream: by writes, flushes and closes).
+async fn work_ready(shared: &Outbox) {
+    std::future::poll_fn(|cx| {
+        let mut g = shared.lock();
+        if g.wants_call() {
+            Poll::Ready(())
+        } else {
+            g.waker = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    })
+    .await;
 }
 
 /// Messages at least this long go to HTTP/2 as their own parts (zero-copy: h2 writes each
@@ -369,15 +425,16 @@ pub(crate) fn frame_head(
 }
 
 /// The request body of one `WriteMessages` call: gRPC length-prefixed messages, each its
-/// [`Head`] + the [`EncodedMessage`]'s parts, as HTTP/2 DATA frames.
+/// [`Head`] + the [`EncodedMessage`]'s parts, as HTTP/2 DATA frames; it ends when the
+/// outbox says the call should (see `Inner::next_for_call`).
 ///
-/// hyper polls the body for the next frame only after it handed the previous one to h2
-/// (`send_data`), and h2 buffers at most about `max_send_buf_size` before it stops asking:
-/// being polled with no parts left means every message released so far was handed over,
-/// which confirms them as sent (see the module docs of `grpc`).
+/// hyper polls the body for the next frame only when h2 has room for it (flow control and
+/// `max_send_buf_size`). Being handed to h2 confirms nothing — the call's response does
+/// (see the module docs of `grpc`).
 pub(crate) struct WriteBody {
     shared: Arc<Outbox>,
     generation: u64,
+    call: u64,
     batch: GrpcBatchPolicy,
     /// Parts of the current large message not yet handed over.
     parts: VecDeque<Bytes>,
@@ -386,51 +443,38 @@ pub(crate) struct WriteBody {
 
 impl WriteBody {
     /// Waits until a run is due (see `GrpcBatchPolicy`) and releases its first message;
-    /// `None` ends the call (closing with nothing left, or the connection was given up).
+    /// `None` ends the call.
     fn poll_first(&mut self, cx: &mut Context<'_>) -> Poll<Option<(EncodedMessage, Head)>> {
         let mut g = self.shared.lock();
-        if g.generation != self.generation {
-            return Poll::Ready(None); // the connection was given up; the call is dropped
-        }
-        if g.confirm_inflight() {
-            self.shared.notify();
-        }
         loop {
-            if !g.has_pending() {
-                if g.closing {
-                    return Poll::Ready(None);
+            let next = g.next_for_call(
+                self.generation,
+                self.call,
+                self.batch.max_delay,
+                self.batch.max_bytes as u64,
+            );
+            match next {
+                Next::Message(msg, head) => return Poll::Ready(Some((msg, head))),
+                Next::End => return Poll::Ready(None),
+                Next::Wait(None) => {
+                    g.waker = Some(cx.waker().clone());
+                    return Poll::Pending;
                 }
-                g.waker = Some(cx.waker().clone());
-                return Poll::Pending;
-            }
-            let now = Instant::now();
-            let start_by = g
-                .queue
-                .front()
-                .map_or(now, |i| i.queued_at + self.batch.max_delay);
-            let due = !g.replay.is_empty()
-                || g.closing
-                || g.flushing
-                || now >= start_by
-                || g.pending_bytes() >= self.batch.max_bytes as u64;
-            if due {
-                if let Some(first) = g.release() {
-                    return Poll::Ready(Some(first));
+                Next::Wait(Some(at)) => {
+                    g.waker = Some(cx.waker().clone());
+                    self.sleep
+                        .as_mut()
+                        .reset(tokio::time::Instant::from_std(at));
+                    if self.sleep.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
                 }
-                continue;
-            }
-            g.waker = Some(cx.waker().clone());
-            self.sleep
-                .as_mut()
-                .reset(tokio::time::Instant::from_std(start_by));
-            if self.sleep.as_mut().poll(cx).is_pending() {
-                return Poll::Pending;
             }
         }
     }
 
-    /// Copies `first` and the small messages queued behind it (up to `max_bytes`) into
-    /// one buffer.
+    /// Copies `first` and the small messages queued behind it (up to `max_bytes`, within
+    /// the call's window) into one buffer.
     fn small_run(&mut self, first: &(EncodedMessage, Head)) -> Bytes {
         let mut g = self.shared.lock();
         let mut run =
@@ -442,10 +486,7 @@ impl WriteBody {
             }
         };
         put(first, &mut run);
-        while run.len() < self.batch.max_bytes
-            && g.next_len().is_some_and(|n| n < ZERO_COPY_MIN)
-            && let Some(next) = g.release()
-        {
+        while let Some(next) = g.next_small(run.len(), self.batch.max_bytes, ZERO_COPY_MIN) {
             put(&next, &mut run);
         }
         run.freeze()

@@ -8,50 +8,93 @@
 //!   runtime. [`Sink::write`] (on the sink's worker thread) only appends the message to a
 //!   queue shared with that thread and wakes it; it never waits on the network, except for
 //!   back-pressure when the connection is up and the queue is over its budget (see below).
-//! * **One long-lived call.** Each connection carries one client-streaming
-//!   `WriteMessages` call over a hyper HTTP/2 connection that spate dials and tunes itself
-//!   (tonic supplies the status types; the request body is spate's own). Each message is
-//!   sent as `WriteMessagesRequest{LogMsg{..}}`: a small head (the gRPC length prefix and
-//!   the two protobuf prefixes), then the message's parts **as they are** — the payload is
-//!   neither re-encoded nor copied: h2 writes each large part to the socket with a
-//!   vectored write straight from the chunk's buffers (the caller's `Vec` memory).
+//! * **Calls.** Each connection is a hyper HTTP/2 connection that spate dials and tunes
+//!   itself (tonic supplies the status types; the request body is spate's own). It carries
+//!   client-streaming `WriteMessages` calls **one after the other**, so the server sees the
+//!   messages in order. Each message is sent as `WriteMessagesRequest{LogMsg{..}}`: a small
+//!   head (the gRPC length prefix and the two protobuf prefixes, framed once by
+//!   [`Sink::write`]), then the message's parts **as they are** — the payload is neither
+//!   re-encoded nor copied: h2 writes each large part to the socket with a vectored write
+//!   straight from the chunk's buffers (the caller's `Vec` memory).
 //! * **Batching** ([`GrpcBatchPolicy`]). Queued messages are released in runs. Messages
 //!   shorter than 64 KiB are coalesced, up to `max_bytes`, into one buffer (one copy of
 //!   small data buys one large HTTP/2 write instead of many small frames); larger messages
 //!   go out zero-copy, part by part, and messages that queue up while one is being sent
 //!   follow at once. `max_delay` can hold a run back to let it grow. [`Sink::flush`] and
 //!   [`Sink::close`] release at once.
-//! * **"Sent"** means handed to the HTTP/2 stream: hyper asks the request body for its
-//!   next frame only after it handed the previous one to h2, which buffers at most about
-//!   [`Http2Tuning::max_send_buf_size`] before it stops asking. Only [`Sink::close`] gets
-//!   an end-to-end acknowledgement: the server's `WriteMessagesResponse` and OK status after
-//!   it read the whole stream.
-//! * **Reconnects.** When the connection or call fails, the thread reconnects with
+//!
+//! # Delivery: confirmed, re-sent, or counted — never assumed
+//!
+//! * **"Confirmed"** means: the server answered with OK a `WriteMessages` call that
+//!   carried the message, *after the sink ended that call's request stream*. A gRPC server
+//!   answers a client-streaming call once it has read the whole stream; the official
+//!   server (`re_grpc_server`, `write_messages`) has passed every message on
+//!   (`push_message`) before it answers. Nothing weaker counts: a message handed to HTTP/2
+//!   (or acknowledged by TCP, which a proxy or a middlebox may do) can still die with the
+//!   connection, and HTTP/2 flow-control credit (`WINDOW_UPDATE`) is not a receipt — a
+//!   peer may grant credit for data it has not read (window growth, large-message
+//!   pre-allocation), and an HTTP/2 proxy grants its own.
+//! * **Checkpoints.** So that confirmations come while data flows, a call is ended once
+//!   it carried its **window** — half of [`GrpcSinkOptions::buffer_bytes`] — and the next
+//!   call starts when the answer came; also when everything queued went out and a flush,
+//!   a close or a writer waiting for room wants it confirmed. The messages of the call
+//!   stay held against the budget until the answer: the unconfirmed window is bounded in
+//!   bytes by the budget. After a connection failed with messages unconfirmed the window
+//!   halves (down to 256 KiB), and each confirmed call doubles it back, so connections cut
+//!   more often than a window takes do not re-send forever. The cost of a checkpoint is
+//!   one round trip with the pipe empty, once per window (e.g. 64 MiB).
+//! * **Reconnects.** When the connection or a call fails, the thread reconnects with
 //!   exponential backoff between [`GrpcSinkOptions::reconnect_min`] and
-//!   [`GrpcSinkOptions::reconnect_max`]. Every new connection starts with the latest
-//!   `SetStoreInfo` of every store the sink carried (one for a recording; several when
-//!   `spate serve` forwards many) and the latest static chunk per store, entity and
-//!   component set (kept like
-//!   [`FileSink`](super::FileSink) keeps them for rotated files), then goes on with what is
-//!   queued. A run that was not yet handed to HTTP/2 when the connection failed is sent
-//!   again; a run already handed over may have been lost with the connection (TCP gives no
-//!   per-message acknowledgement) and is not repeated.
+//!   [`GrpcSinkOptions::reconnect_max`].
+//!   Every new connection starts with the latest `SetStoreInfo` of every store the sink
+//!   carried (one for a recording; several when `spate serve` forwards many) and the latest
+//!   static chunk per store, entity and component set (kept like
+//!   [`FileSink`](super::FileSink) keeps them for rotated files), then **sends again every
+//!   message that was not confirmed**, in order, then goes on with what is queued.
+//! * **At least once, deduplicated by chunk id.** A message sent again may already have
+//!   reached the server (the cut fell after the server read it, e.g. on the answer's way
+//!   back): the server then gets it twice, with the same bytes, so the same chunk id and
+//!   the same row ids. What Rerun 0.41 does with that (source: `rerun-io/rerun` at
+//!   `b5dbd31`; experiment: `ARCHITECTURE.md`, "gRPC delivery"):
+//!   - the **chunk store** (viewer, `EntityDb`, `RrdReader.stream().collect()`) ignores a
+//!     chunk id it already holds (`re_chunk_store/src/writes.rs` `insert_chunk_impl`,
+//!     l. 316–333: "inserting the same chunk twice has no effect"; l. 347–356 also when
+//!     the first copy was compacted into another chunk): the recording is as if it was
+//!     sent once;
+//!   - **`rerun --save`** appends every message it receives (`entrypoint.rs`
+//!     `stream_to_rrd_on_disk`, l. 1787): the file holds both copies, `rerun rrd verify`
+//!     accepts it, and a reader's store keeps one;
+//!   - **`rerun --serve-grpc`** keeps and replays both (`re_grpc_server` `add_log_msg`,
+//!     l. 839, has no deduplication); the viewers that read it keep one;
+//!   - the same row ids under a *different* chunk id are *not* deduplicated by the store
+//!     (both chunks are kept; a dataframe query shows each row once). spate never does
+//!     that: a re-send repeats the encoded message, chunk id included.
+//! * **Or counted lost.** A message that was sent but not confirmed and is then given up
+//!   — dropped beyond the budget while disconnected, or left at the close deadline — is
+//!   counted in [`GrpcSinkStats::lost_messages`] (the server may or may not have it), apart
+//!   from messages dropped before they were ever sent ([`GrpcSinkStats::dropped_messages`],
+//!   [`GrpcSinkStats::abandoned_messages`]). All three are in
+//!   [`SinkStats::dropped_by_sink`](crate::stats::SinkStats::dropped_by_sink), so
+//!   [`ShutdownReport::is_complete`](crate::ShutdownReport::is_complete) is true only if
+//!   the server confirmed every message. See [`GrpcSinkStats`] for the accounting.
+//! * **Too large for gRPC.** A message whose gRPC length (body + protobuf prefixes) does
+//!   not fit the 32-bit length prefix (4 GiB) is refused by [`Sink::write`] with
+//!   [`GrpcSinkError::MessageTooLarge`] as the sink's last error, counted dropped
+//!   ([`GrpcSinkStats::oversized_messages`]); the stream goes on.
+//!
+//! # Buffering and state
+//!
 //! * **Buffering while disconnected** ([`GrpcSinkOptions::buffer_bytes`]). While the sink
-//!   is disconnected or reconnecting, messages queue up to the byte budget; beyond it the
-//!   [`OverflowPolicy`] drops messages — by default the **oldest** (a viewer that comes
-//!   back wants the latest data) — and counts them ([`GrpcSinkStats::dropped_messages`],
-//!   `…_bytes`, `…_rows`; the recording's stats show them as
-//!   [`SinkStats::dropped_by_sink`](crate::stats::SinkStats::dropped_by_sink) and
-//!   [`ShutdownReport::is_complete`](crate::ShutdownReport::is_complete) counts them).
+//!   is disconnected or reconnecting, messages (those to send again first) queue up to the
+//!   byte budget; beyond it the [`OverflowPolicy`] drops messages — by default the
+//!   **oldest** (a viewer that comes back wants the latest data) — and counts them
+//!   ([`GrpcSinkStats::dropped_messages`], or [`GrpcSinkStats::lost_messages`] for one that
+//!   was sent before; the recording's stats show both in
+//!   [`SinkStats::dropped_by_sink`](crate::stats::SinkStats::dropped_by_sink)).
 //!   `SetStoreInfo` and the latest static chunks are never dropped (they are kept for the
 //!   replay anyway). While connected — and during the very first connection attempt, before
 //!   the server is known to be down — a full budget blocks [`Sink::write`] instead, so the
 //!   sink's own queue fills and its [`SinkPolicy`](super::SinkPolicy) applies.
-//! * **Too large for gRPC.** A message whose gRPC length (body + protobuf prefixes) does
-//!   not fit the 32-bit length prefix (4 GiB) is refused by [`Sink::write`] with
-//!   [`GrpcSinkError::MessageTooLarge`] as the sink's last error, counted dropped
-//!   ([`GrpcSinkStats::oversized_messages`]); the stream goes on. (Each message is framed
-//!   once, when it is written.)
 //! * **State.** [`GrpcSink::state_handle`] gives a cloneable [`GrpcStateHandle`] with the
 //!   [`ConnectionState`] and [`GrpcSinkStats`], usable after the sink moved into a
 //!   recording.
@@ -239,8 +282,10 @@ pub enum OverflowPolicy {
 pub struct GrpcSinkOptions {
     /// Batching of HTTP/2 writes.
     pub batch: GrpcBatchPolicy,
-    /// Byte budget of messages not yet handed to HTTP/2 (default 128 MiB): the buffer while
-    /// disconnected, and the back-pressure point while connected.
+    /// Byte budget of messages not yet confirmed by the server (default 128 MiB): queued
+    /// ones and those a call carried whose response has not come. The buffer while
+    /// disconnected, and the back-pressure point while connected. A call is ended for
+    /// confirmation once it carried half of it (see the [module docs](self)).
     pub buffer_bytes: u64,
     /// What to drop beyond the budget while disconnected.
     pub overflow: OverflowPolicy,
@@ -356,7 +401,8 @@ pub enum GrpcSinkError {
     /// The server closed the HTTP/2 connection.
     #[error("the server closed the connection")]
     ConnectionClosed,
-    /// The server ended the call with OK before the sink closed it.
+    /// The server answered a `WriteMessages` call with OK before the sink ended it: what
+    /// the call carried is not confirmed (it is sent again on the next connection).
     #[error("server ended the WriteMessages call early")]
     EndedEarly,
     /// A message is too large for one gRPC message, whose length prefix is 32 bits: with
@@ -529,19 +575,20 @@ impl Sink for GrpcSink {
         Some(super::SinkMonitor::Grpc(self.state_handle()))
     }
 
-    /// Waits until every message written so far was handed to HTTP/2 (or dropped while
-    /// disconnected), or `deadline`. Returns `Ok` at the deadline too: the messages stay
-    /// queued for the (re)connection, and the counters tell what is still pending — an
-    /// error would stop the sink for good, and reconnecting is the point of this sink.
+    /// Ends the current call once everything written so far went out and waits until the
+    /// server confirmed every message written so far (or the sink counted it dropped or
+    /// lost), or `deadline`. Returns `Ok` at the deadline too: the messages stay queued
+    /// for the (re)connection, and the counters tell what is still pending — an error would
+    /// stop the sink for good, and reconnecting is the point of this sink.
     fn flush(&mut self, deadline: Instant) -> Result<(), SinkError> {
         self.shared.flush(deadline);
         Ok(())
     }
 
     /// Ends the `WriteMessages` call after everything queued and waits for the server's
-    /// response, reconnecting if needed, until `deadline`. At the deadline what is left is
-    /// counted as abandoned and [`SinkError::Deadline`] is returned; a failed final call is
-    /// returned as [`SinkError::Other`] with a [`GrpcSinkError`].
+    /// response, reconnecting (and sending again what was not confirmed) if needed, until
+    /// `deadline`. At the deadline what is left is counted — lost if it was sent, abandoned
+    /// if not — and [`SinkError::Deadline`] is returned.
     fn close(&mut self, deadline: Instant) -> Result<(), SinkError> {
         let _ = self.control.send(client::Control::Close);
         let result = self.shared.close(deadline);
@@ -640,7 +687,7 @@ mod tests {
             .unwrap();
         let s = sink.stats();
         assert_eq!(
-            (s.written_messages, s.sent_messages, s.dropped_messages),
+            (s.written_messages, s.confirmed_messages, s.dropped_messages),
             (3, 2, 1)
         );
         assert_eq!(s.oversized_messages, 1);
