@@ -3,7 +3,8 @@
 //! restarted on the same port gets the store info, the statics and the later rows; drops
 //! while the server is down are counted exactly; a close never outlives its deadline;
 //! connections cut at chosen points by a proxy (`support/cut_proxy.rs`) lose no message
-//! without counting it; the accounting (confirmed + counted = written) adds up.
+//! without counting it; a stalled server does not block writes forever; the accounting
+//! (confirmed + counted = written) adds up.
 
 #[path = "support/cut_proxy.rs"]
 mod cut_proxy;
@@ -835,6 +836,48 @@ fn a_cut_for_good_counts_every_unconfirmed_message() {
         stats.confirmed_messages > 0 && stats.lost_messages > 0,
         "the cut fell after a confirmed call and before the next one: {stats:#?}"
     );
+}
+
+/// A server that stops reading while TCP says it is there: the sink's writes, waiting for
+/// room in its budget, do not wait forever — after `stall_timeout` without progress the
+/// connection counts as failed, what it had not confirmed is sent again on a new one, and
+/// every message is confirmed or counted.
+#[test]
+fn a_stalled_server_is_given_up_after_the_stall_timeout() {
+    let server = ProxyReceiver::start(localhost()).unwrap();
+    let proxy = proxy_to(&server, Plan::Stall(300_000), Plan::Pass);
+    let msgs = encoded("grpc_stall", true, 60, 5_000);
+    let opts = fast()
+        .buffer_bytes(2 << 20)
+        .stall_timeout(Duration::from_millis(300));
+    let mut sink = GrpcSink::connect_with(&proxy.url(), opts).unwrap();
+    let state = sink.state_handle();
+    let to_write = msgs.clone();
+    let writer = std::thread::spawn(move || {
+        for m in &to_write {
+            sink.write(m).unwrap();
+        }
+        sink
+    });
+    // The writes block on the stalled connection until it is given up (a bounded wait:
+    // a writer still blocked fails the test instead of hanging it).
+    assert!(
+        state.wait_until(deadline(), |s| s.written_messages == msgs.len() as u64),
+        "writes still blocked: {:?}",
+        state.stats()
+    );
+    let mut sink = writer.join().unwrap();
+    sink.close(deadline()).unwrap();
+    let stats = state.stats();
+    assert!(
+        stats
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("no progress")),
+        "{stats:#?}"
+    );
+    assert!(stats.reconnects >= 1, "{stats:#?}");
+    assert_confirmed_or_counted(&stats, &msgs, &server);
 }
 
 /// Throughput to the discarding receiver, with spate's HTTP/2 tuning and with hyper's

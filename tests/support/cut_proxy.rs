@@ -28,6 +28,10 @@ pub enum Plan {
     /// frame from the server (the first response) would reach the client: the server got
     /// the call, the client never learns how it ended.
     FirstResponse,
+    /// Forward exactly this many bytes towards the server, then stop reading from the
+    /// client while keeping both sockets open (a server that stopped reading; TCP says it
+    /// is there).
+    Stall(u64),
     /// Cut this long after the connection was accepted.
     After(Duration),
     /// Close it at once, before any byte is forwarded (the server seems down).
@@ -214,16 +218,21 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
     }
 }
 
-/// Client → server, cutting after `UpstreamBytes`.
+/// Client → server, cutting after `UpstreamBytes`, stalling after `Stall`.
 fn upstream(mut from: TcpStream, mut to: TcpStream, plan: Plan, link: &Link, s: &Shared) {
     let limit = match plan {
-        Plan::UpstreamBytes(n) => n,
+        Plan::UpstreamBytes(n) | Plan::Stall(n) => n,
         _ => u64::MAX,
     };
     let mut sent = 0u64;
     let mut buf = vec![0u8; 64 << 10];
     loop {
         if sent >= limit {
+            if let Plan::Stall(_) = plan {
+                // Until the client or the proxy ends the connection.
+                link.alive_until(Instant::now() + Duration::from_secs(3600));
+                return;
+            }
             link.cut(&s.cuts);
             return;
         }

@@ -1,6 +1,6 @@
 //! The `spate-grpc` thread: dials, runs `WriteMessages` calls one after the other on each
 //! connection (each ended once it carried its window, or for a flush or a close; its
-//! response confirms it), and reconnects with backoff.
+//! response confirms it), watches for stalls, and reconnects with backoff.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http::Uri;
@@ -87,7 +87,7 @@ enum CallEnd {
     Closed,
     /// The sink was cancelled (or gave up at its close deadline).
     Cancelled,
-    /// The connection or a call failed.
+    /// The connection or a call failed (or stalled).
     Lost(GrpcSinkError),
 }
 
@@ -294,7 +294,7 @@ fn status_result(status: &tonic::Status) -> Result<(), GrpcSinkError> {
 /// the messages in order): each call's request stream ends once it carried its window, or
 /// for a flush, a close or a writer waiting for room, and the server's OK response after it
 /// read the whole stream confirms what the call carried. Ends when the sink is closing and
-/// everything is confirmed, or when the connection or a call fails.
+/// everything is confirmed, or when the connection or a call fails or stalls.
 async fn run_connection(
     send: SendRequest<WriteBody>,
     mut conn: TaskHandle<Result<(), hyper::Error>>,
@@ -339,7 +339,9 @@ async fn run_connection(
             r = call(send.clone(), request) => r,
             r = &mut conn => Err(connection_error(r)),
             () = cancelled(control) => break CallEnd::Cancelled,
+            e = stalled(shared, options.stall_timeout) => Err(e),
         };
+        shared.note_progress();
         let mut g = shared.lock();
         match answer.and_then(|()| g.call_answered(generation, id)) {
             Ok(()) => {
@@ -380,6 +382,26 @@ async fn work_ready(shared: &Outbox) {
         }
     })
     .await;
+}
+
+/// Resolves when the connection owed progress (something to send, a frame HTTP/2 has not
+/// taken, or an ended call's response) and made none for `timeout`: a server that stopped
+/// reading or answering while TCP and HTTP/2 PINGs still say it is there. Checks four
+/// times per `timeout`.
+async fn stalled(shared: &Outbox, timeout: Duration) -> GrpcSinkError {
+    let tick = (timeout / 4).max(Duration::from_millis(10));
+    let mut seen = shared.progress();
+    let mut since = Instant::now();
+    loop {
+        tokio::time::sleep(tick).await;
+        let now = Instant::now();
+        let progress = shared.progress();
+        if progress != seen || !shared.lock().owes_progress() {
+            (seen, since) = (progress, now);
+        } else if now - since >= timeout {
+            return GrpcSinkError::Stalled { after: timeout };
+        }
+    }
 }
 
 /// Messages at least this long go to HTTP/2 as their own parts (zero-copy: h2 writes each
@@ -429,8 +451,8 @@ pub(crate) fn frame_head(
 /// outbox says the call should (see `Inner::next_for_call`).
 ///
 /// hyper polls the body for the next frame only when h2 has room for it (flow control and
-/// `max_send_buf_size`). Being handed to h2 confirms nothing — the call's response does
-/// (see the module docs of `grpc`).
+/// `max_send_buf_size`): each poll is progress for the stall watchdog. Being handed to h2
+/// confirms nothing — the call's response does (see the module docs of `grpc`).
 pub(crate) struct WriteBody {
     shared: Arc<Outbox>,
     generation: u64,
@@ -502,6 +524,7 @@ impl Body for WriteBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         let this = self.get_mut();
+        this.shared.note_progress();
         if let Some(part) = this.parts.pop_front() {
             return Poll::Ready(Some(Ok(Frame::data(part))));
         }

@@ -43,9 +43,9 @@
 //!   halves (down to 256 KiB), and each confirmed call doubles it back, so connections cut
 //!   more often than a window takes do not re-send forever. The cost of a checkpoint is
 //!   one round trip with the pipe empty, once per window (e.g. 64 MiB).
-//! * **Reconnects.** When the connection or a call fails, the thread reconnects with
-//!   exponential backoff between [`GrpcSinkOptions::reconnect_min`] and
-//!   [`GrpcSinkOptions::reconnect_max`].
+//! * **Reconnects.** When the connection or a call fails (or stalls, see
+//!   [`GrpcSinkOptions::stall_timeout`]), the thread reconnects with exponential backoff
+//!   between [`GrpcSinkOptions::reconnect_min`] and [`GrpcSinkOptions::reconnect_max`].
 //!   Every new connection starts with the latest `SetStoreInfo` of every store the sink
 //!   carried (one for a recording; several when `spate serve` forwards many) and the latest
 //!   static chunk per store, entity and component set (kept like
@@ -81,6 +81,11 @@
 //!   not fit the 32-bit length prefix (4 GiB) is refused by [`Sink::write`] with
 //!   [`GrpcSinkError::MessageTooLarge`] as the sink's last error, counted dropped
 //!   ([`GrpcSinkStats::oversized_messages`]); the stream goes on.
+//! * **Every wait ends.** [`Sink::flush`] and [`Sink::close`] have deadlines; a connect
+//!   attempt has [`GrpcSinkOptions::connect_timeout`]; the back-pressure wait of
+//!   [`Sink::write`] ends with room, the sink's end, or the connection's loss — a dead peer
+//!   by TCP or HTTP/2 keep-alive PINGs, a peer that is there but takes no data or gives no
+//!   answer by [`GrpcSinkOptions::stall_timeout`].
 //!
 //! # Buffering and state
 //!
@@ -295,6 +300,11 @@ pub struct GrpcSinkOptions {
     pub reconnect_max: Duration,
     /// Limit for one TCP connect + HTTP/2 handshake (default 5 s).
     pub connect_timeout: Duration,
+    /// How long a connection may owe progress without making any — data waiting that
+    /// HTTP/2 does not take (the server stopped reading), or an ended call without its
+    /// response — before it counts as failed and is dialed again (default 30 s). Bounds the
+    /// back-pressure wait of [`Sink::write`] against a server that is there but stuck.
+    pub stall_timeout: Duration,
     /// HTTP/2 settings.
     pub http2: Http2Tuning,
 }
@@ -308,6 +318,7 @@ impl Default for GrpcSinkOptions {
             reconnect_min: Duration::from_millis(100),
             reconnect_max: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
+            stall_timeout: Duration::from_secs(30),
             http2: Http2Tuning::default(),
         }
     }
@@ -342,6 +353,12 @@ impl GrpcSinkOptions {
     /// Sets the connect timeout.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets the stall timeout (at least 10 ms).
+    pub fn stall_timeout(mut self, timeout: Duration) -> Self {
+        self.stall_timeout = timeout.max(Duration::from_millis(10));
         self
     }
 
@@ -412,6 +429,13 @@ pub enum GrpcSinkError {
     MessageTooLarge {
         /// The gRPC message's length (the body and its protobuf prefixes).
         len: u64,
+    },
+    /// The connection owed progress (data to send, or a call's response) and made none for
+    /// [`GrpcSinkOptions::stall_timeout`]: it is dropped and dialed again.
+    #[error("the connection made no progress for {after:?}")]
+    Stalled {
+        /// The limit.
+        after: Duration,
     },
 }
 

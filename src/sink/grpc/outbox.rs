@@ -10,6 +10,7 @@
 //! already counted).
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
 use std::time::{Duration, Instant};
@@ -87,6 +88,10 @@ pub(crate) struct Inner {
     /// its generation is current.
     generation: u64,
     call: Call,
+    /// The request stream waits for messages (nothing to send).
+    body_idle: bool,
+    /// The request stream holds a run back for `GrpcBatchPolicy::max_delay`.
+    body_delayed: bool,
     /// The request stream's waker, woken by writes, flushes and closes.
     pub(crate) waker: Option<Waker>,
     closing: bool,
@@ -126,6 +131,9 @@ pub(crate) struct Inner {
 pub(crate) struct Outbox {
     inner: Mutex<Inner>,
     changed: Condvar,
+    /// Bumped whenever the connection moves (HTTP/2 asks the request stream for more, or a
+    /// response arrives): read by the stall watchdog without the lock.
+    progress: AtomicU64,
 }
 
 /// Identifies the latest static chunk to replay
@@ -170,6 +178,8 @@ impl Outbox {
                 down_since: None,
                 generation: 0,
                 call: Call::default(),
+                body_idle: true,
+                body_delayed: false,
                 waker: None,
                 closing: false,
                 flushing: false,
@@ -198,6 +208,7 @@ impl Outbox {
                 last_error: None,
             }),
             changed: Condvar::new(),
+            progress: AtomicU64::new(0),
         }
     }
 
@@ -219,6 +230,16 @@ impl Outbox {
 
     pub(crate) fn notify(&self) {
         self.changed.notify_all();
+    }
+
+    /// The connection moved (see [`Outbox::progress`]).
+    pub(crate) fn note_progress(&self) {
+        self.progress.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How often the connection moved so far.
+    pub(crate) fn progress(&self) -> u64 {
+        self.progress.load(Ordering::Relaxed)
     }
 
     /// `Sink::write`: queues `msg` (see the module docs of `grpc` for the budget rules). A
@@ -262,8 +283,8 @@ impl Outbox {
                 break;
             }
             // Connected but over budget: back-pressure. The call is ended to confirm (and
-            // free) what it carries; the wait ends with room, a lost connection or the end
-            // of the sink.
+            // free) what it carries; the wait ends with room, a lost connection (a stalled
+            // one included, see `stall_timeout`) or the end of the sink.
             if !g.writer_waiting {
                 g.writer_waiting = true;
                 if let Some(w) = g.waker.take() {
@@ -476,6 +497,14 @@ impl Inner {
         self.has_pending() || self.closing
     }
 
+    /// Whether the connection owes progress: something waits to be sent, the request stream
+    /// has handed out a frame HTTP/2 has not taken yet, or an ended call waits for its
+    /// response. (An open call with nothing to send owes nothing: that is idle; nor does
+    /// one holding a run back for the batching delay.)
+    pub(crate) fn owes_progress(&self) -> bool {
+        !self.body_delayed && (self.has_pending() || !self.body_idle || self.call.ended)
+    }
+
     /// A connection is up: the replay (store info and statics not queued any more) goes
     /// first. Returns the new generation.
     pub(crate) fn begin_connection(&mut self) -> u64 {
@@ -509,6 +538,8 @@ impl Inner {
             id: self.call.id + 1,
             ..Call::default()
         };
+        self.body_idle = true;
+        self.body_delayed = false;
         Some(self.call.id)
     }
 
@@ -558,6 +589,8 @@ impl Inner {
                 id: self.call.id,
                 ..Call::default()
             };
+            self.body_idle = true;
+            self.body_delayed = false;
         }
         self.last_error = Some(ErrorChain(error).to_string());
         let since = *self.down_since.insert(Instant::now());
@@ -639,11 +672,14 @@ impl Inner {
         if generation != self.generation || id != self.call.id {
             return Next::End; // given up: the call future is dropped with its connection
         }
+        self.body_delayed = false;
         if self.call_should_end() {
             self.call.ended = true;
+            self.body_idle = false;
             return Next::End;
         }
         if !self.has_pending() {
+            self.body_idle = true;
             return Next::Wait(None);
         }
         let now = Instant::now();
@@ -655,10 +691,14 @@ impl Inner {
             || now >= start_by
             || self.pending_bytes() >= max_bytes;
         if !due {
+            self.body_delayed = true;
             return Next::Wait(Some(start_by));
         }
         match self.release() {
-            Some((msg, head)) => Next::Message(msg, head),
+            Some((msg, head)) => {
+                self.body_idle = false;
+                Next::Message(msg, head)
+            }
             None => Next::Wait(None), // has_pending() said otherwise; not reached
         }
     }
