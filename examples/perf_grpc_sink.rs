@@ -589,9 +589,10 @@ fn inproc(load: Load, http2: Tuning) -> anyhow::Result<()> {
     let run = spate_run(&server.url(), load, tuning)?;
     let stats = run.state.stats();
     let counts = server.counts();
-    // The sink's close waited for the server's response, so the counts are final.
+    // The sink's close waited for the server's response, so the counts are final; every
+    // call the server finished confirmed its messages.
     ensure!(
-        counts.calls_finished == 1 && counts.messages == stats.sent_messages,
+        counts.calls_finished == stats.confirmed_calls && counts.messages == stats.sent_messages,
         "the receiver counted {counts:?}, the sink sent {stats:?}"
     );
     let mut details = spate_details(load, http2, &run);

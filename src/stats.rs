@@ -212,13 +212,25 @@ impl SinkStats {
             + self.rows_dropped_shutdown_deadline
     }
 
-    /// Messages the sink accepted (counted in `messages`) and then lost itself: a gRPC
-    /// sink's drops beyond its budget while disconnected and what was left at its close
-    /// deadline. Zero for sinks without a [`monitor`](crate::Sink::monitor).
+    /// Messages the sink accepted (counted in `messages`) and then gave up itself, without
+    /// knowing they arrived: a gRPC sink's drops (beyond its budget while disconnected, or
+    /// too large for gRPC), what was left at its close deadline, and what was sent on a
+    /// connection that failed before the server confirmed it and was not sent again
+    /// ([`GrpcSinkStats::dropped_messages`] + [`GrpcSinkStats::abandoned_messages`] +
+    /// [`GrpcSinkStats::lost_messages`]). Zero for sinks without a
+    /// [`monitor`](crate::Sink::monitor).
     pub fn dropped_by_sink(&self) -> u64 {
+        self.grpc.as_ref().map_or(0, |g| {
+            g.dropped_messages + g.abandoned_messages + g.lost_messages
+        })
+    }
+
+    /// Rows of [`dropped_by_sink`](Self::dropped_by_sink) messages, where the sink knows
+    /// them (a gRPC sink's dropped and lost chunks; not those abandoned at its deadline).
+    pub fn rows_dropped_by_sink(&self) -> u64 {
         self.grpc
             .as_ref()
-            .map_or(0, |g| g.dropped_messages + g.abandoned_messages)
+            .map_or(0, |g| g.dropped_rows + g.lost_rows)
     }
 
     /// The connection state, for sinks that have one (gRPC).
@@ -287,9 +299,9 @@ impl SinkStats {
     /// accepted to dropped (sink failed), and the monitor dropped: for folding reports.
     pub(crate) fn without_monitor(&self) -> SinkStats {
         let mut s = self.clone();
-        if let Some(g) = s.grpc.take() {
+        if s.grpc.take().is_some() {
             let m = self.dropped_by_sink().min(s.messages);
-            let r = g.dropped_rows.min(s.rows);
+            let r = self.rows_dropped_by_sink().min(s.rows);
             s.messages -= m;
             s.rows -= r;
             s.dropped_sink_failed += m;
@@ -394,8 +406,21 @@ impl ConnectionState {
     }
 }
 
-/// Counters of a [`GrpcSink`](crate::sink::GrpcSink) (message and byte counts are of the message bodies, without
-/// gRPC framing).
+/// Counters of a [`GrpcSink`](crate::sink::GrpcSink). Message and byte counts are of the
+/// message bodies, without gRPC framing.
+///
+/// A message is **confirmed** when the server answered OK a `WriteMessages` call that
+/// carried it, after the sink had ended that call: the server read the whole call (see the
+/// module docs of [`sink::grpc`](crate::sink::grpc)). Every message the sink took is, at
+/// any time, in exactly one of: confirmed, dropped, lost, abandoned, queued or
+/// unconfirmed —
+///
+/// `written_messages = confirmed_messages + dropped_messages + lost_messages +
+/// abandoned_messages + queued_messages + unconfirmed_messages`
+///
+/// — and after the sink closed, queued and unconfirmed are zero: every message is
+/// confirmed or counted in [`SinkStats::dropped_by_sink`]. `sent_*`, `replayed_messages` and
+/// `resent_messages` count transmissions (a message may be sent more than once).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct GrpcSinkStats {
@@ -407,27 +432,54 @@ pub struct GrpcSinkStats {
     pub reconnects: u64,
     /// Failed connect attempts.
     pub connect_failures: u64,
-    /// Messages taken by [`Sink::write`](crate::Sink::write) (excluding End messages, which gRPC has no use for).
+    /// Messages taken by [`Sink::write`](crate::Sink::write) (excluding End messages, which
+    /// gRPC has no use for).
     pub written_messages: u64,
-    /// Messages handed to HTTP/2, replays included.
+    /// Of those, messages the server confirmed (each counted once, however often sent).
+    pub confirmed_messages: u64,
+    /// Their bytes.
+    pub confirmed_bytes: u64,
+    /// `WriteMessages` calls the server answered with OK after the sink ended them.
+    pub confirmed_calls: u64,
+    /// Messages handed to HTTP/2, replays and re-sends included.
     pub sent_messages: u64,
-    /// Bytes handed to HTTP/2, replays included.
+    /// Bytes handed to HTTP/2, replays and re-sends included.
     pub sent_bytes: u64,
     /// `SetStoreInfo` and static chunks sent again at the start of a new connection.
     pub replayed_messages: u64,
-    /// Messages dropped beyond the budget while disconnected.
+    /// Messages sent again on a new connection because the one they were sent on failed
+    /// before the server confirmed them. The server may get such a message twice; Rerun's
+    /// chunk store keeps one chunk per chunk id (see the module docs of
+    /// [`sink::grpc`](crate::sink::grpc)).
+    pub resent_messages: u64,
+    /// Messages dropped before they were ever sent: beyond the budget while disconnected
+    /// ([`OverflowPolicy`](crate::sink::grpc::OverflowPolicy)), or too large for gRPC
+    /// (`oversized_messages`).
     pub dropped_messages: u64,
     /// Their bytes.
     pub dropped_bytes: u64,
     /// Their rows (chunks only).
     pub dropped_rows: u64,
-    /// Messages still queued when a close deadline passed (or the sink was dropped).
+    /// Of the dropped messages, those over gRPC's 4 GiB message limit.
+    pub oversized_messages: u64,
+    /// Messages sent on a connection that failed before the server confirmed them, then
+    /// dropped beyond the budget while disconnected or left at the close deadline instead
+    /// of being sent again: the server may or may not have them.
+    pub lost_messages: u64,
+    /// Their bytes.
+    pub lost_bytes: u64,
+    /// Their rows (chunks only).
+    pub lost_rows: u64,
+    /// Messages never sent and still queued when a close deadline passed (or the sink was
+    /// dropped).
     pub abandoned_messages: u64,
-    /// Messages queued, not yet handed to HTTP/2.
+    /// Messages queued, not yet sent on the current connection (re-sends included).
     pub queued_messages: u64,
-    /// Bytes held against the budget (queued and not yet confirmed handed over).
+    /// Messages sent on the current connection, waiting for the server's confirmation.
+    pub unconfirmed_messages: u64,
+    /// Bytes held against the budget: queued and unconfirmed messages.
     pub queued_bytes: u64,
-    /// The last connection or call error.
+    /// The last connection or call error, or the last message refused, with its causes.
     pub last_error: Option<String>,
 }
 
@@ -695,14 +747,7 @@ impl Losses {
             reasons.retain(|(n, _)| *n > 0);
             reasons.sort_by_key(|r| std::cmp::Reverse(r.0));
             let messages = d(SinkStats::dropped) + d(SinkStats::dropped_by_sink);
-            let rows = d(SinkStats::rows_dropped)
-                + s.grpc
-                    .as_ref()
-                    .map_or(0, |g| g.dropped_rows)
-                    .saturating_sub(
-                        old.and_then(|o| o.grpc.as_ref())
-                            .map_or(0, |g| g.dropped_rows),
-                    );
+            let rows = d(SinkStats::rows_dropped) + d(SinkStats::rows_dropped_by_sink);
             let newly_failed = s.failed && !old.is_some_and(|o| o.failed);
             if messages > 0 || newly_failed {
                 out.sinks.push(SinkLoss {

@@ -1,18 +1,30 @@
 //! GrpcSink against spate's in-process receiving server on 127.0.0.1: every row arrives
 //! and decodes to the logged values; bad URLs are typed errors; a server killed and
 //! restarted on the same port gets the store info, the statics and the later rows; drops
-//! while the server is down are counted exactly; a close never outlives its deadline.
+//! while the server is down are counted exactly; a close never outlives its deadline;
+//! connections cut at chosen points by a proxy (`support/cut_proxy.rs`) lose no message
+//! without counting it; a stalled server does not block writes forever; the accounting
+//! (confirmed + counted = written) adds up.
 
-use std::collections::BTreeMap;
+#[path = "support/cut_proxy.rs"]
+mod cut_proxy;
+#[path = "support/messages.rs"]
+mod messages;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use arrow_array::{Array, FixedSizeListArray, Float32Array, UInt32Array};
 use spate::sink::grpc::testing::{ProxyReceiver, Received};
 use spate::sink::grpc::{GrpcSinkOptions, OverflowPolicy, UrlError};
-use spate::sink::{ConnectionState, GrpcSink, GrpcSinkError};
-use spate::wire::{DecodedRrd, MessageKind};
-use spate::{BatchPolicy, EntityPath, Recording, RowId, Sink, SinkExt, SinkPolicy};
+use spate::sink::{ConnectionState, GrpcSink, GrpcSinkError, GrpcSinkStats};
+use spate::stats::SinkStats;
+use spate::wire::{DecodedRrd, EncodedMessage, MessageKind};
+use spate::{BatchPolicy, ChunkId, EntityPath, Recording, RowId, Sink, SinkExt, SinkPolicy};
+
+use cut_proxy::{CutProxy, Plan};
+use messages::encoded;
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -170,6 +182,10 @@ fn every_row_arrives_and_decodes_to_the_logged_values() {
     let stats = state.stats();
     assert_eq!(stats.state, ConnectionState::Closed);
     assert_eq!(stats.sent_messages, stats.written_messages, "{stats:#?}");
+    assert_eq!(
+        stats.confirmed_messages, stats.written_messages,
+        "{stats:#?}"
+    );
     assert_eq!(stats.written_messages, report.sinks[0].stats.messages);
     assert_eq!(
         (
@@ -321,28 +337,10 @@ fn writes_over_budget_wait_for_the_first_connection_attempt() {
 #[test]
 fn a_reconnect_replays_every_store_the_sink_carried() {
     // Messages of two recordings, each: SetStoreInfo, a static chunk, a temporal chunk.
-    let encoded = |app: &str| {
-        let (memory, got) = spate::MemorySink::new();
-        let rec = Recording::builder(app)
-            .sinks(memory)
-            .batch(BatchPolicy::unbatched())
-            .start()
-            .unwrap();
-        let e = EntityPath::parse("points/0").unwrap();
-        rec.log_static(
-            &EntityPath::parse("config").unwrap(),
-            &spate::demo::example_cloud(3, 0, 9),
-        )
-        .unwrap();
-        rec.set_time_sequence("frame", 0).unwrap();
-        rec.log(&e, &spate::demo::example_cloud(10, 0, 0)).unwrap();
-        assert!(rec.shutdown(deadline()).is_complete());
-        got.messages()
-            .into_iter()
-            .filter(|m| m.kind() != MessageKind::End)
-            .collect::<Vec<_>>()
-    };
-    let (a, b) = (encoded("store_a"), encoded("store_b"));
+    let (a, b) = (
+        encoded("store_a", true, 1, 10),
+        encoded("store_b", true, 1, 10),
+    );
     assert_eq!((a.len(), b.len()), (3, 3));
 
     let first = ProxyReceiver::start(localhost()).unwrap();
@@ -501,6 +499,12 @@ fn reconnects_after_the_server_restarts_and_replays_store_info_and_statics() {
         stats.replayed_messages, 2,
         "store info and the static chunk"
     );
+    // The flush before the kill had everything confirmed: nothing to send again.
+    assert_eq!(
+        (stats.confirmed_messages, stats.resent_messages),
+        (stats.written_messages, 0),
+        "{stats:#?}"
+    );
     assert!(stats.last_error.is_some());
 
     // The new connection starts with the store info, then the static chunk.
@@ -583,7 +587,8 @@ fn a_server_killed_while_data_flows_is_reconnected_without_duplicates() {
 
     let got = second.received();
     assert_eq!(got[0].kind, MessageKind::SetStoreInfo);
-    // No row twice on the new connection: runs not handed over are re-sent, not repeated.
+    // No row twice on the new connection: what the first one did not confirm is sent again
+    // once.
     let decoded = second.decode().unwrap();
     let n_rows: usize = decoded.chunks().map(|c| c.num_rows()).sum();
     let rows = rows(&decoded);
@@ -636,7 +641,16 @@ fn drops_with(policy: OverflowPolicy) {
     );
 
     let second = ProxyReceiver::start(addr).unwrap();
-    rec.flush(deadline()).unwrap();
+    // The flush delivers what is left, and says what was dropped while disconnected.
+    match rec.flush(deadline()) {
+        Err(spate::RecordingError::Lost(losses)) => {
+            let [sink] = &losses.sinks[..] else {
+                panic!("{losses:?}")
+            };
+            assert_eq!(sink.messages, state.stats().dropped_messages, "{losses}");
+        }
+        other => panic!("the flush must report the drops: {other:?}"),
+    }
     let report = rec.shutdown(deadline());
     assert!(report.sinks[0].closed_cleanly, "{report:#?}");
     let stats = state.stats();
@@ -709,6 +723,170 @@ fn close_gives_up_at_its_deadline_and_counts_what_is_left() {
         "{s:#?}"
     );
     assert!(s.written_messages >= 2);
+}
+
+/// Checks that nothing was lost silently by a closed sink that took `msgs` and streamed
+/// to `server`: every message is confirmed or counted in `SinkStats::dropped_by_sink`,
+/// every chunk `server` lacks is among the counted ones (a chunk received twice counts
+/// once, as in Rerun's chunk store, which ignores a chunk id it already holds), and
+/// `server` has at least the confirmed chunks. Returns the number counted.
+fn assert_confirmed_or_counted(
+    stats: &GrpcSinkStats,
+    msgs: &[EncodedMessage],
+    server: &ProxyReceiver,
+) -> u64 {
+    let want: BTreeSet<ChunkId> = msgs
+        .iter()
+        .filter_map(|m| Some(m.summary()?.chunk_id))
+        .collect();
+    let got: BTreeSet<ChunkId> = server.decode().unwrap().chunks().map(|c| c.id()).collect();
+    let counted = {
+        let mut s = SinkStats::default();
+        s.grpc = Some(stats.clone());
+        s.dropped_by_sink()
+    };
+    assert_eq!(stats.written_messages, msgs.len() as u64, "{stats:#?}");
+    assert_eq!(
+        stats.confirmed_messages + counted,
+        stats.written_messages,
+        "confirmed + counted = written: {stats:#?}"
+    );
+    assert_eq!((stats.queued_messages, stats.unconfirmed_messages), (0, 0));
+    assert!(got.is_subset(&want), "the server got chunks never written");
+    let missing = want.difference(&got).count() as u64;
+    assert!(
+        missing <= counted,
+        "{missing} chunks never arrived, {counted} counted: {stats:#?}"
+    );
+    let not_chunks = (msgs.len() - want.len()) as u64;
+    assert!(
+        got.len() as u64 >= stats.confirmed_messages.saturating_sub(not_chunks),
+        "confirmed chunks missing: {stats:#?}"
+    );
+    counted
+}
+
+/// A proxy to `server` whose first connection follows `first` and every later one `then`.
+fn proxy_to(server: &ProxyReceiver, first: Plan, then: Plan) -> CutProxy {
+    CutProxy::start(server.addr(), move |n| if n == 0 { first } else { then })
+}
+
+/// Connections cut at chosen points of the stream — mid-message after 1.5 MB, just before
+/// the server's first response reaches the sink, after 300 kB — lose nothing: what the
+/// server had not confirmed is sent again on the next connection, so every chunk arrives
+/// (some twice; the receiver, like Rerun's store, keeps one per chunk id) and nothing is
+/// counted lost.
+#[test]
+fn connections_cut_mid_stream_lose_no_message() {
+    let server = ProxyReceiver::start(localhost()).unwrap();
+    let proxy = CutProxy::start(server.addr(), |n| match n {
+        0 => Plan::UpstreamBytes(1_500_000),
+        1 => Plan::FirstResponse,
+        2 => Plan::UpstreamBytes(300_000),
+        _ => Plan::Pass,
+    });
+    // 60 chunks of 100 kB: the 8 MiB budget holds them all while the sink reconnects, and
+    // calls end (for confirmation) every 4 MiB at most.
+    let msgs = encoded("grpc_cuts", true, 60, 5_000);
+    let mut sink = GrpcSink::connect_with(&proxy.url(), fast().buffer_bytes(8 << 20)).unwrap();
+    let state = sink.state_handle();
+    for m in &msgs {
+        sink.write(m).unwrap();
+    }
+    let closed = sink.close(deadline());
+    let stats = state.stats();
+    assert!(closed.is_ok(), "{closed:?}: {stats:#?}");
+    assert_eq!(proxy.cuts(), 3, "every planned cut happened: {stats:#?}");
+    assert_eq!(
+        assert_confirmed_or_counted(&stats, &msgs, &server),
+        0,
+        "nothing counted lost: {stats:#?}"
+    );
+    // Some were confirmed only after being sent again.
+    assert!(stats.resent_messages > 0, "{stats:#?}");
+    // The server finished one call more than the sink saw confirmed: the one whose
+    // response the proxy withheld.
+    let counts = server.counts();
+    assert_eq!(
+        counts.calls_finished,
+        stats.confirmed_calls + 1,
+        "{counts:?} {stats:#?}"
+    );
+}
+
+/// A connection cut mid-stream to a server that never comes back: at the close deadline
+/// every message the sink accepted is confirmed or counted (dropped, abandoned or lost),
+/// every chunk the receiver lacks is among the counted ones, and the receiver has at least
+/// the confirmed ones.
+#[test]
+fn a_cut_for_good_counts_every_unconfirmed_message() {
+    let server = ProxyReceiver::start(localhost()).unwrap();
+    let proxy = proxy_to(&server, Plan::UpstreamBytes(2_500_000), Plan::Refuse);
+    // 60 chunks of 100 kB against a 2 MiB budget: calls are confirmed before the cut, and
+    // the budget overflows while the server is away.
+    let msgs = encoded("grpc_cut_for_good", true, 60, 5_000);
+    let mut sink = GrpcSink::connect_with(&proxy.url(), fast().buffer_bytes(2 << 20)).unwrap();
+    let state = sink.state_handle();
+    for m in &msgs {
+        sink.write(m).unwrap();
+    }
+    // Woken by the sink's reconnect attempts.
+    assert!(
+        state.wait_until(deadline(), |_| proxy.connections() >= 2),
+        "{:?}",
+        state.stats()
+    );
+    let closed = sink.close(Instant::now() + Duration::from_millis(500));
+    let stats = state.stats();
+    assert!(closed.is_err(), "{stats:#?}");
+    assert!(proxy.cuts() >= 2, "{stats:#?}");
+    assert_confirmed_or_counted(&stats, &msgs, &server);
+    assert!(
+        stats.confirmed_messages > 0 && stats.lost_messages > 0,
+        "the cut fell after a confirmed call and before the next one: {stats:#?}"
+    );
+}
+
+/// A server that stops reading while TCP says it is there: the sink's writes, waiting for
+/// room in its budget, do not wait forever — after `stall_timeout` without progress the
+/// connection counts as failed, what it had not confirmed is sent again on a new one, and
+/// every message is confirmed or counted.
+#[test]
+fn a_stalled_server_is_given_up_after_the_stall_timeout() {
+    let server = ProxyReceiver::start(localhost()).unwrap();
+    let proxy = proxy_to(&server, Plan::Stall(300_000), Plan::Pass);
+    let msgs = encoded("grpc_stall", true, 60, 5_000);
+    let opts = fast()
+        .buffer_bytes(2 << 20)
+        .stall_timeout(Duration::from_millis(300));
+    let mut sink = GrpcSink::connect_with(&proxy.url(), opts).unwrap();
+    let state = sink.state_handle();
+    let to_write = msgs.clone();
+    let writer = std::thread::spawn(move || {
+        for m in &to_write {
+            sink.write(m).unwrap();
+        }
+        sink
+    });
+    // The writes block on the stalled connection until it is given up (a bounded wait:
+    // a writer still blocked fails the test instead of hanging it).
+    assert!(
+        state.wait_until(deadline(), |s| s.written_messages == msgs.len() as u64),
+        "writes still blocked: {:?}",
+        state.stats()
+    );
+    let mut sink = writer.join().unwrap();
+    sink.close(deadline()).unwrap();
+    let stats = state.stats();
+    assert!(
+        stats
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("no progress")),
+        "{stats:#?}"
+    );
+    assert!(stats.reconnects >= 1, "{stats:#?}");
+    assert_confirmed_or_counted(&stats, &msgs, &server);
 }
 
 /// Throughput to the discarding receiver, with spate's HTTP/2 tuning and with hyper's

@@ -87,8 +87,8 @@ use std::time::{Duration, Instant};
 
 use rustix::fs::FlockOperation;
 
-pub use backend::{IoBackend, UnknownBackend};
 pub use crate::stats::FileSinkStats;
+pub use backend::{IoBackend, UnknownBackend};
 pub use replay::FileSinkStatsHandle;
 
 use super::{Sink, SinkError};

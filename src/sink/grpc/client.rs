@@ -1,5 +1,6 @@
-//! The `spate-grpc` thread: dials, runs one `WriteMessages` call per connection, and
-//! reconnects with backoff.
+//! The `spate-grpc` thread: dials, runs `WriteMessages` calls one after the other on each
+//! connection (each ended once it carried its window, or for a flush or a close; its
+//! response confirms it), watches for stalls, and reconnects with backoff.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -19,9 +20,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle as TaskHandle;
 
 use super::codec::{WRITE_MESSAGES, request_prefix};
-use super::outbox::Outbox;
+use super::outbox::{Next, Outbox};
 use super::{GrpcBatchPolicy, GrpcSinkError, GrpcSinkOptions, GrpcUrl, Http2Tuning};
-use crate::wire::EncodedMessage;
+use crate::wire::{EncodedMessage, MessageKind};
 
 /// What the sink asks of its thread.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,11 +83,11 @@ async fn cancelled(control: &mut watch::Receiver<Control>) {
 
 /// How one connection ended.
 enum CallEnd {
-    /// The call ended with the server's OK response after the sink closed it.
+    /// The sink was closing and the server confirmed everything.
     Closed,
-    /// The sink was cancelled.
+    /// The sink was cancelled (or gave up at its close deadline).
     Cancelled,
-    /// The connection or call failed.
+    /// The connection or a call failed (or stalled).
     Lost(GrpcSinkError),
 }
 
@@ -125,12 +126,12 @@ async fn drive(
                 let generation = shared.lock().begin_connection();
                 wake(&shared);
                 let sent_before = shared.lock().sent_messages();
-                let outcome = run_call(
+                let outcome = run_connection(
                     send,
                     conn,
-                    origin.clone(),
+                    &origin,
                     generation,
-                    options.batch,
+                    &options,
                     &shared,
                     &mut control,
                 )
@@ -151,8 +152,8 @@ async fn drive(
                             backoff = options.reconnect_min;
                         }
                         if g.drained_for_close() {
-                            // Everything was handed over but the call did not end well.
-                            g.finish(Some(Err(e)));
+                            // Closing, and earlier calls confirmed everything.
+                            g.finish(Some(Ok(())));
                             drop(g);
                             shared.notify();
                             return;
@@ -289,41 +290,118 @@ fn status_result(status: &tonic::Status) -> Result<(), GrpcSinkError> {
     }
 }
 
-async fn run_call(
+/// Runs `WriteMessages` calls on one connection, one after the other (so the server sees
+/// the messages in order): each call's request stream ends once it carried its window, or
+/// for a flush, a close or a writer waiting for room, and the server's OK response after it
+/// read the whole stream confirms what the call carried. Ends when the sink is closing and
+/// everything is confirmed, or when the connection or a call fails or stalls.
+async fn run_connection(
     send: SendRequest<WriteBody>,
     mut conn: TaskHandle<Result<(), hyper::Error>>,
-    origin: Uri,
+    origin: &Uri,
     generation: u64,
-    batch: GrpcBatchPolicy,
+    options: &GrpcSinkOptions,
     shared: &Arc<Outbox>,
     control: &mut watch::Receiver<Control>,
 ) -> CallEnd {
-    let body = WriteBody {
-        shared: shared.clone(),
-        generation,
-        batch,
-        parts: VecDeque::new(),
-        sleep: Box::pin(tokio::time::sleep(Duration::ZERO)),
-    };
-    let request = match write_request(&origin, body) {
-        Ok(r) => r,
-        Err(e) => return CallEnd::Lost(e),
-    };
-    let outcome = tokio::select! {
-        biased;
-        r = call(send, request) => match r {
-            Ok(()) if shared.lock().closing => CallEnd::Closed,
-            Ok(()) => CallEnd::Lost(GrpcSinkError::EndedEarly),
-            Err(e) => CallEnd::Lost(e),
-        },
-        r = &mut conn => CallEnd::Lost(match r {
-            Ok(Err(e)) => GrpcSinkError::Http2(Box::new(e)),
-            _ => GrpcSinkError::ConnectionClosed,
-        }),
-        () = cancelled(control) => CallEnd::Cancelled,
+    let outcome = loop {
+        // A call is opened only when there is something to send (or a close to confirm).
+        tokio::select! {
+            biased;
+            () = work_ready(shared) => {}
+            r = &mut conn => break CallEnd::Lost(connection_error(r)),
+            () = cancelled(control) => break CallEnd::Cancelled,
+        }
+        let begun = {
+            let mut g = shared.lock();
+            if g.drained_for_close() {
+                break CallEnd::Closed;
+            }
+            g.begin_call(generation)
+        };
+        let Some(id) = begun else {
+            break CallEnd::Cancelled; // the sink gave up this connection (close deadline)
+        };
+        let body = WriteBody {
+            shared: shared.clone(),
+            generation,
+            call: id,
+            batch: options.batch,
+            parts: VecDeque::new(),
+            sleep: Box::pin(tokio::time::sleep(Duration::ZERO)),
+        };
+        let request = match write_request(origin, body) {
+            Ok(r) => r,
+            Err(e) => break CallEnd::Lost(e),
+        };
+        let answer = tokio::select! {
+            biased;
+            r = call(send.clone(), request) => r,
+            r = &mut conn => Err(connection_error(r)),
+            () = cancelled(control) => break CallEnd::Cancelled,
+            e = stalled(shared, options.stall_timeout) => Err(e),
+        };
+        shared.note_progress();
+        let mut g = shared.lock();
+        match answer.and_then(|()| g.call_answered(generation, id)) {
+            Ok(()) => {
+                let done = g.drained_for_close();
+                drop(g);
+                shared.notify();
+                if done {
+                    break CallEnd::Closed;
+                }
+            }
+            Err(e) => break CallEnd::Lost(e),
+        }
     };
     conn.abort();
     outcome
+}
+
+/// Why the connection task ended.
+fn connection_error(
+    ended: Result<Result<(), hyper::Error>, tokio::task::JoinError>,
+) -> GrpcSinkError {
+    match ended {
+        Ok(Err(e)) => GrpcSinkError::Http2(Box::new(e)),
+        _ => GrpcSinkError::ConnectionClosed,
+    }
+}
+
+/// Resolves when there is something to send or the sink is closing (woken like the
+/// request stream: by writes, flushes and closes).
+async fn work_ready(shared: &Outbox) {
+    std::future::poll_fn(|cx| {
+        let mut g = shared.lock();
+        if g.wants_call() {
+            Poll::Ready(())
+        } else {
+            g.waker = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    })
+    .await;
+}
+
+/// Resolves when the connection owed progress (something to send, a frame HTTP/2 has not
+/// taken, or an ended call's response) and made none for `timeout`: a server that stopped
+/// reading or answering while TCP and HTTP/2 PINGs still say it is there. Checks four
+/// times per `timeout`.
+async fn stalled(shared: &Outbox, timeout: Duration) -> GrpcSinkError {
+    let tick = (timeout / 4).max(Duration::from_millis(10));
+    let mut seen = shared.progress();
+    let mut since = Instant::now();
+    loop {
+        tokio::time::sleep(tick).await;
+        let now = Instant::now();
+        let progress = shared.progress();
+        if progress != seen || !shared.lock().owes_progress() {
+            (seen, since) = (progress, now);
+        } else if now - since >= timeout {
+            return GrpcSinkError::Stalled { after: timeout };
+        }
+    }
 }
 
 /// Messages at least this long go to HTTP/2 as their own parts (zero-copy: h2 writes each
@@ -332,96 +410,106 @@ async fn run_call(
 /// write instead of many small frames.
 const ZERO_COPY_MIN: usize = 64 * 1024;
 
-/// The request body of one `WriteMessages` call: gRPC length-prefixed messages, each
-/// `[0, len: u32 BE]` + the `WriteMessagesRequest{LogMsg{..}}` prefixes + the
-/// [`EncodedMessage`]'s parts, as HTTP/2 DATA frames.
+/// The framing of one message, computed once when the sink takes it: the 5-byte gRPC
+/// header (not compressed, big-endian `u32` length) and the two protobuf prefixes of its
+/// `WriteMessagesRequest{LogMsg{..}}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Head {
+    bytes: [u8; 5 + 32],
+    len: u8,
+}
+
+impl Head {
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+/// Frames a `kind` body of `body_len` bytes as one gRPC message ([`Head`]). `None` for
+/// kinds gRPC does not carry (End); [`GrpcSinkError::MessageTooLarge`] when the message
+/// would not fit gRPC's 32-bit length prefix (4 GiB − 1 bytes, prefixes included).
+pub(crate) fn frame_head(
+    kind: MessageKind,
+    body_len: usize,
+) -> Option<Result<Head, GrpcSinkError>> {
+    let (prefix, n) = request_prefix(kind, body_len)?;
+    let message_len = n as u64 + body_len as u64;
+    let Ok(len) = u32::try_from(message_len) else {
+        return Some(Err(GrpcSinkError::MessageTooLarge { len: message_len }));
+    };
+    let mut bytes = [0; 5 + 32];
+    bytes[1..5].copy_from_slice(&len.to_be_bytes());
+    bytes[5..5 + n].copy_from_slice(&prefix[..n]);
+    Some(Ok(Head {
+        bytes,
+        len: (5 + n) as u8,
+    }))
+}
+
+/// The request body of one `WriteMessages` call: gRPC length-prefixed messages, each its
+/// [`Head`] + the [`EncodedMessage`]'s parts, as HTTP/2 DATA frames; it ends when the
+/// outbox says the call should (see `Inner::next_for_call`).
 ///
-/// hyper polls the body for the next frame only after it handed the previous one to h2
-/// (`send_data`), and h2 buffers at most about `max_send_buf_size` before it stops asking:
-/// being polled with no parts left means every message released so far was handed over,
-/// which confirms them as sent (see the module docs of `grpc`).
+/// hyper polls the body for the next frame only when h2 has room for it (flow control and
+/// `max_send_buf_size`): each poll is progress for the stall watchdog. Being handed to h2
+/// confirms nothing — the call's response does (see the module docs of `grpc`).
 pub(crate) struct WriteBody {
     shared: Arc<Outbox>,
     generation: u64,
+    call: u64,
     batch: GrpcBatchPolicy,
     /// Parts of the current large message not yet handed over.
     parts: VecDeque<Bytes>,
     sleep: Pin<Box<tokio::time::Sleep>>,
 }
 
-/// The 5-byte gRPC message header and the two protobuf prefixes of `msg`.
-fn message_head(msg: &EncodedMessage, dst: &mut BytesMut) {
-    // Only kinds with a LogMsg field are ever queued (End is not sent over gRPC).
-    let (prefix, n) = request_prefix(msg.kind(), msg.len()).unwrap_or(([0; 32], 0));
-    let len = u32::try_from(n + msg.len()).unwrap_or(u32::MAX);
-    dst.put_u8(0); // not compressed
-    dst.put_u32(len);
-    dst.put_slice(&prefix[..n]);
-}
-
 impl WriteBody {
     /// Waits until a run is due (see `GrpcBatchPolicy`) and releases its first message;
-    /// `None` ends the call (closing with nothing left, or the connection was given up).
-    fn poll_first(&mut self, cx: &mut Context<'_>) -> Poll<Option<EncodedMessage>> {
+    /// `None` ends the call.
+    fn poll_first(&mut self, cx: &mut Context<'_>) -> Poll<Option<(EncodedMessage, Head)>> {
         let mut g = self.shared.lock();
-        if g.generation != self.generation {
-            return Poll::Ready(None); // the connection was given up; the call is dropped
-        }
-        if g.confirm_inflight() {
-            self.shared.notify();
-        }
         loop {
-            if !g.has_pending() {
-                if g.closing {
-                    return Poll::Ready(None);
+            let next = g.next_for_call(
+                self.generation,
+                self.call,
+                self.batch.max_delay,
+                self.batch.max_bytes as u64,
+            );
+            match next {
+                Next::Message(msg, head) => return Poll::Ready(Some((msg, head))),
+                Next::End => return Poll::Ready(None),
+                Next::Wait(None) => {
+                    g.waker = Some(cx.waker().clone());
+                    return Poll::Pending;
                 }
-                g.waker = Some(cx.waker().clone());
-                return Poll::Pending;
-            }
-            let now = Instant::now();
-            let start_by = g
-                .queue
-                .front()
-                .map_or(now, |i| i.queued_at + self.batch.max_delay);
-            let due = !g.replay.is_empty()
-                || g.closing
-                || g.flushing
-                || now >= start_by
-                || g.pending_bytes() >= self.batch.max_bytes as u64;
-            if due {
-                if let Some(msg) = g.release() {
-                    return Poll::Ready(Some(msg));
+                Next::Wait(Some(at)) => {
+                    g.waker = Some(cx.waker().clone());
+                    self.sleep
+                        .as_mut()
+                        .reset(tokio::time::Instant::from_std(at));
+                    if self.sleep.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
                 }
-                continue;
-            }
-            g.waker = Some(cx.waker().clone());
-            self.sleep
-                .as_mut()
-                .reset(tokio::time::Instant::from_std(start_by));
-            if self.sleep.as_mut().poll(cx).is_pending() {
-                return Poll::Pending;
             }
         }
     }
 
-    /// Copies `first` and the small messages queued behind it (up to `max_bytes`) into
-    /// one buffer.
-    fn small_run(&mut self, first: &EncodedMessage) -> Bytes {
+    /// Copies `first` and the small messages queued behind it (up to `max_bytes`, within
+    /// the call's window) into one buffer.
+    fn small_run(&mut self, first: &(EncodedMessage, Head)) -> Bytes {
         let mut g = self.shared.lock();
         let mut run =
-            BytesMut::with_capacity(self.batch.max_bytes.min(4 << 20).max(first.len() + 64));
-        let put = |msg: &EncodedMessage, run: &mut BytesMut| {
-            message_head(msg, run);
+            BytesMut::with_capacity(self.batch.max_bytes.min(4 << 20).max(first.0.len() + 64));
+        let put = |(msg, head): &(EncodedMessage, Head), run: &mut BytesMut| {
+            run.put_slice(head.as_slice());
             for part in msg.parts() {
                 run.put_slice(part);
             }
         };
         put(first, &mut run);
-        while run.len() < self.batch.max_bytes
-            && g.next_len().is_some_and(|n| n < ZERO_COPY_MIN)
-            && let Some(msg) = g.release()
-        {
-            put(&msg, &mut run);
+        while let Some(next) = g.next_small(run.len(), self.batch.max_bytes, ZERO_COPY_MIN) {
+            put(&next, &mut run);
         }
         run.freeze()
     }
@@ -436,19 +524,70 @@ impl Body for WriteBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         let this = self.get_mut();
+        this.shared.note_progress();
         if let Some(part) = this.parts.pop_front() {
             return Poll::Ready(Some(Ok(Frame::data(part))));
         }
-        let Some(msg) = std::task::ready!(this.poll_first(cx)) else {
+        let Some(first) = std::task::ready!(this.poll_first(cx)) else {
             return Poll::Ready(None);
         };
-        if msg.len() < ZERO_COPY_MIN {
-            return Poll::Ready(Some(Ok(Frame::data(this.small_run(&msg)))));
+        if first.0.len() < ZERO_COPY_MIN {
+            return Poll::Ready(Some(Ok(Frame::data(this.small_run(&first)))));
         }
-        let mut head = BytesMut::with_capacity(48);
-        message_head(&msg, &mut head);
+        let (msg, head) = first;
         this.parts
             .extend(msg.parts().iter().filter(|p| !p.is_empty()).cloned());
-        Poll::Ready(Some(Ok(Frame::data(head.freeze()))))
+        Poll::Ready(Some(Ok(Frame::data(Bytes::copy_from_slice(
+            head.as_slice(),
+        )))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The gRPC message length `head` announces.
+    fn announced(head: &Head) -> u64 {
+        let b = head.as_slice();
+        u64::from(u32::from_be_bytes([b[1], b[2], b[3], b[4]]))
+    }
+
+    #[test]
+    fn framing_announces_the_true_length_up_to_the_4_gib_limit() {
+        for len in [0usize, 1, 127, 128, 1 << 20, 300 << 20] {
+            let head = frame_head(MessageKind::ArrowMsg, len).unwrap().unwrap();
+            let (prefix, n) = request_prefix(MessageKind::ArrowMsg, len).unwrap();
+            assert_eq!(head.as_slice()[0], 0, "not compressed");
+            assert_eq!(&head.as_slice()[5..], &prefix[..n]);
+            assert_eq!(announced(&head), (n + len) as u64);
+        }
+        // The largest body that fits: prefixes + body = u32::MAX exactly.
+        let max = u32::MAX as usize;
+        let (_, n) = request_prefix(MessageKind::ArrowMsg, max).unwrap();
+        let largest = max - n;
+        assert_eq!(request_prefix(MessageKind::ArrowMsg, largest).unwrap().1, n);
+        let head = frame_head(MessageKind::ArrowMsg, largest).unwrap().unwrap();
+        assert_eq!(announced(&head), u64::from(u32::MAX));
+        match frame_head(MessageKind::ArrowMsg, largest + 1) {
+            Some(Err(GrpcSinkError::MessageTooLarge { len })) => {
+                assert_eq!(len, u64::from(u32::MAX) + 1);
+            }
+            other => panic!("{other:?}"),
+        }
+        for kind in [
+            MessageKind::SetStoreInfo,
+            MessageKind::ArrowMsg,
+            MessageKind::BlueprintActivationCommand,
+        ] {
+            assert!(
+                matches!(
+                    frame_head(kind, 5 << 30),
+                    Some(Err(GrpcSinkError::MessageTooLarge { .. }))
+                ),
+                "{kind:?}"
+            );
+        }
+        assert!(frame_head(MessageKind::End, 3).is_none(), "End is not sent");
     }
 }

@@ -8,41 +8,94 @@
 //!   runtime. [`Sink::write`] (on the sink's worker thread) only appends the message to a
 //!   queue shared with that thread and wakes it; it never waits on the network, except for
 //!   back-pressure when the connection is up and the queue is over its budget (see below).
-//! * **One long-lived call.** Each connection carries one client-streaming
-//!   `WriteMessages` call over a hyper HTTP/2 connection that spate dials and tunes itself
-//!   (tonic supplies the status types; the request body is spate's own). Each message is
-//!   sent as `WriteMessagesRequest{LogMsg{..}}`: a small head (the gRPC length prefix and
-//!   the two protobuf prefixes), then the message's parts **as they are** — the payload is
-//!   neither re-encoded nor copied: h2 writes each large part to the socket with a
-//!   vectored write straight from the chunk's buffers (the caller's `Vec` memory).
+//! * **Calls.** Each connection is a hyper HTTP/2 connection that spate dials and tunes
+//!   itself (tonic supplies the status types; the request body is spate's own). It carries
+//!   client-streaming `WriteMessages` calls **one after the other**, so the server sees the
+//!   messages in order. Each message is sent as `WriteMessagesRequest{LogMsg{..}}`: a small
+//!   head (the gRPC length prefix and the two protobuf prefixes, framed once by
+//!   [`Sink::write`]), then the message's parts **as they are** — the payload is neither
+//!   re-encoded nor copied: h2 writes each large part to the socket with a vectored write
+//!   straight from the chunk's buffers (the caller's `Vec` memory).
 //! * **Batching** ([`GrpcBatchPolicy`]). Queued messages are released in runs. Messages
 //!   shorter than 64 KiB are coalesced, up to `max_bytes`, into one buffer (one copy of
 //!   small data buys one large HTTP/2 write instead of many small frames); larger messages
 //!   go out zero-copy, part by part, and messages that queue up while one is being sent
 //!   follow at once. `max_delay` can hold a run back to let it grow. [`Sink::flush`] and
 //!   [`Sink::close`] release at once.
-//! * **"Sent"** means handed to the HTTP/2 stream: hyper asks the request body for its
-//!   next frame only after it handed the previous one to h2, which buffers at most about
-//!   [`Http2Tuning::max_send_buf_size`] before it stops asking. Only [`Sink::close`] gets
-//!   an end-to-end acknowledgement: the server's `WriteMessagesResponse` and OK status after
-//!   it read the whole stream.
-//! * **Reconnects.** When the connection or call fails, the thread reconnects with
-//!   exponential backoff between [`GrpcSinkOptions::reconnect_min`] and
-//!   [`GrpcSinkOptions::reconnect_max`]. Every new connection starts with the latest
-//!   `SetStoreInfo` of every store the sink carried (one for a recording; several when
-//!   `spate serve` forwards many) and the latest static chunk per store, entity and
-//!   component set (kept like
-//!   [`FileSink`](super::FileSink) keeps them for rotated files), then goes on with what is
-//!   queued. A run that was not yet handed to HTTP/2 when the connection failed is sent
-//!   again; a run already handed over may have been lost with the connection (TCP gives no
-//!   per-message acknowledgement) and is not repeated.
+//!
+//! # Delivery: confirmed, re-sent, or counted — never assumed
+//!
+//! * **"Confirmed"** means: the server answered with OK a `WriteMessages` call that
+//!   carried the message, *after the sink ended that call's request stream*. A gRPC server
+//!   answers a client-streaming call once it has read the whole stream; the official
+//!   server (`re_grpc_server`, `write_messages`) has passed every message on
+//!   (`push_message`) before it answers. Nothing weaker counts: a message handed to HTTP/2
+//!   (or acknowledged by TCP, which a proxy or a middlebox may do) can still die with the
+//!   connection, and HTTP/2 flow-control credit (`WINDOW_UPDATE`) is not a receipt — a
+//!   peer may grant credit for data it has not read (window growth, large-message
+//!   pre-allocation), and an HTTP/2 proxy grants its own.
+//! * **Checkpoints.** So that confirmations come while data flows, a call is ended once
+//!   it carried its **window** — half of [`GrpcSinkOptions::buffer_bytes`] — and the next
+//!   call starts when the answer came; also when everything queued went out and a flush,
+//!   a close or a writer waiting for room wants it confirmed. The messages of the call
+//!   stay held against the budget until the answer: the unconfirmed window is bounded in
+//!   bytes by the budget. After a connection failed with messages unconfirmed the window
+//!   halves (down to 256 KiB), and each confirmed call doubles it back, so connections cut
+//!   more often than a window takes do not re-send forever. The cost of a checkpoint is
+//!   one round trip with the pipe empty, once per window (e.g. 64 MiB).
+//! * **Reconnects.** When the connection or a call fails (or stalls, see
+//!   [`GrpcSinkOptions::stall_timeout`]), the thread reconnects with exponential backoff
+//!   between [`GrpcSinkOptions::reconnect_min`] and [`GrpcSinkOptions::reconnect_max`].
+//!   Every new connection starts with the latest `SetStoreInfo` of every store the sink
+//!   carried (one for a recording; several when `spate serve` forwards many) and the latest
+//!   static chunk per store, entity and component set (kept like
+//!   [`FileSink`](super::FileSink) keeps them for rotated files), then **sends again every
+//!   message that was not confirmed**, in order, then goes on with what is queued.
+//! * **At least once, deduplicated by chunk id.** A message sent again may already have
+//!   reached the server (the cut fell after the server read it, e.g. on the answer's way
+//!   back): the server then gets it twice, with the same bytes, so the same chunk id and
+//!   the same row ids. What Rerun 0.41 does with that (source: `rerun-io/rerun` at
+//!   `b5dbd31`; experiment: `ARCHITECTURE.md`, "gRPC delivery"):
+//!   - the **chunk store** (viewer, `EntityDb`, `RrdReader.stream().collect()`) ignores a
+//!     chunk id it already holds (`re_chunk_store/src/writes.rs` `insert_chunk_impl`,
+//!     l. 316–333: "inserting the same chunk twice has no effect"; l. 347–356 also when
+//!     the first copy was compacted into another chunk): the recording is as if it was
+//!     sent once;
+//!   - **`rerun --save`** appends every message it receives (`entrypoint.rs`
+//!     `stream_to_rrd_on_disk`, l. 1787): the file holds both copies, `rerun rrd verify`
+//!     accepts it, and a reader's store keeps one;
+//!   - **`rerun --serve-grpc`** keeps and replays both (`re_grpc_server` `add_log_msg`,
+//!     l. 839, has no deduplication); the viewers that read it keep one;
+//!   - the same row ids under a *different* chunk id are *not* deduplicated by the store
+//!     (both chunks are kept; a dataframe query shows each row once). spate never does
+//!     that: a re-send repeats the encoded message, chunk id included.
+//! * **Or counted lost.** A message that was sent but not confirmed and is then given up
+//!   — dropped beyond the budget while disconnected, or left at the close deadline — is
+//!   counted in [`GrpcSinkStats::lost_messages`] (the server may or may not have it), apart
+//!   from messages dropped before they were ever sent ([`GrpcSinkStats::dropped_messages`],
+//!   [`GrpcSinkStats::abandoned_messages`]). All three are in
+//!   [`SinkStats::dropped_by_sink`](crate::stats::SinkStats::dropped_by_sink), so
+//!   [`ShutdownReport::is_complete`](crate::ShutdownReport::is_complete) is true only if
+//!   the server confirmed every message. See [`GrpcSinkStats`] for the accounting.
+//! * **Too large for gRPC.** A message whose gRPC length (body + protobuf prefixes) does
+//!   not fit the 32-bit length prefix (4 GiB) is refused by [`Sink::write`] with
+//!   [`GrpcSinkError::MessageTooLarge`] as the sink's last error, counted dropped
+//!   ([`GrpcSinkStats::oversized_messages`]); the stream goes on.
+//! * **Every wait ends.** [`Sink::flush`] and [`Sink::close`] have deadlines; a connect
+//!   attempt has [`GrpcSinkOptions::connect_timeout`]; the back-pressure wait of
+//!   [`Sink::write`] ends with room, the sink's end, or the connection's loss — a dead peer
+//!   by TCP or HTTP/2 keep-alive PINGs, a peer that is there but takes no data or gives no
+//!   answer by [`GrpcSinkOptions::stall_timeout`].
+//!
+//! # Buffering and state
+//!
 //! * **Buffering while disconnected** ([`GrpcSinkOptions::buffer_bytes`]). While the sink
-//!   is disconnected or reconnecting, messages queue up to the byte budget; beyond it the
-//!   [`OverflowPolicy`] drops messages — by default the **oldest** (a viewer that comes
-//!   back wants the latest data) — and counts them ([`GrpcSinkStats::dropped_messages`],
-//!   `…_bytes`, `…_rows`; the recording's stats show them as
-//!   [`SinkStats::dropped_by_sink`](crate::stats::SinkStats::dropped_by_sink) and
-//!   [`ShutdownReport::is_complete`](crate::ShutdownReport::is_complete) counts them).
+//!   is disconnected or reconnecting, messages (those to send again first) queue up to the
+//!   byte budget; beyond it the [`OverflowPolicy`] drops messages — by default the
+//!   **oldest** (a viewer that comes back wants the latest data) — and counts them
+//!   ([`GrpcSinkStats::dropped_messages`], or [`GrpcSinkStats::lost_messages`] for one that
+//!   was sent before; the recording's stats show both in
+//!   [`SinkStats::dropped_by_sink`](crate::stats::SinkStats::dropped_by_sink)).
 //!   `SetStoreInfo` and the latest static chunks are never dropped (they are kept for the
 //!   replay anyway). While connected — and during the very first connection attempt, before
 //!   the server is known to be down — a full budget blocks [`Sink::write`] instead, so the
@@ -234,8 +287,10 @@ pub enum OverflowPolicy {
 pub struct GrpcSinkOptions {
     /// Batching of HTTP/2 writes.
     pub batch: GrpcBatchPolicy,
-    /// Byte budget of messages not yet handed to HTTP/2 (default 128 MiB): the buffer while
-    /// disconnected, and the back-pressure point while connected.
+    /// Byte budget of messages not yet confirmed by the server (default 128 MiB): queued
+    /// ones and those a call carried whose response has not come. The buffer while
+    /// disconnected, and the back-pressure point while connected. A call is ended for
+    /// confirmation once it carried half of it (see the [module docs](self)).
     pub buffer_bytes: u64,
     /// What to drop beyond the budget while disconnected.
     pub overflow: OverflowPolicy,
@@ -245,6 +300,11 @@ pub struct GrpcSinkOptions {
     pub reconnect_max: Duration,
     /// Limit for one TCP connect + HTTP/2 handshake (default 5 s).
     pub connect_timeout: Duration,
+    /// How long a connection may owe progress without making any — data waiting that
+    /// HTTP/2 does not take (the server stopped reading), or an ended call without its
+    /// response — before it counts as failed and is dialed again (default 30 s). Bounds the
+    /// back-pressure wait of [`Sink::write`] against a server that is there but stuck.
+    pub stall_timeout: Duration,
     /// HTTP/2 settings.
     pub http2: Http2Tuning,
 }
@@ -258,6 +318,7 @@ impl Default for GrpcSinkOptions {
             reconnect_min: Duration::from_millis(100),
             reconnect_max: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
+            stall_timeout: Duration::from_secs(30),
             http2: Http2Tuning::default(),
         }
     }
@@ -295,6 +356,12 @@ impl GrpcSinkOptions {
         self
     }
 
+    /// Sets the stall timeout (at least 10 ms).
+    pub fn stall_timeout(mut self, timeout: Duration) -> Self {
+        self.stall_timeout = timeout.max(Duration::from_millis(10));
+        self
+    }
+
     /// Sets the HTTP/2 settings.
     pub fn http2(mut self, http2: Http2Tuning) -> Self {
         self.http2 = http2;
@@ -307,7 +374,7 @@ impl GrpcSinkOptions {
 #[non_exhaustive]
 pub enum GrpcSinkError {
     /// The URL is not a `rerun+http://HOST:PORT/proxy` URL.
-    #[error("invalid gRPC URL {url:?}: {reason}")]
+    #[error("invalid gRPC URL {url:?}")]
     InvalidUrl {
         /// The URL given.
         url: String,
@@ -316,10 +383,10 @@ pub enum GrpcSinkError {
         reason: UrlError,
     },
     /// The `spate-grpc` thread or its runtime could not start.
-    #[error("cannot start the gRPC thread: {0}")]
+    #[error("cannot start the gRPC thread")]
     Spawn(#[source] std::io::Error),
     /// TCP connect failed.
-    #[error("cannot connect to {url}: {source}")]
+    #[error("cannot connect to {url}")]
     Connect {
         /// The server.
         url: GrpcUrl,
@@ -336,7 +403,7 @@ pub enum GrpcSinkError {
         timeout: Duration,
     },
     /// The HTTP/2 connection failed (the source is a `hyper::Error`).
-    #[error("HTTP/2 connection failed: {0}")]
+    #[error("HTTP/2 connection failed")]
     Http2(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The server ended the call with a gRPC status other than OK.
     #[error("server returned gRPC status {code} ({code_name}): {message}")]
@@ -351,9 +418,25 @@ pub enum GrpcSinkError {
     /// The server closed the HTTP/2 connection.
     #[error("the server closed the connection")]
     ConnectionClosed,
-    /// The server ended the call with OK before the sink closed it.
+    /// The server answered a `WriteMessages` call with OK before the sink ended it: what
+    /// the call carried is not confirmed (it is sent again on the next connection).
     #[error("server ended the WriteMessages call early")]
     EndedEarly,
+    /// A message is too large for one gRPC message, whose length prefix is 32 bits: with
+    /// its protobuf prefixes it must stay under 4 GiB. The sink drops it (counted in
+    /// [`GrpcSinkStats::dropped_messages`] and [`GrpcSinkStats::oversized_messages`]).
+    #[error("a {len}-byte gRPC message is over the 4 GiB gRPC limit")]
+    MessageTooLarge {
+        /// The gRPC message's length (the body and its protobuf prefixes).
+        len: u64,
+    },
+    /// The connection owed progress (data to send, or a call's response) and made none for
+    /// [`GrpcSinkOptions::stall_timeout`]: it is dropped and dialed again.
+    #[error("the connection made no progress for {after:?}")]
+    Stalled {
+        /// The limit.
+        after: Duration,
+    },
 }
 
 impl GrpcSinkError {
@@ -522,19 +605,20 @@ impl Sink for GrpcSink {
         Some(super::SinkMonitor::Grpc(self.state_handle()))
     }
 
-    /// Waits until every message written so far was handed to HTTP/2 (or dropped while
-    /// disconnected), or `deadline`. Returns `Ok` at the deadline too: the messages stay
-    /// queued for the (re)connection, and the counters tell what is still pending — an
-    /// error would stop the sink for good, and reconnecting is the point of this sink.
+    /// Ends the current call once everything written so far went out and waits until the
+    /// server confirmed every message written so far (or the sink counted it dropped or
+    /// lost), or `deadline`. Returns `Ok` at the deadline too: the messages stay queued
+    /// for the (re)connection, and the counters tell what is still pending — an error would
+    /// stop the sink for good, and reconnecting is the point of this sink.
     fn flush(&mut self, deadline: Instant) -> Result<(), SinkError> {
         self.shared.flush(deadline);
         Ok(())
     }
 
     /// Ends the `WriteMessages` call after everything queued and waits for the server's
-    /// response, reconnecting if needed, until `deadline`. At the deadline what is left is
-    /// counted as abandoned and [`SinkError::Deadline`] is returned; a failed final call is
-    /// returned as [`SinkError::Other`] with a [`GrpcSinkError`].
+    /// response, reconnecting (and sending again what was not confirmed) if needed, until
+    /// `deadline`. At the deadline what is left is counted — lost if it was sent, abandoned
+    /// if not — and [`SinkError::Deadline`] is returned.
     fn close(&mut self, deadline: Instant) -> Result<(), SinkError> {
         let _ = self.control.send(client::Control::Close);
         let result = self.shared.close(deadline);
@@ -555,5 +639,101 @@ impl Drop for GrpcSink {
         if let Some(t) = self.thread.take_if(|t| t.is_finished()) {
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+    use crate::ErrorChain;
+    use crate::wire::{MessageKind, StoreInfo};
+
+    fn io(message: &str) -> std::io::Error {
+        std::io::Error::other(message.to_owned())
+    }
+
+    #[test]
+    fn an_error_chain_prints_each_cause_once() {
+        let url = GrpcUrl::parse("rerun+http://127.0.0.1:1/proxy").unwrap();
+        let cases: Vec<(GrpcSinkError, &str)> = vec![
+            (
+                GrpcSink::connect("http://127.0.0.1:1/proxy").unwrap_err(),
+                "invalid gRPC URL \"http://127.0.0.1:1/proxy\": unsupported scheme \"http\" \
+                 (expected rerun+http)",
+            ),
+            (
+                GrpcSinkError::Spawn(io("no threads left")),
+                "cannot start the gRPC thread: no threads left",
+            ),
+            (
+                GrpcSinkError::Connect {
+                    url,
+                    source: io("connection refused"),
+                },
+                "cannot connect to rerun+http://127.0.0.1:1/proxy: connection refused",
+            ),
+            (
+                GrpcSinkError::Http2(Box::new(io("connection reset"))),
+                "HTTP/2 connection failed: connection reset",
+            ),
+            (
+                GrpcSinkError::MessageTooLarge { len: 5 << 30 },
+                "a 5368709120-byte gRPC message is over the 4 GiB gRPC limit",
+            ),
+        ];
+        for (e, want) in cases {
+            assert_eq!(ErrorChain(&e).to_string(), want);
+            if let Some(source) = e.source() {
+                assert!(
+                    !e.to_string().contains(&source.to_string()),
+                    "{e} repeats its cause"
+                );
+            }
+            // As the error of a failed close, still once.
+            let sink = SinkError::Other(Box::new(e));
+            assert_eq!(ErrorChain(&sink).to_string(), want);
+        }
+    }
+
+    /// A message over 4 GiB (an untouched anonymous mapping: no memory used) is refused
+    /// without sending anything of it; the messages around it arrive.
+    #[test]
+    fn a_message_over_4_gib_is_dropped_and_the_stream_goes_on() {
+        let server = testing::ProxyReceiver::start("127.0.0.1:0".parse().unwrap()).unwrap();
+        let mut sink = GrpcSink::connect(&server.url()).unwrap();
+        let map = memmap2::MmapOptions::new()
+            .len(5 << 30)
+            .no_reserve_swap()
+            .map_anon()
+            .expect("reserve address space");
+        let huge = EncodedMessage::from_body(MessageKind::ArrowMsg, bytes::Bytes::from_owner(map));
+        let info = EncodedMessage::set_store_info(&StoreInfo::new("app", "rec").unwrap());
+        sink.write(&info).unwrap();
+        sink.write(&huge).unwrap();
+        sink.write(&info).unwrap();
+        sink.close(Instant::now() + Duration::from_secs(30))
+            .unwrap();
+        let s = sink.stats();
+        assert_eq!(
+            (s.written_messages, s.confirmed_messages, s.dropped_messages),
+            (3, 2, 1)
+        );
+        assert_eq!(s.oversized_messages, 1);
+        let got = server.received();
+        assert_eq!(got.len(), 2);
+        assert!(got.iter().all(|r| r.kind == MessageKind::SetStoreInfo));
+        assert!(
+            s.last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("over the 4 GiB gRPC limit")),
+            "{s:?}"
+        );
+        let stats = crate::stats::SinkStats {
+            grpc: Some(s),
+            ..Default::default()
+        };
+        assert_eq!(stats.dropped_by_sink(), 1);
     }
 }

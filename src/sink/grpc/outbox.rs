@@ -1,14 +1,29 @@
-//! The queue and counters shared by [`GrpcSink`](super::GrpcSink) (the sink's worker
-//! thread) and the `spate-grpc` thread, under one mutex.
+//! The queue, the window of unconfirmed messages and the counters shared by
+//! [`GrpcSink`](super::GrpcSink) (the sink's worker thread) and the `spate-grpc` thread,
+//! under one mutex.
+//!
+//! Every message taken by [`Outbox::push`] is, at any time, in exactly one place:
+//! `queue` (waiting to be released to a call, perhaps again), `unconfirmed` (released to
+//! the current call, waiting for its response), or counted: confirmed, dropped, lost or
+//! abandoned (see [`GrpcSinkStats`]). `settled` counts the counted ones, so
+//! `written == settled + queue + unconfirmed` (replays aside: they are copies of messages
+//! already counted).
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
+use super::client::{Head, frame_head};
 use super::{ConnectionState, GrpcSinkError, GrpcSinkOptions, GrpcSinkStats, OverflowPolicy};
+use crate::ErrorChain;
 use crate::sink::SinkError;
 use crate::wire::{EncodedMessage, MessageKind};
+
+/// The smallest unconfirmed window a call shrinks to after connections failed before
+/// confirming (unless the budget is smaller).
+const MIN_WINDOW_BYTES: u64 = 256 << 10;
 
 /// A queued message.
 #[derive(Clone, Debug)]
@@ -16,25 +31,48 @@ pub(crate) struct Item {
     /// Write order (replays keep the sequence number of the original).
     pub(crate) seq: u64,
     pub(crate) msg: EncodedMessage,
+    /// Its gRPC framing, computed once by `push`.
+    pub(crate) head: Head,
     pub(crate) queued_at: Instant,
-    /// Sent again at the start of a connection; not part of the budget or the flush count.
+    /// Sent again at the start of a connection; not part of the budget or the counts.
     pub(crate) replay: bool,
+    /// Already handed to a call whose connection failed before confirming it: if it is
+    /// given up now, it may or may not have arrived (counted lost, not dropped).
+    sent: bool,
+}
+
+/// The `WriteMessages` call open on the current connection.
+#[derive(Debug, Default)]
+struct Call {
+    /// Numbers the calls of all connections.
+    id: u64,
+    /// Bytes and messages released to it (replays included).
+    bytes: u64,
+    messages: u64,
+    /// The request stream ended (the sink half-closed it): the response confirms it.
+    ended: bool,
 }
 
 #[derive(Debug)]
 pub(crate) struct Inner {
     budget: u64,
     overflow: OverflowPolicy,
+    /// Most bytes a call carries before it is ended for confirmation (half the budget).
+    window_max: u64,
+    /// The current limit: halved when a connection fails with messages unconfirmed, doubled
+    /// back with every confirmed call, so that frequent cuts do not re-send forever.
+    window: u64,
 
-    /// Not yet released to the call, in `seq` order.
+    /// Not yet released to the current call, in `seq` order.
     pub(crate) queue: VecDeque<Item>,
     /// Bytes in `queue`.
-    pub(crate) queue_bytes: u64,
+    queue_bytes: u64,
     /// To send first on the current connection.
-    pub(crate) replay: VecDeque<Item>,
-    /// Released to the call, not yet confirmed handed to HTTP/2.
-    pub(crate) inflight: Vec<Item>,
-    /// Bytes of `queue` and the non-replay `inflight` items: what the budget limits.
+    replay: VecDeque<Item>,
+    /// Released to the current call, not yet confirmed by its response, in `seq` order
+    /// (replays included).
+    unconfirmed: VecDeque<Item>,
+    /// Bytes of `queue` and the non-replay `unconfirmed` items: what the budget limits.
     held_bytes: u64,
     next_seq: u64,
 
@@ -48,27 +86,42 @@ pub(crate) struct Inner {
     down_since: Option<Instant>,
     /// Bumped at every connection start and loss; a call's request stream only acts while
     /// its generation is current.
-    pub(crate) generation: u64,
+    generation: u64,
+    call: Call,
+    /// The request stream waits for messages (nothing to send).
+    body_idle: bool,
+    /// The request stream holds a run back for `GrpcBatchPolicy::max_delay`.
+    body_delayed: bool,
     /// The request stream's waker, woken by writes, flushes and closes.
     pub(crate) waker: Option<Waker>,
-    pub(crate) closing: bool,
-    pub(crate) flushing: bool,
+    closing: bool,
+    flushing: bool,
+    /// A write waits for room in the budget: the call should end and free it.
+    writer_waiting: bool,
     /// No more writes; `state` is `Closed`.
     closed: bool,
     close_result: Option<Result<(), GrpcSinkError>>,
 
     /// Messages taken by `write`.
     written: u64,
-    /// Of those: confirmed handed to HTTP/2, dropped or abandoned.
+    /// Of those: confirmed, dropped, lost or abandoned.
     settled: u64,
     connections: u64,
     connect_failures: u64,
+    confirmed_calls: u64,
+    confirmed_messages: u64,
+    confirmed_bytes: u64,
     sent_messages: u64,
     sent_bytes: u64,
     replayed: u64,
+    resent: u64,
     dropped_messages: u64,
     dropped_bytes: u64,
     dropped_rows: u64,
+    oversized: u64,
+    lost_messages: u64,
+    lost_bytes: u64,
+    lost_rows: u64,
     abandoned: u64,
     last_error: Option<String>,
 }
@@ -78,6 +131,9 @@ pub(crate) struct Inner {
 pub(crate) struct Outbox {
     inner: Mutex<Inner>,
     changed: Condvar,
+    /// Bumped whenever the connection moves (HTTP/2 asks the request stream for more, or a
+    /// response arrives): read by the stall watchdog without the lock.
+    progress: AtomicU64,
 }
 
 /// Identifies the latest static chunk to replay
@@ -91,16 +147,29 @@ fn rows(msg: &EncodedMessage) -> u64 {
     msg.summary().map_or(0, |s| s.num_rows)
 }
 
+/// What the request stream of one call asks of the outbox.
+pub(crate) enum Next {
+    /// Send this message (its framing and body).
+    Message(EncodedMessage, Head),
+    /// End the request stream: the call's response will confirm what it carried.
+    End,
+    /// Nothing to do until woken (or, with a batching delay, until `Some(instant)`).
+    Wait(Option<Instant>),
+}
+
 impl Outbox {
     pub(crate) fn new(options: &GrpcSinkOptions) -> Self {
+        let window_max = (options.buffer_bytes / 2).max(1);
         Self {
             inner: Mutex::new(Inner {
                 budget: options.buffer_bytes,
                 overflow: options.overflow,
+                window_max,
+                window: window_max,
                 queue: VecDeque::new(),
                 queue_bytes: 0,
                 replay: VecDeque::new(),
-                inflight: Vec::new(),
+                unconfirmed: VecDeque::new(),
                 held_bytes: 0,
                 next_seq: 0,
                 store_infos: Vec::new(),
@@ -108,25 +177,38 @@ impl Outbox {
                 state: ConnectionState::Connecting,
                 down_since: None,
                 generation: 0,
+                call: Call::default(),
+                body_idle: true,
+                body_delayed: false,
                 waker: None,
                 closing: false,
                 flushing: false,
+                writer_waiting: false,
                 closed: false,
                 close_result: None,
                 written: 0,
                 settled: 0,
                 connections: 0,
                 connect_failures: 0,
+                confirmed_calls: 0,
+                confirmed_messages: 0,
+                confirmed_bytes: 0,
                 sent_messages: 0,
                 sent_bytes: 0,
                 replayed: 0,
+                resent: 0,
                 dropped_messages: 0,
                 dropped_bytes: 0,
                 dropped_rows: 0,
+                oversized: 0,
+                lost_messages: 0,
+                lost_bytes: 0,
+                lost_rows: 0,
                 abandoned: 0,
                 last_error: None,
             }),
             changed: Condvar::new(),
+            progress: AtomicU64::new(0),
         }
     }
 
@@ -150,15 +232,44 @@ impl Outbox {
         self.changed.notify_all();
     }
 
-    /// `Sink::write`: queues `msg` (see the module docs of `grpc` for the budget rules).
+    /// The connection moved (see [`Outbox::progress`]).
+    pub(crate) fn note_progress(&self) {
+        self.progress.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How often the connection moved so far.
+    pub(crate) fn progress(&self) -> u64 {
+        self.progress.load(Ordering::Relaxed)
+    }
+
+    /// `Sink::write`: queues `msg` (see the module docs of `grpc` for the budget rules). A
+    /// message too large for gRPC is counted dropped (and `oversized`) and recorded as the
+    /// last error; the sink carries on.
     pub(crate) fn push(&self, msg: &EncodedMessage) -> Result<(), SinkError> {
-        if msg.kind().log_msg_tag().is_none() {
+        let Some(head) = frame_head(msg.kind(), msg.len()) else {
             return Ok(()); // End: gRPC has no footer
-        }
+        };
+        let head = match head {
+            Ok(head) => head,
+            Err(e) => {
+                let mut g = self.lock();
+                if g.closed {
+                    return Err(SinkError::Closed);
+                }
+                g.written += 1;
+                g.oversized += 1;
+                g.count_gone(msg, false);
+                g.last_error = Some(ErrorChain(&e).to_string());
+                drop(g);
+                self.notify();
+                return Ok(());
+            }
+        };
         let len = msg.len() as u64;
         let mut g = self.lock();
         loop {
             if g.closed {
+                g.writer_waiting = false;
                 return Err(SinkError::Closed);
             }
             let fits = g.held_bytes + len <= g.budget || g.nothing_held();
@@ -171,14 +282,25 @@ impl Outbox {
             if fits || !(g.state == ConnectionState::Connected || first_attempt) {
                 break;
             }
-            // Connected but over budget: back-pressure (bounded waits; state changes wake us).
+            // Connected but over budget: back-pressure. The call is ended to confirm (and
+            // free) what it carries; the wait ends with room, a lost connection (a stalled
+            // one included, see `stall_timeout`) or the end of the sink.
+            if !g.writer_waiting {
+                g.writer_waiting = true;
+                if let Some(w) = g.waker.take() {
+                    w.wake();
+                }
+            }
             g = self.wait(g, Duration::from_millis(50));
         }
+        g.writer_waiting = false;
         let item = Item {
             seq: g.next_seq,
             msg: msg.clone(),
+            head,
             queued_at: Instant::now(),
             replay: false,
+            sent: false,
         };
         g.next_seq += 1;
         g.written += 1;
@@ -189,7 +311,7 @@ impl Outbox {
             g.held_bytes += len;
             g.queue.push_back(item);
         } else {
-            g.count_drop(&item.msg);
+            g.count_gone(&item.msg, false);
         }
         let waker = g.waker.take();
         drop(g);
@@ -199,7 +321,8 @@ impl Outbox {
         Ok(())
     }
 
-    /// `Sink::flush`: waits until every message written so far is settled or `deadline`.
+    /// `Sink::flush`: waits until every message written so far is settled (confirmed by
+    /// the server, or counted) or `deadline`.
     pub(crate) fn flush(&self, deadline: Instant) {
         let mut g = self.lock();
         let target = g.written;
@@ -244,7 +367,7 @@ impl Outbox {
 
 impl Inner {
     fn nothing_held(&self) -> bool {
-        self.queue.is_empty() && self.inflight.iter().all(|i| i.replay)
+        self.queue.is_empty() && self.unconfirmed.iter().all(|i| i.replay)
     }
 
     /// Records `item` as the store info or latest static if it is one; returns whether it is
@@ -274,10 +397,19 @@ impl Inner {
             || self.statics.iter().any(|(_, i)| i.seq == seq)
     }
 
-    fn count_drop(&mut self, msg: &EncodedMessage) {
-        self.dropped_messages += 1;
-        self.dropped_bytes += msg.len() as u64;
-        self.dropped_rows += rows(msg);
+    /// Counts a message given up: lost if it was `sent` before (it may have arrived),
+    /// dropped otherwise.
+    fn count_gone(&mut self, msg: &EncodedMessage, sent: bool) {
+        let (n, b, r) = (1, msg.len() as u64, rows(msg));
+        if sent {
+            self.lost_messages += n;
+            self.lost_bytes += b;
+            self.lost_rows += r;
+        } else {
+            self.dropped_messages += n;
+            self.dropped_bytes += b;
+            self.dropped_rows += r;
+        }
         self.settled += 1;
     }
 
@@ -295,16 +427,30 @@ impl Inner {
                     let n = old.msg.len() as u64;
                     self.queue_bytes -= n;
                     self.held_bytes -= n;
-                    self.count_drop(&old.msg);
+                    self.count_gone(&old.msg, old.sent);
                 }
             }
         }
         self.held_bytes + len <= self.budget
     }
 
-    /// Takes the next message to release: replays first, then the queue.
-    pub(crate) fn release(&mut self) -> Option<EncodedMessage> {
-        let item = match self.replay.pop_front() {
+    /// Whether the current call should end now (the request stream half-closes, and the
+    /// server's response then confirms what it carried): it carried its window; or
+    /// everything queued went out and a close, a flush or a waiting writer wants it
+    /// confirmed. An empty call ends only for a close.
+    fn call_should_end(&self) -> bool {
+        let all_out = !self.has_pending();
+        if self.call.messages == 0 {
+            return all_out && self.closing;
+        }
+        self.call.bytes >= self.window
+            || (all_out && (self.closing || self.flushing || self.writer_waiting))
+    }
+
+    /// Takes the next message to release to the current call: replays first, then the
+    /// queue.
+    fn release(&mut self) -> Option<(EncodedMessage, Head)> {
+        let mut item = match self.replay.pop_front() {
             Some(i) => i,
             None => {
                 let i = self.queue.pop_front()?;
@@ -312,13 +458,24 @@ impl Inner {
                 i
             }
         };
-        let msg = item.msg.clone();
-        self.inflight.push(item);
-        Some(msg)
+        let n = item.msg.len() as u64;
+        self.sent_messages += 1;
+        self.sent_bytes += n;
+        if item.replay {
+            self.replayed += 1;
+        } else if item.sent {
+            self.resent += 1;
+        }
+        item.sent = true;
+        self.call.bytes += n;
+        self.call.messages += 1;
+        let out = (item.msg.clone(), item.head);
+        self.unconfirmed.push_back(item);
+        Some(out)
     }
 
     /// The length of the message [`Self::release`] would return next.
-    pub(crate) fn next_len(&self) -> Option<usize> {
+    fn next_len(&self) -> Option<usize> {
         self.replay
             .front()
             .or_else(|| self.queue.front())
@@ -326,32 +483,26 @@ impl Inner {
     }
 
     /// Whether anything waits to be released.
-    pub(crate) fn has_pending(&self) -> bool {
+    fn has_pending(&self) -> bool {
         !self.replay.is_empty() || !self.queue.is_empty()
     }
 
     /// Bytes waiting to be released.
-    pub(crate) fn pending_bytes(&self) -> u64 {
+    fn pending_bytes(&self) -> u64 {
         self.queue_bytes + self.replay.iter().map(|i| i.msg.len() as u64).sum::<u64>()
     }
 
-    /// The released messages were handed to HTTP/2.
-    pub(crate) fn confirm_inflight(&mut self) -> bool {
-        if self.inflight.is_empty() {
-            return false;
-        }
-        for item in std::mem::take(&mut self.inflight) {
-            let n = item.msg.len() as u64;
-            self.sent_messages += 1;
-            self.sent_bytes += n;
-            if item.replay {
-                self.replayed += 1;
-            } else {
-                self.held_bytes -= n;
-                self.settled += 1;
-            }
-        }
-        true
+    /// Whether a call should be opened: something waits to be sent, or the sink closes.
+    pub(crate) fn wants_call(&self) -> bool {
+        self.has_pending() || self.closing
+    }
+
+    /// Whether the connection owes progress: something waits to be sent, the request stream
+    /// has handed out a frame HTTP/2 has not taken yet, or an ended call waits for its
+    /// response. (An open call with nothing to send owes nothing: that is idle; nor does
+    /// one holding a run back for the batching delay.)
+    pub(crate) fn owes_progress(&self) -> bool {
+        !self.body_delayed && (self.has_pending() || !self.body_idle || self.call.ended)
     }
 
     /// A connection is up: the replay (store info and statics not queued any more) goes
@@ -377,20 +528,71 @@ impl Inner {
         self.generation
     }
 
-    /// The call of `generation` ended with `error`: unconfirmed messages go back to the
-    /// front of the queue (in order), the replay is discarded.
+    /// Opens the next call on the connection of `generation`; `None` if that connection
+    /// was given up.
+    pub(crate) fn begin_call(&mut self, generation: u64) -> Option<u64> {
+        if generation != self.generation || self.closed {
+            return None;
+        }
+        self.call = Call {
+            id: self.call.id + 1,
+            ..Call::default()
+        };
+        self.body_idle = true;
+        self.body_delayed = false;
+        Some(self.call.id)
+    }
+
+    /// The server answered call `id` of `generation` with OK: if the sink had ended the
+    /// call, the server read all of it, which confirms every message it carried. An answer
+    /// before the end is an error ([`GrpcSinkError::EndedEarly`]): nothing is confirmed.
+    pub(crate) fn call_answered(&mut self, generation: u64, id: u64) -> Result<(), GrpcSinkError> {
+        if generation != self.generation || id != self.call.id {
+            return Ok(()); // given up meanwhile; what it carried was counted or re-queued
+        }
+        if !self.call.ended {
+            return Err(GrpcSinkError::EndedEarly);
+        }
+        for item in std::mem::take(&mut self.unconfirmed) {
+            if !item.replay {
+                let n = item.msg.len() as u64;
+                self.held_bytes -= n;
+                self.confirmed_messages += 1;
+                self.confirmed_bytes += n;
+                self.settled += 1;
+            }
+        }
+        self.confirmed_calls += 1;
+        self.window = (self.window.saturating_mul(2)).min(self.window_max);
+        self.call.ended = false;
+        Ok(())
+    }
+
+    /// The connection of `generation` failed with `error`: the unconfirmed messages go back
+    /// to the front of the queue (in order) to be sent again, the replay is discarded.
     pub(crate) fn connection_lost(&mut self, generation: u64, error: &GrpcSinkError) {
         if generation == self.generation {
             self.generation += 1;
-            for item in std::mem::take(&mut self.inflight).into_iter().rev() {
+            let mut requeued = false;
+            for item in std::mem::take(&mut self.unconfirmed).into_iter().rev() {
                 if !item.replay {
+                    requeued = true;
                     self.queue_bytes += item.msg.len() as u64;
                     self.queue.push_front(item);
                 }
             }
+            if requeued {
+                self.window = (self.window / 2).max(MIN_WINDOW_BYTES.min(self.window_max));
+            }
             self.replay.clear();
+            self.call = Call {
+                id: self.call.id,
+                ..Call::default()
+            };
+            self.body_idle = true;
+            self.body_delayed = false;
         }
-        self.last_error = Some(error.to_string());
+        self.last_error = Some(ErrorChain(error).to_string());
         let since = *self.down_since.insert(Instant::now());
         if self.state != ConnectionState::Closed {
             self.state = ConnectionState::Disconnected { since };
@@ -399,7 +601,7 @@ impl Inner {
 
     pub(crate) fn connect_failed(&mut self, error: &GrpcSinkError) {
         self.connect_failures += 1;
-        self.last_error = Some(error.to_string());
+        self.last_error = Some(ErrorChain(error).to_string());
         let since = *self.down_since.get_or_insert_with(Instant::now);
         if self.state != ConnectionState::Closed {
             self.state = ConnectionState::Disconnected { since };
@@ -412,24 +614,31 @@ impl Inner {
         }
     }
 
-    /// Closing and nothing left to send.
+    /// Closing, every message was confirmed or counted, and the connection's replay (if
+    /// any) went out.
     pub(crate) fn drained_for_close(&self) -> bool {
-        self.closing && self.queue.is_empty() && self.inflight.iter().all(|i| i.replay)
+        self.closing && !self.has_pending() && self.unconfirmed.iter().all(|i| i.replay)
     }
 
-    /// Counts every message not handed over as abandoned.
+    /// Gives up on every message not confirmed: those sent before are counted lost (they
+    /// may have arrived), the others abandoned.
     pub(crate) fn abandon_rest(&mut self) {
-        let left: Vec<Item> = self
-            .queue
-            .drain(..)
-            .chain(std::mem::take(&mut self.inflight))
+        let left: Vec<Item> = std::mem::take(&mut self.unconfirmed)
+            .into_iter()
+            .chain(self.queue.drain(..))
             .filter(|i| !i.replay)
             .collect();
+        for item in &left {
+            if item.sent {
+                self.count_gone(&item.msg, true);
+            } else {
+                self.abandoned += 1;
+                self.settled += 1;
+            }
+        }
         self.replay.clear();
         self.queue_bytes = 0;
         self.held_bytes = 0;
-        self.abandoned += left.len() as u64;
-        self.settled += left.len() as u64;
         self.generation += 1;
     }
 
@@ -450,6 +659,68 @@ impl Inner {
         self.sent_messages
     }
 
+    /// The request stream of call `id` of `generation` is polled: the next message of a run
+    /// that is due (see `GrpcBatchPolicy`, `max_delay` apart from flushes, closes, replays
+    /// and full runs), the end of the call, or a wait. A call given up ends at once.
+    pub(crate) fn next_for_call(
+        &mut self,
+        generation: u64,
+        id: u64,
+        max_delay: Duration,
+        max_bytes: u64,
+    ) -> Next {
+        if generation != self.generation || id != self.call.id {
+            return Next::End; // given up: the call future is dropped with its connection
+        }
+        self.body_delayed = false;
+        if self.call_should_end() {
+            self.call.ended = true;
+            self.body_idle = false;
+            return Next::End;
+        }
+        if !self.has_pending() {
+            self.body_idle = true;
+            return Next::Wait(None);
+        }
+        let now = Instant::now();
+        let start_by = self.queue.front().map_or(now, |i| i.queued_at + max_delay);
+        let due = !self.replay.is_empty()
+            || self.closing
+            || self.flushing
+            || self.writer_waiting
+            || now >= start_by
+            || self.pending_bytes() >= max_bytes;
+        if !due {
+            self.body_delayed = true;
+            return Next::Wait(Some(start_by));
+        }
+        match self.release() {
+            Some((msg, head)) => {
+                self.body_idle = false;
+                Next::Message(msg, head)
+            }
+            None => Next::Wait(None), // has_pending() said otherwise; not reached
+        }
+    }
+
+    /// After `first` was released: the next small message (under `small_max` bytes) to
+    /// coalesce into the same run, while the run is under `run_max` bytes and the call
+    /// under its window.
+    pub(crate) fn next_small(
+        &mut self,
+        run_len: usize,
+        run_max: usize,
+        small_max: usize,
+    ) -> Option<(EncodedMessage, Head)> {
+        if run_len >= run_max || self.call.bytes >= self.window {
+            return None;
+        }
+        if self.next_len().is_none_or(|n| n >= small_max) {
+            return None;
+        }
+        self.release()
+    }
+
     pub(crate) fn stats(&self) -> GrpcSinkStats {
         GrpcSinkStats {
             state: self.state,
@@ -457,16 +728,101 @@ impl Inner {
             reconnects: self.connections.saturating_sub(1),
             connect_failures: self.connect_failures,
             written_messages: self.written,
+            confirmed_messages: self.confirmed_messages,
+            confirmed_bytes: self.confirmed_bytes,
+            confirmed_calls: self.confirmed_calls,
             sent_messages: self.sent_messages,
             sent_bytes: self.sent_bytes,
             replayed_messages: self.replayed,
+            resent_messages: self.resent,
             dropped_messages: self.dropped_messages,
             dropped_bytes: self.dropped_bytes,
             dropped_rows: self.dropped_rows,
+            oversized_messages: self.oversized,
+            lost_messages: self.lost_messages,
+            lost_bytes: self.lost_bytes,
+            lost_rows: self.lost_rows,
             abandoned_messages: self.abandoned,
             queued_messages: self.queue.len() as u64,
+            unconfirmed_messages: self.unconfirmed.iter().filter(|i| !i.replay).count() as u64,
             queued_bytes: self.held_bytes,
             last_error: self.last_error.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::StoreInfo;
+
+    /// An outbox with a connection and a call open (generation and call id) and three
+    /// messages written.
+    fn three_written_while_connected() -> (Outbox, u64, u64) {
+        let outbox = Outbox::new(&GrpcSinkOptions::default().buffer_bytes(1 << 20));
+        let info = EncodedMessage::set_store_info(&StoreInfo::new("app", "rec").unwrap());
+        let mut g = outbox.lock();
+        let generation = g.begin_connection();
+        let call = g.begin_call(generation).unwrap();
+        drop(g);
+        for _ in 0..3 {
+            outbox.push(&info).unwrap();
+        }
+        (outbox, generation, call)
+    }
+
+    #[test]
+    fn a_lost_connection_requeues_the_unconfirmed_and_a_confirmed_call_settles_them() {
+        let (outbox, generation, call) = three_written_while_connected();
+        let mut g = outbox.lock();
+        let next = |g: &mut Inner| g.next_for_call(generation, call, Duration::ZERO, 1 << 20);
+        for _ in 0..3 {
+            assert!(matches!(next(&mut g), Next::Message(..)));
+        }
+        assert!(
+            matches!(next(&mut g), Next::Wait(None)),
+            "idle: nothing to send"
+        );
+        let s = g.stats();
+        assert_eq!((s.sent_messages, s.unconfirmed_messages), (3, 3));
+        // The connection fails before the call's response: all three go back, in order.
+        g.connection_lost(generation, &GrpcSinkError::ConnectionClosed);
+        let seqs: Vec<u64> = g.queue.iter().map(|i| i.seq).collect();
+        assert_eq!(seqs, [0, 1, 2]);
+        let generation = g.begin_connection();
+        let call = g.begin_call(generation).unwrap();
+        let next = |g: &mut Inner| g.next_for_call(generation, call, Duration::ZERO, 1 << 20);
+        for _ in 0..3 {
+            assert!(matches!(next(&mut g), Next::Message(..)));
+        }
+        // An answer before the sink ended the call confirms nothing.
+        assert!(matches!(
+            g.call_answered(generation, call),
+            Err(GrpcSinkError::EndedEarly)
+        ));
+        g.flushing = true;
+        assert!(matches!(next(&mut g), Next::End));
+        g.call_answered(generation, call).unwrap();
+        let s = g.stats();
+        assert_eq!(
+            (s.confirmed_messages, s.resent_messages, s.confirmed_calls),
+            (3, 3, 1)
+        );
+        assert_eq!((s.unconfirmed_messages, s.queued_bytes), (0, 0));
+        assert_eq!(g.settled, g.written);
+    }
+
+    #[test]
+    fn giving_up_counts_sent_messages_lost_and_unsent_ones_abandoned() {
+        let (outbox, generation, call) = three_written_while_connected();
+        let mut g = outbox.lock();
+        assert!(matches!(
+            g.next_for_call(generation, call, Duration::ZERO, 1 << 20),
+            Next::Message(..)
+        ));
+        g.abandon_rest();
+        let s = g.stats();
+        assert_eq!((s.lost_messages, s.abandoned_messages), (1, 2));
+        assert_eq!(g.settled, g.written);
     }
 }

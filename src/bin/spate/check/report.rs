@@ -6,13 +6,13 @@
 //!   or a producer never logged, the mean wire size of a logged cloud. Offered MB/s =
 //!   offered bytes / `T`.
 //! * **delivered bytes**: measured at the sink (file, null, throttle: bytes whose `write`
-//!   returned; gRPC: bytes handed to HTTP/2, confirmed at the end by the server's
-//!   acknowledgement of the closed stream).
+//!   returned; gRPC: bytes the server confirmed — sent on a call it answered OK after the
+//!   sink ended it; re-sends after a reconnect are not counted twice).
 //! * **complete**: the first sample (every 25 ms after the load) at which delivered ≥
 //!   offered. Achieved MB/s = delivered by then (or by `T + G`) / max(that time, `T`).
 //! * **points/s** = bytes / wire bytes per point (all clouds have the same size).
 //! * **verdict**: DROPPED if the sink dropped anything (queue full, sink failed, dropped
-//!   while disconnected) or a lane dropped clouds; else KEEPS UP if it was complete by
+//!   or lost by a gRPC sink across disconnects) or a lane dropped clouds; else KEEPS UP if it was complete by
 //!   `T + G` and closed cleanly (gRPC: acknowledged by the server); else FALLS BEHIND by
 //!   `1 − achieved / offered`.
 
@@ -76,7 +76,8 @@ pub struct Drops {
     pub queue_full: u64,
     /// Messages dropped because the sink failed.
     pub sink_failed: u64,
-    /// Messages a gRPC sink dropped beyond its buffer while disconnected.
+    /// Messages a gRPC sink dropped or lost itself (beyond its buffer while disconnected,
+    /// unconfirmed at a disconnect and not re-sent, left at its close deadline).
     pub disconnected: u64,
     /// Clouds dropped by full lanes (`drop` lane policy): lost for every sink.
     pub lane_full: u64,
@@ -545,7 +546,7 @@ fn judge(
     let drops = Drops {
         queue_full: st.dropped_queue_full,
         sink_failed: st.dropped_sink_failed,
-        disconnected: s.grpc.as_ref().map_or(0, |g| g.dropped_messages),
+        disconnected: st.dropped_by_sink(),
         lane_full: generator.lane_dropped,
         shutdown_deadline: st.dropped_shutdown_deadline,
     };
@@ -578,12 +579,12 @@ fn judge(
     }
     let acknowledged = match (&s.receiver, &s.grpc) {
         (Some(r), Some(g)) => {
-            let ok = r.messages >= g.sent_messages && r.calls_finished >= 1;
+            let ok = r.messages >= g.confirmed_messages && r.calls_finished >= 1;
             if !ok {
                 note.get_or_insert_with(|| {
                     format!(
-                        "the receiver confirmed {} of {} messages sent",
-                        r.messages, g.sent_messages
+                        "the receiver holds {} of {} messages the sink counts as confirmed",
+                        r.messages, g.confirmed_messages
                     )
                 });
             }

@@ -2,10 +2,10 @@
 //!
 //! * file, null, throttle: the engine's per-sink counters (`SinkStats::bytes`), counted
 //!   after the sink's `write` returned (for a file: after the backend took the bytes).
-//! * gRPC: the sink's own `sent_bytes` (handed to HTTP/2), read through the
-//!   [`GrpcStateHandle`] kept before the sink moved into the recording; at the end the
-//!   server's acknowledgement of the closed stream, and for the in-process receiver the
-//!   messages the server actually received.
+//! * gRPC: the sink's own `confirmed_bytes` (sent on a call the server answered OK after
+//!   the sink ended it: handed over, not merely sent), read through the
+//!   [`GrpcStateHandle`] kept before the sink moved into the recording; for the in-process
+//!   receiver also the messages the server actually received.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -81,11 +81,12 @@ pub struct Built {
 }
 
 impl Probe {
-    /// Bytes delivered so far: for gRPC handed to HTTP/2, otherwise accepted by the sink.
+    /// Bytes delivered so far: for gRPC confirmed by the server, otherwise accepted by the
+    /// sink.
     pub fn delivered_bytes(&self, engine: &SinkStats) -> u64 {
         match self {
             Self::Engine => engine.bytes,
-            Self::Grpc { handle, .. } => handle.stats().sent_bytes,
+            Self::Grpc { handle, .. } => handle.stats().confirmed_bytes,
         }
     }
 }
