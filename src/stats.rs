@@ -481,6 +481,10 @@ pub struct GrpcSinkStats {
     pub queued_bytes: u64,
     /// The last connection or call error, or the last message refused, with its causes.
     pub last_error: Option<String>,
+    /// Static chunks not kept for replay after a reconnect (over
+    /// [`GrpcSinkOptions::max_replay_bytes`](crate::sink::GrpcSinkOptions::max_replay_bytes)):
+    /// sent like any message, not replayed.
+    pub statics_not_kept: u64,
 }
 
 /// A [`FileSink`](crate::sink::FileSink)'s own counters (see [`FileSinkStatsHandle`](crate::sink::FileSinkStatsHandle)).

@@ -294,6 +294,11 @@ pub struct GrpcSinkOptions {
     pub buffer_bytes: u64,
     /// What to drop beyond the budget while disconnected.
     pub overflow: OverflowPolicy,
+    /// Bytes of store infos and latest statics kept to replay after a reconnect (default
+    /// 64 MiB; they are never dropped while kept, so they may hold the buffer this far past
+    /// `buffer_bytes`). A static that does not fit is sent like any message but not
+    /// replayed, counted in [`GrpcSinkStats::statics_not_kept`].
+    pub max_replay_bytes: u64,
     /// First reconnect delay (default 100 ms); doubles per failed attempt …
     pub reconnect_min: Duration,
     /// … up to this (default 5 s).
@@ -315,6 +320,7 @@ impl Default for GrpcSinkOptions {
             batch: GrpcBatchPolicy::default(),
             buffer_bytes: 128 << 20,
             overflow: OverflowPolicy::default(),
+            max_replay_bytes: 64 << 20,
             reconnect_min: Duration::from_millis(100),
             reconnect_max: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
@@ -334,6 +340,12 @@ impl GrpcSinkOptions {
     /// Sets the byte budget.
     pub fn buffer_bytes(mut self, bytes: u64) -> Self {
         self.buffer_bytes = bytes;
+        self
+    }
+
+    /// Sets the bound of what is kept for replay after a reconnect.
+    pub fn max_replay_bytes(mut self, bytes: u64) -> Self {
+        self.max_replay_bytes = bytes;
         self
     }
 

@@ -80,6 +80,11 @@ pub(crate) struct Inner {
     store_infos: Vec<Item>,
     /// The latest static chunk per (store, entity, components).
     statics: Vec<(String, Item)>,
+    /// Bytes of `store_infos` and `statics`, and their bound (`max_replay_bytes`).
+    replay_bytes: u64,
+    max_replay_bytes: u64,
+    /// Statics that did not fit the bound: not replayed (nor is an older one of their key).
+    statics_not_kept: u64,
 
     pub(crate) state: ConnectionState,
     /// When the current outage began (kept across failed reconnect attempts).
@@ -174,6 +179,9 @@ impl Outbox {
                 next_seq: 0,
                 store_infos: Vec::new(),
                 statics: Vec::new(),
+                replay_bytes: 0,
+                max_replay_bytes: options.max_replay_bytes,
+                statics_not_kept: 0,
                 state: ConnectionState::Connecting,
                 down_since: None,
                 generation: 0,
@@ -371,24 +379,38 @@ impl Inner {
     }
 
     /// Records `item` as the store info or latest static if it is one; returns whether it is
-    /// pinned (never dropped).
+    /// pinned (kept for replay, never dropped). Store infos always are (a stream needs
+    /// them); statics while `max_replay_bytes` holds them — one that does not fit is not
+    /// pinned (counted in `statics_not_kept`), and the older static of its key is unpinned
+    /// too, so a reconnect never replays stale data.
     fn pin(&mut self, item: &Item) -> bool {
+        let len = item.msg.len() as u64;
         if item.msg.kind() == MessageKind::SetStoreInfo {
             // One per store: the latest `SetStoreInfo` of each is replayed.
             let store = item.msg.store();
             match self.store_infos.iter_mut().find(|i| i.msg.store() == store) {
-                Some(slot) => *slot = item.clone(),
+                Some(slot) => {
+                    self.replay_bytes -= slot.msg.len() as u64;
+                    *slot = item.clone();
+                }
                 None => self.store_infos.push(item.clone()),
             }
+            self.replay_bytes += len;
             return true;
         }
         let Some(key) = static_key(&item.msg) else {
             return false;
         };
-        match self.statics.iter_mut().find(|(k, _)| *k == key) {
-            Some(slot) => slot.1 = item.clone(),
-            None => self.statics.push((key, item.clone())),
+        if let Some(i) = self.statics.iter().position(|(k, _)| *k == key) {
+            let (_, old) = self.statics.swap_remove(i);
+            self.replay_bytes -= old.msg.len() as u64;
         }
+        if self.replay_bytes + len > self.max_replay_bytes {
+            self.statics_not_kept += 1;
+            return false;
+        }
+        self.replay_bytes += len;
+        self.statics.push((key, item.clone()));
         true
     }
 
@@ -747,6 +769,7 @@ impl Inner {
             unconfirmed_messages: self.unconfirmed.iter().filter(|i| !i.replay).count() as u64,
             queued_bytes: self.held_bytes,
             last_error: self.last_error.clone(),
+            statics_not_kept: self.statics_not_kept,
         }
     }
 }
@@ -769,6 +792,58 @@ mod tests {
             outbox.push(&info).unwrap();
         }
         (outbox, generation, call)
+    }
+
+    /// Regression (issue 12 item 9): statics were kept for replay, and accepted past the
+    /// budget while disconnected, without any byte bound.
+    #[test]
+    fn statics_kept_for_replay_are_bounded_in_bytes() {
+        use crate::{Chunk, EntityPath, Points3D, RowId, TimePoint};
+        let options = GrpcSinkOptions::default()
+            .buffer_bytes(100_000)
+            .max_replay_bytes(200_000);
+        let outbox = Outbox::new(&options);
+        let store = StoreInfo::new("app", "rec").unwrap();
+        {
+            let mut g = outbox.lock();
+            let generation = g.begin_connection();
+            g.connection_lost(generation, &GrpcSinkError::ConnectionClosed);
+        }
+        outbox
+            .push(&EncodedMessage::set_store_info(&store))
+            .unwrap();
+        // 100 statics of ~12 kB, each of its own entity: 1.2 MB pinned without a bound.
+        for e in 0..100 {
+            let chunk = Chunk::from_row(
+                EntityPath::parse(&format!("static/{e}")).unwrap(),
+                RowId::new(),
+                &TimePoint::default(),
+                &Points3D::new(vec![[e as f32; 3]; 1000]),
+            )
+            .unwrap();
+            let msg =
+                EncodedMessage::arrow_msg(&chunk, &store, crate::wire::Compression::Off).unwrap();
+            outbox.push(&msg).unwrap();
+        }
+        let g = outbox.lock();
+        let s = g.stats();
+        assert!(
+            g.replay_bytes <= 200_000,
+            "kept for replay: {} B",
+            g.replay_bytes
+        );
+        assert!(
+            s.queued_bytes <= 100_000 + 200_000,
+            "held: {} B ({s:#?})",
+            s.queued_bytes
+        );
+        assert!(s.statics_not_kept > 0, "{s:#?}");
+        assert!(s.dropped_messages > 0, "over the budget, counted: {s:#?}");
+        assert_eq!(
+            s.written_messages,
+            s.dropped_messages + s.queued_messages,
+            "{s:#?}"
+        );
     }
 
     #[test]
