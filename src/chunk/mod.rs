@@ -128,7 +128,7 @@ pub enum ChunkError {
     #[error(transparent)]
     Archetype(#[from] ArchetypeError),
     /// Arrow refused to build an array.
-    #[error("arrow: {0}")]
+    #[error("Arrow refused to build an array")]
     Arrow(#[from] ArrowError),
 }
 

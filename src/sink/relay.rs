@@ -437,3 +437,45 @@ fn run(inbox: &Inbox, parker: &Parker, workers: Vec<SinkWorker>) {
         parker.park_unless(|| !inbox.queue.is_empty(), None);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::{MemorySink, SinkExt, SinkPolicy};
+    use crate::wire::StoreInfo;
+
+    /// Every message a `send` accepted is delivered, even when senders race the shutdown
+    /// (before, one pushed after the close was dropped with the relay, uncounted).
+    #[test]
+    fn a_send_racing_shutdown_is_delivered_or_refused() {
+        let store = StoreInfo::new("relay", "race").unwrap();
+        for _ in 0..50 {
+            let (sink, memory) = MemorySink::new();
+            let relay = Arc::new(Relay::start(sink.with_policy(SinkPolicy::Block)).unwrap());
+            let senders: Vec<_> = (0..4)
+                .map(|_| {
+                    let (relay, store) = (relay.clone(), store.clone());
+                    std::thread::spawn(move || {
+                        let mut ok = 0u64;
+                        for _ in 0..10_000 {
+                            match relay.try_send(EncodedMessage::set_store_info(&store)) {
+                                Ok(()) => ok += 1,
+                                Err(RelayError::Full(_)) => std::thread::yield_now(),
+                                Err(RelayError::Closed(_)) => break,
+                            }
+                        }
+                        ok
+                    })
+                })
+                .collect();
+            std::thread::yield_now();
+            let report = relay.shutdown(Instant::now() + Duration::from_secs(30));
+            let ok: u64 = senders.into_iter().map(|s| s.join().unwrap()).sum();
+            assert!(report.is_complete(), "{report:?}");
+            assert_eq!(report.messages, ok);
+            assert_eq!(memory.len() as u64, ok, "every accepted message delivered");
+            // Later and concurrent calls get the same report.
+            assert_eq!(relay.shutdown(Instant::now()), report);
+        }
+    }
+}

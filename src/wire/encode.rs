@@ -19,7 +19,7 @@ use crate::time::Timeline;
 #[non_exhaustive]
 pub enum EncodeError {
     /// Arrow IPC encoding failed.
-    #[error("arrow IPC encoding failed: {0}")]
+    #[error("Arrow IPC encoding failed")]
     Arrow(#[from] ArrowError),
     /// The application id must be non-empty.
     #[error("application id is empty")]
