@@ -217,7 +217,7 @@ impl DrainLoop {
                         log::warn!(
                             "spate: {} rows could not become a chunk (counted in encode_errors): {}",
                             failed.rows,
-                            crate::ErrorChain(&failed.error)
+                            crate::error::ErrorChain(&failed.error)
                         );
                     }
                     continue;
@@ -240,7 +240,7 @@ impl DrainLoop {
                     if c.encode_errors.fetch_add(rows, Ordering::Relaxed) == 0 {
                         log::warn!(
                             "spate: a chunk of {rows} rows failed to encode (counted in encode_errors): {}",
-                            crate::ErrorChain(&e)
+                            crate::error::ErrorChain(&e)
                         );
                     }
                 }

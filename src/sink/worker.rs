@@ -24,7 +24,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::{Sink, SinkError, SinkMonitor, SinkPolicy, SinkSpec};
-use crate::ErrorChain;
+use crate::error::ErrorChain;
 use crate::park::Parker;
 use crate::stats::{DropReason, LatencyHistogram, SinkReport, SinkStats};
 use crate::wire::EncodedMessage;

@@ -14,8 +14,8 @@ use bytes::Bytes;
 use super::encode::MessageKind;
 use super::proto;
 use super::sorbet::{ChunkSchemaError, chunk_from_record_batch};
-use crate::ErrorChain;
 use crate::chunk::{Chunk, ChunkId, Tuid};
+use crate::error::ErrorChain;
 
 /// Largest LZ4 expansion ratio (a raw LZ4 block cannot expand more than ~255×): a claimed
 /// `uncompressed_size` above it is a lie whatever the limits.

@@ -84,7 +84,7 @@ impl Link {
     }
 }
 
-struct Shared {
+struct ProxyState {
     upstream: SocketAddr,
     plan: Box<dyn Fn(u64) -> Plan + Send + Sync>,
     stop: AtomicBool,
@@ -97,7 +97,7 @@ struct Shared {
 /// The proxy (see the module docs); stops and closes every connection when dropped.
 pub struct CutProxy {
     addr: SocketAddr,
-    shared: Arc<Shared>,
+    shared: Arc<ProxyState>,
     accept: Option<JoinHandle<()>>,
 }
 
@@ -107,7 +107,7 @@ impl CutProxy {
     pub fn start(upstream: SocketAddr, plan: impl Fn(u64) -> Plan + Send + Sync + 'static) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(ProxyState {
             upstream,
             plan: Box::new(plan),
             stop: AtomicBool::new(false),
@@ -166,7 +166,7 @@ impl Drop for CutProxy {
     }
 }
 
-fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
+fn accept_loop(listener: &TcpListener, shared: &Arc<ProxyState>) {
     for client in listener.incoming() {
         if shared.stop.load(Ordering::Acquire) {
             return;
@@ -219,7 +219,7 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
 }
 
 /// Client → server, cutting after `UpstreamBytes`, stalling after `Stall`.
-fn upstream(mut from: TcpStream, mut to: TcpStream, plan: Plan, link: &Link, s: &Shared) {
+fn upstream(mut from: TcpStream, mut to: TcpStream, plan: Plan, link: &Link, s: &ProxyState) {
     let limit = match plan {
         Plan::UpstreamBytes(n) | Plan::Stall(n) => n,
         _ => u64::MAX,
@@ -250,7 +250,7 @@ fn upstream(mut from: TcpStream, mut to: TcpStream, plan: Plan, link: &Link, s: 
 }
 
 /// Server → client, cutting before the first HEADERS frame with `FirstResponse`.
-fn downstream(mut from: TcpStream, mut to: TcpStream, plan: Plan, link: &Link, s: &Shared) {
+fn downstream(mut from: TcpStream, mut to: TcpStream, plan: Plan, link: &Link, s: &ProxyState) {
     let result = if plan == Plan::FirstResponse {
         frames_until_headers(&mut from, &mut to)
     } else {

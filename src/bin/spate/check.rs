@@ -11,6 +11,7 @@ mod generator;
 mod plot;
 mod progress;
 mod report;
+mod sample;
 mod scenario;
 mod sinks;
 mod trial;

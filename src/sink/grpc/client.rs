@@ -19,10 +19,10 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::sync::watch;
 use tokio::task::JoinHandle as TaskHandle;
 
-use super::codec::{WRITE_MESSAGES, request_prefix};
+use super::codec::{Head, WRITE_MESSAGES};
 use super::outbox::{Next, Outbox};
 use super::{GrpcBatchPolicy, GrpcSinkError, GrpcSinkOptions, GrpcUrl, Http2Tuning};
-use crate::wire::{EncodedMessage, MessageKind};
+use crate::wire::EncodedMessage;
 
 /// What the sink asks of its thread.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -410,42 +410,6 @@ async fn stalled(shared: &Outbox, timeout: Duration) -> GrpcSinkError {
 /// write instead of many small frames.
 const ZERO_COPY_MIN: usize = 64 * 1024;
 
-/// The framing of one message, computed once when the sink takes it: the 5-byte gRPC
-/// header (not compressed, big-endian `u32` length) and the two protobuf prefixes of its
-/// `WriteMessagesRequest{LogMsg{..}}`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Head {
-    bytes: [u8; 5 + 32],
-    len: u8,
-}
-
-impl Head {
-    pub(crate) fn as_slice(&self) -> &[u8] {
-        &self.bytes[..usize::from(self.len)]
-    }
-}
-
-/// Frames a `kind` body of `body_len` bytes as one gRPC message ([`Head`]). `None` for
-/// kinds gRPC does not carry (End); [`GrpcSinkError::MessageTooLarge`] when the message
-/// would not fit gRPC's 32-bit length prefix (4 GiB − 1 bytes, prefixes included).
-pub(crate) fn frame_head(
-    kind: MessageKind,
-    body_len: usize,
-) -> Option<Result<Head, GrpcSinkError>> {
-    let (prefix, n) = request_prefix(kind, body_len)?;
-    let message_len = n as u64 + body_len as u64;
-    let Ok(len) = u32::try_from(message_len) else {
-        return Some(Err(GrpcSinkError::MessageTooLarge { len: message_len }));
-    };
-    let mut bytes = [0; 5 + 32];
-    bytes[1..5].copy_from_slice(&len.to_be_bytes());
-    bytes[5..5 + n].copy_from_slice(&prefix[..n]);
-    Some(Ok(Head {
-        bytes,
-        len: (5 + n) as u8,
-    }))
-}
-
 /// The request body of one `WriteMessages` call: gRPC length-prefixed messages, each its
 /// [`Head`] + the [`EncodedMessage`]'s parts, as HTTP/2 DATA frames; it ends when the
 /// outbox says the call should (see `Inner::next_for_call`).
@@ -540,54 +504,5 @@ impl Body for WriteBody {
         Poll::Ready(Some(Ok(Frame::data(Bytes::copy_from_slice(
             head.as_slice(),
         )))))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The gRPC message length `head` announces.
-    fn announced(head: &Head) -> u64 {
-        let b = head.as_slice();
-        u64::from(u32::from_be_bytes([b[1], b[2], b[3], b[4]]))
-    }
-
-    #[test]
-    fn framing_announces_the_true_length_up_to_the_4_gib_limit() {
-        for len in [0usize, 1, 127, 128, 1 << 20, 300 << 20] {
-            let head = frame_head(MessageKind::ArrowMsg, len).unwrap().unwrap();
-            let (prefix, n) = request_prefix(MessageKind::ArrowMsg, len).unwrap();
-            assert_eq!(head.as_slice()[0], 0, "not compressed");
-            assert_eq!(&head.as_slice()[5..], &prefix[..n]);
-            assert_eq!(announced(&head), (n + len) as u64);
-        }
-        // The largest body that fits: prefixes + body = u32::MAX exactly.
-        let max = u32::MAX as usize;
-        let (_, n) = request_prefix(MessageKind::ArrowMsg, max).unwrap();
-        let largest = max - n;
-        assert_eq!(request_prefix(MessageKind::ArrowMsg, largest).unwrap().1, n);
-        let head = frame_head(MessageKind::ArrowMsg, largest).unwrap().unwrap();
-        assert_eq!(announced(&head), u64::from(u32::MAX));
-        match frame_head(MessageKind::ArrowMsg, largest + 1) {
-            Some(Err(GrpcSinkError::MessageTooLarge { len })) => {
-                assert_eq!(len, u64::from(u32::MAX) + 1);
-            }
-            other => panic!("{other:?}"),
-        }
-        for kind in [
-            MessageKind::SetStoreInfo,
-            MessageKind::ArrowMsg,
-            MessageKind::BlueprintActivationCommand,
-        ] {
-            assert!(
-                matches!(
-                    frame_head(kind, 5 << 30),
-                    Some(Err(GrpcSinkError::MessageTooLarge { .. }))
-                ),
-                "{kind:?}"
-            );
-        }
-        assert!(frame_head(MessageKind::End, 3).is_none(), "End is not sent");
     }
 }

@@ -25,7 +25,7 @@ use tonic::Status;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
 use super::request::{RequestError, split_request};
-use crate::ErrorChain;
+use crate::error::ErrorChain;
 use crate::wire::{MessageKind, proto};
 
 /// `/rerun.sdk_comms.v1alpha1.MessageProxyService/WriteMessages`
@@ -363,6 +363,39 @@ impl Decoder for ReceiveDecoder {
     }
 }
 
+/// The framing of one message, computed once when the sink takes it: the 5-byte gRPC
+/// header (not compressed, big-endian `u32` length) and the two protobuf prefixes of its
+/// `WriteMessagesRequest{LogMsg{..}}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Head {
+    bytes: [u8; 5 + 32],
+    len: u8,
+}
+
+impl Head {
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+/// Frames a `kind` body of `body_len` bytes as one gRPC message ([`Head`]). `None` for
+/// kinds gRPC does not carry (End); `Err(message length)` when the message would not fit
+/// gRPC's 32-bit length prefix (4 GiB − 1 bytes, prefixes included).
+pub(crate) fn frame_head(kind: MessageKind, body_len: usize) -> Option<Result<Head, u64>> {
+    let (prefix, n) = request_prefix(kind, body_len)?;
+    let message_len = n as u64 + body_len as u64;
+    let Ok(len) = u32::try_from(message_len) else {
+        return Some(Err(message_len));
+    };
+    let mut bytes = [0; 5 + 32];
+    bytes[1..5].copy_from_slice(&len.to_be_bytes());
+    bytes[5..5 + n].copy_from_slice(&prefix[..n]);
+    Some(Ok(Head {
+        bytes,
+        len: (5 + n) as u8,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use prost::Message as _;
@@ -407,5 +440,44 @@ mod tests {
             assert_eq!(inner, len);
             assert_eq!(outer, n - 1 - varint_len(outer as u64) + len);
         }
+    }
+
+    /// The gRPC message length `head` announces.
+    fn announced(head: &Head) -> u64 {
+        let b = head.as_slice();
+        u64::from(u32::from_be_bytes([b[1], b[2], b[3], b[4]]))
+    }
+
+    #[test]
+    fn framing_announces_the_true_length_up_to_the_4_gib_limit() {
+        for len in [0usize, 1, 127, 128, 1 << 20, 300 << 20] {
+            let head = frame_head(MessageKind::ArrowMsg, len).unwrap().unwrap();
+            let (prefix, n) = request_prefix(MessageKind::ArrowMsg, len).unwrap();
+            assert_eq!(head.as_slice()[0], 0, "not compressed");
+            assert_eq!(&head.as_slice()[5..], &prefix[..n]);
+            assert_eq!(announced(&head), (n + len) as u64);
+        }
+        // The largest body that fits: prefixes + body = u32::MAX exactly.
+        let max = u32::MAX as usize;
+        let (_, n) = request_prefix(MessageKind::ArrowMsg, max).unwrap();
+        let largest = max - n;
+        assert_eq!(request_prefix(MessageKind::ArrowMsg, largest).unwrap().1, n);
+        let head = frame_head(MessageKind::ArrowMsg, largest).unwrap().unwrap();
+        assert_eq!(announced(&head), u64::from(u32::MAX));
+        match frame_head(MessageKind::ArrowMsg, largest + 1) {
+            Some(Err(len)) => assert_eq!(len, u64::from(u32::MAX) + 1),
+            other => panic!("{other:?}"),
+        }
+        for kind in [
+            MessageKind::SetStoreInfo,
+            MessageKind::ArrowMsg,
+            MessageKind::BlueprintActivationCommand,
+        ] {
+            assert!(
+                matches!(frame_head(kind, 5 << 30), Some(Err(_))),
+                "{kind:?}"
+            );
+        }
+        assert!(frame_head(MessageKind::End, 3).is_none(), "End is not sent");
     }
 }

@@ -604,8 +604,8 @@ impl Sink for GrpcSink {
 
     /// A live view: a slow or absent viewer must not stall the producers (drops are
     /// counted); give it [`SinkPolicy::Block`](crate::SinkPolicy::Block) to record losslessly.
-    fn default_policy(&self) -> crate::SinkPolicy {
-        crate::SinkPolicy::DropNewest
+    fn default_policy(&self) -> super::SinkPolicy {
+        super::SinkPolicy::DropNewest
     }
 
     fn write(&mut self, msg: &EncodedMessage) -> Result<(), SinkError> {

@@ -15,9 +15,9 @@ use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use super::client::{Head, frame_head};
+use super::codec::{Head, frame_head};
 use super::{ConnectionState, GrpcSinkError, GrpcSinkOptions, GrpcSinkStats, OverflowPolicy};
-use crate::ErrorChain;
+use crate::error::ErrorChain;
 use crate::sink::SinkError;
 use crate::wire::{EncodedMessage, MessageKind};
 
@@ -259,7 +259,8 @@ impl Outbox {
         };
         let head = match head {
             Ok(head) => head,
-            Err(e) => {
+            Err(len) => {
+                let e = GrpcSinkError::MessageTooLarge { len };
                 let mut g = self.lock();
                 if g.closed {
                     return Err(SinkError::Closed);

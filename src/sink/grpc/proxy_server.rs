@@ -29,7 +29,7 @@ use super::listen::{
     ConnectionEnd, ConnectionLimits, Contained, ServingThread, Watched, serve_connections,
 };
 use super::request::{RejectReason, RequestError, split_request, validate_body};
-use crate::ErrorChain;
+use crate::error::ErrorChain;
 use crate::sink::{Relay, RelayError, RelayReport};
 use crate::stats::SinkStats;
 use crate::wire::{DecodeLimits, EncodedMessage};

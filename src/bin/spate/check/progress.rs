@@ -7,8 +7,8 @@ use std::collections::VecDeque;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use super::sample::Sample;
 use super::scenario::Scenario;
-use super::trial::Sample;
 
 /// Rates are measured over this many seconds of samples.
 const RATE_WINDOW_S: f64 = 1.0;

@@ -24,6 +24,7 @@ use spate::{Recording, RecordingError, SinkSpec};
 
 use super::generator::{Generator, ProducerResult};
 use super::progress::Progress;
+use super::sample::{Sample, SinkSample};
 use super::scenario::{Scenario, SinkArg};
 use super::sinks::{Environment, Probe};
 
@@ -35,30 +36,6 @@ const DRAIN_SAMPLE_PERIOD: Duration = Duration::from_millis(25);
 const CLOSE_ALLOWANCE: Duration = Duration::from_secs(10);
 /// Shutdown allowance when a sink is behind (its backlog is abandoned and counted).
 const ABANDON_ALLOWANCE: Duration = Duration::from_secs(1);
-
-/// One sink's counters at one sample.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SinkSample {
-    /// Bytes delivered (see [`Probe::delivered_bytes`]).
-    pub delivered: u64,
-    /// Bytes in the sink's queue.
-    pub queued: u64,
-    /// Latency samples so far.
-    pub latency_count: u64,
-    /// Sum of all latency samples so far, ns (mean × count).
-    pub latency_sum_ns: u128,
-}
-
-/// Every counter at one moment.
-#[derive(Clone, Debug, Default)]
-pub struct Sample {
-    /// Seconds since the start of the load.
-    pub t: f64,
-    /// Bytes encoded by the drain (each chunk once, for every sink).
-    pub bytes_encoded: u64,
-    /// One entry per sink.
-    pub sinks: Vec<SinkSample>,
-}
 
 /// What one sink did in a run.
 #[derive(Debug)]
