@@ -27,7 +27,7 @@ use crate::chunk::batcher::{BatchPolicy, Batched, Batcher};
 use crate::lane::LaneConsumer;
 use crate::park::Parker;
 use crate::sink::SinkSpec;
-use crate::sink::worker::{SinkWorker, Ticket};
+use crate::sink::worker::{Closing, SinkWorker, Ticket};
 use crate::stats::{ShutdownReport, SinkReport};
 use crate::wire::{Compression, EncodedMessage, StoreInfo};
 use hub::{Claim, Hub, Request};
@@ -86,8 +86,8 @@ pub(crate) struct DrainLoop {
     next_lane: usize,
     batcher: Batcher,
     sinks: Vec<SinkWorker>,
-    /// Sinks replaced by `set_sinks`, closing on their own threads, with their close tickets.
-    retiring: Vec<(SinkWorker, Arc<Ticket>)>,
+    /// Sinks replaced by `set_sinks`, closing on their own threads.
+    retiring: Vec<Closing>,
     finished: Vec<Batched>,
 }
 
@@ -138,7 +138,7 @@ impl DrainLoop {
         let view = self
             .sinks
             .iter()
-            .chain(self.retiring.iter().map(|(s, _)| s))
+            .chain(self.retiring.iter().map(Closing::worker))
             .map(|s| s.shared().clone())
             .collect();
         self.hub.set_sinks_view(view);
@@ -365,10 +365,8 @@ impl DrainLoop {
                     // The old sinks stay; the new ones that started are closed at once.
                     let far = Instant::now() + RETIRE_DEADLINE;
                     for w in new {
-                        let t = Ticket::new(1);
-                        w.close(far, t.clone());
                         w.retire();
-                        self.retiring.push((w, t));
+                        self.retiring.push(w.begin_close(far));
                     }
                     self.publish_sinks();
                     let _ = reply.send(Err(e));
@@ -378,13 +376,9 @@ impl DrainLoop {
         }
         // The old sinks finish their queues and close on their own threads.
         for old in std::mem::replace(&mut self.sinks, new) {
-            let ticket = Ticket::new(1);
-            old.close(
-                old.close_deadline(Instant::now() + RETIRE_DEADLINE),
-                ticket.clone(),
-            );
             old.retire();
-            self.retiring.push((old, ticket));
+            self.retiring
+                .push(old.begin_close(Instant::now() + RETIRE_DEADLINE));
         }
         self.greet_sinks();
         let _ = reply.send(Ok(()));
@@ -392,16 +386,16 @@ impl DrainLoop {
 
     /// Joins replaced sinks that finished closing; their reports move to the hub.
     fn reap_retiring(&mut self) {
-        if !self.retiring.iter().any(|(_, t)| t.is_done()) {
+        if !self.retiring.iter().any(Closing::is_done) {
             return;
         }
         let (done, still): (Vec<_>, Vec<_>) = std::mem::take(&mut self.retiring)
             .into_iter()
-            .partition(|(_, t)| t.is_done());
+            .partition(Closing::is_done);
         self.retiring = still;
         self.publish_sinks();
-        for (w, _) in done {
-            self.hub.retire_sink(w.finish(true));
+        for c in done {
+            self.hub.retire_sink(c.wait(None));
         }
     }
 
@@ -449,29 +443,20 @@ impl DrainLoop {
             .fetch_add(left, Ordering::Relaxed);
         self.batcher.flush_all(&mut self.finished);
         self.emit();
-        // One ticket per sink, each with its own close deadline: a sink that finishes in
-        // time closes cleanly even if another one misses its deadline.
-        let current: Vec<(SinkWorker, Arc<Ticket>, Instant)> = self
+        // Each sink by its own close deadline: a sink that finishes in time closes cleanly
+        // even if another one misses its deadline. Replaced sinks still closing get until
+        // the shutdown's deadline.
+        let current: Vec<Closing> = self
             .sinks
             .drain(..)
-            .map(|s| {
-                let t = Ticket::new(1);
-                let d = s.close_deadline(deadline);
-                s.close(d, t.clone());
-                (s, t, d)
-            })
+            .map(|s| s.begin_close(deadline))
             .collect();
-        let retiring = std::mem::take(&mut self.retiring)
-            .into_iter()
-            .map(|(s, t)| (s, t, deadline));
-        let mut sinks: Vec<SinkReport> = current
-            .into_iter()
-            .chain(retiring)
-            .map(|(s, t, d)| {
-                let in_time = t.wait(d);
-                s.finish(in_time)
-            })
-            .collect();
+        let mut sinks: Vec<SinkReport> = current.into_iter().map(|c| c.wait(None)).collect();
+        sinks.extend(
+            std::mem::take(&mut self.retiring)
+                .into_iter()
+                .map(|c| c.wait(Some(deadline))),
+        );
         sinks.extend(self.hub.retired_reports());
         self.hub.report(sinks, !emptied)
     }

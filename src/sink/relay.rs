@@ -410,20 +410,9 @@ fn run(inbox: &Inbox, parker: &Parker, workers: Vec<SinkWorker>) {
                     // does not mark the others as timed out.
                     let closing: Vec<_> = workers
                         .into_iter()
-                        .map(|w| {
-                            let t = Ticket::new(1);
-                            let d = w.close_deadline(deadline);
-                            w.close(d, t.clone());
-                            (w, t, d)
-                        })
+                        .map(|w| w.begin_close(deadline))
                         .collect();
-                    let reports = closing
-                        .into_iter()
-                        .map(|(w, t, d)| {
-                            let in_time = t.wait(d);
-                            w.finish(in_time)
-                        })
-                        .collect();
+                    let reports = closing.into_iter().map(|c| c.wait(None)).collect();
                     let _ = done.send(reports);
                     debug_assert!(
                         inbox.queue.is_empty(),

@@ -308,6 +308,33 @@ pub(crate) struct SinkWorker {
     thread: Option<JoinHandle<()>>,
 }
 
+/// A sink asked to close: each one waits for its own ticket by its own deadline, so one
+/// that misses it is given up on (timed out) without marking the others.
+pub(crate) struct Closing {
+    worker: SinkWorker,
+    ticket: Arc<Ticket>,
+    deadline: Instant,
+}
+
+impl Closing {
+    /// The worker acknowledged the close.
+    pub(crate) fn is_done(&self) -> bool {
+        self.ticket.is_done()
+    }
+
+    /// The worker, for its shared counters.
+    pub(crate) fn worker(&self) -> &SinkWorker {
+        &self.worker
+    }
+
+    /// Waits for the close until its deadline (or `cut_off`, if earlier) and reports.
+    pub(crate) fn wait(self, cut_off: Option<Instant>) -> SinkReport {
+        let deadline = cut_off.map_or(self.deadline, |c| c.min(self.deadline));
+        let in_time = self.ticket.wait(deadline);
+        self.worker.finish(in_time)
+    }
+}
+
 /// A panic payload as text.
 fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
     p.downcast_ref::<&str>()
@@ -448,6 +475,19 @@ impl SinkWorker {
             && let SinkJob::Close { ticket, .. } = e.0
         {
             ticket.ack(Some(format!("{}: worker exited", self.shared.name)));
+        }
+    }
+
+    /// Asks the worker to close (by its own [close deadline](Self::close_deadline) within
+    /// `deadline`); [`Closing::wait`] then reports.
+    pub(crate) fn begin_close(self, deadline: Instant) -> Closing {
+        let ticket = Ticket::new(1);
+        let deadline = self.close_deadline(deadline);
+        self.close(deadline, ticket.clone());
+        Closing {
+            worker: self,
+            ticket,
+            deadline,
         }
     }
 

@@ -6,19 +6,20 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arrow_array::{Array, FixedSizeListArray, Float32Array};
-use spate::wire::EncodedMessage;
+use spate::wire::{DecodedRrd, EncodedMessage};
 use spate::{MemorySinkHandle, RowId, Sink, SinkError};
 
-/// Every decoded row: entity → [(row id, frame, first x)] in the order received.
-pub fn rows_by_entity(h: &MemorySinkHandle) -> BTreeMap<String, Vec<(RowId, i64, f32)>> {
-    let decoded = h.decode().expect("sink holds a valid stream");
-    let mut out: BTreeMap<String, Vec<(RowId, i64, f32)>> = BTreeMap::new();
+/// Every row of a decoded stream in the order received: (entity, row id, frame or -1,
+/// first x or NaN).
+pub fn decoded_rows(decoded: &DecodedRrd) -> Vec<(String, RowId, i64, f32)> {
+    let mut out = Vec::new();
     for chunk in decoded.chunks() {
         let frames = chunk
             .timelines()
             .iter()
             .find(|t| t.timeline().name() == "frame");
         let pos = chunk.component("Points3D:positions").expect("positions");
+        let entity = chunk.entity().to_string();
         for (row, id) in chunk.row_ids().enumerate() {
             let frame = frames.map_or(-1, |t| t.values()[row]);
             let v = pos.list().value(row);
@@ -29,10 +30,18 @@ pub fn rows_by_entity(h: &MemorySinkHandle) -> BTreeMap<String, Vec<(RowId, i64,
                 .downcast_ref::<Float32Array>()
                 .unwrap();
             let x = if xs.is_empty() { f32::NAN } else { xs.value(0) };
-            out.entry(chunk.entity().to_string())
-                .or_default()
-                .push((id, frame, x));
+            out.push((entity.clone(), id, frame, x));
         }
+    }
+    out
+}
+
+/// Every decoded row: entity → [(row id, frame, first x)] in the order received.
+pub fn rows_by_entity(h: &MemorySinkHandle) -> BTreeMap<String, Vec<(RowId, i64, f32)>> {
+    let decoded = h.decode().expect("sink holds a valid stream");
+    let mut out: BTreeMap<String, Vec<(RowId, i64, f32)>> = BTreeMap::new();
+    for (entity, id, frame, x) in decoded_rows(&decoded) {
+        out.entry(entity).or_default().push((id, frame, x));
     }
     out
 }

@@ -24,7 +24,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Barrier, Mutex};
 use std::time::{Duration, Instant};
 
-use arrow_array::{Array, FixedSizeListArray, Float32Array};
 use spate::sink::{FileSink, FileSinkOptions, NullSink};
 use spate::wire::{DecodedRrd, EncodedMessage};
 use spate::{
@@ -251,28 +250,17 @@ fn build(p: &SinkPlan, dir: &std::path::Path, n: &mut usize) -> Built {
 /// A row's identity: (thread, entity, seq).
 type RowKey = (u8, u8, u32);
 
-/// Rows in the order a sink received them.
+/// Rows in the order a sink received them (entity "/t{t}/e{e}", the sequence number in x).
 fn rows_of(decoded: &DecodedRrd) -> Vec<RowKey> {
-    let mut out = Vec::new();
-    for chunk in decoded.chunks() {
-        let path = chunk.entity().to_string();
-        // "/t{t}/e{e}"
-        let mut parts = path.trim_start_matches('/').split('/');
-        let t: u8 = parts.next().unwrap()[1..].parse().unwrap();
-        let e: u8 = parts.next().unwrap()[1..].parse().unwrap();
-        let pos = chunk.component("Points3D:positions").expect("positions");
-        for row in 0..chunk.num_rows() {
-            let v = pos.list().value(row);
-            let fsl = v.as_any().downcast_ref::<FixedSizeListArray>().unwrap();
-            let xs = fsl
-                .values()
-                .as_any()
-                .downcast_ref::<Float32Array>()
-                .unwrap();
-            out.push((t, e, xs.value(0) as u32));
-        }
-    }
-    out
+    crate::common::decoded_rows(decoded)
+        .into_iter()
+        .map(|(path, _, _, x)| {
+            let mut parts = path.trim_start_matches('/').split('/');
+            let t: u8 = parts.next().unwrap()[1..].parse().unwrap();
+            let e: u8 = parts.next().unwrap()[1..].parse().unwrap();
+            (t, e, x as u32)
+        })
+        .collect()
 }
 
 fn received_rows(r: &Received) -> Option<Vec<RowKey>> {
