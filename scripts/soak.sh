@@ -112,7 +112,9 @@ case $status in
 esac
 
 echo
-echo "verifying every file with the official tools ($("$rerun" --version | head -n 1 | cut -d' ' -f1-2)) ..."
+version="$("$rerun" --version)" # not piped into head: rerun panics on a closed stdout
+version="${version%%$'\n'*}"
+echo "verifying every file with the official tools (${version%% (*}) ..."
 passed=0
 failed=0
 no_footer=0
