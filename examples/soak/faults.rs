@@ -359,7 +359,7 @@ impl Sink for StallSink {
     }
 }
 
-/// Where a path lies relative to `dir`, for messages.
+/// A path's file name, for messages.
 pub fn short(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
