@@ -345,8 +345,14 @@ pub fn check(inp: &Inputs<'_>) -> Outcome {
     let mut file_total = Balance::default();
     let mut file_lost = 0u64;
     let mut file_extra = 0u64;
+    // Only the recordings (a sink may keep other files beside them, e.g. a lock).
     let mut all_files: Vec<PathBuf> = std::fs::read_dir(inp.file_dir)
-        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "rrd"))
+                .collect()
+        })
         .unwrap_or_default();
     all_files.sort();
     for g in inp.generations {
