@@ -622,7 +622,7 @@ impl Recording {
             .map_err(|_| RecordingError::Closed)?;
         handle.hub.notify_drain();
         let ticket = await_reply(&rx, deadline, "flush")?;
-        if !ticket.wait(deadline) {
+        if !ticket.wait(deadline) || ticket.was_late() {
             return Err(RecordingError::Deadline("flush"));
         }
         let now = handle.hub.stats();

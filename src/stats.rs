@@ -225,8 +225,7 @@ impl SinkStats {
         })
     }
 
-    /// Rows of [`dropped_by_sink`](Self::dropped_by_sink) messages, where the sink knows
-    /// them (a gRPC sink's dropped and lost chunks; not those abandoned at its deadline).
+    /// Rows of the [`dropped_by_sink`](Self::dropped_by_sink) messages.
     pub fn rows_dropped_by_sink(&self) -> u64 {
         self.grpc
             .as_ref()
@@ -473,6 +472,8 @@ pub struct GrpcSinkStats {
     /// Messages never sent and still queued when a close deadline passed (or the sink was
     /// dropped).
     pub abandoned_messages: u64,
+    /// Their rows (chunks only).
+    pub abandoned_rows: u64,
     /// Messages queued, not yet sent on the current connection (re-sends included).
     pub queued_messages: u64,
     /// Messages sent on the current connection, waiting for the server's confirmation.

@@ -484,3 +484,58 @@ fn read_messages_keeps_only_the_latest_static_per_entity_and_component_set() {
     assert_eq!(c.history_replaced_static, 49, "{c:#?}");
     assert!(rec.shutdown(deadline()).is_complete());
 }
+
+/// A sink whose writes wait until the test opens its gate.
+struct Gated(std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>);
+
+impl spate::Sink for Gated {
+    fn name(&self) -> String {
+        "gated".into()
+    }
+    fn write(&mut self, _: &EncodedMessage) -> Result<(), spate::SinkError> {
+        let (open, cv) = &*self.0;
+        let mut g = open.lock().unwrap();
+        let started = Instant::now();
+        while !*g && started.elapsed() < LIMIT {
+            g = cv.wait_timeout(g, LIMIT).unwrap().0;
+        }
+        Ok(())
+    }
+}
+
+/// Regression (issue 12 item 7, found by the soak): the server answered a client's call as
+/// soon as the messages were in its relay's queue, so a server killed right after lost
+/// messages the client counted as confirmed. Now the answer waits for the recording's
+/// (`Block`) sinks to have written them.
+#[test]
+fn a_call_is_confirmed_only_once_the_recording_sinks_wrote_it() {
+    let gate = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+    let relay = Relay::start(Gated(gate.clone()).with_policy(SinkPolicy::Block)).unwrap();
+    let server = ProxyServer::start(localhost(), relay, ProxyServerOptions::default()).unwrap();
+    let sink = spate::sink::GrpcSink::connect(&server.url()).unwrap();
+    let state = sink.state_handle();
+    let rec = Recording::builder("confirm")
+        .sinks(sink.with_policy(SinkPolicy::Block))
+        .start()
+        .unwrap();
+    log_frames(&rec, "points", 0..2);
+    // The server holds the messages, its sink has not written them: nothing is confirmed.
+    let early = rec.flush(Instant::now() + Duration::from_millis(700));
+    assert!(
+        matches!(early, Err(spate::RecordingError::Deadline("flush"))),
+        "{early:?}"
+    );
+    assert_eq!(state.stats().confirmed_messages, 0, "{:#?}", state.stats());
+    {
+        let (open, cv) = &*gate;
+        *open.lock().unwrap() = true;
+        cv.notify_all();
+    }
+    rec.flush(deadline()).expect("confirmed once written");
+    let s = state.stats();
+    assert!(s.written_messages >= 2, "{s:#?}");
+    assert_eq!(s.confirmed_messages, s.written_messages, "{s:#?}");
+    assert!(rec.shutdown(deadline()).is_complete());
+    let report = server.shutdown(deadline());
+    assert!(report.relay.is_complete(), "{report:?}");
+}

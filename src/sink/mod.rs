@@ -91,6 +91,8 @@ pub trait Sink: Send + 'static {
     fn write(&mut self, msg: &EncodedMessage) -> Result<(), SinkError>;
 
     /// Makes everything written so far durable or delivered, by `deadline` if possible.
+    /// Return [`SinkError::Deadline`] when the deadline came first: the flush reports it,
+    /// and the sink carries on (any other error fails the sink).
     fn flush(&mut self, deadline: Instant) -> Result<(), SinkError> {
         let _ = deadline;
         Ok(())

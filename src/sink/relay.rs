@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 use crossbeam_queue::SegQueue;
 
 use super::worker::{SinkShared, SinkWorker, Ticket};
-use super::{IntoSinks, SinkReport};
+use super::{IntoSinks, SinkPolicy, SinkReport};
 use crate::deadline::AtomicDeadline;
 use crate::park::Parker;
 use crate::stats::SinkStats;
@@ -85,10 +85,13 @@ enum InboxItem {
         msg: EncodedMessage,
         received_at_ns: u64,
     },
+    /// Flush every sink after what is ahead; the sinks' ticket comes back on `done`.
     Flush {
         deadline: Instant,
-        done: mpsc::Sender<bool>,
+        done: mpsc::Sender<Arc<Ticket>>,
     },
+    /// Ack `ticket` once every `Block` sink wrote what is ahead.
+    Barrier { ticket: Arc<Ticket> },
     Close {
         deadline: Instant,
         done: mpsc::Sender<Vec<SinkReport>>,
@@ -121,6 +124,7 @@ impl std::fmt::Debug for InboxItem {
         f.write_str(match self {
             Self::Message { .. } => "Message",
             Self::Flush { .. } => "Flush",
+            Self::Barrier { .. } => "Barrier",
             Self::Close { .. } => "Close",
         })
     }
@@ -165,6 +169,8 @@ pub struct Relay {
     inbox: Arc<Inbox>,
     parker: Arc<Parker>,
     sinks: Vec<Arc<SinkShared>>,
+    /// How many sinks have `SinkPolicy::Block` (what `confirm` waits for).
+    block_sinks: usize,
     thread: Mutex<Option<JoinHandle<()>>>,
     /// The shutdown's report, once made (later calls get it too).
     report: Mutex<Option<RelayReport>>,
@@ -181,6 +187,10 @@ impl Relay {
     /// larger than the bound still goes through an empty inbox).
     pub fn start_with(sinks: impl IntoSinks, max_inbox_bytes: u64) -> std::io::Result<Self> {
         let specs = sinks.into_sinks();
+        let block_sinks = specs
+            .iter()
+            .filter(|s| s.current_policy() == SinkPolicy::Block)
+            .count();
         let inbox = Arc::new(Inbox {
             queue: SegQueue::new(),
             queued_bytes: AtomicU64::new(0),
@@ -222,6 +232,7 @@ impl Relay {
             inbox,
             parker,
             sinks,
+            block_sinks,
             thread: Mutex::new(Some(thread)),
             report: Mutex::new(None),
         })
@@ -322,7 +333,38 @@ impl Relay {
         self.inbox.queue.push(InboxItem::Flush { deadline, done });
         self.parker.notify();
         let wait = deadline.saturating_duration_since(Instant::now());
-        rx.recv_timeout(wait).unwrap_or(false)
+        // The relay thread hands the ticket over at once; the waiting happens here, not on
+        // the relay thread (which serves every sender).
+        rx.recv_timeout(wait)
+            .is_ok_and(|t| t.wait(deadline) && !t.was_late() && t.failures().is_empty())
+    }
+
+    /// Waits (asynchronously, until `deadline`) until every message this relay accepted
+    /// before the call was written by every sink with [`SinkPolicy::Block`](super::SinkPolicy::Block)
+    /// — a recording's sinks; `DropNewest` ones (live views, forwards) are not waited for.
+    /// `Ok` means they hold it (a `FileSink`: in the file, surviving this process); an
+    /// error says which sink failed, or that the deadline passed. `spate serve` answers a
+    /// `WriteMessages` call only after this, so a client's "confirmed" means "saved".
+    pub async fn confirm(&self, deadline: Instant) -> Result<(), String> {
+        if self.block_sinks == 0 {
+            return Ok(());
+        }
+        let ticket = Ticket::new(self.block_sinks);
+        self.inbox.queue.push(InboxItem::Barrier {
+            ticket: ticket.clone(),
+        });
+        self.parker.notify();
+        let waited = tokio::task::spawn_blocking(move || {
+            let in_time = ticket.wait(deadline);
+            (in_time, ticket.failures())
+        })
+        .await;
+        match waited {
+            Ok((true, failures)) if failures.is_empty() => Ok(()),
+            Ok((true, failures)) => Err(failures.join("; ")),
+            Ok((false, _)) => Err("the sinks did not write it in time".to_owned()),
+            Err(e) => Err(format!("waiting for the sinks failed: {e}")),
+        }
     }
 
     /// Stops taking messages, delivers what the inbox holds, closes every sink and reports,
@@ -401,8 +443,12 @@ fn run(inbox: &Inbox, parker: &Parker, workers: Vec<SinkWorker>) {
                     for w in &workers {
                         w.flush(deadline, ticket.clone());
                     }
-                    let ok = ticket.wait(deadline);
-                    let _ = done.send(ok);
+                    let _ = done.send(ticket);
+                }
+                InboxItem::Barrier { ticket } => {
+                    for w in workers.iter().filter(|w| w.policy() == SinkPolicy::Block) {
+                        w.mark(ticket.clone());
+                    }
                 }
                 InboxItem::Close { deadline, done } => {
                     // Every accepted message is ahead of this item (see `shutdown`). One

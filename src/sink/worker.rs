@@ -45,6 +45,8 @@ pub(crate) struct Ticket {
 struct TicketState {
     remaining: usize,
     failures: Vec<String>,
+    /// A worker acknowledged without finishing by the deadline (not a failure).
+    late: bool,
 }
 
 impl Ticket {
@@ -53,6 +55,7 @@ impl Ticket {
             state: Mutex::new(TicketState {
                 remaining: n,
                 failures: Vec::new(),
+                late: false,
             }),
             done: Condvar::new(),
         })
@@ -66,6 +69,17 @@ impl Ticket {
         if s.remaining == 0 {
             self.done.notify_all();
         }
+    }
+
+    /// One worker is done, but did not finish its part by the deadline.
+    pub(crate) fn ack_late(&self) {
+        lock(&self.state).late = true;
+        self.ack(None);
+    }
+
+    /// A worker acknowledged late.
+    pub(crate) fn was_late(&self) -> bool {
+        lock(&self.state).late
     }
 
     /// Every ack arrived.
@@ -112,6 +126,9 @@ enum SinkJob {
         deadline: Instant,
         ticket: Arc<Ticket>,
     },
+    /// Acked once every earlier job is done (with a failure if the sink failed): "these
+    /// messages are written".
+    Mark { ticket: Arc<Ticket> },
 }
 
 /// Counters and flags shared by the drain (the queue's producer side), the worker, and
@@ -462,6 +479,21 @@ impl SinkWorker {
         }
     }
 
+    /// The policy a full queue applies.
+    pub(crate) fn policy(&self) -> SinkPolicy {
+        self.policy
+    }
+
+    /// Acks `ticket` once the worker is done with everything queued before (written, or
+    /// counted: then with a failure).
+    pub(crate) fn mark(&self, ticket: Arc<Ticket>) {
+        if let Err(e) = self.tx.send(SinkJob::Mark { ticket })
+            && let SinkJob::Mark { ticket } = e.0
+        {
+            ticket.ack(Some(format!("{}: worker exited", self.shared.name)));
+        }
+    }
+
     /// This sink's close deadline within a shutdown (or a replacement) ending at `deadline`.
     pub(crate) fn close_deadline(&self, deadline: Instant) -> Instant {
         self.close_timeout
@@ -597,11 +629,30 @@ fn serve(sink: &mut Option<Box<dyn Sink>>, job: SinkJob, s: &SinkShared, drain: 
             drain.notify();
         }
         SinkJob::Flush { deadline, ticket } => {
-            let failure = if s.is_failed() {
-                Some(lock(&s.error).clone().unwrap_or_default())
-            } else {
-                call(sink, s, "flush", |k| k.flush(deadline)).err()
-            };
+            if s.is_failed() {
+                let why = lock(&s.error).clone().unwrap_or_default();
+                ticket.ack(Some(format!("{}: {why}", s.name)));
+                return;
+            }
+            // A flush that misses its deadline is late, not failed: the sink carries on.
+            let mut late = false;
+            let result = call(sink, s, "flush", |k| match k.flush(deadline) {
+                Err(SinkError::Deadline) => {
+                    late = true;
+                    Ok(())
+                }
+                other => other,
+            });
+            match result {
+                Ok(()) if late => ticket.ack_late(),
+                Ok(()) => ticket.ack(None),
+                Err(f) => ticket.ack(Some(format!("{}: {f}", s.name))),
+            }
+        }
+        SinkJob::Mark { ticket } => {
+            let failure = s
+                .is_failed()
+                .then(|| lock(&s.error).clone().unwrap_or_default());
             ticket.ack(failure.map(|f| format!("{}: {f}", s.name)));
         }
         SinkJob::Close { deadline, ticket } => {

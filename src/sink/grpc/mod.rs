@@ -622,9 +622,15 @@ impl Sink for GrpcSink {
     /// lost), or `deadline`. Returns `Ok` at the deadline too: the messages stay queued
     /// for the (re)connection, and the counters tell what is still pending — an error would
     /// stop the sink for good, and reconnecting is the point of this sink.
+    /// Waits until the server confirmed everything written so far (or it was counted as
+    /// dropped or lost); [`SinkError::Deadline`] if `deadline` came first (the sink carries
+    /// on: a flush deadline is not a failure).
     fn flush(&mut self, deadline: Instant) -> Result<(), SinkError> {
-        self.shared.flush(deadline);
-        Ok(())
+        if self.shared.flush(deadline) {
+            Ok(())
+        } else {
+            Err(SinkError::Deadline)
+        }
     }
 
     /// Ends the `WriteMessages` call after everything queued and waits for the server's

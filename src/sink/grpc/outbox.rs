@@ -128,6 +128,7 @@ pub(crate) struct Inner {
     lost_bytes: u64,
     lost_rows: u64,
     abandoned: u64,
+    abandoned_rows: u64,
     last_error: Option<String>,
 }
 
@@ -213,6 +214,7 @@ impl Outbox {
                 lost_bytes: 0,
                 lost_rows: 0,
                 abandoned: 0,
+                abandoned_rows: 0,
                 last_error: None,
             }),
             changed: Condvar::new(),
@@ -331,8 +333,8 @@ impl Outbox {
     }
 
     /// `Sink::flush`: waits until every message written so far is settled (confirmed by
-    /// the server, or counted) or `deadline`.
-    pub(crate) fn flush(&self, deadline: Instant) {
+    /// the server, or counted) or `deadline`; returns whether they all were.
+    pub(crate) fn flush(&self, deadline: Instant) -> bool {
         let mut g = self.lock();
         let target = g.written;
         g.flushing = true;
@@ -347,6 +349,7 @@ impl Outbox {
             g = self.wait(g, deadline - now);
         }
         g.flushing = false;
+        g.settled >= target
     }
 
     /// `Sink::close`: asks the thread to finish the call and waits for the outcome.
@@ -656,6 +659,7 @@ impl Inner {
                 self.count_gone(&item.msg, true);
             } else {
                 self.abandoned += 1;
+                self.abandoned_rows += rows(&item.msg);
                 self.settled += 1;
             }
         }
@@ -766,6 +770,7 @@ impl Inner {
             lost_bytes: self.lost_bytes,
             lost_rows: self.lost_rows,
             abandoned_messages: self.abandoned,
+            abandoned_rows: self.abandoned_rows,
             queued_messages: self.queue.len() as u64,
             unconfirmed_messages: self.unconfirmed.iter().filter(|i| !i.replay).count() as u64,
             queued_bytes: self.held_bytes,

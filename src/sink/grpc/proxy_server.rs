@@ -221,6 +221,10 @@ pub struct ServeCounters {
     pub calls_stalled: u64,
     /// Calls ended because serving them panicked (a bug; contained to the call).
     pub calls_panicked: u64,
+    /// Calls the client ended whose messages the recording's sinks did not write (a sink
+    /// failed, or not within the stall timeout): answered UNAVAILABLE, so the client does
+    /// not count them as delivered. Also counted in `calls_failed`.
+    pub calls_unsaved: u64,
     /// Messages accepted and passed on.
     pub messages: u64,
     /// Bytes of the accepted requests.
@@ -621,7 +625,21 @@ async fn receive(shared: &ServerShared, body: Incoming) -> CallEnd {
     loop {
         let (flag, len) = match body.next_prefix().await {
             Ok(Some(prefix)) => prefix,
-            Ok(None) => return CallEnd::Finished,
+            // The client ended its stream: answer OK only once the recording's sinks wrote
+            // what it sent (its "confirmed" means "saved": a server killed after the answer
+            // loses nothing the client counts as delivered).
+            Ok(None) => {
+                let deadline = std::time::Instant::now() + options.stall_timeout;
+                return match shared.relay.confirm(deadline).await {
+                    Ok(()) => CallEnd::Finished,
+                    Err(why) => {
+                        shared.update(|c| c.calls_unsaved += 1);
+                        CallEnd::Failed(Status::unavailable(format!(
+                            "the messages of this call were not saved: {why}"
+                        )))
+                    }
+                };
+            }
             Err(e) => return body_error(shared, &e),
         };
         if flag != 0 {
