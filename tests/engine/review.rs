@@ -1,0 +1,163 @@
+//! Review (adversarial): ways the promise still breaks. Each test asserts what the promise
+//! says and fails on the current engine; the doc comment says what breaks and where.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use spate::wire::EncodedMessage;
+use spate::{
+    BatchPolicy, EntityPath, LanePolicy, MemorySink, Points3D, Recording, RecordingError, Sink,
+    SinkError, SinkExt, SinkPolicy,
+};
+
+use crate::common::{GatedSink, wait_until, within};
+
+fn secs(s: u64) -> Instant {
+    Instant::now() + Duration::from_secs(s)
+}
+
+fn point(j: usize) -> Points3D {
+    Points3D::new(vec![[j as f32; 3]])
+}
+
+/// A sink with a name chosen by the test (anything a `String` can hold).
+struct Named(String);
+
+impl Sink for Named {
+    fn name(&self) -> String {
+        self.0.clone()
+    }
+    fn write(&mut self, _: &EncodedMessage) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
+
+/// `Sink::name()` is user code; a name with a NUL byte makes `std::thread::Builder::spawn`
+/// panic ("thread name may not contain interior null bytes") inside `SinkWorker::start`,
+/// which `set_sinks` runs on the drain thread, outside any `catch_unwind`. The drain thread
+/// dies: the recording is dead though nobody shut it down — the sink that was attached is
+/// never closed, `flush` says `Closed`, and a producer whose lane fills blocks with no end.
+#[test]
+fn review_a_sink_name_with_a_nul_byte_kills_the_drain() {
+    let (memory, got) = MemorySink::new();
+    let rec = Recording::builder("nul-name")
+        .sinks(memory)
+        .lane_slots(4)
+        .batch(BatchPolicy::unbatched())
+        .start()
+        .unwrap();
+    let e = EntityPath::parse("p").unwrap();
+    rec.log(&e, &point(0)).unwrap();
+    rec.flush(secs(10)).unwrap();
+    let set = rec.set_sinks_by(Named("evil\0name".into()), secs(10));
+    // The promise: a sink's oddity fails that sink alone. The recording goes on.
+    let flushed = rec.flush(secs(10));
+    let after = rec.stats();
+    let r = rec.clone();
+    let producer = std::thread::spawn(move || {
+        for j in 0..64 {
+            if r.log(&EntityPath::parse("q").unwrap(), &point(j)).is_err() {
+                break;
+            }
+        }
+    });
+    let start = Instant::now();
+    while !producer.is_finished() && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let producer_done = producer.is_finished();
+    let report = rec.shutdown(secs(10));
+    eprintln!("set_sinks -> {set:?}\nflush -> {flushed:?}\nproducer finished: {producer_done}\n{report}");
+    assert!(
+        flushed.is_ok(),
+        "the recording died with the sink: set_sinks {set:?}, flush {flushed:?}\n{after}"
+    );
+    assert!(producer_done, "a producer blocked on a full lane forever");
+    assert!(report.sinks.iter().any(|s| s.closed_cleanly), "{report}");
+    drop(got);
+}
+
+/// A sink whose `name()` takes long (it is user code: a lookup, a lock). `set_sinks_by` runs
+/// it on the drain after taking the claim, and the caller, its deadline passed and its
+/// cancel refused, waits with a bare `recv()`: the call returns when `name()` does, not at
+/// its deadline (src/recording.rs: `rx.recv()` after `claim.cancel()` failed; the drain
+/// calls `SinkWorker::start` → `sink.name()` in src/sink/worker.rs).
+#[test]
+fn review_set_sinks_overruns_its_deadline_while_a_new_sinks_name_blocks() {
+    struct SlowName(Arc<Mutex<Receiver<()>>>);
+    impl Sink for SlowName {
+        fn name(&self) -> String {
+            // Blocks until the test releases it (or 6 s).
+            let _ = self.0.lock().unwrap().recv_timeout(Duration::from_secs(6));
+            "slow-name".into()
+        }
+        fn write(&mut self, _: &EncodedMessage) -> Result<(), SinkError> {
+            Ok(())
+        }
+    }
+    let rec = Recording::builder("slow-name").start().unwrap();
+    let (release, rx) = channel::<()>();
+    let r = rec.clone();
+    let (elapsed, result) = within(Duration::from_secs(60), "set_sinks_by", move || {
+        let t = Instant::now();
+        let res = r.set_sinks_by(
+            SlowName(Arc::new(Mutex::new(rx))),
+            Instant::now() + Duration::from_millis(300),
+        );
+        (t.elapsed(), res)
+    });
+    drop(release);
+    eprintln!("set_sinks_by(300 ms) returned {result:?} after {elapsed:?}");
+    let _ = rec.shutdown(secs(10));
+    assert!(
+        elapsed < Duration::from_secs(3),
+        "set_sinks_by with a 300 ms deadline returned after {elapsed:?} ({result:?})"
+    );
+}
+
+/// A sink whose `Drop` panics, handed to `set_sinks_by` while the drain is held up: the
+/// caller's deadline passes, it cancels, and the drain later drops the unstarted sink on its
+/// own thread, outside `catch_unwind` (src/drain/mod.rs `replace_sinks`: `return` drops
+/// `specs`). The drain thread dies; the recording is dead, its current sink never closed.
+#[test]
+fn review_a_cancelled_sink_whose_drop_panics_kills_the_drain() {
+    struct PanicOnDrop;
+    impl Sink for PanicOnDrop {
+        fn name(&self) -> String {
+            "panic-on-drop".into()
+        }
+        fn write(&mut self, _: &EncodedMessage) -> Result<(), SinkError> {
+            Ok(())
+        }
+    }
+    impl Drop for PanicOnDrop {
+        fn drop(&mut self) {
+            panic!("PanicOnDrop dropped");
+        }
+    }
+    let (gated, gate, started) = GatedSink::new();
+    let rec = Recording::builder("drop-panics")
+        .sinks(gated.with_policy(SinkPolicy::Block).max_queue_bytes(1))
+        .batch(BatchPolicy::unbatched())
+        .start()
+        .unwrap();
+    started.recv_timeout(Duration::from_secs(30)).unwrap();
+    let e = EntityPath::parse("p").unwrap();
+    for j in 0..3 {
+        rec.log(&e, &point(j)).unwrap();
+    }
+    // The drain is stuck dispatching to the gated sink: this call gives up and cancels.
+    let set = rec.set_sinks_by(PanicOnDrop, Instant::now() + Duration::from_millis(200));
+    assert!(matches!(set, Err(RecordingError::Deadline(_))), "{set:?}");
+    gate.open();
+    // The drain now serves the cancelled request and drops the sink.
+    std::thread::sleep(Duration::from_millis(500));
+    rec.log(&e, &point(9)).unwrap();
+    let flushed = rec.flush(secs(10));
+    let report = rec.shutdown(secs(10));
+    eprintln!("flush -> {flushed:?}\n{report}");
+    assert!(flushed.is_ok(), "the recording died: flush {flushed:?}");
+    assert!(report.is_complete(), "{report}");
+}
