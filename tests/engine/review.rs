@@ -161,3 +161,61 @@ fn review_a_cancelled_sink_whose_drop_panics_kills_the_drain() {
     assert!(flushed.is_ok(), "the recording died: flush {flushed:?}");
     assert!(report.is_complete(), "{report}");
 }
+
+fn threads_now() -> usize {
+    std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count())
+}
+
+/// `set_sinks` in a loop (e.g. "reconnect the viewer" pressed again and again while no
+/// viewer runs): each replaced `GrpcSink` closes with `RETIRE_DEADLINE` = 1 h
+/// (src/drain/mod.rs), retrying its connection until then. Every one of them keeps its
+/// worker thread, its gRPC thread and its buffer alive; the `MAX_RETIRED_REPORTS` cap only
+/// folds sinks that *finished* closing (src/drain/hub.rs `retire_sink`). Threads, sinks in
+/// `stats()` and buffered bytes grow with every call, without bound.
+#[test]
+fn review_set_sinks_in_a_loop_keeps_every_replaced_sink_alive() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("rerun+http://127.0.0.1:{port}/proxy");
+    let rec = Recording::builder("reconnect")
+        .sinks(spate::sink::GrpcSink::connect(&url).unwrap())
+        .batch(BatchPolicy::unbatched())
+        .start()
+        .unwrap();
+    let e = EntityPath::parse("p").unwrap();
+    let before = threads_now();
+    const ROUNDS: usize = 150;
+    for j in 0..ROUNDS {
+        rec.log(&e, &point(j)).unwrap();
+        rec.set_sinks(spate::sink::GrpcSink::connect(&url).unwrap())
+            .unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let s = rec.stats();
+    let live_retired = s
+        .sinks
+        .iter()
+        .filter(|k| k.retired && !k.name.starts_with("earlier sinks"))
+        .count();
+    let threads = threads_now().saturating_sub(before);
+    let held: u64 = s
+        .sinks
+        .iter()
+        .filter_map(|k| k.grpc.as_ref().map(|g| g.queued_bytes))
+        .sum();
+    eprintln!(
+        "after {ROUNDS} set_sinks: {} sinks in stats ({live_retired} replaced ones still live), \
+         {threads} more threads, {held} bytes held by gRPC buffers",
+        s.sinks.len()
+    );
+    let t = Instant::now();
+    let report = rec.shutdown(Instant::now() + Duration::from_secs(5));
+    eprintln!("shutdown took {:?}: {} sink reports", t.elapsed(), report.sinks.len());
+    assert!(
+        live_retired <= 64 && threads < 64,
+        "replaced sinks are not bounded: {live_retired} still live, {threads} more threads"
+    );
+}
