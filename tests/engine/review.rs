@@ -219,3 +219,65 @@ fn review_set_sinks_in_a_loop_keeps_every_replaced_sink_alive() {
         "replaced sinks are not bounded: {live_retired} still live, {threads} more threads"
     );
 }
+
+/// A sink that refuses everything (its first write fails).
+struct Refusing;
+
+impl Sink for Refusing {
+    fn name(&self) -> String {
+        "refusing".into()
+    }
+    fn write(&mut self, _: &EncodedMessage) -> Result<(), SinkError> {
+        Err(SinkError::Io(std::io::Error::other("refused")))
+    }
+}
+
+/// `flush` reports each loss once ("each thread hears of every loss once"). After 64
+/// replaced sinks, `retire_sink` folds the oldest report into the next one, which keeps
+/// that one's id (src/drain/hub.rs `retire_sink`/`fold_into`); `Losses::between` matches
+/// sinks by id (src/stats.rs), so the losses of the folded sink look new and are reported
+/// again — at every later fold. The sum of losses reported exceeds what was lost.
+#[test]
+fn review_flush_reports_old_losses_again_once_retired_sinks_fold() {
+    let rec = Recording::builder("fold")
+        .sinks(Refusing)
+        .batch(BatchPolicy::unbatched())
+        .start()
+        .unwrap();
+    let e = EntityPath::parse("p").unwrap();
+    let mut reported_rows = 0u64;
+    let mut reported_messages = 0u64;
+    let mut add = |r: Result<(), RecordingError>| match r {
+        Ok(()) => {}
+        Err(RecordingError::Lost(l)) => {
+            reported_rows += l.sinks.iter().map(|s| s.rows).sum::<u64>();
+            reported_messages += l.sinks.iter().map(|s| s.messages).sum::<u64>();
+        }
+        Err(other) => panic!("{other}"),
+    };
+    const ROUNDS: usize = 100;
+    for j in 0..ROUNDS {
+        rec.log(&e, &point(j)).unwrap();
+        add(rec.flush(secs(10)));
+        rec.set_sinks(Refusing).unwrap();
+        // Let the replaced sink close and fold.
+        wait_until(Duration::from_secs(10), "replaced sink closed", || {
+            rec.stats().sinks.iter().filter(|s| s.retired).count() == (j + 1).min(64)
+        });
+    }
+    add(rec.flush(secs(10)));
+    let s = rec.stats();
+    let lost_rows: u64 = s.sinks.iter().map(|k| k.rows_dropped()).sum();
+    let lost_messages: u64 = s.sinks.iter().map(|k| k.dropped()).sum();
+    eprintln!(
+        "really lost: {lost_messages} messages / {lost_rows} rows; flushes reported \
+         {reported_messages} messages / {reported_rows} rows"
+    );
+    let _ = rec.shutdown(secs(10));
+    assert_eq!(lost_rows, ROUNDS as u64);
+    assert_eq!(
+        (reported_messages, reported_rows),
+        (lost_messages, lost_rows),
+        "flush reported losses more than once"
+    );
+}
