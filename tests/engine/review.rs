@@ -281,3 +281,99 @@ fn review_flush_reports_old_losses_again_once_retired_sinks_fold() {
         "flush reported losses more than once"
     );
 }
+
+/// What a `log()` from a thread-local destructor did: 0 = Ok, 1 = Err, 2 = panicked.
+static TLS_OUTCOME: AtomicU64 = AtomicU64::new(u64::MAX);
+
+struct LogOnThreadExit {
+    rec: Recording,
+    contain: bool,
+}
+
+impl Drop for LogOnThreadExit {
+    fn drop(&mut self) {
+        let e = EntityPath::parse("exit").unwrap();
+        if self.contain {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.rec.log(&e, &point(1))
+            }));
+            TLS_OUTCOME.store(
+                match r {
+                    Ok(Ok(())) => 0,
+                    Ok(Err(_)) => 1,
+                    Err(_) => 2,
+                },
+                Ordering::SeqCst,
+            );
+        } else {
+            let _ = self.rec.log(&e, &point(1));
+        }
+    }
+}
+
+thread_local! {
+    static ON_EXIT: std::cell::RefCell<Option<LogOnThreadExit>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// A thread that logs, then exits, holding a thread-local whose destructor logs once more
+/// (a per-thread "flush what I have at exit" guard). `log` reaches the engine's own
+/// thread-local `LOCAL` through `LOCAL.with` (src/recording.rs `with_local`); when `LOCAL`
+/// was destroyed first (destructors run in reverse order of first use) `with` panics —
+/// and a panic in a thread-local destructor aborts the process. Here the panic is caught to
+/// show it; `review_tls_abort_child` lets it escape, in a child process.
+#[test]
+fn review_log_from_a_thread_local_destructor_panics() {
+    let rec = Recording::builder("tls").start().unwrap();
+    let r = rec.clone();
+    std::thread::spawn(move || {
+        // First use of the user's thread-local, then of spate's (first `log`).
+        ON_EXIT.with(|g| {
+            *g.borrow_mut() = Some(LogOnThreadExit {
+                rec: r.clone(),
+                contain: true,
+            });
+        });
+        r.log(&EntityPath::parse("t").unwrap(), &point(0)).unwrap();
+    })
+    .join()
+    .unwrap();
+    let outcome = TLS_OUTCOME.load(Ordering::SeqCst);
+    let _ = rec.shutdown(secs(10));
+    assert_ne!(outcome, 2, "log() panicked in a thread-local destructor");
+}
+
+/// The same, uncaught, in a child process (run by `review_log_from_a_thread_local_
+/// destructor_aborts_the_process`): the process aborts.
+#[test]
+fn review_tls_abort_child() {
+    if std::env::var_os("SPATE_REVIEW_TLS_CHILD").is_none() {
+        return;
+    }
+    let rec = Recording::builder("tls-child").start().unwrap();
+    let r = rec.clone();
+    std::thread::spawn(move || {
+        ON_EXIT.with(|g| {
+            *g.borrow_mut() = Some(LogOnThreadExit {
+                rec: r.clone(),
+                contain: false,
+            });
+        });
+        r.log(&EntityPath::parse("t").unwrap(), &point(0)).unwrap();
+    })
+    .join()
+    .unwrap();
+    let _ = rec.shutdown(secs(10));
+}
+
+#[test]
+fn review_log_from_a_thread_local_destructor_aborts_the_process() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "review::review_tls_abort_child", "--nocapture"])
+        .env("SPATE_REVIEW_TLS_CHILD", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("child: {:?}\n{}", out.status, stderr.lines().filter(|l| !l.starts_with("  ")).collect::<Vec<_>>().join("\n"));
+    assert!(out.status.success(), "the process died: {:?}", out.status);
+}
