@@ -433,3 +433,41 @@ fn review_a_panic_payload_that_panics_on_drop_loses_a_message_uncounted() {
     assert_eq!(s.messages + s.dropped(), 6, "SetStoreInfo + 5 chunks: {s}");
     assert_eq!(s.rows + s.rows_dropped(), 5, "{s}");
 }
+
+/// "Every wait has a deadline": a second `shutdown` with a short deadline, while a first
+/// one with a long deadline is in progress, waits for the first one's report on a condvar
+/// without a timeout (src/recording.rs `shutdown`, `ShutdownState::InProgress`): its own
+/// deadline is ignored. (Likewise a `shutdown` whose first caller panicked mid-way would
+/// wait forever.)
+#[test]
+fn review_a_second_shutdown_ignores_its_own_deadline() {
+    let (gated, gate, started) = GatedSink::new();
+    let rec = Recording::builder("second-shutdown")
+        .sinks(gated.with_policy(SinkPolicy::Block).max_queue_bytes(1))
+        .batch(BatchPolicy::unbatched())
+        .start()
+        .unwrap();
+    started.recv_timeout(Duration::from_secs(30)).unwrap();
+    let e = EntityPath::parse("p").unwrap();
+    for j in 0..3 {
+        rec.log(&e, &point(j)).unwrap();
+    }
+    let first = {
+        let rec = rec.clone();
+        std::thread::spawn(move || rec.shutdown(Instant::now() + Duration::from_secs(6)))
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let r = rec.clone();
+    let elapsed = within(Duration::from_secs(30), "second shutdown", move || {
+        let t = Instant::now();
+        let _ = r.shutdown(Instant::now() + Duration::from_millis(300));
+        t.elapsed()
+    });
+    gate.open();
+    let _ = first.join();
+    eprintln!("shutdown(300 ms) returned after {elapsed:?}");
+    assert!(
+        elapsed < Duration::from_secs(2),
+        "shutdown with a 300 ms deadline returned after {elapsed:?}"
+    );
+}
