@@ -471,3 +471,47 @@ fn review_a_second_shutdown_ignores_its_own_deadline() {
         "shutdown with a 300 ms deadline returned after {elapsed:?}"
     );
 }
+
+fn rss_bytes() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// A sink stuck in `write` (a hung network call) with `DropNewest`: the drain is not held
+/// up, so every `flush` is served and queues a `SinkJob::Flush` (with its `Arc<Ticket>`)
+/// on the stuck worker's unbounded channel (src/sink/worker.rs `SinkWorker::flush`; only
+/// `Write` jobs count against `max_queue_bytes`). A caller that flushes with a short
+/// deadline in a loop (a periodic "make it durable" tick) grows memory without bound. (A
+/// drain held up by a `Block` sink piles the `Request`s up the same way, in the drain's
+/// request channel.)
+#[test]
+fn review_flushes_pile_up_without_bound_behind_a_stuck_sink() {
+    let (gated, gate, started) = GatedSink::new();
+    let rec = Recording::builder("flush-pileup")
+        .sinks(gated.with_policy(SinkPolicy::DropNewest).max_queue_bytes(1))
+        .start()
+        .unwrap();
+    started.recv_timeout(Duration::from_secs(30)).unwrap();
+    let r = rec.clone();
+    let grew = within(Duration::from_secs(120), "flush loop", move || {
+        // Warm up, then measure.
+        for _ in 0..20_000 {
+            let _ = r.flush(Instant::now());
+        }
+        let before = rss_bytes();
+        for _ in 0..400_000 {
+            let _ = r.flush(Instant::now());
+        }
+        // Let the drain serve what is still in its request channel.
+        std::thread::sleep(Duration::from_millis(500));
+        rss_bytes().saturating_sub(before)
+    });
+    eprintln!("400k flushes behind a stuck sink: RSS grew by {} MB", grew >> 20);
+    let _ = rec.shutdown(Instant::now() + Duration::from_millis(300));
+    gate.open();
+    assert!(grew < 16 << 20, "memory grew by {} MB", grew >> 20);
+}
