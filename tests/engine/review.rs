@@ -525,7 +525,7 @@ fn review_flushes_pile_up_without_bound_behind_a_stuck_sink() {
 /// (`report_without_drain` also counts `rows_batched` — rows already in `rows_drained` — as
 /// abandoned, and the drain's own late `shutdown` adds what it leaves in the lanes again.)
 #[test]
-fn review_rows_counted_abandoned_are_drained_and_delivered_later() {
+fn review_rows_counted_abandoned_are_drained_later() {
     /// Its `name()` waits for the test (user code, run on the drain thread).
     struct SlowName {
         release: Arc<Mutex<Receiver<()>>>,
@@ -596,5 +596,71 @@ fn review_rows_counted_abandoned_are_drained_and_delivered_later() {
         s.rows_drained + s.rows_abandoned,
         s.rows_logged(),
         "rows_drained + rows_abandoned != rows_logged\n{s}"
+    );
+}
+
+/// A sink whose `flush` blocks until the test releases it (or 20 s).
+struct SlowFlush {
+    release: Arc<Mutex<Receiver<()>>>,
+}
+
+impl Sink for SlowFlush {
+    fn name(&self) -> String {
+        "slow-flush".into()
+    }
+    fn write(&mut self, _: &EncodedMessage) -> Result<(), SinkError> {
+        Ok(())
+    }
+    fn flush(&mut self, _: Instant) -> Result<(), SinkError> {
+        let _ = self
+            .release
+            .lock()
+            .unwrap()
+            .recv_timeout(Duration::from_secs(20));
+        Ok(())
+    }
+}
+
+/// The relay promises "every message a `send` accepted is delivered or counted". A
+/// `Relay::flush` holds the `spate-relay` thread in `ticket.wait(flush deadline)`
+/// (src/sink/relay.rs `run`, `InboxItem::Flush`) — the caller's deadline, not the
+/// shutdown's. A `shutdown` meanwhile gives up after its deadline + 1 s and reports
+/// `sinks.iter().map(abandon)`: the messages still in the inbox were never dispatched, so no
+/// sink counts them — `report.messages` is more than any sink's delivered + dropped.
+#[test]
+fn review_relay_shutdown_leaves_inbox_messages_uncounted() {
+    let (release, rx) = channel::<()>();
+    let relay = Arc::new(
+        spate::sink::Relay::start(SlowFlush {
+            release: Arc::new(Mutex::new(rx)),
+        })
+        .unwrap(),
+    );
+    let store = spate::wire::StoreInfo::new("relay", "uncounted").unwrap();
+    relay
+        .send_blocking(EncodedMessage::set_store_info(&store))
+        .unwrap();
+    let flusher = {
+        let relay = relay.clone();
+        std::thread::spawn(move || relay.flush(secs(30)))
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    for _ in 0..10 {
+        relay
+            .send_blocking(EncodedMessage::set_store_info(&store))
+            .unwrap();
+    }
+    let r = relay.clone();
+    let report = within(Duration::from_secs(30), "relay shutdown", move || {
+        r.shutdown(Instant::now() + Duration::from_millis(200))
+    });
+    drop(release);
+    let _ = flusher.join();
+    let s = &report.sinks[0].stats;
+    eprintln!("report: {} messages accepted; sink: {s}", report.messages);
+    assert_eq!(
+        s.messages + s.dropped(),
+        report.messages,
+        "accepted messages in no counter: {report:?}"
     );
 }
