@@ -664,3 +664,52 @@ fn review_relay_shutdown_leaves_inbox_messages_uncounted() {
         "accepted messages in no counter: {report:?}"
     );
 }
+
+/// `Relay::flush` checks `closed`, then pushes its `Flush` item — without the `sending`
+/// handshake `try_send` uses (src/sink/relay.rs `flush`). A flush racing a shutdown can
+/// push after the `Close` item: the relay thread has returned, nobody answers, and the
+/// flush waits its whole deadline (forever, for a far one) instead of returning `false` at
+/// once; in debug builds the relay thread also trips its
+/// `debug_assert!(inbox.queue.is_empty())`.
+#[test]
+fn review_relay_flush_racing_shutdown_waits_out_its_deadline() {
+    let store = spate::wire::StoreInfo::new("relay", "flush-race").unwrap();
+    let started = Instant::now();
+    let mut runs = 0;
+    let mut slow = Vec::new();
+    while slow.is_empty() && started.elapsed() < Duration::from_secs(60) {
+        runs += 1;
+        let (sink, _m) = MemorySink::new();
+        let relay = Arc::new(spate::sink::Relay::start(sink).unwrap());
+        relay
+            .send_blocking(EncodedMessage::set_store_info(&store))
+            .unwrap();
+        // Flushers hammer flush() until it refuses (the relay closed).
+        let flushers: Vec<_> = (0..2)
+            .map(|_| {
+                let relay = relay.clone();
+                std::thread::spawn(move || {
+                    let mut worst = Duration::ZERO;
+                    loop {
+                        let t = Instant::now();
+                        let ok = relay.flush(Instant::now() + Duration::from_secs(2));
+                        worst = worst.max(t.elapsed());
+                        if !ok {
+                            return worst;
+                        }
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_micros(200));
+        let _ = relay.shutdown(secs(10));
+        for f in flushers {
+            let worst = f.join().unwrap();
+            if worst >= Duration::from_millis(1500) {
+                slow.push(worst);
+            }
+        }
+    }
+    eprintln!("{runs} runs; flushes that waited out their deadline: {slow:?}");
+    assert!(slow.is_empty(), "a flush racing shutdown waited out its deadline");
+}
