@@ -713,3 +713,74 @@ fn review_relay_flush_racing_shutdown_waits_out_its_deadline() {
     eprintln!("{runs} runs; flushes that waited out their deadline: {slow:?}");
     assert!(slow.is_empty(), "a flush racing shutdown waited out its deadline");
 }
+
+/// CPU time of the calling thread.
+fn thread_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<u64> = after
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    // utime, stime (fields 14 and 15) in clock ticks of 10 ms.
+    Duration::from_millis((f.get(11).unwrap_or(&0) + f.get(12).unwrap_or(&0)) * 10)
+}
+
+/// `Relay::send_blocking` decides whether to sleep with `has_room(msg.len())`, but
+/// `try_send` admits by `has_room(msg.retained_bytes())` (src/sink/relay.rs). For a message
+/// that pins more than it encodes (a view into a larger allocation: the very case the
+/// retained-bytes accounting is for), the inbox is "full" for `try_send` and "has room" for
+/// the wait: `send_blocking` never sleeps, it spins (and takes the room lock) for as long
+/// as the inbox stays full.
+#[test]
+fn review_relay_send_blocking_spins_on_a_message_that_pins_more_than_it_encodes() {
+    let (gated, gate, started) = GatedSink::new();
+    let relay = Arc::new(
+        spate::sink::Relay::start_with(
+            gated.with_policy(SinkPolicy::Block).max_queue_bytes(1),
+            1 << 20,
+        )
+        .unwrap(),
+    );
+    let store = spate::wire::StoreInfo::new("relay", "spin").unwrap();
+    let info = || EncodedMessage::set_store_info(&store);
+    relay.send_blocking(info()).unwrap();
+    started.recv_timeout(Duration::from_secs(30)).unwrap();
+    // The worker is stuck in write; the next message holds the relay thread (Block), the
+    // rest wait in the inbox.
+    for _ in 0..3 {
+        relay.send_blocking(info()).unwrap();
+    }
+    // One point in a Vec with room for a million: ~2 kB encoded, 12 MB pinned.
+    let mut v = Vec::with_capacity(1_000_000);
+    v.push([1.0f32; 3]);
+    let chunk = spate::Chunk::from_row(
+        EntityPath::parse("p").unwrap(),
+        spate::RowId::new(),
+        &spate::TimePoint::default(),
+        &Points3D::new(v),
+    )
+    .unwrap();
+    let pinned =
+        EncodedMessage::arrow_msg(&chunk, &store, spate::wire::Compression::Off).unwrap();
+    assert!(pinned.retained_bytes() > 1 << 20 && (pinned.len() as u64) < 1 << 16);
+    let sender = {
+        let relay = relay.clone();
+        std::thread::spawn(move || {
+            let (cpu, wall) = (thread_cpu(), Instant::now());
+            relay.send_blocking(pinned).unwrap();
+            (thread_cpu() - cpu, wall.elapsed())
+        })
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    gate.open();
+    let (cpu, wall) = within(Duration::from_secs(30), "send_blocking", move || {
+        sender.join().unwrap()
+    });
+    let _ = relay.shutdown(secs(10));
+    eprintln!("send_blocking waited {wall:?} and burnt {cpu:?} of CPU");
+    assert!(
+        cpu < wall / 4,
+        "send_blocking spun: {cpu:?} of CPU in {wall:?}"
+    );
+}
