@@ -784,3 +784,46 @@ fn review_relay_send_blocking_spins_on_a_message_that_pins_more_than_it_encodes(
         "send_blocking spun: {cpu:?} of CPU in {wall:?}"
     );
 }
+
+/// `flush` returning `Ok` claims the rows reached every sink. A `GrpcSink` whose viewer is
+/// not running holds every message unconfirmed and returns `Ok` from its own `flush` at the
+/// deadline (by design, src/sink/grpc/mod.rs); the recording's `flush` then says `Ok` or
+/// `Deadline` depending on whether the sink's ack or the caller's timer fires first. With
+/// `Ok` nothing was delivered and nothing is reported lost.
+#[test]
+fn review_flush_says_ok_while_an_unreachable_grpc_sink_holds_everything() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("rerun+http://127.0.0.1:{port}/proxy");
+    let sink = spate::sink::GrpcSink::connect(&url).unwrap();
+    let state = sink.state_handle();
+    let rec = Recording::builder("grpc-flush")
+        .sinks(sink)
+        .batch(BatchPolicy::unbatched())
+        .start()
+        .unwrap();
+    let e = EntityPath::parse("p").unwrap();
+    let mut results = Vec::new();
+    for j in 0..20 {
+        rec.log(&e, &point(j)).unwrap();
+        let r = rec.flush(Instant::now() + Duration::from_millis(50));
+        results.push(match r {
+            Ok(()) => "Ok",
+            Err(RecordingError::Deadline(_)) => "Deadline",
+            Err(RecordingError::Lost(_)) => "Lost",
+            Err(_) => "other",
+        });
+    }
+    let g = state.stats();
+    let _ = rec.shutdown(Instant::now() + Duration::from_millis(300));
+    let oks = results.iter().filter(|r| **r == "Ok").count();
+    eprintln!(
+        "flush results: {results:?}\ngrpc: {} confirmed of {} written",
+        g.confirmed_messages, g.written_messages
+    );
+    assert_eq!(g.confirmed_messages, 0);
+    assert_eq!(oks, 0, "flush said Ok {oks} times while nothing was delivered");
+}
