@@ -890,3 +890,46 @@ fn review_a_blocked_producer_pushes_behind_a_final_pass_that_gave_up() {
     eprintln!("{runs} runs: {broken:?}");
     assert!(broken.is_empty(), "an Ok row behind the final pass: {broken:?}");
 }
+
+/// `reap_retiring` (src/drain/mod.rs) publishes the live view without the sinks that
+/// finished closing, then joins each one and only then hands its report to the hub
+/// (`retire_sink`). A `stats()` in between sees the sink nowhere: its counters vanish from
+/// the totals for a moment — and a `flush` whose snapshot falls there stores a baseline
+/// without it, so its next flush reports that sink's old losses again.
+#[test]
+fn review_a_replaced_sink_vanishes_from_stats_while_it_is_reaped() {
+    let rec = Recording::builder("vanish")
+        .sinks(spate::sink::NullSink)
+        .start()
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let (rec, stop) = (rec.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut seen = std::collections::HashSet::new();
+            let mut vanished = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let s = rec.stats();
+                let now: std::collections::HashSet<u64> = s.sinks.iter().map(|k| k.id).collect();
+                // Fewer than 64 replaced sinks: nothing is folded, every sink stays listed.
+                for id in &seen {
+                    if !now.contains(id) {
+                        vanished.push(*id);
+                    }
+                }
+                seen.extend(now);
+            }
+            vanished
+        })
+    };
+    for _ in 0..60 {
+        rec.set_sinks(spate::sink::NullSink).unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    stop.store(true, Ordering::Relaxed);
+    let vanished = watcher.join().unwrap();
+    let _ = rec.shutdown(secs(10));
+    eprintln!("sinks missing from a stats() snapshot after being listed: {vanished:?}");
+    assert!(vanished.is_empty(), "{} snapshots lost a sink", vanished.len());
+}
