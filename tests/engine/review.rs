@@ -933,3 +933,32 @@ fn review_a_replaced_sink_vanishes_from_stats_while_it_is_reaped() {
     eprintln!("sinks missing from a stats() snapshot after being listed: {vanished:?}");
     assert!(vanished.is_empty(), "{} snapshots lost a sink", vanished.len());
 }
+
+/// `flush` merges the sinks' flush failures into its `Losses` by splitting `"name: why"` at
+/// the first `": "` (src/recording.rs `flush`). A sink whose name holds `": "` — names are
+/// free text from `Sink::name()` — is reported under a name no sink has.
+#[test]
+fn review_flush_reports_a_loss_under_a_name_no_sink_has() {
+    struct FailsFlush;
+    impl Sink for FailsFlush {
+        fn name(&self) -> String {
+            "camera: left".into()
+        }
+        fn write(&mut self, _: &EncodedMessage) -> Result<(), SinkError> {
+            Ok(())
+        }
+        fn flush(&mut self, _: Instant) -> Result<(), SinkError> {
+            Err(SinkError::Io(std::io::Error::other("disk gone")))
+        }
+    }
+    let rec = Recording::builder("names").sinks(FailsFlush).start().unwrap();
+    rec.log(&EntityPath::parse("p").unwrap(), &point(0)).unwrap();
+    let err = rec.flush(secs(10)).unwrap_err();
+    let _ = rec.shutdown(secs(10));
+    let RecordingError::Lost(losses) = &err else {
+        panic!("{err}")
+    };
+    let names: Vec<&str> = losses.sinks.iter().map(|s| s.name.as_str()).collect();
+    eprintln!("{err}\nloss entries: {names:?}");
+    assert_eq!(names, ["camera: left"], "{err}");
+}
