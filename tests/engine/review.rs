@@ -962,3 +962,37 @@ fn review_flush_reports_a_loss_under_a_name_no_sink_has() {
     eprintln!("{err}\nloss entries: {names:?}");
     assert_eq!(names, ["camera: left"], "{err}");
 }
+
+/// A sink that closes fine but panics when dropped (a finaliser in `Drop`). The worker
+/// stores `closed_cleanly = true` before it drops the sink (src/sink/worker.rs `serve`,
+/// `SinkJob::Close`); the panic then marks it failed. The report says the sink failed —
+/// and that it is complete.
+#[test]
+fn review_a_sink_that_panics_when_dropped_is_failed_and_complete() {
+    struct PanicsInDrop;
+    impl Sink for PanicsInDrop {
+        fn name(&self) -> String {
+            "panics-in-drop".into()
+        }
+        fn write(&mut self, _: &EncodedMessage) -> Result<(), SinkError> {
+            Ok(())
+        }
+    }
+    impl Drop for PanicsInDrop {
+        fn drop(&mut self) {
+            panic!("finaliser failed");
+        }
+    }
+    let rec = Recording::builder("drop-after-close")
+        .sinks(PanicsInDrop)
+        .start()
+        .unwrap();
+    rec.log(&EntityPath::parse("p").unwrap(), &point(0)).unwrap();
+    let report = rec.shutdown(secs(10));
+    let s = &report.sinks[0];
+    eprintln!("{report}\nis_complete: {}", report.is_complete());
+    assert!(
+        !(s.stats.failed && s.is_complete()),
+        "a failed sink reported complete: {s}"
+    );
+}
