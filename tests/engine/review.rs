@@ -996,3 +996,35 @@ fn review_a_sink_that_panics_when_dropped_is_failed_and_complete() {
         "a failed sink reported complete: {s}"
     );
 }
+
+/// `set_sinks_by` documents that when its deadline passes "the sinks are **not** changed:
+/// the new ones are dropped unstarted". They are dropped only when the (stuck) drain
+/// reaches the request (src/drain/mod.rs `replace_sinks`): until then a `FileSink` handed
+/// over keeps its file locked, so the caller's natural retry — the same file again — fails
+/// with `FileSinkError::Locked`, and the memory the specs hold stays in the request queue.
+#[test]
+fn review_a_cancelled_file_sink_keeps_its_file_locked() {
+    use spate::sink::{FileSink, FileSinkError, FileSinkOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("next.rrd");
+    let (gated, gate, started) = GatedSink::new();
+    let rec = Recording::builder("cancelled-file")
+        .sinks(gated.with_policy(SinkPolicy::Block).max_queue_bytes(1))
+        .batch(BatchPolicy::unbatched())
+        .start()
+        .unwrap();
+    started.recv_timeout(Duration::from_secs(30)).unwrap();
+    let e = EntityPath::parse("p").unwrap();
+    for j in 0..3 {
+        rec.log(&e, &point(j)).unwrap();
+    }
+    let file = FileSink::create(&path, FileSinkOptions::default()).unwrap();
+    let set = rec.set_sinks_by(file, Instant::now() + Duration::from_millis(200));
+    assert!(matches!(set, Err(RecordingError::Deadline(_))), "{set:?}");
+    let retry = FileSink::create(&path, FileSinkOptions::default());
+    let locked = matches!(retry, Err(FileSinkError::Locked { .. }));
+    eprintln!("set_sinks_by -> {set:?}; creating the same file again -> {:?}", retry.as_ref().err());
+    let _ = rec.shutdown(Instant::now() + Duration::from_millis(300));
+    gate.open();
+    assert!(!locked, "the sink set_sinks said it dropped still holds its file");
+}
