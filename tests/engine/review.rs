@@ -1028,3 +1028,27 @@ fn review_a_cancelled_file_sink_keeps_its_file_locked() {
     gate.open();
     assert!(!locked, "the sink set_sinks said it dropped still holds its file");
 }
+
+/// `BatchPolicy`'s fields are public; "no age limit" reads naturally as
+/// `max_delay: Duration::MAX`. `Batcher::next_deadline` computes `opened_at + max_delay`
+/// (src/chunk/batcher.rs), which overflows `Instant` and panics — on the drain thread, the
+/// first time it goes idle with an open batch. The recording is dead: `flush` says `Closed`.
+#[test]
+fn review_a_batch_max_delay_of_duration_max_kills_the_drain() {
+    let (memory, _got) = MemorySink::new();
+    let rec = Recording::builder("max-delay")
+        .sinks(memory)
+        .batch(BatchPolicy {
+            max_delay: Duration::MAX,
+            ..BatchPolicy::live()
+        })
+        .start()
+        .unwrap();
+    rec.log(&EntityPath::parse("p").unwrap(), &point(0)).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let flushed = rec.flush(secs(10));
+    let report = rec.shutdown(secs(10));
+    eprintln!("flush -> {flushed:?}\n{report}");
+    assert!(flushed.is_ok(), "{flushed:?}");
+    assert!(report.is_complete(), "{report}");
+}
