@@ -1052,3 +1052,63 @@ fn review_a_batch_max_delay_of_duration_max_kills_the_drain() {
     assert!(flushed.is_ok(), "{flushed:?}");
     assert!(report.is_complete(), "{report}");
 }
+
+/// `lane_slots` is a plain `usize`; "no slot limit, the byte bound is enough" reads as
+/// `lane_slots(usize::MAX)`. The first `log()` on a thread allocates the ring
+/// (src/lane/mod.rs `new_lane` → `rtrb::RingBuffer::new(slots)`, 256 B a slot): for
+/// `usize::MAX` that is a panic out of `log()` (rtrb's capacity assert); for a large
+/// value that is merely too large (2^40 slots) the allocation fails and the process
+/// aborts (`handle_alloc_error`) — see `review_lane_slots_too_large_aborts_the_process`.
+#[test]
+fn review_lane_slots_usize_max_panics_in_log() {
+    let rec = Recording::builder("slots")
+        .lane_slots(usize::MAX)
+        .start()
+        .unwrap();
+    let r = rec.clone();
+    let outcome = std::thread::spawn(move || {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            r.log(&EntityPath::parse("p").unwrap(), &point(0))
+        }))
+        .map(|r| r.map_err(|e| e.to_string()))
+        .map_err(|_| "panicked")
+    })
+    .join()
+    .unwrap();
+    let _ = rec.shutdown(secs(10));
+    eprintln!("log() with lane_slots(usize::MAX): {outcome:?}");
+    assert!(outcome.is_ok(), "log() panicked");
+}
+
+#[test]
+fn review_lane_slots_abort_child() {
+    if std::env::var_os("SPATE_REVIEW_SLOTS_CHILD").is_none() {
+        return;
+    }
+    let rec = Recording::builder("slots-child")
+        .lane_slots(1 << 40)
+        .start()
+        .unwrap();
+    let _ = rec.log(&EntityPath::parse("p").unwrap(), &point(0));
+    let _ = rec.shutdown(secs(10));
+}
+
+#[test]
+fn review_lane_slots_too_large_aborts_the_process() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "review::review_lane_slots_abort_child", "--nocapture"])
+        .env("SPATE_REVIEW_SLOTS_CHILD", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!(
+        "child: {:?}\n{}",
+        out.status,
+        stderr
+            .lines()
+            .filter(|l| l.contains("alloc") || l.contains("fatal"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(out.status.success(), "the process died: {:?}", out.status);
+}
