@@ -2,7 +2,7 @@
 //! says and fails on the current engine; the doc comment says what breaks and where.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Receiver, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -69,7 +69,9 @@ fn review_a_sink_name_with_a_nul_byte_kills_the_drain() {
     }
     let producer_done = producer.is_finished();
     let report = rec.shutdown(secs(10));
-    eprintln!("set_sinks -> {set:?}\nflush -> {flushed:?}\nproducer finished: {producer_done}\n{report}");
+    eprintln!(
+        "set_sinks -> {set:?}\nflush -> {flushed:?}\nproducer finished: {producer_done}\n{report}"
+    );
     assert!(
         flushed.is_ok(),
         "the recording died with the sink: set_sinks {set:?}, flush {flushed:?}\n{after}"
@@ -213,7 +215,11 @@ fn review_set_sinks_in_a_loop_keeps_every_replaced_sink_alive() {
     );
     let t = Instant::now();
     let report = rec.shutdown(Instant::now() + Duration::from_secs(5));
-    eprintln!("shutdown took {:?}: {} sink reports", t.elapsed(), report.sinks.len());
+    eprintln!(
+        "shutdown took {:?}: {} sink reports",
+        t.elapsed(),
+        report.sinks.len()
+    );
     assert!(
         live_retired <= 64 && threads < 64,
         "replaced sinks are not bounded: {live_retired} still live, {threads} more threads"
@@ -374,7 +380,15 @@ fn review_log_from_a_thread_local_destructor_aborts_the_process() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    eprintln!("child: {:?}\n{}", out.status, stderr.lines().filter(|l| !l.starts_with("  ")).collect::<Vec<_>>().join("\n"));
+    eprintln!(
+        "child: {:?}\n{}",
+        out.status,
+        stderr
+            .lines()
+            .filter(|l| !l.starts_with("  "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     assert!(out.status.success(), "the process died: {:?}", out.status);
 }
 
@@ -510,7 +524,10 @@ fn review_flushes_pile_up_without_bound_behind_a_stuck_sink() {
         std::thread::sleep(Duration::from_millis(500));
         rss_bytes().saturating_sub(before)
     });
-    eprintln!("400k flushes behind a stuck sink: RSS grew by {} MB", grew >> 20);
+    eprintln!(
+        "400k flushes behind a stuck sink: RSS grew by {} MB",
+        grew >> 20
+    );
     let _ = rec.shutdown(Instant::now() + Duration::from_millis(300));
     gate.open();
     assert!(grew < 16 << 20, "memory grew by {} MB", grew >> 20);
@@ -711,7 +728,10 @@ fn review_relay_flush_racing_shutdown_waits_out_its_deadline() {
         }
     }
     eprintln!("{runs} runs; flushes that waited out their deadline: {slow:?}");
-    assert!(slow.is_empty(), "a flush racing shutdown waited out its deadline");
+    assert!(
+        slow.is_empty(),
+        "a flush racing shutdown waited out its deadline"
+    );
 }
 
 /// CPU time of the calling thread.
@@ -761,8 +781,7 @@ fn review_relay_send_blocking_spins_on_a_message_that_pins_more_than_it_encodes(
         &Points3D::new(v),
     )
     .unwrap();
-    let pinned =
-        EncodedMessage::arrow_msg(&chunk, &store, spate::wire::Compression::Off).unwrap();
+    let pinned = EncodedMessage::arrow_msg(&chunk, &store, spate::wire::Compression::Off).unwrap();
     assert!(pinned.retained_bytes() > 1 << 20 && (pinned.len() as u64) < 1 << 16);
     let sender = {
         let relay = relay.clone();
@@ -825,7 +844,10 @@ fn review_flush_says_ok_while_an_unreachable_grpc_sink_holds_everything() {
         g.confirmed_messages, g.written_messages
     );
     assert_eq!(g.confirmed_messages, 0);
-    assert_eq!(oks, 0, "flush said Ok {oks} times while nothing was delivered");
+    assert_eq!(
+        oks, 0,
+        "flush said Ok {oks} times while nothing was delivered"
+    );
 }
 
 /// The final pass gives up at the deadline while a producer is still inside a `Block`
@@ -888,7 +910,10 @@ fn review_a_blocked_producer_pushes_behind_a_final_pass_that_gave_up() {
         }
     }
     eprintln!("{runs} runs: {broken:?}");
-    assert!(broken.is_empty(), "an Ok row behind the final pass: {broken:?}");
+    assert!(
+        broken.is_empty(),
+        "an Ok row behind the final pass: {broken:?}"
+    );
 }
 
 /// `reap_retiring` (src/drain/mod.rs) publishes the live view without the sinks that
@@ -931,7 +956,11 @@ fn review_a_replaced_sink_vanishes_from_stats_while_it_is_reaped() {
     let vanished = watcher.join().unwrap();
     let _ = rec.shutdown(secs(10));
     eprintln!("sinks missing from a stats() snapshot after being listed: {vanished:?}");
-    assert!(vanished.is_empty(), "{} snapshots lost a sink", vanished.len());
+    assert!(
+        vanished.is_empty(),
+        "{} snapshots lost a sink",
+        vanished.len()
+    );
 }
 
 /// `flush` merges the sinks' flush failures into its `Losses` by splitting `"name: why"` at
@@ -951,8 +980,12 @@ fn review_flush_reports_a_loss_under_a_name_no_sink_has() {
             Err(SinkError::Io(std::io::Error::other("disk gone")))
         }
     }
-    let rec = Recording::builder("names").sinks(FailsFlush).start().unwrap();
-    rec.log(&EntityPath::parse("p").unwrap(), &point(0)).unwrap();
+    let rec = Recording::builder("names")
+        .sinks(FailsFlush)
+        .start()
+        .unwrap();
+    rec.log(&EntityPath::parse("p").unwrap(), &point(0))
+        .unwrap();
     let err = rec.flush(secs(10)).unwrap_err();
     let _ = rec.shutdown(secs(10));
     let RecordingError::Lost(losses) = &err else {
@@ -987,7 +1020,8 @@ fn review_a_sink_that_panics_when_dropped_is_failed_and_complete() {
         .sinks(PanicsInDrop)
         .start()
         .unwrap();
-    rec.log(&EntityPath::parse("p").unwrap(), &point(0)).unwrap();
+    rec.log(&EntityPath::parse("p").unwrap(), &point(0))
+        .unwrap();
     let report = rec.shutdown(secs(10));
     let s = &report.sinks[0];
     eprintln!("{report}\nis_complete: {}", report.is_complete());
@@ -1023,10 +1057,16 @@ fn review_a_cancelled_file_sink_keeps_its_file_locked() {
     assert!(matches!(set, Err(RecordingError::Deadline(_))), "{set:?}");
     let retry = FileSink::create(&path, FileSinkOptions::default());
     let locked = matches!(retry, Err(FileSinkError::Locked { .. }));
-    eprintln!("set_sinks_by -> {set:?}; creating the same file again -> {:?}", retry.as_ref().err());
+    eprintln!(
+        "set_sinks_by -> {set:?}; creating the same file again -> {:?}",
+        retry.as_ref().err()
+    );
     let _ = rec.shutdown(Instant::now() + Duration::from_millis(300));
     gate.open();
-    assert!(!locked, "the sink set_sinks said it dropped still holds its file");
+    assert!(
+        !locked,
+        "the sink set_sinks said it dropped still holds its file"
+    );
 }
 
 /// `BatchPolicy`'s fields are public; "no age limit" reads naturally as
@@ -1044,7 +1084,8 @@ fn review_a_batch_max_delay_of_duration_max_kills_the_drain() {
         })
         .start()
         .unwrap();
-    rec.log(&EntityPath::parse("p").unwrap(), &point(0)).unwrap();
+    rec.log(&EntityPath::parse("p").unwrap(), &point(0))
+        .unwrap();
     std::thread::sleep(Duration::from_millis(200));
     let flushed = rec.flush(secs(10));
     let report = rec.shutdown(secs(10));
@@ -1096,7 +1137,11 @@ fn review_lane_slots_abort_child() {
 #[test]
 fn review_lane_slots_too_large_aborts_the_process() {
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "review::review_lane_slots_abort_child", "--nocapture"])
+        .args([
+            "--exact",
+            "review::review_lane_slots_abort_child",
+            "--nocapture",
+        ])
         .env("SPATE_REVIEW_SLOTS_CHILD", "1")
         .output()
         .unwrap();
