@@ -6,6 +6,7 @@ mod correctness;
 mod file_sink;
 mod file_sink_writer;
 mod model;
+mod review;
 #[path = "../support/official.rs"]
 mod official;
 mod sinks;
