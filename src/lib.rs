@@ -128,8 +128,8 @@ pub use error::ErrorChain;
 pub use lane::LanePolicy;
 pub use pool::{BufferPool, Loan, LoanedPoints, PoolStats};
 pub use recording::{
-    Archetype, DEFAULT_LANE_CAPACITY_BYTES, DEFAULT_LANE_SLOTS, DROP_FLUSH_DEADLINE, Recording,
-    RecordingBuilder, RecordingError, SET_SINKS_DEADLINE,
+    Archetype, DEFAULT_LANE_CAPACITY_BYTES, DEFAULT_LANE_SLOTS, DISCARD_WAIT, DROP_FLUSH_DEADLINE,
+    MAX_LANE_SLOTS, Recording, RecordingBuilder, RecordingError, SET_SINKS_DEADLINE,
 };
 pub use sink::{
     MemorySink, MemorySinkHandle, Sink, SinkError, SinkExt, SinkMonitor, SinkPolicy, SinkReport,

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::archetype::{ArchetypeError, Points3D};
 use crate::chunk::RowId;
 use crate::chunk::batcher::BatchPolicy;
-use crate::drain::hub::{Claim, Hub, Request, lock};
+use crate::drain::hub::{FlushJoin, Hub, Request, SinkOffer, lock};
 use crate::drain::{DrainConfig, DrainLoop};
 use crate::entity::EntityPath;
 use crate::lane::{LanePolicy, LaneProducer, PushError, Row, RowData, new_lane};
@@ -52,6 +52,20 @@ pub enum RecordingError {
     /// A batch environment variable is malformed.
     #[error(transparent)]
     BatchEnv(#[from] crate::chunk::batcher::BatchEnvError),
+    /// Called while this thread exits (from another thread-local's destructor): its lane
+    /// and times are gone. Nothing was logged; log from a live thread.
+    #[error("this thread is exiting: its lane is gone (nothing was logged)")]
+    ThreadExiting,
+    /// A builder setting is out of range.
+    #[error("{setting} = {value} is out of range: {expected}")]
+    Setting {
+        /// The builder method.
+        setting: &'static str,
+        /// The value given.
+        value: String,
+        /// What is accepted.
+        expected: &'static str,
+    },
 }
 
 /// Configures and starts a [`Recording`].
@@ -82,6 +96,8 @@ impl std::fmt::Debug for RecordingBuilder {
 pub const DEFAULT_LANE_CAPACITY_BYTES: u64 = 64 * 1024 * 1024;
 /// Default lane length: 16384 rows per producer thread.
 pub const DEFAULT_LANE_SLOTS: usize = 16 * 1024;
+/// Longest lane: 1 Mi rows (a 256 MiB ring per producer thread).
+pub const MAX_LANE_SLOTS: usize = 1 << 20;
 
 impl RecordingBuilder {
     /// The recording id (default: a fresh TUID string).
@@ -103,7 +119,8 @@ impl RecordingBuilder {
         self
     }
 
-    /// Rows each lane may hold (default 16384).
+    /// Rows each lane may hold (default 16384; 2 to [`MAX_LANE_SLOTS`]: the ring is
+    /// allocated up front, 256 bytes a slot). [`start`](Self::start) refuses other values.
     pub fn lane_slots(mut self, rows: usize) -> Self {
         self.lane_slots = rows;
         self
@@ -135,6 +152,13 @@ impl RecordingBuilder {
 
     /// Starts the drain thread and the sink workers.
     pub fn start(self) -> Result<Recording, RecordingError> {
+        if !(2..=MAX_LANE_SLOTS).contains(&self.lane_slots) {
+            return Err(RecordingError::Setting {
+                setting: "lane_slots",
+                value: self.lane_slots.to_string(),
+                expected: "2 to MAX_LANE_SLOTS (1048576) rows",
+            });
+        }
         let recording_id = self
             .recording_id
             .unwrap_or_else(|| crate::chunk::Tuid::new().to_rerun_hex());
@@ -239,6 +263,17 @@ pub const DROP_FLUSH_DEADLINE: Duration = Duration::from_secs(5);
 /// How long [`Recording::set_sinks`] waits for the drain to switch sinks.
 pub const SET_SINKS_DEADLINE: Duration = Duration::from_secs(10);
 
+/// How long a `set_sinks` that gave up waits for each new sink it started to be dropped
+/// (on the sink's own thread: a `FileSink` lets go of its file then).
+pub const DISCARD_WAIT: Duration = Duration::from_secs(1);
+
+/// Stops workers that never got a message: each drops its sink on its own thread.
+fn discard(workers: Vec<SinkWorker>) {
+    for w in workers {
+        w.discard(Instant::now() + DISCARD_WAIT);
+    }
+}
+
 /// How much longer than its deadline a shutdown waits for the drain's report before it
 /// makes one from the counters (the drain itself stops at the deadline).
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
@@ -275,26 +310,30 @@ thread_local! {
     static LOCAL: RefCell<Vec<LocalLane>> = const { RefCell::new(Vec::new()) };
 }
 
-fn with_local<R>(hub: &Arc<Hub>, f: impl FnOnce(&mut LocalLane) -> R) -> R {
-    LOCAL.with(|cell| {
-        let mut lanes = cell.borrow_mut();
-        let idx = match lanes.iter().position(|l| l.id == hub.id) {
-            Some(i) => i,
-            None => {
-                // Forget lanes of recordings that are gone or shut down.
-                lanes.retain(|l| l.recording.upgrade().is_some_and(|h| !h.gate.is_closed()));
-                lanes.push(LocalLane {
-                    recording: Arc::downgrade(hub),
-                    id: hub.id,
-                    producer: None,
-                    time: TimePoint::default(),
-                    flushed: None,
-                });
-                lanes.len() - 1
-            }
-        };
-        f(&mut lanes[idx])
-    })
+/// Runs `f` on this thread's entry for `hub`; `None` when the thread is exiting and its
+/// thread-locals are gone already (e.g. `log` from another thread-local's destructor).
+fn with_local<R>(hub: &Arc<Hub>, f: impl FnOnce(&mut LocalLane) -> R) -> Option<R> {
+    LOCAL
+        .try_with(|cell| {
+            let mut lanes = cell.borrow_mut();
+            let idx = match lanes.iter().position(|l| l.id == hub.id) {
+                Some(i) => i,
+                None => {
+                    // Forget lanes of recordings that are gone or shut down.
+                    lanes.retain(|l| l.recording.upgrade().is_some_and(|h| !h.gate.is_closed()));
+                    lanes.push(LocalLane {
+                        recording: Arc::downgrade(hub),
+                        id: hub.id,
+                        producer: None,
+                        time: TimePoint::default(),
+                        flushed: None,
+                    });
+                    lanes.len() - 1
+                }
+            };
+            f(&mut lanes[idx])
+        })
+        .ok()
 }
 
 /// The handle to log through. Cheap to clone; `Send + Sync`.
@@ -397,13 +436,20 @@ fn shutdown(handle: &Handle, deadline: Instant) -> ShutdownReport {
         loop {
             match &*state {
                 ShutdownState::Done(r) => return r.clone(),
-                // The first caller's wait is bounded by its deadline (plus a grace), so
-                // this one is too.
+                // Another call is shutting down: wait for its report, until this call's
+                // own deadline (plus the grace); then report what the counters say now,
+                // marked timed out, without disturbing the first call.
                 ShutdownState::InProgress => {
+                    let now = Instant::now();
+                    let until = deadline + SHUTDOWN_GRACE;
+                    if now >= until {
+                        return handle.hub.snapshot_report();
+                    }
                     state = handle
                         .shutdown_done
-                        .wait(state)
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                        .wait_timeout(state, until - now)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .0;
                 }
                 ShutdownState::Running => break,
             }
@@ -512,7 +558,8 @@ impl Recording {
                 retained_bytes: data.retained_bytes(),
             };
             producer.push_through(&hub.gate, row)
-        });
+        })
+        .ok_or(RecordingError::ThreadExiting)?;
         match result {
             Ok(()) => {
                 hub.notify_drain();
@@ -565,6 +612,7 @@ impl Recording {
             local.time.insert(timeline, value)?;
             Ok(())
         })
+        .ok_or(RecordingError::ThreadExiting)?
     }
 
     /// Sets this thread's time on a sequence timeline (e.g. a frame number).
@@ -584,7 +632,8 @@ impl Recording {
 
     /// Clears this thread's times: later rows are logged at no time (static) until set again.
     pub fn reset_time(&self) {
-        with_local(&self.handle.hub, |local| local.time = TimePoint::default());
+        // An exiting thread has no times left to reset.
+        let _ = with_local(&self.handle.hub, |local| local.time = TimePoint::default());
     }
 
     /// Delivers everything this thread logged before this call (and what other threads had
@@ -613,14 +662,18 @@ impl Recording {
             return Err(RecordingError::Closed);
         }
         let (tx, rx) = channel();
-        handle
-            .requests
-            .send(Request::Flush {
-                deadline,
-                reply: tx,
-            })
-            .map_err(|_| RecordingError::Closed)?;
-        handle.hub.notify_drain();
+        match handle.hub.join_flush(tx, deadline) {
+            FlushJoin::Closed => return Err(RecordingError::Closed),
+            FlushJoin::Joined => {}
+            FlushJoin::First => {
+                if handle.requests.send(Request::Flush).is_err() {
+                    // The drain is gone: everyone waiting hears it now.
+                    handle.hub.close_flushes();
+                    return Err(RecordingError::Closed);
+                }
+                handle.hub.notify_drain();
+            }
+        }
         let ticket = await_reply(&rx, deadline, "flush")?;
         if !ticket.wait(deadline) || ticket.was_late() {
             return Err(RecordingError::Deadline("flush"));
@@ -629,24 +682,23 @@ impl Recording {
         let mut losses = with_local(&handle.hub, |local| {
             let before = local.flushed.get_or_insert_with(Default::default);
             let losses = Losses::between(before, &now);
-            **before = now;
+            **before = now.clone();
             losses
-        });
+        })
+        // An exiting thread has no baseline: everything lost since the start.
+        .unwrap_or_else(|| Losses::between(&Stats::default(), &now));
         // A sink whose flush failed (or that had failed before): say so even if no row
         // count moved.
-        for failure in ticket.failures() {
-            let (name, why) = failure.split_once(": ").unwrap_or((&failure, ""));
+        for (name, why) in ticket.failures() {
             match losses.sinks.iter_mut().find(|l| l.name == name) {
                 Some(l) => {
-                    l.failure.get_or_insert_with(|| why.to_owned());
+                    l.failure.get_or_insert(why);
                 }
-                None => {
-                    losses.sinks.push(SinkLoss {
-                        name: name.to_owned(),
-                        failure: Some(why.to_owned()),
-                        ..SinkLoss::default()
-                    });
-                }
+                None => losses.sinks.push(SinkLoss {
+                    name,
+                    failure: Some(why),
+                    ..SinkLoss::default()
+                }),
             }
         }
         if losses.is_empty() {
@@ -667,9 +719,12 @@ impl Recording {
     /// The old sinks then finish their queues and close on their own threads (their
     /// counters stay in [`stats`](Self::stats), marked retired).
     ///
-    /// If the deadline passes first (the drain is held up by a full `Block` sink), the
-    /// call returns [`RecordingError::Deadline`] and the sinks are **not** changed: the new
-    /// ones are dropped unstarted.
+    /// The new sinks' workers start on this call (their `name()`, `monitor()` and all later
+    /// calls run on the workers' threads). If the deadline passes before the drain swaps
+    /// them in (it is held up by a full `Block` sink), the call returns
+    /// [`RecordingError::Deadline`] and the sinks are **not** changed: the new ones are
+    /// dropped, on their own threads, before this returns (waiting at most
+    /// [`DISCARD_WAIT`] for each).
     ///
     /// A file has one writer: a new [`FileSink`](crate::sink::FileSink) on the path the
     /// current one writes fails to create ([`FileSinkError::Locked`]) before this is called;
@@ -682,32 +737,48 @@ impl Recording {
         deadline: Instant,
     ) -> Result<(), RecordingError> {
         let handle = &*self.handle;
-        if handle.hub.gate.is_closed() {
+        let hub = &handle.hub;
+        if hub.gate.is_closed() {
             return Err(RecordingError::Closed);
         }
-        let claim = Arc::new(Claim::default());
-        let (tx, rx) = channel();
-        handle
-            .requests
-            .send(Request::SetSinks {
-                sinks: sinks.into_sinks(),
-                claim: claim.clone(),
-                reply: tx,
-            })
-            .map_err(|_| RecordingError::Closed)?;
-        handle.hub.notify_drain();
-        let result = match await_reply(&rx, deadline, "set_sinks") {
-            Err(RecordingError::Deadline(what)) => {
-                if claim.cancel() {
-                    return Err(RecordingError::Deadline(what));
+        let parker = hub.drain_parker().ok_or(RecordingError::Closed)?;
+        // The workers start here (a thread each; the sinks' own code runs on them), so the
+        // drain only swaps them in.
+        let mut workers = Vec::new();
+        for spec in sinks.into_sinks() {
+            match SinkWorker::start(spec, parker.clone()) {
+                Ok(w) => workers.push(w),
+                Err(e) => {
+                    discard(workers);
+                    return Err(RecordingError::Spawn(e));
                 }
-                // The drain took it just now: it answers right after starting the sinks
-                // (this wait ends when it answers or exits).
-                rx.recv().map_err(|_| RecordingError::Closed)?
             }
-            other => other?,
+        }
+        let offer = Arc::new(SinkOffer::new(workers));
+        let (tx, rx) = channel();
+        let request = Request::SetSinks {
+            offer: offer.clone(),
+            reply: tx,
         };
-        result.map_err(RecordingError::Spawn)
+        if handle.requests.send(request).is_err() {
+            discard(offer.take().unwrap_or_default());
+            return Err(RecordingError::Closed);
+        }
+        hub.notify_drain();
+        match await_reply(&rx, deadline, "set_sinks") {
+            Ok(()) => Ok(()),
+            Err(e) => match offer.take() {
+                // Taken back before the drain got to them: the sinks are not changed.
+                Some(workers) => {
+                    discard(workers);
+                    Err(e)
+                }
+                // The drain took them just now and answers right away (nothing but a swap
+                // and queueing the store info lies between; this ends when it answers or
+                // exits).
+                None => rx.recv().map_err(|_| RecordingError::Closed),
+            },
+        }
     }
 
     /// Stops logging, delivers what it can by `deadline`, closes the sinks and reports.
@@ -716,8 +787,9 @@ impl Recording {
     /// every later one returns [`RecordingError::Closed`]. Each sink closes by `deadline`
     /// (or sooner, with its [`close_timeout`](crate::sink::SinkSpec::close_timeout)); a
     /// sink that misses it is reported as timed out, with what it still held counted as
-    /// dropped, without marking the others. Concurrent and later calls return the same
-    /// report.
+    /// dropped, without marking the others. Later calls, and concurrent ones that can wait
+    /// for it within their own deadline, return the same report; a concurrent call whose
+    /// deadline comes first gets a snapshot of the counters, marked timed out.
     pub fn shutdown(&self, deadline: Instant) -> ShutdownReport {
         shutdown(&self.handle, deadline)
     }

@@ -273,8 +273,10 @@ impl SinkStats {
                 .and_then(|r| r.parse::<u64>().ok())
                 .unwrap_or(1)
         };
+        let id = self.id;
         let count = n(&self.name) + n(&other.name);
         self.name = format!("earlier sinks ({count})");
+        self.id = id;
         self.messages += other.messages;
         self.rows += other.rows;
         self.bytes += other.bytes;
@@ -735,8 +737,35 @@ impl Losses {
             rows_encode_failed: now.encode_errors.saturating_sub(before.encode_errors),
             sinks: Vec::new(),
         };
+        // Replaced sinks fold into one entry (id 0) once there are many: a sink listed
+        // before and gone now was folded, and what it had lost then is not new.
+        let folded_since = {
+            let mut f: Option<SinkStats> = None;
+            for o in &before.sinks {
+                if o.id != 0 && !now.sinks.iter().any(|s| s.id == o.id) {
+                    match &mut f {
+                        Some(f) => f.absorb(&o.without_monitor()),
+                        None => f = Some(o.without_monitor()),
+                    }
+                }
+            }
+            f
+        };
+        let folded_before = match (before.sinks.iter().find(|o| o.id == 0), &folded_since) {
+            (Some(b), Some(f)) => {
+                let mut b = b.clone();
+                b.absorb(f);
+                Some(b)
+            }
+            (Some(b), None) => Some(b.clone()),
+            (None, f) => f.clone(),
+        };
         for s in &now.sinks {
-            let old = before.sinks.iter().find(|o| o.id == s.id);
+            let old = if s.id == 0 {
+                folded_before.as_ref()
+            } else {
+                before.sinks.iter().find(|o| o.id == s.id)
+            };
             let d = |f: fn(&SinkStats) -> u64| f(s).saturating_sub(old.map_or(0, f));
             let mut reasons: Vec<(u64, DropReason)> = vec![
                 (d(|x| x.dropped_queue_full), DropReason::QueueFull),

@@ -294,9 +294,10 @@ impl Batcher {
 
     /// When the oldest open batch falls due.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        // `checked_add`: a `max_delay` past the end of time (`Duration::MAX`) is no age limit.
         self.open
             .iter()
-            .map(|b| b.opened_at + self.policy.max_delay)
+            .filter_map(|b| b.opened_at.checked_add(self.policy.max_delay))
             .min()
     }
 

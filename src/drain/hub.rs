@@ -1,7 +1,7 @@
 //! Where `Recording` handles meet the drain thread: the gate, new lanes, the requests and
 //! their replies, and the live views that `stats()` reads.
 
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Instant;
@@ -12,13 +12,16 @@ use crate::deadline::AtomicDeadline;
 use crate::gate::Gate;
 use crate::lane::{LaneConsumer, LaneShared, LaneStats};
 use crate::park::Parker;
-use crate::sink::SinkSpec;
-use crate::sink::worker::{SinkShared, Ticket};
+use crate::sink::worker::{SinkShared, SinkWorker, Ticket};
 use crate::stats::{ShutdownReport, SinkReport, Stats};
 
 /// Replaced sinks whose final reports are kept one by one; older ones are folded into one
 /// entry, so a program that calls `set_sinks` in a loop stays bounded in memory.
 pub(crate) const MAX_RETIRED_REPORTS: usize = 64;
+
+/// The id of the entry that replaced sinks beyond [`MAX_RETIRED_REPORTS`] are folded into
+/// (real sinks' ids start at 1).
+pub(crate) const FOLDED_SINKS_ID: u64 = 0;
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -28,17 +31,14 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// drain never serves (it exited) drops the channel, and the caller's wait ends at once.
 pub(crate) enum Request {
     /// Take each lane up to where it stood, finish every batch, then flush every sink; the
-    /// sinks' ticket comes back on `reply`.
-    Flush {
-        deadline: Instant,
-        reply: Sender<Arc<Ticket>>,
-    },
-    /// Replace the sinks (after delivering what the lanes held into the old ones), unless
-    /// the caller gave up first (`claim`).
+    /// sinks' ticket goes to every caller waiting in the hub's flush list when the drain
+    /// picks this up (flushes asked for meanwhile share this one).
+    Flush,
+    /// Replace the sinks (after delivering what the lanes held into the old ones) with the
+    /// offered ones, unless the caller took them back first.
     SetSinks {
-        sinks: Vec<SinkSpec>,
-        claim: Arc<Claim>,
-        reply: Sender<std::io::Result<()>>,
+        offer: Arc<SinkOffer>,
+        reply: Sender<()>,
     },
     /// Drain everything, close every sink, report, and stop.
     Shutdown {
@@ -47,30 +47,39 @@ pub(crate) enum Request {
     },
 }
 
-const PENDING: u8 = 0;
-const TAKEN: u8 = 1;
-const CANCELLED: u8 = 2;
+/// New sinks, already started by the caller of `set_sinks`, offered to the drain. Whoever
+/// takes them out of the slot decides their fate, exactly once: the drain attaches them, or
+/// the caller, at its deadline, discards them (no user code ever runs on the drain thread).
+#[derive(Default)]
+pub(crate) struct SinkOffer(Mutex<Option<Vec<SinkWorker>>>);
 
-/// Who decides a request's fate when its caller's deadline passes: the drain takes it (and
-/// will answer promptly) or the caller cancels it (and the drain will not act on it) —
-/// exactly one of the two.
-#[derive(Debug, Default)]
-pub(crate) struct Claim(AtomicU8);
-
-impl Claim {
-    /// The drain commits to serving the request; false if the caller cancelled it.
-    pub(crate) fn take(&self) -> bool {
-        self.0
-            .compare_exchange(PENDING, TAKEN, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
+impl SinkOffer {
+    pub(crate) fn new(workers: Vec<SinkWorker>) -> Self {
+        Self(Mutex::new(Some(workers)))
     }
 
-    /// The caller gives up; false if the drain took the request already.
-    pub(crate) fn cancel(&self) -> bool {
-        self.0
-            .compare_exchange(PENDING, CANCELLED, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
+    /// The workers, to whoever asks first.
+    pub(crate) fn take(&self) -> Option<Vec<SinkWorker>> {
+        lock(&self.0).take()
     }
+}
+
+/// Callers waiting for the next flush (see [`Request::Flush`]).
+#[derive(Default)]
+struct FlushWaiters {
+    waiting: Vec<(Sender<Arc<Ticket>>, Instant)>,
+    /// The drain exited: nobody will serve a flush any more.
+    closed: bool,
+}
+
+/// How a caller joined the next flush.
+pub(crate) enum FlushJoin {
+    /// The first: it sends the request.
+    First,
+    /// Another caller sent it; this one shares its answer.
+    Joined,
+    /// The drain is gone.
+    Closed,
 }
 
 #[derive(Default)]
@@ -87,6 +96,8 @@ struct SinksView {
     live: Vec<Arc<SinkShared>>,
     /// Final reports of replaced sinks, oldest first (at most `MAX_RETIRED_REPORTS`).
     retired: Vec<SinkReport>,
+    /// Older ones, folded into one entry (id [`FOLDED_SINKS_ID`]).
+    folded: Option<SinkReport>,
 }
 
 /// The drain's counters (drain-written, read by `stats()`).
@@ -100,6 +111,11 @@ pub(crate) struct DrainCounters {
     pub rows_abandoned: AtomicU64,
     /// Rows in open batches now (for a report the drain could not make itself).
     pub rows_batched: AtomicU64,
+    /// The drain's final pass is over: what the lanes still hold is abandoned.
+    pub final_pass_done: AtomicBool,
+    /// A shutdown gave up on the drain and reported from the counters: the drain stops
+    /// taking, encoding and dispatching rows (they are counted abandoned).
+    pub gave_up: AtomicBool,
 }
 
 /// State shared by the handles, the producers and the drain thread.
@@ -111,6 +127,7 @@ pub(crate) struct Hub {
     drain: OnceLock<Arc<Parker>>,
     lanes: Mutex<LanesView>,
     sinks: Mutex<SinksView>,
+    flushes: Mutex<FlushWaiters>,
     pub counters: DrainCounters,
     /// Set by the first shutdown: a drain blocked on a full `Block` sink gives up at it
     /// even before it sees the shutdown request.
@@ -127,6 +144,7 @@ impl Hub {
             drain: OnceLock::new(),
             lanes: Mutex::new(LanesView::default()),
             sinks: Mutex::new(SinksView::default()),
+            flushes: Mutex::new(FlushWaiters::default()),
             counters: DrainCounters::default(),
             shutdown_deadline: AtomicDeadline::new(),
         }
@@ -134,6 +152,11 @@ impl Hub {
 
     pub(crate) fn set_drain(&self, parker: Arc<Parker>) {
         let _ = self.drain.set(parker);
+    }
+
+    /// The drain's parker (set before `start` returns).
+    pub(crate) fn drain_parker(&self) -> Option<Arc<Parker>> {
+        self.drain.get().cloned()
     }
 
     pub(crate) fn notify_drain(&self) {
@@ -149,6 +172,33 @@ impl Hub {
 
     pub(crate) fn shutdown_deadline(&self) -> Option<Instant> {
         self.shutdown_deadline.get()
+    }
+
+    /// Adds a caller to the next flush: the first one sends the request, later ones share
+    /// its answer (a flush loop against a stuck drain holds one request, not thousands).
+    pub(crate) fn join_flush(&self, reply: Sender<Arc<Ticket>>, deadline: Instant) -> FlushJoin {
+        let mut f = lock(&self.flushes);
+        if f.closed {
+            return FlushJoin::Closed;
+        }
+        f.waiting.push((reply, deadline));
+        if f.waiting.len() == 1 {
+            FlushJoin::First
+        } else {
+            FlushJoin::Joined
+        }
+    }
+
+    /// The callers of the flush being served now, with their deadlines.
+    pub(crate) fn take_flush_waiters(&self) -> Vec<(Sender<Arc<Ticket>>, Instant)> {
+        std::mem::take(&mut lock(&self.flushes).waiting)
+    }
+
+    /// The drain exits (or the request could not be sent): waiting callers hear at once.
+    pub(crate) fn close_flushes(&self) {
+        let mut f = lock(&self.flushes);
+        f.closed = true;
+        f.waiting.clear();
     }
 
     pub(crate) fn add_lane(&self, lane: Arc<LaneShared>) {
@@ -180,19 +230,31 @@ impl Hub {
     }
 
     /// A replaced sink finished closing: its report replaces its live view.
+    /// A replaced sink finished closing: its report replaces its live view, in one step
+    /// (a snapshot never misses it).
     pub(crate) fn retire_sink(&self, report: SinkReport) {
         let mut v = lock(&self.sinks);
         v.live.retain(|s| s.id() != report.stats.id);
         v.retired.push(report);
         if v.retired.len() > MAX_RETIRED_REPORTS {
             let oldest = v.retired.remove(0);
-            fold_into(&mut v.retired[0], &oldest);
+            let folded = v.folded.get_or_insert_with(|| {
+                let mut empty = SinkReport {
+                    closed_cleanly: true,
+                    ..SinkReport::default()
+                };
+                empty.stats.id = FOLDED_SINKS_ID;
+                empty.stats.name = "earlier sinks (0)".to_owned();
+                empty
+            });
+            fold_into(folded, &oldest);
         }
     }
 
-    /// The final reports of replaced sinks (for the shutdown report).
+    /// The final reports of replaced sinks, the folded ones first (for the shutdown report).
     pub(crate) fn retired_reports(&self) -> Vec<SinkReport> {
-        lock(&self.sinks).retired.clone()
+        let v = lock(&self.sinks);
+        v.folded.iter().chain(&v.retired).cloned().collect()
     }
 
     /// Every live sink (current and closing), to give up on at a deadline.
@@ -216,7 +278,7 @@ impl Hub {
             v.live
                 .iter()
                 .map(|s| s.snapshot())
-                .chain(v.retired.iter().map(|r| r.stats.clone()))
+                .chain(v.folded.iter().chain(&v.retired).map(|r| r.stats.clone()))
                 .collect()
         };
         Stats {
@@ -227,24 +289,53 @@ impl Hub {
             rows_encoded: c.rows_encoded.load(r),
             bytes_encoded: c.bytes_encoded.load(r),
             encode_errors: c.encode_errors.load(r),
-            rows_abandoned: c.rows_abandoned.load(r),
+            rows_abandoned: c.rows_abandoned.load(r) + self.rows_left_behind(),
         }
+    }
+
+    /// Once the final pass is over (or was given up), the rows still in the lanes: counted
+    /// at every snapshot, so even a push that lands after the report is counted.
+    fn rows_left_behind(&self) -> u64 {
+        let c = &self.counters;
+        if !c.final_pass_done.load(Ordering::Acquire) && !c.gave_up.load(Ordering::Acquire) {
+            return 0;
+        }
+        lock(&self.lanes).live.iter().map(|l| l.rows_left()).sum()
+    }
+
+    /// Whether a shutdown gave up on the drain (it stops at once).
+    pub(crate) fn gave_up(&self) -> bool {
+        self.counters.gave_up.load(Ordering::Acquire)
     }
 
     /// A report from the counters alone, for when the drain did not answer by the
     /// deadline: every live sink is given up on, and what the lanes and batches still hold
     /// is counted as abandoned.
     pub(crate) fn report_without_drain(&self) -> ShutdownReport {
-        let left: u64 = lock(&self.lanes)
-            .live
-            .iter()
-            .map(|l| l.rows_left())
-            .sum::<u64>()
-            + self.counters.rows_batched.load(Ordering::Acquire);
-        self.counters
-            .rows_abandoned
-            .fetch_max(left, Ordering::AcqRel);
+        // The drain stops taking and dispatching rows from here on; the rows in its batches
+        // (drained, not encoded) and in the lanes are abandoned.
+        let c = &self.counters;
+        if !c.gave_up.swap(true, Ordering::AcqRel) {
+            c.rows_abandoned
+                .fetch_add(c.rows_batched.load(Ordering::Acquire), Ordering::AcqRel);
+        }
         let mut sinks: Vec<SinkReport> = self.live_sinks().iter().map(|s| s.abandon()).collect();
+        sinks.extend(self.retired_reports());
+        self.report(sinks, true)
+    }
+
+    /// The counters now, as a report marked timed out, changing nothing (for a shutdown
+    /// that cannot wait for the one in progress).
+    pub(crate) fn snapshot_report(&self) -> ShutdownReport {
+        let mut sinks: Vec<SinkReport> = self
+            .live_sinks()
+            .iter()
+            .map(|s| SinkReport {
+                stats: s.snapshot(),
+                closed_cleanly: false,
+                timed_out: true,
+            })
+            .collect();
         sinks.extend(self.retired_reports());
         self.report(sinks, true)
     }

@@ -26,11 +26,10 @@ use crossbeam_utils::Backoff;
 use crate::chunk::batcher::{BatchPolicy, Batched, Batcher};
 use crate::lane::LaneConsumer;
 use crate::park::Parker;
-use crate::sink::SinkSpec;
 use crate::sink::worker::{Closing, SinkWorker, Ticket};
 use crate::stats::{ShutdownReport, SinkReport};
 use crate::wire::{Compression, EncodedMessage, StoreInfo};
-use hub::{Claim, Hub, Request};
+use hub::{Hub, Request, SinkOffer};
 
 /// Most rows taken from one lane before the drain moves to the next: a busy lane cannot
 /// starve a quiet one.
@@ -39,9 +38,14 @@ pub(crate) const BURST: usize = 256;
 /// Longest idle sleep, so exited threads' lanes are freed even when nothing is logged.
 const IDLE_PARK: Duration = Duration::from_millis(50);
 
-/// How long a replaced sink may take to finish its queue and close (a shutdown gives up on
-/// it at its own deadline, whichever comes first).
-const RETIRE_DEADLINE: Duration = Duration::from_secs(3600);
+/// How long a replaced sink may take to finish its queue and close, unless its
+/// `close_timeout` says less (a shutdown gives up on it at its own deadline, whichever comes
+/// first): a gRPC sink without a viewer does not retry for long.
+const RETIRE_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Most replaced sinks still closing at once; past it the oldest is given up on (its
+/// undelivered messages counted), so `set_sinks` in a loop keeps threads bounded.
+const MAX_RETIRING: usize = 16;
 
 /// Deadline of the shutdown the drain does itself when every handle vanished without one.
 const ORPHAN_SHUTDOWN: Duration = Duration::from_secs(5);
@@ -162,6 +166,9 @@ impl DrainLoop {
 
     /// One fair pass over the lanes; rows go to the batcher.
     fn poll_lanes(&mut self, now: Instant) -> usize {
+        if self.hub.gave_up() {
+            return 0;
+        }
         let (batcher, finished) = (&mut self.batcher, &mut self.finished);
         // Rows go straight from the ring into their batch: one move each.
         let n = fair_round(&mut self.lanes, &mut self.next_lane, BURST, |lane, max| {
@@ -188,7 +195,7 @@ impl DrainLoop {
     fn drain_lanes_to_mark(&mut self) {
         self.accept_lanes();
         let mut marks: Vec<usize> = self.lanes.iter().map(LaneConsumer::rows_waiting).collect();
-        while marks.iter().any(|m| *m > 0) {
+        while marks.iter().any(|m| *m > 0) && !self.hub.gave_up() {
             let now = Instant::now();
             let mut n = 0;
             let (batcher, finished) = (&mut self.batcher, &mut self.finished);
@@ -208,6 +215,11 @@ impl DrainLoop {
 
     /// Encodes finished chunks once and dispatches them to every sink.
     fn emit(&mut self) {
+        if self.hub.gave_up() {
+            // A shutdown reported these rows as abandoned: never deliver them too.
+            self.finished.clear();
+            return;
+        }
         let c = &self.hub.counters;
         for f in std::mem::take(&mut self.finished) {
             let f = match f {
@@ -279,6 +291,11 @@ impl DrainLoop {
     pub(crate) fn run(mut self) {
         let backoff = Backoff::new();
         loop {
+            if self.hub.gave_up() {
+                // A shutdown reported without us; what is left is counted abandoned.
+                self.hub.close_flushes();
+                return;
+            }
             let now = Instant::now();
             let mut work = usize::from(self.accept_lanes());
             work += self.poll_lanes(now);
@@ -296,6 +313,7 @@ impl DrainLoop {
                 // Handles always shut down before they vanish; this is the last resort.
                 self.hub.gate.close();
                 let _ = self.shutdown(Instant::now() + ORPHAN_SHUTDOWN);
+                self.hub.close_flushes();
                 return;
             }
             if work > 0 {
@@ -316,7 +334,13 @@ impl DrainLoop {
 
     fn serve(&mut self, request: Request) -> Next {
         match request {
-            Request::Flush { deadline, reply } => {
+            Request::Flush => {
+                // Who is served is fixed before the lanes are marked: a caller that joins
+                // later may have logged after the mark, so it waits for the next flush.
+                let waiters = self.hub.take_flush_waiters();
+                let Some(deadline) = waiters.iter().map(|(_, d)| *d).max() else {
+                    return Next::Continue;
+                };
                 self.drain_lanes_to_mark();
                 self.batcher.flush_all(&mut self.finished);
                 self.emit();
@@ -324,64 +348,44 @@ impl DrainLoop {
                 for s in &self.sinks {
                     s.flush(deadline, ticket.clone());
                 }
-                let _ = reply.send(ticket);
+                for (reply, _) in waiters {
+                    let _ = reply.send(ticket.clone());
+                }
                 Next::Continue
             }
-            Request::SetSinks {
-                sinks,
-                claim,
-                reply,
-            } => {
+            Request::SetSinks { offer, reply } => {
                 self.drain_lanes_to_mark();
                 self.batcher.flush_all(&mut self.finished);
                 self.emit();
-                self.replace_sinks(sinks, &claim, &reply);
+                self.replace_sinks(&offer, &reply);
                 Next::Continue
             }
             Request::Shutdown { deadline, reply } => {
                 let report = self.shutdown(deadline);
+                self.hub.close_flushes();
                 let _ = reply.send(report);
                 Next::Exit
             }
         }
     }
 
-    fn replace_sinks(
-        &mut self,
-        specs: Vec<SinkSpec>,
-        claim: &Claim,
-        reply: &Sender<std::io::Result<()>>,
-    ) {
-        if !claim.take() {
-            // The caller gave up before this point: the sinks are not attached (dropped
-            // here, never started).
+    fn replace_sinks(&mut self, offer: &SinkOffer, reply: &Sender<()>) {
+        let Some(new) = offer.take() else {
+            // The caller took them back at its deadline: nothing changes.
             return;
-        }
-        let mut new = Vec::with_capacity(specs.len());
-        for spec in specs {
-            match SinkWorker::start(spec, self.parker.clone()) {
-                Ok(w) => new.push(w),
-                Err(e) => {
-                    // The old sinks stay; the new ones that started are closed at once.
-                    let far = Instant::now() + RETIRE_DEADLINE;
-                    for w in new {
-                        w.retire();
-                        self.retiring.push(w.begin_close(far));
-                    }
-                    self.publish_sinks();
-                    let _ = reply.send(Err(e));
-                    return;
-                }
-            }
-        }
+        };
         // The old sinks finish their queues and close on their own threads.
         for old in std::mem::replace(&mut self.sinks, new) {
             old.retire();
             self.retiring
                 .push(old.begin_close(Instant::now() + RETIRE_DEADLINE));
         }
+        while self.retiring.len() > MAX_RETIRING {
+            let oldest = self.retiring.remove(0);
+            self.hub.retire_sink(oldest.wait(Some(Instant::now())));
+        }
         self.greet_sinks();
-        let _ = reply.send(Ok(()));
+        let _ = reply.send(());
     }
 
     /// Joins replaced sinks that finished closing; their reports move to the hub.
@@ -393,7 +397,7 @@ impl DrainLoop {
             .into_iter()
             .partition(Closing::is_done);
         self.retiring = still;
-        self.publish_sinks();
+        // Joined first, then moved from the live view to the reports in one step.
         for c in done {
             self.hub.retire_sink(c.wait(None));
         }
@@ -417,6 +421,9 @@ impl DrainLoop {
                 n += got;
                 self.emit();
             }
+            if self.hub.gave_up() {
+                return false;
+            }
             // After the gate closed, a lane whose producer is not mid-push gets no row.
             let settled = self
                 .lanes
@@ -436,11 +443,11 @@ impl DrainLoop {
 
     fn shutdown(&mut self, deadline: Instant) -> ShutdownReport {
         let emptied = self.final_pass(deadline);
-        let left: u64 = self.lanes.iter().map(LaneConsumer::rows_left).sum();
+        // From here on, what the lanes hold is abandoned (counted at every snapshot).
         self.hub
             .counters
-            .rows_abandoned
-            .fetch_add(left, Ordering::Relaxed);
+            .final_pass_done
+            .store(true, Ordering::Release);
         self.batcher.flush_all(&mut self.finished);
         self.emit();
         // Each sink by its own close deadline: a sink that finishes in time closes cleanly

@@ -244,9 +244,15 @@ impl LaneProducer {
                 }
                 LanePolicy::Block => {
                     let backoff = Backoff::new();
-                    while !self.has_room(bytes) {
+                    loop {
+                        // Closed first, room second: a producer that waited through a
+                        // shutdown must not push behind a final pass that already gave up
+                        // (its room may come from that very pass).
                         if is_closed() {
                             return Err(PushError::Closed);
+                        }
+                        if self.has_room(bytes) {
+                            break;
                         }
                         if backoff.is_completed() {
                             // Bounded sleep: the drain notifies after every burst it pops,
@@ -288,11 +294,6 @@ impl LaneConsumer {
     /// Rows waiting now.
     pub(crate) fn rows_waiting(&self) -> usize {
         self.ring.slots()
-    }
-
-    /// Rows pushed and not popped (read from the counters: for reports).
-    pub(crate) fn rows_left(&self) -> u64 {
-        self.shared.rows_left()
     }
 
     /// The producer thread is gone and every row was taken.

@@ -238,6 +238,21 @@ impl Relay {
         })
     }
 
+    /// Pushes `item` unless the relay is closed (the same handshake as `try_send`: nothing
+    /// lands behind the close); gives it back if closed.
+    fn push_item(&self, item: InboxItem) -> Result<(), InboxItem> {
+        self.inbox.sending.fetch_add(1, Ordering::SeqCst);
+        let result = if self.inbox.closed.load(Ordering::SeqCst) {
+            Err(item)
+        } else {
+            self.inbox.queue.push(item);
+            Ok(())
+        };
+        self.inbox.sending.fetch_sub(1, Ordering::SeqCst);
+        self.parker.notify();
+        result
+    }
+
     fn push(&self, msg: EncodedMessage) {
         let len = msg.retained_bytes();
         self.inbox.queued_bytes.fetch_add(len, Ordering::AcqRel);
@@ -295,7 +310,8 @@ impl Relay {
                 .room_lock
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            if !self.inbox.has_room(msg.len() as u64) && !self.inbox.closed.load(Ordering::Acquire)
+            if !self.inbox.has_room(msg.retained_bytes())
+                && !self.inbox.closed.load(Ordering::Acquire)
             {
                 // Bounded wait: a missed signal costs at most this long.
                 let _ = self
@@ -330,8 +346,9 @@ impl Relay {
             return false;
         }
         let (done, rx) = mpsc::channel();
-        self.inbox.queue.push(InboxItem::Flush { deadline, done });
-        self.parker.notify();
+        if self.push_item(InboxItem::Flush { deadline, done }).is_err() {
+            return false;
+        }
         let wait = deadline.saturating_duration_since(Instant::now());
         // The relay thread hands the ticket over at once; the waiting happens here, not on
         // the relay thread (which serves every sender).
@@ -350,10 +367,12 @@ impl Relay {
             return Ok(());
         }
         let ticket = Ticket::new(self.block_sinks);
-        self.inbox.queue.push(InboxItem::Barrier {
+        let barrier = InboxItem::Barrier {
             ticket: ticket.clone(),
-        });
-        self.parker.notify();
+        };
+        if self.push_item(barrier).is_err() {
+            return Err("the relay is shutting down".to_owned());
+        }
         let waited = tokio::task::spawn_blocking(move || {
             let in_time = ticket.wait(deadline);
             (in_time, ticket.failures())
@@ -361,7 +380,11 @@ impl Relay {
         .await;
         match waited {
             Ok((true, failures)) if failures.is_empty() => Ok(()),
-            Ok((true, failures)) => Err(failures.join("; ")),
+            Ok((true, failures)) => Err(failures
+                .iter()
+                .map(|(name, why)| format!("{name}: {why}"))
+                .collect::<Vec<_>>()
+                .join("; ")),
             Ok((false, _)) => Err("the sinks did not write it in time".to_owned()),
             Err(e) => Err(format!("waiting for the sinks failed: {e}")),
         }
@@ -460,10 +483,10 @@ fn run(inbox: &Inbox, parker: &Parker, workers: Vec<SinkWorker>) {
                         .collect();
                     let reports = closing.into_iter().map(|c| c.wait(None)).collect();
                     let _ = done.send(reports);
-                    debug_assert!(
-                        inbox.queue.is_empty(),
-                        "nothing is accepted after the close"
-                    );
+                    // Nothing is accepted after the close (see `push_item`); whatever is
+                    // still queued is dropped with its reply channel, so a waiting caller
+                    // hears at once.
+                    while inbox.queue.pop().is_some() {}
                     inbox.signal_room();
                     return;
                 }

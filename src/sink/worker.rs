@@ -19,7 +19,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -44,7 +44,8 @@ pub(crate) struct Ticket {
 #[derive(Debug, Default)]
 struct TicketState {
     remaining: usize,
-    failures: Vec<String>,
+    /// (sink name, why) of each worker that did not succeed.
+    failures: Vec<(String, String)>,
     /// A worker acknowledged without finishing by the deadline (not a failure).
     late: bool,
 }
@@ -61,8 +62,8 @@ impl Ticket {
         })
     }
 
-    /// One worker is done; `failure` says why it did not succeed.
-    pub(crate) fn ack(&self, failure: Option<String>) {
+    /// One worker is done; `failure` is (its sink's name, why) when it did not succeed.
+    pub(crate) fn ack(&self, failure: Option<(String, String)>) {
         let mut s = lock(&self.state);
         s.remaining = s.remaining.saturating_sub(1);
         s.failures.extend(failure);
@@ -104,8 +105,8 @@ impl Ticket {
         true
     }
 
-    /// The failures acknowledged so far (`"name: why"`).
-    pub(crate) fn failures(&self) -> Vec<String> {
+    /// The failures acknowledged so far: (sink name, why).
+    pub(crate) fn failures(&self) -> Vec<(String, String)> {
         lock(&self.state).failures.clone()
     }
 }
@@ -118,10 +119,9 @@ enum SinkJob {
         retained: u64,
         logged_at_ns: Option<u64>,
     },
-    Flush {
-        deadline: Instant,
-        ticket: Arc<Ticket>,
-    },
+    /// Flush once for every ticket waiting in `SinkShared::flushes` (coalesced: a stuck
+    /// sink holds one flush job however often it is flushed).
+    Flush,
     Close {
         deadline: Instant,
         ticket: Arc<Ticket>,
@@ -136,7 +136,9 @@ enum SinkJob {
 #[derive(Debug, Default)]
 pub(crate) struct SinkShared {
     id: u64,
-    name: String,
+    /// Set by the worker thread from `Sink::name()` (user code runs there, not on the
+    /// thread that starts the worker).
+    name: OnceLock<String>,
     /// Retained bytes of the queued messages (what the queue bound limits).
     queued_bytes: AtomicU64,
     high_water_bytes: AtomicU64,
@@ -166,15 +168,22 @@ pub(crate) struct SinkShared {
     closed_cleanly: AtomicBool,
     /// A drop was logged as a warning already.
     warned: AtomicBool,
+    /// Flush tickets waiting for the next flush job, with their deadlines.
+    flushes: Mutex<Vec<(Arc<Ticket>, Instant)>>,
     error: Mutex<Option<String>>,
     latency: LatencyHistogram,
-    /// The sink's own live state, read at every snapshot.
-    monitor: Option<SinkMonitor>,
+    /// The sink's own live state, read at every snapshot (set by the worker thread).
+    monitor: OnceLock<SinkMonitor>,
 }
 
 impl SinkShared {
     pub(crate) fn id(&self) -> u64 {
         self.id
+    }
+
+    /// The sink's name (`"(starting)"` until its worker asked it).
+    pub(crate) fn name(&self) -> &str {
+        self.name.get().map_or("(starting)", String::as_str)
     }
 
     pub(crate) fn snapshot(&self) -> SinkStats {
@@ -195,7 +204,7 @@ impl SinkShared {
             deadline_m += self.queued.load(r).saturating_sub(messages + failed_m);
             deadline_r += self.queued_rows.load(r).saturating_sub(rows + failed_r);
         }
-        let (grpc, file) = match &self.monitor {
+        let (grpc, file) = match self.monitor.get() {
             Some(SinkMonitor::Grpc(h)) => (Some(h.stats()), None),
             Some(SinkMonitor::File(h)) => (None, Some(h.stats())),
             None => (None, None),
@@ -210,7 +219,7 @@ impl SinkShared {
             (own, last) => own.or(last),
         };
         SinkStats {
-            name: self.name.clone(),
+            name: self.name().to_owned(),
             id: self.id,
             messages,
             rows,
@@ -251,7 +260,7 @@ impl SinkShared {
         if !self.warned.swap(true, Ordering::AcqRel) {
             log::warn!(
                 "spate: sink {} dropped a message ({reason}); see Recording::stats() for the counts",
-                self.name
+                self.name()
             );
         }
     }
@@ -280,7 +289,7 @@ impl SinkShared {
     fn fail(&self, why: String) {
         let mut e = lock(&self.error);
         if !self.failed.swap(true, Ordering::AcqRel) || e.is_none() {
-            log::warn!("spate: sink {} failed: {why}", self.name);
+            log::warn!("spate: sink {} failed: {why}", self.name());
             *e = Some(why);
         }
     }
@@ -352,42 +361,37 @@ impl Closing {
     }
 }
 
-/// A panic payload as text.
-fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
-    p.downcast_ref::<&str>()
+/// A panic payload as text; the payload is dropped here, contained (a payload whose own
+/// `Drop` panics would otherwise unwind the worker).
+fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+    let text = p
+        .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())
         .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "(no message)".to_owned())
+        .unwrap_or_else(|| "(no message)".to_owned());
+    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(p))) {
+        // Dropping this one could panic too: leak it.
+        std::mem::forget(again);
+    }
+    text
 }
 
 impl SinkWorker {
-    /// Starts the worker thread `spate-sink-<name>`. `drain` is notified whenever the queue
-    /// shrinks (a drain blocked by `SinkPolicy::Block` waits on it).
+    /// Starts the worker thread `spate-sink`; it asks the sink its name and monitor first
+    /// (user code: it runs there, contained, never on the thread that starts the worker).
+    /// `drain` is notified whenever the queue shrinks (a drain blocked by
+    /// `SinkPolicy::Block` waits on it).
     pub(crate) fn start(spec: SinkSpec, drain: Arc<Parker>) -> std::io::Result<Self> {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let sink = spec.sink;
-        let started = catch_unwind(AssertUnwindSafe(|| (sink.name(), sink.monitor())));
-        let (name, monitor, failed) = match started {
-            Ok((name, monitor)) => (name, monitor, None),
-            Err(p) => (
-                "(sink whose name() panicked)".to_owned(),
-                None,
-                Some(format!("panicked at start: {}", panic_message(&*p))),
-            ),
-        };
         let shared = Arc::new(SinkShared {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            name: name.clone(),
-            monitor,
             ..Default::default()
         });
-        if let Some(why) = failed {
-            shared.fail(why);
-        }
         let (tx, rx) = channel();
         let s = shared.clone();
         let thread = std::thread::Builder::new()
-            .name(format!("spate-sink-{name}"))
+            .name("spate-sink".to_owned())
             .spawn(move || run(sink, &rx, &s, &drain))?;
         Ok(Self {
             shared,
@@ -470,12 +474,21 @@ impl SinkWorker {
         }
     }
 
-    /// Asks the worker to flush after what is queued; it acks `ticket` when done.
+    /// Asks the worker to flush after what is queued; it acks `ticket` when done. Flushes
+    /// asked for while one is still queued join it (one job, one flush).
     pub(crate) fn flush(&self, deadline: Instant, ticket: Arc<Ticket>) {
-        if let Err(e) = self.tx.send(SinkJob::Flush { deadline, ticket })
-            && let SinkJob::Flush { ticket, .. } = e.0
-        {
-            ticket.ack(Some(format!("{}: worker exited", self.shared.name)));
+        let first = {
+            let mut waiting = lock(&self.shared.flushes);
+            waiting.push((ticket, deadline));
+            waiting.len() == 1
+        };
+        if first && self.tx.send(SinkJob::Flush).is_err() {
+            for (t, _) in std::mem::take(&mut *lock(&self.shared.flushes)) {
+                t.ack(Some((
+                    self.shared.name().to_owned(),
+                    "worker exited".to_owned(),
+                )));
+            }
         }
     }
 
@@ -490,7 +503,10 @@ impl SinkWorker {
         if let Err(e) = self.tx.send(SinkJob::Mark { ticket })
             && let SinkJob::Mark { ticket } = e.0
         {
-            ticket.ack(Some(format!("{}: worker exited", self.shared.name)));
+            ticket.ack(Some((
+                self.shared.name().to_owned(),
+                "worker exited".to_owned(),
+            )));
         }
     }
 
@@ -506,7 +522,10 @@ impl SinkWorker {
         if let Err(e) = self.tx.send(SinkJob::Close { deadline, ticket })
             && let SinkJob::Close { ticket, .. } = e.0
         {
-            ticket.ack(Some(format!("{}: worker exited", self.shared.name)));
+            ticket.ack(Some((
+                self.shared.name().to_owned(),
+                "worker exited".to_owned(),
+            )));
         }
     }
 
@@ -520,6 +539,26 @@ impl SinkWorker {
             worker: self,
             ticket,
             deadline,
+        }
+    }
+
+    /// Stops a worker that was never attached: its queue ends, its thread drops the sink
+    /// (contained) and exits; waits until `deadline` for that, then leaves the thread.
+    pub(crate) fn discard(mut self, deadline: Instant) {
+        let thread = self.thread.take();
+        drop(self);
+        if let Some(t) = thread {
+            let backoff = crossbeam_utils::Backoff::new();
+            while !t.is_finished() && Instant::now() < deadline {
+                if backoff.is_completed() {
+                    std::thread::sleep(Duration::from_millis(1));
+                } else {
+                    backoff.snooze();
+                }
+            }
+            if t.is_finished() {
+                let _ = t.join();
+            }
         }
     }
 
@@ -549,6 +588,22 @@ impl SinkWorker {
 /// The worker's loop: one job at a time, every call into the sink contained.
 fn run(sink: Box<dyn Sink>, rx: &Receiver<SinkJob>, s: &SinkShared, drain: &Parker) {
     let mut sink = Some(sink);
+    match catch_unwind(AssertUnwindSafe(|| {
+        sink.as_deref().map(|k| (k.name(), k.monitor()))
+    })) {
+        Ok(Some((name, monitor))) => {
+            let _ = s.name.set(name);
+            if let Some(m) = monitor {
+                let _ = s.monitor.set(m);
+            }
+        }
+        Ok(None) => {}
+        Err(p) => {
+            let _ = s.name.set("(sink whose name() panicked)".to_owned());
+            s.fail(format!("panicked at start: {}", panic_message(p)));
+            drop_contained(sink.take(), s);
+        }
+    }
     // Ends when the drain drops its end (after sending Close, or when it exits).
     while let Ok(job) = rx.recv() {
         let closed = matches!(job, SinkJob::Close { .. });
@@ -579,7 +634,7 @@ fn call<T>(
             Err(ErrorChain(&e).to_string())
         }
         Err(p) => {
-            let why = format!("panicked in {what}: {}", panic_message(&*p));
+            let why = format!("panicked in {what}: {}", panic_message(p));
             s.fail(why.clone());
             drop_contained(sink.take(), s);
             Err(why)
@@ -591,7 +646,7 @@ fn drop_contained(sink: Option<Box<dyn Sink>>, s: &SinkShared) {
     if let Some(sink) = sink
         && let Err(p) = catch_unwind(AssertUnwindSafe(move || drop(sink)))
     {
-        s.fail(format!("panicked when dropped: {}", panic_message(&*p)));
+        s.fail(format!("panicked when dropped: {}", panic_message(p)));
     }
 }
 
@@ -628,10 +683,16 @@ fn serve(sink: &mut Option<Box<dyn Sink>>, job: SinkJob, s: &SinkShared, drain: 
             s.queued_bytes.fetch_sub(retained, Ordering::AcqRel);
             drain.notify();
         }
-        SinkJob::Flush { deadline, ticket } => {
+        SinkJob::Flush => {
+            let waiting = std::mem::take(&mut *lock(&s.flushes));
+            let Some(deadline) = waiting.iter().map(|(_, d)| *d).max() else {
+                return;
+            };
             if s.is_failed() {
                 let why = lock(&s.error).clone().unwrap_or_default();
-                ticket.ack(Some(format!("{}: {why}", s.name)));
+                for (t, _) in waiting {
+                    t.ack(Some((s.name().to_owned(), why.clone())));
+                }
                 return;
             }
             // A flush that misses its deadline is late, not failed: the sink carries on.
@@ -643,25 +704,28 @@ fn serve(sink: &mut Option<Box<dyn Sink>>, job: SinkJob, s: &SinkShared, drain: 
                 }
                 other => other,
             });
-            match result {
-                Ok(()) if late => ticket.ack_late(),
-                Ok(()) => ticket.ack(None),
-                Err(f) => ticket.ack(Some(format!("{}: {f}", s.name))),
+            for (t, _) in waiting {
+                match &result {
+                    Ok(()) if late => t.ack_late(),
+                    Ok(()) => t.ack(None),
+                    Err(f) => t.ack(Some((s.name().to_owned(), f.clone()))),
+                }
             }
         }
         SinkJob::Mark { ticket } => {
             let failure = s
                 .is_failed()
                 .then(|| lock(&s.error).clone().unwrap_or_default());
-            ticket.ack(failure.map(|f| format!("{}: {f}", s.name)));
+            ticket.ack(failure.map(|f| (s.name().to_owned(), f)));
         }
         SinkJob::Close { deadline, ticket } => {
             let ok = !s.is_failed() && !s.abandoned.load(Ordering::Acquire);
             let result = call(sink, s, "close", |k| k.close(deadline));
+            // Dropped before judging: a sink whose `Drop` panics did not close cleanly.
+            drop_contained(sink.take(), s);
             s.closed_cleanly
                 .store(ok && result.is_ok() && !s.is_failed(), Ordering::Release);
-            drop_contained(sink.take(), s);
-            ticket.ack(result.err().map(|f| format!("{}: {f}", s.name)));
+            ticket.ack(result.err().map(|f| (s.name().to_owned(), f)));
         }
     }
 }

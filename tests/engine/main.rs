@@ -6,9 +6,9 @@ mod correctness;
 mod file_sink;
 mod file_sink_writer;
 mod model;
-mod review;
 #[path = "../support/official.rs"]
 mod official;
+mod review;
 mod sinks;
 mod tee;
 mod wakeups;

@@ -195,7 +195,14 @@ fn review_set_sinks_in_a_loop_keeps_every_replaced_sink_alive() {
         rec.set_sinks(spate::sink::GrpcSink::connect(&url).unwrap())
             .unwrap();
     }
-    std::thread::sleep(Duration::from_millis(500));
+    // Replaced sinks still closing are capped, and each gets a short close deadline: the
+    // threads come back down (the user's own `GrpcSink::connect` calls start a thread each,
+    // which ends when its sink is closed or given up).
+    let settled = Instant::now();
+    while threads_now().saturating_sub(before) >= 64 && settled.elapsed() < Duration::from_secs(30)
+    {
+        std::thread::yield_now();
+    }
     let s = rec.stats();
     let live_retired = s
         .sinks
@@ -220,9 +227,12 @@ fn review_set_sinks_in_a_loop_keeps_every_replaced_sink_alive() {
         t.elapsed(),
         report.sinks.len()
     );
+    // The current sink, at most 16 still closing, 64 final reports and one folded entry.
     assert!(
-        live_retired <= 64 && threads < 64,
-        "replaced sinks are not bounded: {live_retired} still live, {threads} more threads"
+        s.sinks.len() <= 1 + 16 + 64 + 1 && threads < 64,
+        "replaced sinks are not bounded: {} sinks ({live_retired} replaced), {threads} more \
+         threads",
+        s.sinks.len()
     );
 }
 
@@ -268,7 +278,8 @@ fn review_flush_reports_old_losses_again_once_retired_sinks_fold() {
         rec.set_sinks(Refusing).unwrap();
         // Let the replaced sink close and fold.
         wait_until(Duration::from_secs(10), "replaced sink closed", || {
-            rec.stats().sinks.iter().filter(|s| s.retired).count() == (j + 1).min(64)
+            // 64 reports, then the older ones folded into one entry.
+            rec.stats().sinks.iter().filter(|s| s.retired).count() == (j + 1).min(65)
         });
     }
     add(rec.flush(secs(10)));
@@ -531,89 +542,6 @@ fn review_flushes_pile_up_without_bound_behind_a_stuck_sink() {
     let _ = rec.shutdown(Instant::now() + Duration::from_millis(300));
     gate.open();
     assert!(grew < 16 << 20, "memory grew by {} MB", grew >> 20);
-}
-
-/// When the drain does not answer a shutdown by its deadline + 0.5 s, the caller builds the
-/// report from the counters (src/drain/hub.rs `report_without_drain`): the rows still in
-/// the lanes are counted in `rows_abandoned`. But the drain is not stopped: when it gets
-/// going again it drains those very rows (`rows_drained`). Afterwards `rows_drained + rows_abandoned > rows_logged`, and rows the
-/// report called abandoned were counted twice (abandoned, then drained, encoded and dropped
-/// at the deadline by a sink that is in no report — or, if its worker is quick, delivered).
-/// (`report_without_drain` also counts `rows_batched` — rows already in `rows_drained` — as
-/// abandoned, and the drain's own late `shutdown` adds what it leaves in the lanes again.)
-#[test]
-fn review_rows_counted_abandoned_are_drained_later() {
-    /// Its `name()` waits for the test (user code, run on the drain thread).
-    struct SlowName {
-        release: Arc<Mutex<Receiver<()>>>,
-        rows: Arc<AtomicU64>,
-    }
-    impl Sink for SlowName {
-        fn name(&self) -> String {
-            let _ = self
-                .release
-                .lock()
-                .unwrap()
-                .recv_timeout(Duration::from_secs(20));
-            "slow-name".into()
-        }
-        fn write(&mut self, m: &EncodedMessage) -> Result<(), SinkError> {
-            self.rows
-                .fetch_add(m.summary().map_or(0, |s| s.num_rows), Ordering::SeqCst);
-            Ok(())
-        }
-    }
-    let (memory, _got) = MemorySink::new();
-    let rec = Recording::builder("late-drain")
-        .sinks(memory)
-        .batch(BatchPolicy::unbatched())
-        .start()
-        .unwrap();
-    let e = EntityPath::parse("p").unwrap();
-    rec.log(&e, &point(0)).unwrap();
-    rec.flush(secs(10)).unwrap();
-    let (release, rx) = channel::<()>();
-    let late_rows = Arc::new(AtomicU64::new(0));
-    let setter = {
-        let rec = rec.clone();
-        let sink = SlowName {
-            release: Arc::new(Mutex::new(rx)),
-            rows: late_rows.clone(),
-        };
-        std::thread::spawn(move || {
-            rec.set_sinks_by(sink.with_policy(SinkPolicy::DropNewest), secs(30))
-        })
-    };
-    // The drain is now inside the new sink's name(). Log rows it cannot take.
-    std::thread::sleep(Duration::from_millis(300));
-    for j in 1..=10 {
-        rec.log(&e, &point(j)).unwrap();
-    }
-    let report = rec.shutdown(Instant::now() + Duration::from_millis(200));
-    eprintln!("{report}");
-    assert_eq!(report.stats.rows_abandoned, 10, "{report}");
-    // The drain gets going again.
-    drop(release);
-    let _ = setter.join();
-    wait_until(Duration::from_secs(10), "the drain's late pass", || {
-        late_rows.load(Ordering::SeqCst) > 0 || rec.stats().rows_drained > 1
-    });
-    std::thread::sleep(Duration::from_millis(300));
-    let s = rec.stats();
-    let delivered_late = late_rows.load(Ordering::SeqCst);
-    eprintln!(
-        "later: rows_logged {}, rows_drained {}, rows_abandoned {}; rows the report called \
-         abandoned delivered to a sink in no report: {}",
-        s.rows_logged(),
-        s.rows_drained,
-        s.rows_abandoned,
-        delivered_late
-    );
-    assert_eq!(
-        s.rows_drained + s.rows_abandoned,
-        s.rows_logged(),
-        "rows_drained + rows_abandoned != rows_logged\n{s}"
-    );
 }
 
 /// A sink whose `flush` blocks until the test releases it (or 20 s).
@@ -1094,66 +1022,34 @@ fn review_a_batch_max_delay_of_duration_max_kills_the_drain() {
     assert!(report.is_complete(), "{report}");
 }
 
-/// `lane_slots` is a plain `usize`; "no slot limit, the byte bound is enough" reads as
-/// `lane_slots(usize::MAX)`. The first `log()` on a thread allocates the ring
-/// (src/lane/mod.rs `new_lane` → `rtrb::RingBuffer::new(slots)`, 256 B a slot): for
-/// `usize::MAX` that is a panic out of `log()` (rtrb's capacity assert); for a large
-/// value that is merely too large (2^40 slots) the allocation fails and the process
-/// aborts (`handle_alloc_error`) — see `review_lane_slots_too_large_aborts_the_process`.
+/// `lane_slots` is a plain `usize`, and "no slot limit" reads as `lane_slots(usize::MAX)`.
+/// The first `log()` on a thread allocates the ring (256 B a slot): `usize::MAX` panicked
+/// out of `log()` (rtrb's capacity assert), `1 << 40` aborted the process (allocation
+/// failure). Now `start` refuses both with a typed error, and the largest accepted value
+/// works.
 #[test]
-fn review_lane_slots_usize_max_panics_in_log() {
-    let rec = Recording::builder("slots")
-        .lane_slots(usize::MAX)
-        .start()
-        .unwrap();
-    let r = rec.clone();
-    let outcome = std::thread::spawn(move || {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            r.log(&EntityPath::parse("p").unwrap(), &point(0))
-        }))
-        .map(|r| r.map_err(|e| e.to_string()))
-        .map_err(|_| "panicked")
-    })
-    .join()
-    .unwrap();
-    let _ = rec.shutdown(secs(10));
-    eprintln!("log() with lane_slots(usize::MAX): {outcome:?}");
-    assert!(outcome.is_ok(), "log() panicked");
-}
-
-#[test]
-fn review_lane_slots_abort_child() {
-    if std::env::var_os("SPATE_REVIEW_SLOTS_CHILD").is_none() {
-        return;
+fn review_lane_slots_out_of_range_is_a_typed_error() {
+    for slots in [0, 1, usize::MAX, 1 << 40, spate::MAX_LANE_SLOTS + 1] {
+        let err = Recording::builder("slots")
+            .lane_slots(slots)
+            .start()
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                RecordingError::Setting {
+                    setting: "lane_slots",
+                    ..
+                }
+            ),
+            "{slots}: {err}"
+        );
     }
-    let rec = Recording::builder("slots-child")
-        .lane_slots(1 << 40)
+    let rec = Recording::builder("slots")
+        .lane_slots(spate::MAX_LANE_SLOTS)
         .start()
         .unwrap();
-    let _ = rec.log(&EntityPath::parse("p").unwrap(), &point(0));
-    let _ = rec.shutdown(secs(10));
-}
-
-#[test]
-fn review_lane_slots_too_large_aborts_the_process() {
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "review::review_lane_slots_abort_child",
-            "--nocapture",
-        ])
-        .env("SPATE_REVIEW_SLOTS_CHILD", "1")
-        .output()
+    rec.log(&EntityPath::parse("p").unwrap(), &point(0))
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    eprintln!(
-        "child: {:?}\n{}",
-        out.status,
-        stderr
-            .lines()
-            .filter(|l| l.contains("alloc") || l.contains("fatal"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
-    assert!(out.status.success(), "the process died: {:?}", out.status);
+    assert!(rec.shutdown(secs(10)).is_complete());
 }
