@@ -119,8 +119,8 @@ enum SinkJob {
         retained: u64,
         logged_at_ns: Option<u64>,
     },
-    /// Flush once for every ticket waiting in `SinkShared::flushes` (coalesced: a stuck
-    /// sink holds one flush job however often it is flushed).
+    /// Flush once for the oldest `SinkShared::flushes` entry (flushes with no write queued
+    /// between them share one job: a stuck sink holds one however often it is flushed).
     Flush,
     Close {
         deadline: Instant,
@@ -168,8 +168,9 @@ pub(crate) struct SinkShared {
     closed_cleanly: AtomicBool,
     /// A drop was logged as a warning already.
     warned: AtomicBool,
-    /// Flush tickets waiting for the next flush job, with their deadlines.
-    flushes: Mutex<Vec<(Arc<Ticket>, Instant)>>,
+    /// Flush jobs queued and not yet served, oldest first: each with the `queued` count
+    /// when it was queued and its tickets (with their deadlines).
+    flushes: Mutex<std::collections::VecDeque<PendingFlush>>,
     error: Mutex<Option<String>>,
     latency: LatencyHistogram,
     /// The sink's own live state, read at every snapshot (set by the worker thread).
@@ -334,6 +335,15 @@ pub(crate) struct SinkWorker {
     thread: Option<JoinHandle<()>>,
 }
 
+/// Tickets of flushes that share one flush job.
+#[derive(Debug)]
+struct PendingFlush {
+    /// `SinkShared::queued` when the job was queued: a later flush may join only if no
+    /// write was queued since.
+    after_queued: u64,
+    tickets: Vec<(Arc<Ticket>, Instant)>,
+}
+
 /// A sink asked to close: each one waits for its own ticket by its own deadline, so one
 /// that misses it is given up on (timed out) without marking the others.
 pub(crate) struct Closing {
@@ -474,20 +484,33 @@ impl SinkWorker {
         }
     }
 
-    /// Asks the worker to flush after what is queued; it acks `ticket` when done. Flushes
-    /// asked for while one is still queued join it (one job, one flush).
+    /// Asks the worker to flush after what is queued; it acks `ticket` when done. A flush
+    /// asked for while the last queued one has nothing queued after it joins that one (one
+    /// job, one flush): the same writes come before either.
     pub(crate) fn flush(&self, deadline: Instant, ticket: Arc<Ticket>) {
-        let first = {
-            let mut waiting = lock(&self.shared.flushes);
-            waiting.push((ticket, deadline));
-            waiting.len() == 1
+        let s = &self.shared;
+        let queued = s.queued.load(Ordering::Acquire);
+        let new_job = {
+            let mut pending = lock(&s.flushes);
+            match pending.back_mut() {
+                Some(last) if last.after_queued == queued => {
+                    last.tickets.push((ticket, deadline));
+                    false
+                }
+                _ => {
+                    pending.push_back(PendingFlush {
+                        after_queued: queued,
+                        tickets: vec![(ticket, deadline)],
+                    });
+                    true
+                }
+            }
         };
-        if first && self.tx.send(SinkJob::Flush).is_err() {
-            for (t, _) in std::mem::take(&mut *lock(&self.shared.flushes)) {
-                t.ack(Some((
-                    self.shared.name().to_owned(),
-                    "worker exited".to_owned(),
-                )));
+        if new_job && self.tx.send(SinkJob::Flush).is_err() {
+            for p in std::mem::take(&mut *lock(&s.flushes)) {
+                for (t, _) in p.tickets {
+                    t.ack(Some((s.name().to_owned(), "worker exited".to_owned())));
+                }
             }
         }
     }
@@ -684,7 +707,12 @@ fn serve(sink: &mut Option<Box<dyn Sink>>, job: SinkJob, s: &SinkShared, drain: 
             drain.notify();
         }
         SinkJob::Flush => {
-            let waiting = std::mem::take(&mut *lock(&s.flushes));
+            let Some(PendingFlush {
+                tickets: waiting, ..
+            }) = lock(&s.flushes).pop_front()
+            else {
+                return;
+            };
             let Some(deadline) = waiting.iter().map(|(_, d)| *d).max() else {
                 return;
             };
