@@ -3,7 +3,6 @@
 //! One module per subcommand (`inspect`, `check`, `serve`). Every subcommand
 //! returns a [`Judgement`] or an error, and `main` maps them to the documented exit codes.
 
-use std::error::Error;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -71,6 +70,9 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { EXIT_ERROR } else { EXIT_OK });
         }
     };
+    if log::set_logger(&StderrLog).is_ok() {
+        log::set_max_level(log::LevelFilter::Warn);
+    }
     let result = match &cli.command {
         Action::Inspect(args) => inspect::run(args),
         Action::Check(args) => check::run(args),
@@ -80,28 +82,32 @@ fn main() -> ExitCode {
         Ok(Judgement::Clean) => ExitCode::from(EXIT_OK),
         Ok(Judgement::Problems) => ExitCode::from(EXIT_PROBLEMS),
         Err(e) => {
-            eprintln!("error: {}", error_chain(e.as_ref()));
+            eprintln!("error: {}", spate::ErrorChain(e.as_ref()));
             ExitCode::from(EXIT_ERROR)
         }
     }
 }
 
-/// The error and its causes on one line, `a: b: c`, leaving out a cause whose text the
-/// previous message already contains (thiserror messages often embed their source).
-fn error_chain(e: &(dyn Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut last = out.clone();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !last.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        last = text;
-        source = s.source();
+/// Prints the library's warnings (a sink that dropped or failed, a recording dropped
+/// without `shutdown`) to stderr.
+struct StderrLog;
+
+impl log::Log for StderrLog {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::Level::Warn
     }
-    out
+
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            eprintln!(
+                "{}: {}",
+                record.level().as_str().to_lowercase(),
+                record.args()
+            );
+        }
+    }
+
+    fn flush(&self) {}
 }
 
 #[cfg(test)]
@@ -115,9 +121,9 @@ mod tests {
     }
 
     #[test]
-    fn error_chain_skips_embedded_causes() {
+    fn errors_print_each_cause_once() {
         let e = spate::wire::decode_rrd(b"NOPE........").unwrap_err();
-        let line = error_chain(&e);
+        let line = spate::ErrorChain(&e).to_string();
         assert!(line.starts_with("at byte 0: not an RRD stream"), "{line}");
         assert_eq!(line.matches("not an RRD").count(), 1, "{line}");
     }
