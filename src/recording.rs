@@ -638,7 +638,8 @@ impl Recording {
 
     /// Delivers everything this thread logged before this call (and what other threads had
     /// logged by the time the drain picks the request up) to every sink, and flushes the
-    /// sinks, by `deadline`.
+    /// sinks, by `deadline` — sinks replaced by `set_sinks` included: the flush waits until
+    /// they have finished their queues and closed.
     ///
     /// Returns [`RecordingError::Lost`] when anything was lost since this thread's previous
     /// flush (or since the start): rows dropped by full lanes or full sink queues, rows that
@@ -674,8 +675,8 @@ impl Recording {
                 handle.hub.notify_drain();
             }
         }
-        let ticket = await_reply(&rx, deadline, "flush")?;
-        if !ticket.wait(deadline) || ticket.was_late() {
+        let tickets = await_reply(&rx, deadline, "flush")?;
+        if !tickets.wait(deadline) {
             return Err(RecordingError::Deadline("flush"));
         }
         let now = handle.hub.stats();
@@ -689,7 +690,7 @@ impl Recording {
         .unwrap_or_else(|| Losses::between(&Stats::default(), &now));
         // A sink whose flush failed (or that had failed before): say so even if no row
         // count moved.
-        for (name, why) in ticket.failures() {
+        for (name, why) in tickets.failures() {
             match losses.sinks.iter_mut().find(|l| l.name == name) {
                 Some(l) => {
                     l.failure.get_or_insert(why);

@@ -64,10 +64,36 @@ impl SinkOffer {
     }
 }
 
+/// What a flush caller waits for: the current sinks' flush, and the close of every replaced
+/// sink still closing (rows logged before the flush may be in their queues).
+#[derive(Clone)]
+pub(crate) struct FlushTickets {
+    pub sinks: Arc<Ticket>,
+    pub closing: Vec<Arc<Ticket>>,
+}
+
+impl FlushTickets {
+    /// Waits for all of them until `deadline`; true if all were done in time and none late.
+    pub(crate) fn wait(&self, deadline: Instant) -> bool {
+        self.sinks.wait(deadline)
+            && !self.sinks.was_late()
+            && self.closing.iter().all(|t| t.wait(deadline))
+    }
+
+    /// (sink name, why) of every sink whose flush or close did not succeed.
+    pub(crate) fn failures(&self) -> Vec<(String, String)> {
+        let mut out = self.sinks.failures();
+        for t in &self.closing {
+            out.extend(t.failures());
+        }
+        out
+    }
+}
+
 /// Callers waiting for the next flush (see [`Request::Flush`]).
 #[derive(Default)]
 struct FlushWaiters {
-    waiting: Vec<(Sender<Arc<Ticket>>, Instant)>,
+    waiting: Vec<(Sender<FlushTickets>, Instant)>,
     /// The drain exited: nobody will serve a flush any more.
     closed: bool,
 }
@@ -176,7 +202,7 @@ impl Hub {
 
     /// Adds a caller to the next flush: the first one sends the request, later ones share
     /// its answer (a flush loop against a stuck drain holds one request, not thousands).
-    pub(crate) fn join_flush(&self, reply: Sender<Arc<Ticket>>, deadline: Instant) -> FlushJoin {
+    pub(crate) fn join_flush(&self, reply: Sender<FlushTickets>, deadline: Instant) -> FlushJoin {
         let mut f = lock(&self.flushes);
         if f.closed {
             return FlushJoin::Closed;
@@ -190,7 +216,7 @@ impl Hub {
     }
 
     /// The callers of the flush being served now, with their deadlines.
-    pub(crate) fn take_flush_waiters(&self) -> Vec<(Sender<Arc<Ticket>>, Instant)> {
+    pub(crate) fn take_flush_waiters(&self) -> Vec<(Sender<FlushTickets>, Instant)> {
         std::mem::take(&mut lock(&self.flushes).waiting)
     }
 

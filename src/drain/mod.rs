@@ -29,7 +29,7 @@ use crate::park::Parker;
 use crate::sink::worker::{Closing, SinkWorker, Ticket};
 use crate::stats::{ShutdownReport, SinkReport};
 use crate::wire::{Compression, EncodedMessage, StoreInfo};
-use hub::{Hub, Request, SinkOffer};
+use hub::{FlushTickets, Hub, Request, SinkOffer};
 
 /// Most rows taken from one lane before the drain moves to the next: a busy lane cannot
 /// starve a quiet one.
@@ -348,8 +348,12 @@ impl DrainLoop {
                 for s in &self.sinks {
                     s.flush(deadline, ticket.clone());
                 }
+                let tickets = FlushTickets {
+                    sinks: ticket,
+                    closing: self.retiring.iter().map(Closing::ticket).collect(),
+                };
                 for (reply, _) in waiters {
-                    let _ = reply.send(ticket.clone());
+                    let _ = reply.send(tickets.clone());
                 }
                 Next::Continue
             }

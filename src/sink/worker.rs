@@ -358,6 +358,11 @@ impl Closing {
         self.ticket.is_done()
     }
 
+    /// The close's ticket (a flush waits for replaced sinks to finish their queues).
+    pub(crate) fn ticket(&self) -> Arc<Ticket> {
+        self.ticket.clone()
+    }
+
     /// The worker, for its shared counters.
     pub(crate) fn worker(&self) -> &SinkWorker {
         &self.worker
