@@ -90,8 +90,11 @@ enum InboxItem {
         deadline: Instant,
         done: mpsc::Sender<Arc<Ticket>>,
     },
-    /// Ack `ticket` once every `Block` sink wrote what is ahead.
-    Barrier { ticket: Arc<Ticket> },
+    /// Flush every `Block` sink after what is ahead, acking `ticket` (by `deadline`).
+    Barrier {
+        deadline: Instant,
+        ticket: Arc<Ticket>,
+    },
     Close {
         deadline: Instant,
         done: mpsc::Sender<Vec<SinkReport>>,
@@ -357,10 +360,11 @@ impl Relay {
     }
 
     /// Waits (asynchronously, until `deadline`) until every message this relay accepted
-    /// before the call was written by every sink with [`SinkPolicy::Block`](super::SinkPolicy::Block)
-    /// — a recording's sinks; `DropNewest` ones (live views, forwards) are not waited for.
-    /// `Ok` means they hold it (a `FileSink`: in the file, surviving this process); an
-    /// error says which sink failed, or that the deadline passed. `spate serve` answers a
+    /// before the call was written and flushed by every sink with
+    /// [`SinkPolicy::Block`](super::SinkPolicy::Block) — a recording's sinks; `DropNewest`
+    /// ones (live views, forwards) are not waited for. `Ok` means they hold it (a
+    /// `FileSink`: in the file, its backend's writes completed, so it survives this process
+    /// being killed); an error says which sink failed, or that the deadline passed. `spate serve` answers a
     /// `WriteMessages` call only after this, so a client's "confirmed" means "saved".
     pub async fn confirm(&self, deadline: Instant) -> Result<(), String> {
         if self.block_sinks == 0 {
@@ -368,13 +372,14 @@ impl Relay {
         }
         let ticket = Ticket::new(self.block_sinks);
         let barrier = InboxItem::Barrier {
+            deadline,
             ticket: ticket.clone(),
         };
         if self.push_item(barrier).is_err() {
             return Err("the relay is shutting down".to_owned());
         }
         let waited = tokio::task::spawn_blocking(move || {
-            let in_time = ticket.wait(deadline);
+            let in_time = ticket.wait(deadline) && !ticket.was_late();
             (in_time, ticket.failures())
         })
         .await;
@@ -468,9 +473,12 @@ fn run(inbox: &Inbox, parker: &Parker, workers: Vec<SinkWorker>) {
                     }
                     let _ = done.send(ticket);
                 }
-                InboxItem::Barrier { ticket } => {
+                InboxItem::Barrier { deadline, ticket } => {
+                    // A flush, not only "written": a file sink's flush waits for its
+                    // backend's completions (io_uring writes in flight are not in the file
+                    // yet, and die with a killed process).
                     for w in workers.iter().filter(|w| w.policy() == SinkPolicy::Block) {
-                        w.mark(ticket.clone());
+                        w.flush(deadline, ticket.clone());
                     }
                 }
                 InboxItem::Close { deadline, done } => {

@@ -126,9 +126,6 @@ enum SinkJob {
         deadline: Instant,
         ticket: Arc<Ticket>,
     },
-    /// Acked once every earlier job is done (with a failure if the sink failed): "these
-    /// messages are written".
-    Mark { ticket: Arc<Ticket> },
 }
 
 /// Counters and flags shared by the drain (the queue's producer side), the worker, and
@@ -525,19 +522,6 @@ impl SinkWorker {
         self.policy
     }
 
-    /// Acks `ticket` once the worker is done with everything queued before (written, or
-    /// counted: then with a failure).
-    pub(crate) fn mark(&self, ticket: Arc<Ticket>) {
-        if let Err(e) = self.tx.send(SinkJob::Mark { ticket })
-            && let SinkJob::Mark { ticket } = e.0
-        {
-            ticket.ack(Some((
-                self.shared.name().to_owned(),
-                "worker exited".to_owned(),
-            )));
-        }
-    }
-
     /// This sink's close deadline within a shutdown (or a replacement) ending at `deadline`.
     pub(crate) fn close_deadline(&self, deadline: Instant) -> Instant {
         self.close_timeout
@@ -744,12 +728,6 @@ fn serve(sink: &mut Option<Box<dyn Sink>>, job: SinkJob, s: &SinkShared, drain: 
                     Err(f) => t.ack(Some((s.name().to_owned(), f.clone()))),
                 }
             }
-        }
-        SinkJob::Mark { ticket } => {
-            let failure = s
-                .is_failed()
-                .then(|| lock(&s.error).clone().unwrap_or_default());
-            ticket.ack(failure.map(|f| (s.name().to_owned(), f)));
         }
         SinkJob::Close { deadline, ticket } => {
             let ok = !s.is_failed() && !s.abandoned.load(Ordering::Acquire);
