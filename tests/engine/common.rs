@@ -83,6 +83,19 @@ pub fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// Checks `cond` every `every` until it holds (bounded): for a condition that is costly to
+/// check or slow to come (e.g. threads ending at a deadline seconds away).
+pub fn poll_until(limit: Duration, every: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < limit,
+            "{what}: not reached within {limit:?}"
+        );
+        std::thread::sleep(every);
+    }
+}
+
 /// A sink whose writes wait until the test opens its gate; it reports each write it starts
 /// and counts its writes and its flushes.
 pub struct GatedSink {
