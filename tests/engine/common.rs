@@ -7,7 +7,17 @@ use std::time::{Duration, Instant};
 
 use arrow_array::{Array, FixedSizeListArray, Float32Array};
 use spate::wire::{DecodedRrd, EncodedMessage};
-use spate::{MemorySinkHandle, RowId, Sink, SinkError};
+use spate::{MemorySinkHandle, Points3D, RowId, Sink, SinkError};
+
+/// `s` seconds from now.
+pub fn secs(s: u64) -> Instant {
+    Instant::now() + Duration::from_secs(s)
+}
+
+/// One point at `(j, j, j)`.
+pub fn point(j: usize) -> Points3D {
+    Points3D::new(vec![[j as f32; 3]])
+}
 
 /// Every row of a decoded stream in the order received: (entity, row id, frame or -1,
 /// first x or NaN).
@@ -73,12 +83,27 @@ pub fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
-/// A sink whose writes wait until the test opens its gate; it reports each write it starts.
+/// Checks `cond` every `every` until it holds (bounded): for a condition that is costly to
+/// check or slow to come (e.g. threads ending at a deadline seconds away).
+pub fn poll_until(limit: Duration, every: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < limit,
+            "{what}: not reached within {limit:?}"
+        );
+        std::thread::sleep(every);
+    }
+}
+
+/// A sink whose writes wait until the test opens its gate; it reports each write it starts
+/// and counts its writes and its flushes.
 pub struct GatedSink {
     gate: Arc<Mutex<Receiver<()>>>,
     open: Arc<std::sync::atomic::AtomicBool>,
     started: Sender<()>,
     pub written: Arc<std::sync::atomic::AtomicU64>,
+    pub flushes: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Opens a [`GatedSink`]'s gate for good.
@@ -105,6 +130,7 @@ impl GatedSink {
                 open: open.clone(),
                 started: started_tx,
                 written: Default::default(),
+                flushes: Default::default(),
             },
             Gate { tx, open },
             started_rx,
@@ -127,6 +153,48 @@ impl Sink for GatedSink {
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(())
     }
+
+    fn flush(&mut self, _deadline: Instant) -> Result<(), SinkError> {
+        self.flushes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// A gRPC sink URL nobody listens on (a port bound and released).
+pub fn unreachable_grpc_url() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("rerun+http://127.0.0.1:{port}/proxy")
+}
+
+/// A recording whose only sink is stuck in its first `write` until the returned [`Gate`]
+/// opens, with a queue of one message and three rows logged: with `SinkPolicy::Block` the
+/// drain is now held up dispatching; with `DropNewest` it goes on, dropping. Also returns
+/// the sink's flush counter.
+pub fn stuck_recording(
+    name: &str,
+    policy: spate::SinkPolicy,
+) -> (spate::Recording, Gate, Arc<std::sync::atomic::AtomicU64>) {
+    use spate::SinkExt;
+    let (gated, gate, started) = GatedSink::new();
+    let flushes = gated.flushes.clone();
+    let rec = spate::Recording::builder(name)
+        .sinks(gated.with_policy(policy).max_queue_bytes(1))
+        .batch(spate::BatchPolicy::unbatched())
+        .start()
+        .unwrap();
+    started
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the sink's first write");
+    let e = spate::EntityPath::parse("p").unwrap();
+    for j in 0..3 {
+        rec.log(&e, &point(j)).unwrap();
+    }
+    (rec, gate, flushes)
 }
 
 /// A sink that accepts `ok` messages, then misbehaves on every later call to `write`:

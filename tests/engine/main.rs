@@ -5,10 +5,11 @@ mod common;
 mod correctness;
 mod file_sink;
 mod file_sink_writer;
+mod hostile_callers;
+mod hostile_sinks;
 mod model;
 #[path = "../support/official.rs"]
 mod official;
-mod review;
 mod sinks;
 mod tee;
 mod wakeups;
