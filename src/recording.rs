@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::archetype::{ArchetypeError, Points3D};
 use crate::chunk::RowId;
 use crate::chunk::batcher::BatchPolicy;
-use crate::drain::hub::{FlushJoin, Hub, Request, SinkOffer, lock};
+use crate::drain::hub::{Hub, Request, RoundEnd, SinkOffer, lock};
 use crate::drain::{DrainConfig, DrainLoop};
 use crate::entity::EntityPath;
 use crate::lane::{LanePolicy, LaneProducer, PushError, Row, RowData, new_lane};
@@ -662,20 +662,23 @@ impl Recording {
         if handle.hub.gate.is_closed() {
             return Err(RecordingError::Closed);
         }
-        let (tx, rx) = channel();
-        match handle.hub.join_flush(tx, deadline) {
-            FlushJoin::Closed => return Err(RecordingError::Closed),
-            FlushJoin::Joined => {}
-            FlushJoin::First => {
-                if handle.requests.send(Request::Flush).is_err() {
-                    // The drain is gone: everyone waiting hears it now.
-                    handle.hub.close_flushes();
-                    return Err(RecordingError::Closed);
-                }
-                handle.hub.notify_drain();
+        let (round, first) = handle
+            .hub
+            .join_flush(deadline)
+            .ok_or(RecordingError::Closed)?;
+        if first {
+            if handle.requests.send(Request::Flush).is_err() {
+                // The drain is gone: everyone waiting hears it now.
+                handle.hub.close_flushes();
+                return Err(RecordingError::Closed);
             }
+            handle.hub.notify_drain();
         }
-        let tickets = await_reply(&rx, deadline, "flush")?;
+        let tickets = round.wait(deadline).map_err(|end| match end {
+            RoundEnd::Deadline => RecordingError::Deadline("flush"),
+            RoundEnd::Closed => RecordingError::Closed,
+        })?;
+
         if !tickets.wait(deadline) {
             return Err(RecordingError::Deadline("flush"));
         }

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Instant;
 
 use crossbeam_queue::SegQueue;
@@ -90,22 +90,82 @@ impl FlushTickets {
     }
 }
 
-/// Callers waiting for the next flush (see [`Request::Flush`]).
-#[derive(Default)]
-struct FlushWaiters {
-    waiting: Vec<(Sender<FlushTickets>, Instant)>,
-    /// The drain exited: nobody will serve a flush any more.
-    closed: bool,
+/// One flush, shared by every caller who asks for it before the drain picks it up (see
+/// [`Request::Flush`]): callers hold it by reference, so a flush loop against a stuck
+/// drain holds one round however often it calls.
+pub(crate) struct FlushRound {
+    state: Mutex<RoundState>,
+    done: Condvar,
 }
 
-/// How a caller joined the next flush.
-pub(crate) enum FlushJoin {
-    /// The first: it sends the request.
-    First,
-    /// Another caller sent it; this one shares its answer.
-    Joined,
+enum RoundState {
+    /// Waiting for the drain; the latest deadline of its callers.
+    Pending(Instant),
+    Served(FlushTickets),
     /// The drain is gone.
     Closed,
+}
+
+/// Why a flush round ended without tickets.
+pub(crate) enum RoundEnd {
+    Deadline,
+    Closed,
+}
+
+impl FlushRound {
+    fn new(deadline: Instant) -> Self {
+        Self {
+            state: Mutex::new(RoundState::Pending(deadline)),
+            done: Condvar::new(),
+        }
+    }
+
+    /// The latest deadline of its callers (what the sinks' flush is given).
+    pub(crate) fn deadline(&self) -> Instant {
+        match &*lock(&self.state) {
+            RoundState::Pending(d) => *d,
+            _ => Instant::now(),
+        }
+    }
+
+    fn settle(&self, to: RoundState) {
+        *lock(&self.state) = to;
+        self.done.notify_all();
+    }
+
+    /// The drain served it.
+    pub(crate) fn serve(&self, tickets: FlushTickets) {
+        self.settle(RoundState::Served(tickets));
+    }
+
+    /// Waits until the drain served the round, or `deadline`.
+    pub(crate) fn wait(&self, deadline: Instant) -> Result<FlushTickets, RoundEnd> {
+        let mut s = lock(&self.state);
+        loop {
+            match &*s {
+                RoundState::Served(t) => return Ok(t.clone()),
+                RoundState::Closed => return Err(RoundEnd::Closed),
+                RoundState::Pending(_) => {}
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(RoundEnd::Deadline);
+            }
+            s = self
+                .done
+                .wait_timeout(s, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+}
+
+/// The next flush round, if callers are waiting for one.
+#[derive(Default)]
+struct FlushRounds {
+    next: Option<Arc<FlushRound>>,
+    /// The drain exited: nobody will serve a flush any more.
+    closed: bool,
 }
 
 #[derive(Default)]
@@ -153,7 +213,7 @@ pub(crate) struct Hub {
     drain: OnceLock<Arc<Parker>>,
     lanes: Mutex<LanesView>,
     sinks: Mutex<SinksView>,
-    flushes: Mutex<FlushWaiters>,
+    flushes: Mutex<FlushRounds>,
     pub counters: DrainCounters,
     /// Set by the first shutdown: a drain blocked on a full `Block` sink gives up at it
     /// even before it sees the shutdown request.
@@ -170,7 +230,7 @@ impl Hub {
             drain: OnceLock::new(),
             lanes: Mutex::new(LanesView::default()),
             sinks: Mutex::new(SinksView::default()),
-            flushes: Mutex::new(FlushWaiters::default()),
+            flushes: Mutex::new(FlushRounds::default()),
             counters: DrainCounters::default(),
             shutdown_deadline: AtomicDeadline::new(),
         }
@@ -200,31 +260,37 @@ impl Hub {
         self.shutdown_deadline.get()
     }
 
-    /// Adds a caller to the next flush: the first one sends the request, later ones share
-    /// its answer (a flush loop against a stuck drain holds one request, not thousands).
-    pub(crate) fn join_flush(&self, reply: Sender<FlushTickets>, deadline: Instant) -> FlushJoin {
+    /// Adds a caller to the next flush round: `true` for the first one, which sends the
+    /// request; later ones share it (and extend its deadline to theirs). `None` when the
+    /// drain is gone.
+    pub(crate) fn join_flush(&self, deadline: Instant) -> Option<(Arc<FlushRound>, bool)> {
         let mut f = lock(&self.flushes);
         if f.closed {
-            return FlushJoin::Closed;
+            return None;
         }
-        f.waiting.push((reply, deadline));
-        if f.waiting.len() == 1 {
-            FlushJoin::First
-        } else {
-            FlushJoin::Joined
+        if let Some(round) = &f.next {
+            if let RoundState::Pending(d) = &mut *lock(&round.state) {
+                *d = (*d).max(deadline);
+            }
+            return Some((round.clone(), false));
         }
+        let round = Arc::new(FlushRound::new(deadline));
+        f.next = Some(round.clone());
+        Some((round, true))
     }
 
-    /// The callers of the flush being served now, with their deadlines.
-    pub(crate) fn take_flush_waiters(&self) -> Vec<(Sender<FlushTickets>, Instant)> {
-        std::mem::take(&mut lock(&self.flushes).waiting)
+    /// The round the drain serves now (later callers start the next one).
+    pub(crate) fn take_flush_round(&self) -> Option<Arc<FlushRound>> {
+        lock(&self.flushes).next.take()
     }
 
     /// The drain exits (or the request could not be sent): waiting callers hear at once.
     pub(crate) fn close_flushes(&self) {
         let mut f = lock(&self.flushes);
         f.closed = true;
-        f.waiting.clear();
+        if let Some(round) = f.next.take() {
+            round.settle(RoundState::Closed);
+        }
     }
 
     pub(crate) fn add_lane(&self, lane: Arc<LaneShared>) {

@@ -43,9 +43,13 @@ const IDLE_PARK: Duration = Duration::from_millis(50);
 /// first): a gRPC sink without a viewer does not retry for long.
 const RETIRE_DEADLINE: Duration = Duration::from_secs(5);
 
-/// Most replaced sinks still closing at once; past it the oldest is given up on (its
-/// undelivered messages counted), so `set_sinks` in a loop keeps threads bounded.
-const MAX_RETIRING: usize = 16;
+/// Most replaced sinks still closing at once; past it the oldest is given a moment more,
+/// then given up on (its undelivered messages counted), so `set_sinks` in a loop keeps
+/// bookkeeping bounded.
+const MAX_RETIRING: usize = 32;
+
+/// How long the drain waits for the oldest replaced sink when too many are closing.
+const RETIRING_GRACE: Duration = Duration::from_millis(50);
 
 /// Deadline of the shutdown the drain does itself when every handle vanished without one.
 const ORPHAN_SHUTDOWN: Duration = Duration::from_secs(5);
@@ -336,11 +340,11 @@ impl DrainLoop {
         match request {
             Request::Flush => {
                 // Who is served is fixed before the lanes are marked: a caller that joins
-                // later may have logged after the mark, so it waits for the next flush.
-                let waiters = self.hub.take_flush_waiters();
-                let Some(deadline) = waiters.iter().map(|(_, d)| *d).max() else {
+                // later may have logged after the mark, so it waits for the next round.
+                let Some(round) = self.hub.take_flush_round() else {
                     return Next::Continue;
                 };
+                let deadline = round.deadline();
                 self.drain_lanes_to_mark();
                 self.batcher.flush_all(&mut self.finished);
                 self.emit();
@@ -348,13 +352,10 @@ impl DrainLoop {
                 for s in &self.sinks {
                     s.flush(deadline, ticket.clone());
                 }
-                let tickets = FlushTickets {
+                round.serve(FlushTickets {
                     sinks: ticket,
                     closing: self.retiring.iter().map(Closing::ticket).collect(),
-                };
-                for (reply, _) in waiters {
-                    let _ = reply.send(tickets.clone());
-                }
+                });
                 Next::Continue
             }
             Request::SetSinks { offer, reply } => {
@@ -384,9 +385,11 @@ impl DrainLoop {
             self.retiring
                 .push(old.begin_close(Instant::now() + RETIRE_DEADLINE));
         }
+        self.reap_retiring();
         while self.retiring.len() > MAX_RETIRING {
             let oldest = self.retiring.remove(0);
-            self.hub.retire_sink(oldest.wait(Some(Instant::now())));
+            self.hub
+                .retire_sink(oldest.wait(Some(Instant::now() + RETIRING_GRACE)));
         }
         self.greet_sinks();
         let _ = reply.send(());

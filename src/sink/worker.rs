@@ -332,6 +332,9 @@ pub(crate) struct SinkWorker {
     thread: Option<JoinHandle<()>>,
 }
 
+/// Most flushes waiting for one flush job of a stuck sink.
+const MAX_JOINED_FLUSHES: usize = 64;
+
 /// Tickets of flushes that share one flush job.
 #[derive(Debug)]
 struct PendingFlush {
@@ -496,6 +499,12 @@ impl SinkWorker {
             let mut pending = lock(&s.flushes);
             match pending.back_mut() {
                 Some(last) if last.after_queued == queued => {
+                    // Bounded: past this many waiting flushes, the oldest is answered as
+                    // late (its sink has not flushed yet, and its caller likely gave up).
+                    if last.tickets.len() >= MAX_JOINED_FLUSHES {
+                        let (oldest, _) = last.tickets.remove(0);
+                        oldest.ack_late();
+                    }
                     last.tickets.push((ticket, deadline));
                     false
                 }

@@ -259,7 +259,7 @@ fn set_sinks_in_a_loop_keeps_replaced_sinks_bounded() {
         threads_named("spate-grpc")
     );
     assert!(
-        s.sinks.len() <= 1 + 16 + 64 + 1,
+        s.sinks.len() <= 1 + 32 + 64 + 1,
         "replaced sinks are not bounded in stats(): {} sinks",
         s.sinks.len()
     );
