@@ -1,6 +1,6 @@
 //! [`Relay`]: hands messages that were encoded elsewhere (received from a gRPC client, read
 //! from a file) to a set of sinks, with the same worker threads, byte-bounded queues,
-//! [`SinkPolicy`](super::SinkPolicy)s and [`SinkStats`] as a [`Recording`](crate::Recording).
+//! [`SinkPolicy`]s and [`SinkStats`] as a [`Recording`](crate::Recording).
 //!
 //! # Threads and queues
 //!
@@ -11,10 +11,10 @@
 //!
 //! The `spate-relay` thread plays the part of a recording's drain thread: it is the only
 //! thread that dispatches to the sink workers, so a sink with
-//! [`SinkPolicy::Block`](super::SinkPolicy::Block) blocks it (and, once the inbox is full,
+//! [`SinkPolicy::Block`] blocks it (and, once the inbox is full,
 //! the senders: [`Relay::send`] waits asynchronously, [`Relay::send_blocking`] blocks,
 //! [`Relay::try_send`] gives the message back), while a
-//! [`SinkPolicy::DropNewest`](super::SinkPolicy::DropNewest) sink drops and counts.
+//! [`SinkPolicy::DropNewest`] sink drops and counts.
 //!
 //! # Ordering
 //!
@@ -361,7 +361,7 @@ impl Relay {
 
     /// Waits (asynchronously, until `deadline`) until every message this relay accepted
     /// before the call was written and flushed by every sink with
-    /// [`SinkPolicy::Block`](super::SinkPolicy::Block) — a recording's sinks; `DropNewest`
+    /// [`SinkPolicy::Block`] — a recording's sinks; `DropNewest`
     /// ones (live views, forwards) are not waited for. `Ok` means they hold it (a
     /// `FileSink`: in the file, its backend's writes completed, so it survives this process
     /// being killed); an error says which sink failed, or that the deadline passed. `spate serve` answers a
