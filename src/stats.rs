@@ -262,21 +262,11 @@ impl SinkStats {
 }
 
 impl SinkStats {
-    /// Adds `other`'s counters to these; the name says how many sinks this entry holds.
+    /// Adds `other`'s counters to these (name and id stay this entry's).
     pub(crate) fn absorb(&mut self, other: &SinkStats) {
         if self.grpc.is_some() {
             *self = self.without_monitor();
         }
-        let n = |name: &str| {
-            name.strip_prefix("earlier sinks (")
-                .and_then(|r| r.strip_suffix(')'))
-                .and_then(|r| r.parse::<u64>().ok())
-                .unwrap_or(1)
-        };
-        let id = self.id;
-        let count = n(&self.name) + n(&other.name);
-        self.name = format!("earlier sinks ({count})");
-        self.id = id;
         self.messages += other.messages;
         self.rows += other.rows;
         self.bytes += other.bytes;

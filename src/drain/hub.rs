@@ -182,8 +182,9 @@ struct SinksView {
     live: Vec<Arc<SinkShared>>,
     /// Final reports of replaced sinks, oldest first (at most `MAX_RETIRED_REPORTS`).
     retired: Vec<SinkReport>,
-    /// Older ones, folded into one entry (id [`FOLDED_SINKS_ID`]).
+    /// Older ones, folded into one entry (id [`FOLDED_SINKS_ID`]), and how many.
     folded: Option<SinkReport>,
+    folded_count: usize,
 }
 
 /// The drain's counters (drain-written, read by `stats()`).
@@ -330,16 +331,18 @@ impl Hub {
         v.retired.push(report);
         if v.retired.len() > MAX_RETIRED_REPORTS {
             let oldest = v.retired.remove(0);
+            v.folded_count += 1;
+            let n = v.folded_count;
             let folded = v.folded.get_or_insert_with(|| {
                 let mut empty = SinkReport {
                     closed_cleanly: true,
                     ..SinkReport::default()
                 };
                 empty.stats.id = FOLDED_SINKS_ID;
-                empty.stats.name = "earlier sinks (0)".to_owned();
                 empty
             });
             fold_into(folded, &oldest);
+            folded.stats.name = format!("earlier sinks ({n})");
         }
     }
 

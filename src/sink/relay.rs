@@ -241,17 +241,27 @@ impl Relay {
         })
     }
 
-    /// Pushes `item` unless the relay is closed (the same handshake as `try_send`: nothing
-    /// lands behind the close); gives it back if closed.
-    fn push_item(&self, item: InboxItem) -> Result<(), InboxItem> {
+    /// Runs `f` (given whether the relay is closed) while announced as a sender: the
+    /// shutdown sets `closed` before waiting for `sending` to reach zero, and a sender
+    /// announces itself before looking at `closed` (both SeqCst: one of the two sees the
+    /// other), so nothing `f` pushes lands behind the close.
+    fn while_sending<R>(&self, f: impl FnOnce(bool) -> R) -> R {
         self.inbox.sending.fetch_add(1, Ordering::SeqCst);
-        let result = if self.inbox.closed.load(Ordering::SeqCst) {
-            Err(item)
-        } else {
-            self.inbox.queue.push(item);
-            Ok(())
-        };
+        let result = f(self.inbox.closed.load(Ordering::SeqCst));
         self.inbox.sending.fetch_sub(1, Ordering::SeqCst);
+        result
+    }
+
+    /// Pushes `item` unless the relay is closed (then gives it back).
+    fn push_item(&self, item: InboxItem) -> Result<(), InboxItem> {
+        let result = self.while_sending(|closed| {
+            if closed {
+                Err(item)
+            } else {
+                self.inbox.queue.push(item);
+                Ok(())
+            }
+        });
         self.parker.notify();
         result
     }
@@ -269,19 +279,16 @@ impl Relay {
 
     /// Queues `msg` if the inbox has room; otherwise gives it back.
     pub fn try_send(&self, msg: EncodedMessage) -> Result<(), RelayError> {
-        // Announce the send before looking at `closed`; the shutdown sets `closed` before
-        // waiting for `sending` to reach zero (both SeqCst: one of the two sees the other).
-        self.inbox.sending.fetch_add(1, Ordering::SeqCst);
-        let result = if self.inbox.closed.load(Ordering::SeqCst) {
-            Err(RelayError::Closed(msg))
-        } else if !self.inbox.has_room(msg.retained_bytes()) {
-            Err(RelayError::Full(msg))
-        } else {
-            self.push(msg);
-            Ok(())
-        };
-        self.inbox.sending.fetch_sub(1, Ordering::SeqCst);
-        result
+        self.while_sending(|closed| {
+            if closed {
+                Err(RelayError::Closed(msg))
+            } else if !self.inbox.has_room(msg.retained_bytes()) {
+                Err(RelayError::Full(msg))
+            } else {
+                self.push(msg);
+                Ok(())
+            }
+        })
     }
 
     /// Queues `msg`, waiting (asynchronously) for room in the inbox.
