@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::archetype::{ArchetypeError, Points3D};
 use crate::chunk::RowId;
 use crate::chunk::batcher::BatchPolicy;
-use crate::drain::hub::{Hub, Request, RoundEnd, SinkOffer, lock};
+use crate::drain::hub::{Hub, Request, RoundEnd, SinkOffer};
 use crate::drain::{DrainConfig, DrainLoop};
 use crate::entity::EntityPath;
 use crate::lane::{LanePolicy, LaneProducer, PushError, Row, RowData, new_lane};
@@ -18,6 +18,7 @@ use crate::pool::{BufferPool, Loan, LoanedPoints, PoolStats};
 use crate::sink::IntoSinks;
 use crate::sink::worker::SinkWorker;
 use crate::stats::{Losses, ShutdownReport, SinkLoss, Stats};
+use crate::sync::lock;
 use crate::time::{TimeError, TimePoint, Timeline, TimelineKind};
 use crate::wire::{Compression, EncodeError, StoreInfo};
 

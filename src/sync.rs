@@ -16,3 +16,9 @@ pub(crate) use std::sync::Mutex;
 pub(crate) use std::sync::atomic::{AtomicBool, AtomicU8, Ordering, fence};
 #[cfg(not(spate_loom))]
 pub(crate) use std::thread::{Thread, current, park, park_timeout};
+
+/// Locks a `std` mutex, using it even if a panic poisoned it: every critical section in this
+/// crate leaves its data consistent, and a panicking sink must not take the engine down too.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::time::Instant;
 
 use crossbeam_queue::SegQueue;
@@ -14,6 +14,7 @@ use crate::lane::{LaneConsumer, LaneShared, LaneStats};
 use crate::park::Parker;
 use crate::sink::worker::{SinkShared, SinkWorker, Ticket};
 use crate::stats::{ShutdownReport, SinkReport, Stats};
+use crate::sync::lock;
 
 /// Replaced sinks whose final reports are kept one by one; older ones are folded into one
 /// entry, so a program that calls `set_sinks` in a loop stays bounded in memory.
@@ -22,10 +23,6 @@ pub(crate) const MAX_RETIRED_REPORTS: usize = 64;
 /// The id of the entry that replaced sinks beyond [`MAX_RETIRED_REPORTS`] are folded into
 /// (real sinks' ids start at 1).
 pub(crate) const FOLDED_SINKS_ID: u64 = 0;
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 /// What handles ask of the drain. Every request carries its reply channel: a request the
 /// drain never serves (it exited) drops the channel, and the caller's wait ends at once.
@@ -75,9 +72,7 @@ pub(crate) struct FlushTickets {
 impl FlushTickets {
     /// Waits for all of them until `deadline`; true if all were done in time and none late.
     pub(crate) fn wait(&self, deadline: Instant) -> bool {
-        self.sinks.wait(deadline)
-            && !self.sinks.was_late()
-            && self.closing.iter().all(|t| t.wait(deadline))
+        self.sinks.wait(deadline) && self.closing.iter().all(|t| t.wait(deadline))
     }
 
     /// (sink name, why) of every sink whose flush or close did not succeed.
@@ -360,13 +355,24 @@ impl Hub {
     pub(crate) fn stats(&self) -> Stats {
         let r = Ordering::Acquire;
         let c = &self.counters;
-        let lanes = {
+        // Once the final pass is over (or was given up), the rows still in the lanes are
+        // abandoned: counted at every snapshot, so even a push that lands after the report
+        // is counted. Read under the same lock as the lanes' counters.
+        let over = c.final_pass_done.load(r) || c.gave_up.load(r);
+        let (lanes, left_behind) = {
             let v = lock(&self.lanes);
-            v.live
+            let left: u64 = if over {
+                v.live.iter().map(|l| l.rows_left()).sum()
+            } else {
+                0
+            };
+            let lanes = v
+                .live
                 .iter()
                 .map(|l| l.snapshot())
                 .chain(v.exited.clone())
-                .collect()
+                .collect();
+            (lanes, left)
         };
         let sinks = {
             let v = lock(&self.sinks);
@@ -384,18 +390,8 @@ impl Hub {
             rows_encoded: c.rows_encoded.load(r),
             bytes_encoded: c.bytes_encoded.load(r),
             encode_errors: c.encode_errors.load(r),
-            rows_abandoned: c.rows_abandoned.load(r) + self.rows_left_behind(),
+            rows_abandoned: c.rows_abandoned.load(r) + left_behind,
         }
-    }
-
-    /// Once the final pass is over (or was given up), the rows still in the lanes: counted
-    /// at every snapshot, so even a push that lands after the report is counted.
-    fn rows_left_behind(&self) -> u64 {
-        let c = &self.counters;
-        if !c.final_pass_done.load(Ordering::Acquire) && !c.gave_up.load(Ordering::Acquire) {
-            return 0;
-        }
-        lock(&self.lanes).live.iter().map(|l| l.rows_left()).sum()
     }
 
     /// Whether a shutdown gave up on the drain (it stops at once).

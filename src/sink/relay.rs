@@ -44,6 +44,7 @@ use super::{IntoSinks, SinkPolicy, SinkReport};
 use crate::deadline::AtomicDeadline;
 use crate::park::Parker;
 use crate::stats::SinkStats;
+use crate::sync::lock;
 use crate::wire::EncodedMessage;
 
 /// Default bound of a relay's inbox: 64 MiB.
@@ -142,10 +143,7 @@ impl Inbox {
     fn signal_room(&self) {
         self.room.notify_waiters();
         if self.blocked.load(Ordering::Acquire) > 0 {
-            let _g = self
-                .room_lock
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let _g = lock(&self.room_lock);
             self.room_cv.notify_all();
         }
     }
@@ -315,11 +313,7 @@ impl Relay {
                 other => return other,
             }
             self.inbox.blocked.fetch_add(1, Ordering::AcqRel);
-            let g = self
-                .inbox
-                .room_lock
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let g = lock(&self.inbox.room_lock);
             if !self.inbox.has_room(msg.retained_bytes())
                 && !self.inbox.closed.load(Ordering::Acquire)
             {
@@ -363,7 +357,7 @@ impl Relay {
         // The relay thread hands the ticket over at once; the waiting happens here, not on
         // the relay thread (which serves every sender).
         rx.recv_timeout(wait)
-            .is_ok_and(|t| t.wait(deadline) && !t.was_late() && t.failures().is_empty())
+            .is_ok_and(|t| t.wait(deadline) && t.failures().is_empty())
     }
 
     /// Waits (asynchronously, until `deadline`) until every message this relay accepted
@@ -386,7 +380,7 @@ impl Relay {
             return Err("the relay is shutting down".to_owned());
         }
         let waited = tokio::task::spawn_blocking(move || {
-            let in_time = ticket.wait(deadline) && !ticket.was_late();
+            let in_time = ticket.wait(deadline);
             (in_time, ticket.failures())
         })
         .await;
@@ -407,7 +401,7 @@ impl Relay {
     /// not closed cleanly, their undelivered messages counted as dropped at the deadline).
     pub fn shutdown(&self, deadline: Instant) -> RelayReport {
         // One shutdown at a time; the others wait for its report (bounded by its deadline).
-        let mut report = self.report.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut report = lock(&self.report);
         if let Some(r) = &*report {
             return r.clone();
         }
@@ -427,11 +421,7 @@ impl Relay {
         let wait = deadline.saturating_duration_since(Instant::now()) + Duration::from_secs(1);
         let sinks = match rx.recv_timeout(wait) {
             Ok(reports) => {
-                let t = self
-                    .thread
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .take();
+                let t = lock(&self.thread).take();
                 if let Some(t) = t {
                     let _ = t.join();
                 }

@@ -27,11 +27,8 @@ use super::{Sink, SinkError, SinkMonitor, SinkPolicy, SinkSpec};
 use crate::error::ErrorChain;
 use crate::park::Parker;
 use crate::stats::{DropReason, LatencyHistogram, SinkReport, SinkStats};
+use crate::sync::lock;
 use crate::wire::EncodedMessage;
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 /// Counts down acknowledgements from sink workers, and collects their failures; waited on
 /// with a deadline.
@@ -78,17 +75,13 @@ impl Ticket {
         self.ack(None);
     }
 
-    /// A worker acknowledged late.
-    pub(crate) fn was_late(&self) -> bool {
-        lock(&self.state).late
-    }
-
     /// Every ack arrived.
     pub(crate) fn is_done(&self) -> bool {
         lock(&self.state).remaining == 0
     }
 
-    /// Waits until every ack arrived or `deadline` passed; true if all arrived.
+    /// Waits until every ack arrived or `deadline` passed; true if all arrived in time and
+    /// none of them late (a sink whose own flush missed its deadline).
     pub(crate) fn wait(&self, deadline: Instant) -> bool {
         let mut s = lock(&self.state);
         while s.remaining > 0 {
@@ -102,7 +95,7 @@ impl Ticket {
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
-        true
+        !s.late
     }
 
     /// The failures acknowledged so far: (sink name, why).
@@ -532,14 +525,14 @@ impl SinkWorker {
     }
 
     /// This sink's close deadline within a shutdown (or a replacement) ending at `deadline`.
-    pub(crate) fn close_deadline(&self, deadline: Instant) -> Instant {
+    fn close_deadline(&self, deadline: Instant) -> Instant {
         self.close_timeout
             .and_then(|t| Instant::now().checked_add(t))
             .map_or(deadline, |own| own.min(deadline))
     }
 
     /// Asks the worker to close after what is queued; it acks `ticket` when done.
-    pub(crate) fn close(&self, deadline: Instant, ticket: Arc<Ticket>) {
+    fn close(&self, deadline: Instant, ticket: Arc<Ticket>) {
         if let Err(e) = self.tx.send(SinkJob::Close { deadline, ticket })
             && let SinkJob::Close { ticket, .. } = e.0
         {
