@@ -135,22 +135,17 @@ impl FlushRound {
 
     /// Waits until the drain served the round, or `deadline`.
     pub(crate) fn wait(&self, deadline: Instant) -> Result<FlushTickets, RoundEnd> {
-        let mut s = lock(&self.state);
-        loop {
-            match &*s {
-                RoundState::Served(t) => return Ok(t.clone()),
-                RoundState::Closed => return Err(RoundEnd::Closed),
-                RoundState::Pending(_) => {}
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(RoundEnd::Deadline);
-            }
-            s = self
-                .done
-                .wait_timeout(s, deadline - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+        let left = deadline.saturating_duration_since(Instant::now());
+        let (s, _) = self
+            .done
+            .wait_timeout_while(lock(&self.state), left, |s| {
+                matches!(s, RoundState::Pending(_))
+            })
+            .unwrap_or_else(PoisonError::into_inner);
+        match &*s {
+            RoundState::Served(t) => Ok(t.clone()),
+            RoundState::Closed => Err(RoundEnd::Closed),
+            RoundState::Pending(_) => Err(RoundEnd::Deadline),
         }
     }
 }
@@ -348,7 +343,7 @@ impl Hub {
     }
 
     /// Every live sink (current and closing), to give up on at a deadline.
-    pub(crate) fn live_sinks(&self) -> Vec<Arc<SinkShared>> {
+    fn live_sinks(&self) -> Vec<Arc<SinkShared>> {
         lock(&self.sinks).live.clone()
     }
 
@@ -410,23 +405,22 @@ impl Hub {
             c.rows_abandoned
                 .fetch_add(c.rows_batched.load(Ordering::Acquire), Ordering::AcqRel);
         }
-        let mut sinks: Vec<SinkReport> = self.live_sinks().iter().map(|s| s.abandon()).collect();
-        sinks.extend(self.retired_reports());
-        self.report(sinks, true)
+        self.timed_out_report(SinkShared::abandon)
     }
 
     /// The counters now, as a report marked timed out, changing nothing (for a shutdown
     /// that cannot wait for the one in progress).
     pub(crate) fn snapshot_report(&self) -> ShutdownReport {
-        let mut sinks: Vec<SinkReport> = self
-            .live_sinks()
-            .iter()
-            .map(|s| SinkReport {
-                stats: s.snapshot(),
-                closed_cleanly: false,
-                timed_out: true,
-            })
-            .collect();
+        self.timed_out_report(|s| SinkReport {
+            stats: s.snapshot(),
+            closed_cleanly: false,
+            timed_out: true,
+        })
+    }
+
+    /// A timed-out report: every live sink as `live` reports it, then the replaced ones.
+    fn timed_out_report(&self, live: impl Fn(&SinkShared) -> SinkReport) -> ShutdownReport {
+        let mut sinks: Vec<SinkReport> = self.live_sinks().iter().map(|s| live(s)).collect();
         sinks.extend(self.retired_reports());
         self.report(sinks, true)
     }

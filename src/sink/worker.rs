@@ -83,19 +83,12 @@ impl Ticket {
     /// Waits until every ack arrived or `deadline` passed; true if all arrived in time and
     /// none of them late (a sink whose own flush missed its deadline).
     pub(crate) fn wait(&self, deadline: Instant) -> bool {
-        let mut s = lock(&self.state);
-        while s.remaining > 0 {
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            s = self
-                .done
-                .wait_timeout(s, deadline - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
-        !s.late
+        let left = deadline.saturating_duration_since(Instant::now());
+        let (s, _) = self
+            .done
+            .wait_timeout_while(lock(&self.state), left, |s| s.remaining > 0)
+            .unwrap_or_else(PoisonError::into_inner);
+        s.remaining == 0 && !s.late
     }
 
     /// The failures acknowledged so far: (sink name, why).
