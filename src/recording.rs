@@ -487,19 +487,6 @@ fn shutdown(handle: &Handle, deadline: Instant) -> ShutdownReport {
     report
 }
 
-/// Waits for the answer to a request until `deadline`.
-fn await_reply<T>(
-    rx: &std::sync::mpsc::Receiver<T>,
-    deadline: Instant,
-    what: &'static str,
-) -> Result<T, RecordingError> {
-    match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-        Ok(v) => Ok(v),
-        Err(RecvTimeoutError::Timeout) => Err(RecordingError::Deadline(what)),
-        Err(RecvTimeoutError::Disconnected) => Err(RecordingError::Closed),
-    }
-}
-
 impl Recording {
     /// Starts configuring a recording of `application_id`.
     pub fn builder(application_id: impl Into<String>) -> RecordingBuilder {
@@ -770,13 +757,16 @@ impl Recording {
             return Err(RecordingError::Closed);
         }
         hub.notify_drain();
-        match await_reply(&rx, deadline, "set_sinks") {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
             Ok(()) => Ok(()),
-            Err(e) => match offer.take() {
+            Err(gone) => match offer.take() {
                 // Taken back before the drain got to them: the sinks are not changed.
                 Some(workers) => {
                     discard(workers);
-                    Err(e)
+                    Err(match gone {
+                        RecvTimeoutError::Timeout => RecordingError::Deadline("set_sinks"),
+                        RecvTimeoutError::Disconnected => RecordingError::Closed,
+                    })
                 }
                 // The drain took them just now and answers right away (nothing but a swap
                 // and queueing the store info lies between; this ends when it answers or
