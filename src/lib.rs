@@ -118,17 +118,18 @@ mod sync;
 mod time;
 pub mod wire;
 
-pub use archetype::{ArchetypeError, Points3D};
+pub use archetype::{ArchetypeError, DynamicArchetype, Points3D};
 pub use chunk::batcher::{BatchEnvError, BatchPolicy};
 pub use chunk::{
-    AsComponents, Chunk, ChunkBuilder, ChunkError, ChunkId, ComponentDescriptor, RowId, Tuid,
+    AsComponents, Chunk, ChunkBuilder, ChunkError, ChunkId, ComponentColumn, ComponentDescriptor,
+    RowId, TimeColumn, Tuid,
 };
 pub use entity::{EntityPath, EntityPathError};
 pub use error::ErrorChain;
 pub use lane::LanePolicy;
 pub use pool::{BufferPool, Loan, LoanedPoints, PoolStats};
 pub use recording::{
-    Archetype, DEFAULT_LANE_CAPACITY_BYTES, DEFAULT_LANE_SLOTS, DISCARD_WAIT, DROP_FLUSH_DEADLINE,
+    DEFAULT_LANE_CAPACITY_BYTES, DEFAULT_LANE_SLOTS, DISCARD_WAIT, DROP_FLUSH_DEADLINE,
     MAX_LANE_SLOTS, Recording, RecordingBuilder, RecordingError, SET_SINKS_DEADLINE,
 };
 pub use sink::{
@@ -136,7 +137,7 @@ pub use sink::{
     SinkSpec,
 };
 pub use stats::{Losses, ShutdownReport, Stats};
-pub use time::{TimeError, TimePoint, Timeline, TimelineKind};
+pub use time::{LOG_TIME, TimeCell, TimeError, TimePoint, Timeline, TimelineKind};
 
 /// Internals exposed only to the loom model tests (`--cfg spate_loom`).
 #[cfg(spate_loom)]

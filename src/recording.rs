@@ -4,13 +4,15 @@ use std::cell::RefCell;
 use std::sync::mpsc::{RecvTimeoutError, channel};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use crate::archetype::{ArchetypeError, Points3D};
-use crate::chunk::RowId;
+use arrow_array::Array;
+
+use crate::archetype::ArchetypeError;
 use crate::chunk::batcher::BatchPolicy;
+use crate::chunk::{AsComponents, Chunk, ChunkError, ChunkId, ComponentColumn, RowId, TimeColumn};
 use crate::drain::hub::{Hub, Request, RoundEnd, SinkOffer};
-use crate::drain::{DrainConfig, DrainLoop};
+use crate::drain::{DrainConfig, DrainLoop, RecordingProperties};
 use crate::entity::EntityPath;
 use crate::lane::{LanePolicy, LaneProducer, PushError, Row, RowData, new_lane};
 use crate::park::Parker;
@@ -19,7 +21,7 @@ use crate::sink::IntoSinks;
 use crate::sink::worker::SinkWorker;
 use crate::stats::{Losses, ShutdownReport, SinkLoss, Stats};
 use crate::sync::lock;
-use crate::time::{TimeError, TimePoint, Timeline, TimelineKind};
+use crate::time::{TimeCell, TimeError, TimePoint, Timeline};
 use crate::wire::{Compression, EncodeError, StoreInfo};
 
 /// Why a call on a [`Recording`] failed.
@@ -36,6 +38,9 @@ pub enum RecordingError {
     /// A bad timeline name or time value.
     #[error(transparent)]
     Time(#[from] TimeError),
+    /// Columns given to `send_columns` that do not make a chunk (e.g. lengths differ).
+    #[error(transparent)]
+    Columns(#[from] ChunkError),
     /// A bad application or recording id.
     #[error(transparent)]
     Store(#[from] EncodeError),
@@ -81,6 +86,9 @@ pub struct RecordingBuilder {
     drain_core: Option<usize>,
     batch: Option<BatchPolicy>,
     compression: Compression,
+    log_time: bool,
+    recording_name: Option<String>,
+    start_time: Option<SystemTime>,
 }
 
 impl std::fmt::Debug for RecordingBuilder {
@@ -151,6 +159,28 @@ impl RecordingBuilder {
         self
     }
 
+    /// Whether every temporal row is also indexed on the automatic
+    /// [`log_time`](crate::time::LOG_TIME) timeline, the wall-clock time of its `log()`
+    /// call (default on, as with the official SDK). Turned off, a row logged before any
+    /// time was set has no time at all, and Rerun reads it as static.
+    pub fn log_time(mut self, on: bool) -> Self {
+        self.log_time = on;
+        self
+    }
+
+    /// The recording's name, shown by the viewer (the `RecordingInfo:name` property).
+    pub fn recording_name(mut self, name: impl Into<String>) -> Self {
+        self.recording_name = Some(name.into());
+        self
+    }
+
+    /// The recording's start time (the `RecordingInfo:start_time` property; default: when
+    /// [`start`](Self::start) is called).
+    pub fn start_time(mut self, at: SystemTime) -> Self {
+        self.start_time = Some(at);
+        self
+    }
+
     /// Starts the drain thread and the sink workers.
     pub fn start(self) -> Result<Recording, RecordingError> {
         if !(2..=MAX_LANE_SLOTS).contains(&self.lane_slots) {
@@ -171,8 +201,13 @@ impl RecordingBuilder {
         let hub = Arc::new(Hub::new());
         let (requests_tx, requests_rx) = channel::<Request>();
         let (started_tx, started_rx) = channel::<std::io::Result<()>>();
+        let properties = RecordingProperties {
+            start_time: self.start_time.unwrap_or_else(SystemTime::now),
+            name: self.recording_name,
+        };
         let config = DrainConfig {
             store: store.clone(),
+            properties,
             batch,
             compression: self.compression,
         };
@@ -224,6 +259,7 @@ impl RecordingBuilder {
                 lane_slots: self.lane_slots,
                 lane_bytes: self.lane_capacity_bytes,
                 lane_policy: self.lane_policy,
+                log_time: self.log_time,
                 f32_pool: BufferPool::new(DEFAULT_POOLED_BUFFERS),
                 u32_pool: BufferPool::new(DEFAULT_POOLED_BUFFERS),
                 drain_thread: Mutex::new(Some(thread)),
@@ -241,6 +277,7 @@ struct Handle {
     lane_slots: usize,
     lane_bytes: u64,
     lane_policy: LanePolicy,
+    log_time: bool,
     f32_pool: BufferPool<f32>,
     u32_pool: BufferPool<u32>,
     drain_thread: Mutex<Option<JoinHandle<()>>>,
@@ -257,6 +294,12 @@ enum ShutdownState {
 
 /// Idle buffers each of a recording's pools keeps for reuse.
 pub const DEFAULT_POOLED_BUFFERS: usize = 64;
+
+/// What one push carries: a row of an archetype, or a chunk from `send_columns`.
+enum Item<'a, A: ?Sized> {
+    Row(&'a A),
+    Chunk(Chunk),
+}
 
 /// How long dropping the last handle waits for the sinks.
 pub const DROP_FLUSH_DEADLINE: Duration = Duration::from_secs(5);
@@ -401,36 +444,6 @@ impl std::fmt::Debug for Recording {
     }
 }
 
-/// Data that can be logged through a [`Recording`]. Sealed: implemented by the archetypes
-/// of this crate.
-pub trait Archetype: sealed::Loggable {}
-
-mod sealed {
-    pub trait Loggable {
-        fn validate(&self) -> Result<(), crate::archetype::ArchetypeError>;
-        fn row_data(&self) -> crate::lane::RowData;
-        fn payload_bytes(&self) -> usize;
-        fn retained_bytes(&self) -> usize;
-    }
-}
-
-impl sealed::Loggable for Points3D {
-    fn validate(&self) -> Result<(), ArchetypeError> {
-        Points3D::validate(self)
-    }
-    fn row_data(&self) -> RowData {
-        RowData::Points3D(self.clone())
-    }
-    fn payload_bytes(&self) -> usize {
-        Points3D::payload_bytes(self)
-    }
-    fn retained_bytes(&self) -> usize {
-        Points3D::retained_bytes(self)
-    }
-}
-
-impl Archetype for Points3D {}
-
 fn shutdown(handle: &Handle, deadline: Instant) -> ShutdownReport {
     {
         let mut state = lock(&handle.shutdown);
@@ -500,6 +513,9 @@ impl Recording {
             drain_core: None,
             batch: None,
             compression: Compression::Off,
+            log_time: true,
+            recording_name: None,
+            start_time: None,
         }
     }
 
@@ -508,18 +524,60 @@ impl Recording {
         &self.handle.store
     }
 
+    /// The lane item for `data`: clouds take their own allocation-free path.
+    fn row_data(
+        data: &(impl AsComponents + ?Sized),
+    ) -> Result<(RowData, usize, usize), RecordingError> {
+        if let Some(p) = data.as_points3d() {
+            p.validate()?;
+            return Ok((
+                RowData::Points3D(p.clone()),
+                p.payload_bytes(),
+                p.retained_bytes(),
+            ));
+        }
+        let components = data.as_components()?;
+        for (i, (d, _)) in components.iter().enumerate() {
+            if components[..i]
+                .iter()
+                .any(|(e, _)| e.component == d.component)
+            {
+                return Err(ArchetypeError::DuplicateComponent(d.component.to_string()).into());
+            }
+        }
+        let payload = components
+            .iter()
+            .map(|(_, a)| a.get_buffer_memory_size())
+            .sum();
+        let retained = components
+            .iter()
+            .map(|(_, a)| a.get_array_memory_size())
+            .sum();
+        Ok((RowData::Components(components), payload, retained))
+    }
+
+    /// Pushes one lane item: a row of `data` at `time` (None: this thread's times), or a
+    /// whole chunk.
     fn push(
         &self,
         entity: &EntityPath,
-        data: &impl Archetype,
+        data: Item<'_, impl AsComponents + ?Sized>,
         time: Option<&TimePoint>,
+        is_static: bool,
     ) -> Result<(), RecordingError> {
         let handle = &*self.handle;
         let hub = &handle.hub;
         if hub.gate.is_closed() {
             return Err(RecordingError::Closed);
         }
-        data.validate()?;
+        let (data, payload_bytes, retained_bytes) = match data {
+            Item::Row(data) => Self::row_data(data)?,
+            Item::Chunk(chunk) => {
+                let bytes = chunk.heap_size_bytes();
+                (RowData::Chunk(Box::new(chunk)), bytes, bytes)
+            }
+        };
+        let log_time = handle.log_time && !is_static && !matches!(data, RowData::Chunk(_));
         let result = with_local(hub, |local| {
             if local.producer.is_none() {
                 let (p, c) = new_lane(handle.lane_slots, handle.lane_bytes, handle.lane_policy);
@@ -541,9 +599,10 @@ impl Recording {
                 row_id: RowId::new(),
                 entity: entity.clone(),
                 time: time.unwrap_or(&local.time).clone(),
-                data: data.row_data(),
-                payload_bytes: data.payload_bytes(),
-                retained_bytes: data.retained_bytes(),
+                log_time,
+                data,
+                payload_bytes,
+                retained_bytes,
             };
             producer.push_through(&hub.gate, row)
         })
@@ -558,34 +617,105 @@ impl Recording {
         }
     }
 
-    /// Logs `data` at `entity` with this thread's current times.
+    /// Logs `data` at `entity` with this thread's current times, and at the moment of the
+    /// call on the automatic [`log_time`](crate::time::LOG_TIME) timeline (unless the
+    /// recording turned it off): a row logged before any time was set is temporal too.
+    ///
+    /// `data` is any archetype of [`crate::archetype`], a
+    /// [`DynamicArchetype`](crate::archetype::DynamicArchetype), or a type of your own that
+    /// implements [`AsComponents`].
     ///
     /// Never takes a lock. If the lane is full, the lane policy applies: `Block` waits,
     /// `DropNewest` drops the row and counts it (`Ok` is returned either way).
-    pub fn log(&self, entity: &EntityPath, data: &impl Archetype) -> Result<(), RecordingError> {
-        self.push(entity, data, None)
+    pub fn log(
+        &self,
+        entity: &EntityPath,
+        data: &(impl AsComponents + ?Sized),
+    ) -> Result<(), RecordingError> {
+        self.push(entity, Item::Row(data), None, false)
     }
 
     /// Logs `data` as static: valid at all times, on no timeline.
     pub fn log_static(
         &self,
         entity: &EntityPath,
-        data: &impl Archetype,
+        data: &(impl AsComponents + ?Sized),
     ) -> Result<(), RecordingError> {
-        self.push(entity, data, Some(&TimePoint::default()))
+        self.push(entity, Item::Row(data), Some(&TimePoint::default()), true)
     }
 
-    /// Logs `data` at an explicit time point instead of this thread's current times.
+    /// Logs `data` at an explicit time point instead of this thread's current times (and
+    /// on `log_time`, as [`log`](Self::log) does).
     pub fn log_at(
         &self,
         time: &TimePoint,
         entity: &EntityPath,
-        data: &impl Archetype,
+        data: &(impl AsComponents + ?Sized),
     ) -> Result<(), RecordingError> {
-        self.push(entity, data, Some(time))
+        self.push(entity, Item::Row(data), Some(time), false)
     }
 
-    fn set_time(&self, name: &str, kind: TimelineKind, value: i64) -> Result<(), RecordingError> {
+    /// Logs many rows of one entity at once, as the official SDK's `send_columns` does:
+    /// row `i` is at `times[k].values()[i]` on each time column, and holds
+    /// `components[j].list().value(i)` of each component. The columns become **one chunk**
+    /// without per-row work, and without copying buffers built over owned `Vec`s (see
+    /// [`TimeColumn::new`] and the archetypes' `columns` helpers, e.g.
+    /// [`Scalars::columns`](crate::archetype::Scalars::columns)).
+    ///
+    /// No `log_time` and none of this thread's times are added: the rows are exactly at
+    /// the given times (no time columns at all: static rows). Counts as that many rows
+    /// everywhere (stats, flush, the shutdown report). Fails, logging nothing, when the
+    /// columns differ in length.
+    ///
+    /// ```
+    /// use spate::archetype::Scalars;
+    /// use spate::{EntityPath, MemorySink, Recording, TimeColumn, Timeline};
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let (sink, received) = MemorySink::new();
+    /// let rec = Recording::builder("imu").sinks(sink).start()?;
+    /// let times: Vec<i64> = (0..10_000).map(|k| 1_700_000_000_000_000_000 + k * 1_000_000).collect();
+    /// let values: Vec<f64> = (0..10_000).map(|k| (k as f64 * 0.01).sin()).collect();
+    /// rec.send_columns(
+    ///     &EntityPath::parse("imu/accel")?,
+    ///     vec![TimeColumn::new(Timeline::timestamp("imu_time")?, times)],
+    ///     Scalars::columns(values)?,
+    /// )?;
+    /// let report = rec.shutdown(Instant::now() + Duration::from_secs(10));
+    /// assert_eq!(report.rows_logged(), 10_000);
+    /// let decoded = received.decode()?;
+    /// let imu: Vec<_> = decoded.chunks().filter(|c| c.entity().to_string() == "/imu/accel").collect();
+    /// assert_eq!(imu.len(), 1);
+    /// assert_eq!(imu[0].num_rows(), 10_000);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn send_columns(
+        &self,
+        entity: &EntityPath,
+        times: Vec<TimeColumn>,
+        components: Vec<ComponentColumn>,
+    ) -> Result<(), RecordingError> {
+        let rows = times
+            .first()
+            .map(|t| t.array().len())
+            .or_else(|| components.first().map(|c| c.list().len()))
+            .unwrap_or(0);
+        if rows == 0 {
+            return Ok(());
+        }
+        let first = RowId::new_range(rows as u64);
+        let row_ids: Vec<RowId> = (0..rows as u64).map(|k| first.offset(k)).collect();
+        let chunk = Chunk::new(ChunkId::new(), entity.clone(), &row_ids, times, components)?;
+        self.push(
+            entity,
+            Item::<crate::archetype::DynamicArchetype>::Chunk(chunk),
+            None,
+            false,
+        )
+    }
+
+    fn set_time_cell(&self, name: &str, time: TimeCell) -> Result<(), RecordingError> {
+        let (kind, value) = (time.kind(), time.value());
         with_local(&self.handle.hub, |local| {
             // Reuse the existing timeline (no allocation) when only the value changes.
             let existing = local
@@ -603,22 +733,43 @@ impl Recording {
         .ok_or(RecordingError::ThreadExiting)?
     }
 
+    /// Sets this thread's time on `timeline`: a [`SystemTime`] (a timestamp), a
+    /// [`Duration`], or a [`TimeCell`] of any kind.
+    ///
+    /// ```
+    /// use spate::{Recording, TimeCell};
+    /// use std::time::{Duration, SystemTime};
+    /// let rec = Recording::builder("times").start()?;
+    /// rec.set_time("sensor_time", SystemTime::now())?;
+    /// rec.set_time("since_start", Duration::from_millis(250))?;
+    /// rec.set_time("frame", TimeCell::sequence(42))?;
+    /// # Ok::<(), spate::RecordingError>(())
+    /// ```
+    pub fn set_time(
+        &self,
+        timeline: &str,
+        time: impl Into<TimeCell>,
+    ) -> Result<(), RecordingError> {
+        self.set_time_cell(timeline, time.into())
+    }
+
     /// Sets this thread's time on a sequence timeline (e.g. a frame number).
     pub fn set_time_sequence(&self, timeline: &str, value: i64) -> Result<(), RecordingError> {
-        self.set_time(timeline, TimelineKind::Sequence, value)
+        self.set_time_cell(timeline, TimeCell::sequence(value))
     }
 
     /// Sets this thread's time on a timestamp timeline (ns since the Unix epoch).
     pub fn set_timestamp(&self, timeline: &str, ns_since_epoch: i64) -> Result<(), RecordingError> {
-        self.set_time(timeline, TimelineKind::Timestamp, ns_since_epoch)
+        self.set_time_cell(timeline, TimeCell::timestamp_ns(ns_since_epoch))
     }
 
     /// Sets this thread's time on a duration timeline (ns).
     pub fn set_duration(&self, timeline: &str, ns: i64) -> Result<(), RecordingError> {
-        self.set_time(timeline, TimelineKind::Duration, ns)
+        self.set_time_cell(timeline, TimeCell::duration_ns(ns))
     }
 
-    /// Clears this thread's times: later rows are logged at no time (static) until set again.
+    /// Clears this thread's times: later rows are on `log_time` alone (or static, with
+    /// `log_time` turned off) until a time is set again.
     pub fn reset_time(&self) {
         // An exiting thread has no times left to reset.
         let _ = with_local(&self.handle.hub, |local| local.time = TimePoint::default());

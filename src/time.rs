@@ -2,10 +2,18 @@
 //!
 //! Rerun has three kinds of timeline: sequences (`i64`, e.g. a frame number), timestamps
 //! (nanoseconds since the Unix epoch) and durations (nanoseconds). Data logged without any
-//! time is *static*: it holds for all times.
+//! time is *static*: it holds for all times — unless it is logged temporally: a recording
+//! indexes every temporal row on the automatic [`LOG_TIME`] timeline too, as the official
+//! SDK does, so a row logged before any time was set still has a time.
+
+/// The automatic timeline (a timestamp) on which every temporal row is indexed at the
+/// moment it was logged, unless the recording turns it off
+/// ([`RecordingBuilder::log_time`](crate::RecordingBuilder::log_time)).
+pub const LOG_TIME: &str = "log_time";
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arrow_schema::{DataType, TimeUnit};
 use smallvec::SmallVec;
@@ -158,6 +166,18 @@ impl Timeline {
         Self::new(name, TimelineKind::Duration)
     }
 
+    /// The automatic [`LOG_TIME`] timeline (one shared instance).
+    pub fn log_time() -> Self {
+        static LOG: OnceLock<Timeline> = OnceLock::new();
+        LOG.get_or_init(|| {
+            Self(Arc::new(TimelineInner {
+                name: LOG_TIME.into(),
+                kind: TimelineKind::Timestamp,
+            }))
+        })
+        .clone()
+    }
+
     /// The name, which is also the index column's name.
     pub fn name(&self) -> &str {
         &self.0.name
@@ -172,6 +192,85 @@ impl Timeline {
 impl fmt::Debug for Timeline {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}({:?})", self.0.kind, &*self.0.name)
+    }
+}
+
+/// A time on a timeline of some kind: what [`Recording::set_time`](crate::Recording::set_time)
+/// takes.
+///
+/// From a [`SystemTime`] it is a timestamp, from a [`Duration`] a duration (both in
+/// nanoseconds, saturating at the ±292 years an `i64` holds); or give the kind explicitly.
+///
+/// ```
+/// use spate::{TimeCell, TimelineKind};
+/// use std::time::{Duration, UNIX_EPOCH};
+/// let t = TimeCell::from(UNIX_EPOCH + Duration::from_secs(1));
+/// assert_eq!((t.kind(), t.value()), (TimelineKind::Timestamp, 1_000_000_000));
+/// let d = TimeCell::from(Duration::from_millis(5));
+/// assert_eq!((d.kind(), d.value()), (TimelineKind::Duration, 5_000_000));
+/// assert_eq!(TimeCell::sequence(7).kind(), TimelineKind::Sequence);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TimeCell {
+    kind: TimelineKind,
+    value: i64,
+}
+
+impl TimeCell {
+    /// A sequence number (e.g. a frame index).
+    pub const fn sequence(value: i64) -> Self {
+        Self {
+            kind: TimelineKind::Sequence,
+            value,
+        }
+    }
+
+    /// A timestamp, in nanoseconds since the Unix epoch.
+    pub const fn timestamp_ns(ns_since_epoch: i64) -> Self {
+        Self {
+            kind: TimelineKind::Timestamp,
+            value: ns_since_epoch,
+        }
+    }
+
+    /// A duration, in nanoseconds.
+    pub const fn duration_ns(ns: i64) -> Self {
+        Self {
+            kind: TimelineKind::Duration,
+            value: ns,
+        }
+    }
+
+    /// The kind of timeline this time belongs on.
+    pub fn kind(&self) -> TimelineKind {
+        self.kind
+    }
+
+    /// The raw value (a sequence number or nanoseconds).
+    pub fn value(&self) -> i64 {
+        self.value
+    }
+}
+
+/// Nanoseconds of `d`, saturating at `i64::MAX`.
+fn saturating_ns(d: Duration) -> i64 {
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+}
+
+impl From<SystemTime> for TimeCell {
+    fn from(t: SystemTime) -> Self {
+        let ns = match t.duration_since(UNIX_EPOCH) {
+            Ok(after) => saturating_ns(after),
+            // Before 1970: negative, and never the reserved `i64::MIN`.
+            Err(e) => -saturating_ns(e.duration()),
+        };
+        Self::timestamp_ns(ns)
+    }
+}
+
+impl From<Duration> for TimeCell {
+    fn from(d: Duration) -> Self {
+        Self::duration_ns(saturating_ns(d))
     }
 }
 
@@ -215,6 +314,14 @@ impl TimePoint {
             Err(i) => self.0.insert(i, (timeline, value)),
         }
         Ok(())
+    }
+
+    /// Builder form of [`insert`](Self::insert) for a time of any kind
+    /// (`SystemTime`, `Duration`, or a [`TimeCell`]).
+    pub fn with(mut self, name: &str, time: impl Into<TimeCell>) -> Result<Self, TimeError> {
+        let time = time.into();
+        self.insert(Timeline::new(name, time.kind())?, time.value())?;
+        Ok(self)
     }
 
     /// Builder form of [`insert`](Self::insert) for a sequence timeline.

@@ -1,11 +1,77 @@
 //! Archetypes: typed builders for what users log. One file per archetype.
 
+mod dynamic;
 mod points3d;
+mod scalars;
 
-use arrow_buffer::{ArrowNativeType, ScalarBuffer};
+use std::borrow::Cow::Borrowed;
+use std::sync::Arc;
 
+use arrow_array::{Array, ArrayRef, ListArray};
+use arrow_buffer::{ArrowNativeType, OffsetBuffer, ScalarBuffer};
+use arrow_schema::Field;
+
+use crate::chunk::{ComponentColumn, ComponentDescriptor};
+
+/// A descriptor of one of Rerun's own archetypes, usable in `const`s.
+pub(crate) const fn descriptor(
+    archetype: &'static str,
+    component: &'static str,
+    component_type: &'static str,
+) -> ComponentDescriptor {
+    ComponentDescriptor {
+        archetype: Some(Borrowed(archetype)),
+        component: Borrowed(component),
+        component_type: Some(Borrowed(component_type)),
+    }
+}
+
+/// A column for `send_columns`: `values` cut into rows of `per_row` instances each, without
+/// copying them (only the offsets are new).
+pub(crate) fn rows_of(
+    descriptor: ComponentDescriptor,
+    values: ArrayRef,
+    per_row: usize,
+) -> Result<ComponentColumn, ArchetypeError> {
+    let component = "send_columns";
+    if per_row == 0 || values.len() % per_row != 0 {
+        return Err(ArchetypeError::Invalid {
+            component,
+            reason: format!(
+                "{} values of {} do not split into rows of {per_row}",
+                values.len(),
+                descriptor.component
+            ),
+        });
+    }
+    let too_large = || ArchetypeError::TooLarge {
+        component,
+        found: values.len(),
+    };
+    let per_row = i32::try_from(per_row).map_err(|_| too_large())?;
+    let rows = values.len() / per_row as usize;
+    let offsets = (0..=rows)
+        .map(|r| i32::try_from(r).ok().and_then(|r| r.checked_mul(per_row)))
+        .collect::<Option<Vec<i32>>>()
+        .ok_or_else(too_large)?;
+    let field = Arc::new(Field::new_list_field(values.data_type().clone(), true));
+    let list = ListArray::try_new(
+        field,
+        OffsetBuffer::new(ScalarBuffer::from(offsets)),
+        values,
+        None,
+    )
+    .map_err(|e| ArchetypeError::Invalid {
+        component,
+        reason: e.to_string(),
+    })?;
+    Ok(ComponentColumn::new(descriptor, list))
+}
+
+pub use dynamic::DynamicArchetype;
 pub use points3d::Points3D;
 pub(crate) use points3d::Points3DColumns;
+pub use scalars::Scalars;
 
 /// Why an archetype's components do not fit together.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -20,6 +86,28 @@ pub enum ArchetypeError {
         expected: usize,
         /// Number of values given.
         found: usize,
+    },
+    /// Two components of one row with the same name.
+    #[error("component {0} appears twice in one row")]
+    DuplicateComponent(String),
+    /// A buffer whose size does not match its description (e.g. an image's width, height
+    /// and pixel format).
+    #[error("{component} has {found} bytes, expected {expected}")]
+    BufferSize {
+        /// Component name, e.g. `Image:buffer`.
+        component: &'static str,
+        /// Bytes the description calls for.
+        expected: usize,
+        /// Bytes given.
+        found: usize,
+    },
+    /// A value out of what the component allows.
+    #[error("{component}: {reason}")]
+    Invalid {
+        /// Component name.
+        component: &'static str,
+        /// What is wrong.
+        reason: String,
     },
     /// More instances than an Arrow list with 32-bit offsets can hold.
     #[error("{component} has {found} values; at most {} fit one row", i32::MAX)]

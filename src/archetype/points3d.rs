@@ -22,9 +22,9 @@ pub(crate) mod descriptors {
     macro_rules! descriptor {
         ($name:ident, $component:literal, $ty:literal) => {
             pub(crate) const $name: ComponentDescriptor = ComponentDescriptor {
-                archetype: Borrowed(ARCHETYPE),
+                archetype: Some(Borrowed(ARCHETYPE)),
                 component: Borrowed($component),
-                component_type: Borrowed($ty),
+                component_type: Some(Borrowed($ty)),
             };
         };
     }
@@ -294,6 +294,11 @@ fn list_column(
 }
 
 impl Points3DColumns {
+    /// Which optional components the batch's rows have.
+    pub(crate) fn mask(&self) -> ComponentMask {
+        self.mask
+    }
+
     pub(crate) fn new(mask: ComponentMask) -> Self {
         Self {
             mask,
@@ -379,6 +384,10 @@ impl Points3DColumns {
 }
 
 impl AsComponents for Points3D {
+    fn as_points3d(&self) -> Option<&Points3D> {
+        Some(self)
+    }
+
     fn as_components(&self) -> Result<Vec<(ComponentDescriptor, ArrayRef)>, ArchetypeError> {
         use descriptors::*;
         self.validate()?;

@@ -4,11 +4,20 @@
 
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
+use arrow_array::{Array, ArrayRef, ListArray};
+use arrow_buffer::{OffsetBuffer, ScalarBuffer};
+use arrow_schema::{ArrowError, DataType, Field};
+
 use crate::archetype::Points3DColumns;
-use crate::chunk::{Chunk, ChunkError, ChunkId, RowId, TimeColumn};
+use crate::chunk::{
+    AsComponents, Chunk, ChunkError, ChunkId, ComponentColumn, ComponentDescriptor, RowId,
+    TimeColumn,
+};
 use crate::entity::EntityPath;
 use crate::lane::{Row, RowData};
-use crate::time::Timeline;
+use crate::time::{LOG_TIME, Timeline};
 
 /// When a batch of small rows becomes a chunk.
 ///
@@ -118,37 +127,137 @@ pub(crate) struct FinishedChunk {
     pub oldest_logged_at_ns: u64,
 }
 
+/// The component columns of a batch being built, by the kind of rows it holds.
+enum Columns {
+    /// Clouds: one growing buffer per component.
+    Points3D(Points3DColumns),
+    /// Any other archetype: each row's arrays, concatenated once when the batch finishes.
+    Generic(GenericColumns),
+}
+
+/// What rows must share to go into one batch (besides entity and timelines).
+#[derive(PartialEq)]
+enum Shape<'a> {
+    Points3D(u8),
+    Generic(&'a [(ComponentDescriptor, ArrayRef)]),
+}
+
+fn shape(data: &RowData) -> Option<Shape<'_>> {
+    match data {
+        RowData::Points3D(p) => Some(Shape::Points3D(p.component_mask())),
+        RowData::Components(c) => Some(Shape::Generic(c)),
+        // A chunk from `send_columns` is never batched.
+        RowData::Chunk(_) => None,
+    }
+}
+
+/// The rows of a batch of generic archetypes: the same descriptors and Arrow types, in the
+/// same order, in every row.
+struct GenericColumns {
+    descriptors: Vec<(ComponentDescriptor, DataType)>,
+    cells: Vec<Vec<ArrayRef>>,
+}
+
+impl GenericColumns {
+    fn new(first: &[(ComponentDescriptor, ArrayRef)]) -> Self {
+        Self {
+            descriptors: first
+                .iter()
+                .map(|(d, a)| (d.clone(), a.data_type().clone()))
+                .collect(),
+            cells: vec![Vec::new(); first.len()],
+        }
+    }
+
+    fn accepts(&self, row: &[(ComponentDescriptor, ArrayRef)]) -> bool {
+        self.descriptors.len() == row.len()
+            && self
+                .descriptors
+                .iter()
+                .zip(row)
+                .all(|((d, t), (rd, a))| d == rd && t == a.data_type())
+    }
+
+    fn push(&mut self, row: Vec<(ComponentDescriptor, ArrayRef)>) {
+        for (cells, (_, a)) in self.cells.iter_mut().zip(row) {
+            cells.push(a);
+        }
+    }
+
+    fn finish(self) -> Result<Vec<ComponentColumn>, ChunkError> {
+        self.descriptors
+            .into_iter()
+            .zip(self.cells)
+            .map(|((d, _), cells)| {
+                let mut offsets = Vec::with_capacity(cells.len() + 1);
+                offsets.push(0i32);
+                let mut end = 0usize;
+                for c in &cells {
+                    end += c.len();
+                    offsets.push(i32::try_from(end).map_err(|_| {
+                        ArrowError::InvalidArgumentError(format!(
+                            "{end} instances of {} overflow a 32-bit list",
+                            d.component
+                        ))
+                    })?);
+                }
+                let parts: Vec<&dyn Array> = cells.iter().map(|a| a.as_ref()).collect();
+                let values = arrow_select::concat::concat(&parts)?;
+                let field = Arc::new(Field::new_list_field(values.data_type().clone(), true));
+                let list = ListArray::try_new(
+                    field,
+                    OffsetBuffer::new(ScalarBuffer::from(offsets)),
+                    values,
+                    None,
+                )?;
+                Ok(ComponentColumn::new(d, list))
+            })
+            .collect()
+    }
+}
+
 struct OpenBatch {
     entity: EntityPath,
     timelines: Vec<Timeline>,
-    mask: u8,
+    log_time: bool,
     row_ids: Vec<RowId>,
     /// One column of times per timeline.
     times: Vec<Vec<i64>>,
-    columns: Points3DColumns,
+    columns: Columns,
     bytes: usize,
     opened_at: Instant,
     oldest_logged_at_ns: u64,
 }
 
 impl OpenBatch {
-    fn new(row: &Row, mask: u8, now: Instant) -> Self {
+    fn new(row: &Row, now: Instant) -> Self {
+        let columns = match &row.data {
+            RowData::Points3D(p) => Columns::Points3D(Points3DColumns::new(p.component_mask())),
+            RowData::Components(c) => Columns::Generic(GenericColumns::new(c)),
+            RowData::Chunk(_) => unreachable!("chunks are never batched"),
+        };
         Self {
             entity: row.entity.clone(),
             timelines: row.time.iter().map(|(t, _)| t.clone()).collect(),
-            mask,
+            log_time: row.log_time,
             row_ids: Vec::new(),
             times: vec![Vec::new(); row.time.len()],
-            columns: Points3DColumns::new(mask),
+            columns,
             bytes: 0,
             opened_at: now,
             oldest_logged_at_ns: u64::MAX,
         }
     }
 
-    fn accepts(&self, row: &Row, mask: u8) -> bool {
-        self.mask == mask
+    fn accepts(&self, row: &Row, shape: &Shape<'_>) -> bool {
+        let same_columns = match (&self.columns, shape) {
+            (Columns::Points3D(c), Shape::Points3D(mask)) => c.mask() == *mask,
+            (Columns::Generic(g), Shape::Generic(row)) => g.accepts(row),
+            _ => false,
+        };
+        same_columns
             && self.entity == row.entity
+            && self.log_time == row.log_time
             && self.timelines.len() == row.time.len()
             && self
                 .timelines
@@ -159,15 +268,17 @@ impl OpenBatch {
 
     /// Appends the row's values; the row itself (and its references) is dropped here.
     fn append(&mut self, row: Row) -> Result<(), ChunkError> {
-        match &row.data {
-            RowData::Points3D(p) => self.columns.push(p)?,
-        }
         for (col, (_, v)) in self.times.iter_mut().zip(row.time.iter()) {
             col.push(v);
         }
         self.row_ids.push(row.row_id);
         self.bytes += row.payload_bytes;
         self.oldest_logged_at_ns = self.oldest_logged_at_ns.min(row.logged_at_ns());
+        match (&mut self.columns, row.data) {
+            (Columns::Points3D(c), RowData::Points3D(p)) => c.push(&p)?,
+            (Columns::Generic(g), RowData::Components(c)) => g.push(c),
+            _ => unreachable!("accepts() matched the row's kind"),
+        }
         Ok(())
     }
 
@@ -181,13 +292,19 @@ impl OpenBatch {
     }
 
     fn try_build(self) -> Result<FinishedChunk, ChunkError> {
-        let timelines = self
+        let mut timelines: Vec<TimeColumn> = self
             .timelines
             .into_iter()
             .zip(self.times)
             .map(|(t, v)| TimeColumn::new(t, v))
             .collect();
-        let components = self.columns.finish()?;
+        if self.log_time {
+            push_log_time(&mut timelines, &self.row_ids);
+        }
+        let components = match self.columns {
+            Columns::Points3D(c) => c.finish()?,
+            Columns::Generic(g) => g.finish()?,
+        };
         let chunk = Chunk::new(
             ChunkId::new(),
             self.entity,
@@ -208,21 +325,54 @@ pub(crate) struct Batcher {
     open: Vec<OpenBatch>,
 }
 
-fn mask_of(data: &RowData) -> u8 {
-    match data {
-        RowData::Points3D(p) => p.component_mask(),
+/// Adds the automatic `log_time` column (each row's RowId clock), unless the caller set a
+/// timeline of that name themselves.
+fn push_log_time(timelines: &mut Vec<TimeColumn>, row_ids: &[RowId]) {
+    if timelines.iter().any(|t| t.timeline().name() == LOG_TIME) {
+        return;
     }
+    let times = row_ids
+        .iter()
+        .map(|r| i64::try_from(r.time_ns()).unwrap_or(i64::MAX))
+        .collect();
+    timelines.push(TimeColumn::new(Timeline::log_time(), times));
 }
 
 /// One row → one chunk, wrapping the row's buffers without copying.
 fn single(row: Row) -> Batched {
     let oldest_logged_at_ns = row.logged_at_ns();
-    Chunk::from_row(row.entity, row.row_id, &row.time, row.data.as_components())
+    let rows = row.rows();
+    let built = match row.data {
+        RowData::Chunk(chunk) => Ok(*chunk),
+        RowData::Points3D(p) => p
+            .as_components()
+            .map_err(ChunkError::from)
+            .and_then(|c| one_row(row.entity, row.row_id, &row.time, row.log_time, c)),
+        RowData::Components(c) => one_row(row.entity, row.row_id, &row.time, row.log_time, c),
+    };
+    built
         .map(|chunk| FinishedChunk {
             chunk,
             oldest_logged_at_ns,
         })
-        .map_err(|error| FailedRows { error, rows: 1 })
+        .map_err(|error| FailedRows { error, rows })
+}
+
+fn one_row(
+    entity: EntityPath,
+    row_id: RowId,
+    time: &crate::time::TimePoint,
+    log_time: bool,
+    components: Vec<(ComponentDescriptor, ArrayRef)>,
+) -> Result<Chunk, ChunkError> {
+    let mut timelines: Vec<TimeColumn> = time
+        .iter()
+        .map(|(t, v)| TimeColumn::new(t.clone(), vec![v]))
+        .collect();
+    if log_time {
+        push_log_time(&mut timelines, &[row_id]);
+    }
+    Chunk::from_components(entity, row_id, timelines, components)
 }
 
 impl Batcher {
@@ -240,15 +390,17 @@ impl Batcher {
     /// from its entity's open batch finishes that batch first, so rows of one entity never
     /// overtake each other, whatever their shape.
     pub(crate) fn push(&mut self, row: Row, now: Instant, out: &mut Vec<Batched>) {
-        let mask = mask_of(&row.data);
         let mut idx = self.open.iter().position(|b| b.entity == row.entity);
+        let batchable = shape(&row.data);
         if let Some(i) = idx
-            && !self.open[i].accepts(&row, mask)
+            && !batchable
+                .as_ref()
+                .is_some_and(|shape| self.open[i].accepts(&row, shape))
         {
             out.push(self.open.swap_remove(i).build());
             idx = None;
         }
-        if row.payload_bytes >= self.policy.passthrough_bytes {
+        if batchable.is_none() || row.payload_bytes >= self.policy.passthrough_bytes {
             // Keep per-entity order: the entity's open batch goes first.
             if let Some(i) = idx {
                 out.push(self.open.swap_remove(i).build());
@@ -259,7 +411,7 @@ impl Batcher {
         let i = match idx {
             Some(i) => i,
             None => {
-                self.open.push(OpenBatch::new(&row, mask, now));
+                self.open.push(OpenBatch::new(&row, now));
                 self.open.len() - 1
             }
         };
@@ -320,6 +472,7 @@ mod tests {
             row_id: RowId::new(),
             entity: EntityPath::parse(entity).unwrap(),
             time: TimePoint::default().with_sequence("frame", frame).unwrap(),
+            log_time: false,
             payload_bytes: p.payload_bytes(),
             retained_bytes: p.retained_bytes(),
             data: RowData::Points3D(p),
@@ -409,9 +562,10 @@ mod tests {
         let mut out = Vec::new();
         b.push(row("a", 0, 2), now, &mut out);
         let big = row("a", 1, 1000);
-        let big_ptr = match &big.data {
-            RowData::Points3D(p) => p.positions_ptr(),
+        let RowData::Points3D(p) = &big.data else {
+            unreachable!("row() makes clouds")
         };
+        let big_ptr = p.positions_ptr();
         b.push(big, now, &mut out);
         let got = chunks(out);
         assert_eq!(got.len(), 2);

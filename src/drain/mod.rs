@@ -24,6 +24,8 @@ use std::time::{Duration, Instant};
 use crossbeam_utils::Backoff;
 
 use crate::chunk::batcher::{BatchPolicy, Batched, Batcher};
+use crate::chunk::{Chunk, ChunkError, ComponentDescriptor};
+use crate::entity::EntityPath;
 use crate::lane::LaneConsumer;
 use crate::park::Parker;
 use crate::sink::worker::{Closing, SinkWorker, Ticket};
@@ -77,13 +79,54 @@ pub(crate) fn fair_round<S>(
 /// The drain's side of a recording: what it was configured with.
 pub(crate) struct DrainConfig {
     pub store: StoreInfo,
+    pub properties: RecordingProperties,
     pub batch: BatchPolicy,
     pub compression: Compression,
+}
+
+/// The recording's properties (`RecordingInfo` at `/__properties`, as the official SDK
+/// writes them): the viewer shows the recording's name and start time from them.
+#[derive(Clone, Debug)]
+pub(crate) struct RecordingProperties {
+    pub start_time: std::time::SystemTime,
+    pub name: Option<String>,
+}
+
+impl RecordingProperties {
+    /// One static row: `RecordingInfo:start_time` (ns since the epoch, as `Int64`, with the
+    /// component type `rerun.components.Timestamp`) and, when given, `RecordingInfo:name`.
+    pub(crate) fn chunk(&self) -> Result<Chunk, ChunkError> {
+        use arrow_array::{ArrayRef, Int64Array, StringArray};
+        const INFO: &str = "rerun.archetypes.RecordingInfo";
+        let start_ns = crate::time::TimeCell::from(self.start_time).value();
+        let mut components: Vec<(ComponentDescriptor, ArrayRef)> = vec![(
+            ComponentDescriptor::new(
+                INFO,
+                "RecordingInfo:start_time",
+                "rerun.components.Timestamp",
+            ),
+            Arc::new(Int64Array::from(vec![start_ns])),
+        )];
+        if let Some(name) = &self.name {
+            components.push((
+                ComponentDescriptor::new(INFO, "RecordingInfo:name", "rerun.components.Name"),
+                Arc::new(StringArray::from(vec![name.as_str()])),
+            ));
+        }
+        Chunk::from_components(
+            EntityPath::from_file_unchecked("/__properties"),
+            crate::chunk::RowId::new(),
+            Vec::new(),
+            components,
+        )
+    }
 }
 
 pub(crate) struct DrainLoop {
     hub: Arc<Hub>,
     config: DrainConfig,
+    /// The recording's properties, encoded once: sent to every sink after `SetStoreInfo`.
+    properties: Option<EncodedMessage>,
     parker: Arc<Parker>,
     requests: Receiver<Request>,
     /// A request taken off the channel while looking for work.
@@ -114,8 +157,21 @@ impl DrainLoop {
         sinks: Vec<SinkWorker>,
     ) -> Self {
         let batcher = Batcher::new(config.batch);
+        let properties = match config.properties.chunk() {
+            Ok(c) => EncodedMessage::arrow_msg(&c, &config.store, config.compression)
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        let properties = match properties {
+            Ok(p) => Some(p),
+            Err(e) => {
+                log::warn!("spate: the recording's properties could not be encoded: {e}");
+                None
+            }
+        };
         let this = Self {
             hub,
+            properties,
             config,
             parker,
             requests,
@@ -137,7 +193,11 @@ impl DrainLoop {
     fn greet_sinks(&self) {
         let hello = EncodedMessage::set_store_info(&self.config.store);
         for s in &self.sinks {
-            s.dispatch(&hello, None, &self.parker, &|| self.hub.shutdown_deadline());
+            let deadline = || self.hub.shutdown_deadline();
+            s.dispatch_preamble(&hello, &self.parker, &deadline);
+            if let Some(p) = &self.properties {
+                s.dispatch_preamble(p, &self.parker, &deadline);
+            }
         }
         self.publish_sinks();
     }

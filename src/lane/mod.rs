@@ -12,11 +12,12 @@ use std::time::Duration;
 use crossbeam_utils::{Backoff, CachePadded};
 
 use crate::archetype::Points3D;
-use crate::chunk::{AsComponents, RowId};
+use crate::chunk::{Chunk, ComponentDescriptor, RowId};
 use crate::entity::EntityPath;
 use crate::gate::{Entry, Gate};
 use crate::park::Parker;
 use crate::time::TimePoint;
+use arrow_array::ArrayRef;
 use std::sync::Arc;
 
 /// What a full lane does with a new row.
@@ -29,19 +30,25 @@ pub enum LanePolicy {
     DropNewest,
 }
 
-/// The data of one logged row, moved through the lane without allocating. (Public only so
-/// the sealed `Archetype` trait can name it; not reachable from outside the crate.)
+/// The data of one logged row, moved through the lane. (Public only so the hidden
+/// `AsComponents::as_points3d` hook can exist; not reachable from outside the crate.)
 #[derive(Clone, Debug)]
 #[doc(hidden)]
 pub enum RowData {
     /// A point cloud (the common, allocation-free case).
     Points3D(Points3D),
+    /// Any other archetype: its component arrays, as `AsComponents` gave them.
+    Components(Vec<(ComponentDescriptor, ArrayRef)>),
+    /// Many rows at once (`send_columns`): a whole chunk, built on the caller's thread.
+    Chunk(Box<Chunk>),
 }
 
 impl RowData {
-    pub(crate) fn as_components(&self) -> &dyn AsComponents {
+    /// Rows this item carries (a chunk from `send_columns` carries many).
+    pub(crate) fn rows(&self) -> u64 {
         match self {
-            Self::Points3D(p) => p,
+            Self::Chunk(c) => c.num_rows() as u64,
+            Self::Points3D(_) | Self::Components(_) => 1,
         }
     }
 }
@@ -55,8 +62,12 @@ impl RowData {
 pub(crate) struct Row {
     pub row_id: RowId,
     pub entity: EntityPath,
-    /// Empty for static rows.
+    /// The caller's times (empty for static rows, and for temporal rows logged before any
+    /// time was set: those have `log_time` alone).
     pub time: TimePoint,
+    /// Index the row on the automatic `log_time` timeline too (its RowId's clock): set on
+    /// every temporal row unless the recording turned it off.
+    pub log_time: bool,
     pub data: RowData,
     pub payload_bytes: usize,
     /// The memory the row keeps alive (what the lane's byte bound counts).
@@ -67,6 +78,11 @@ impl Row {
     /// When the row was logged: its RowId's wall-clock time (one clock read per `log()`).
     pub(crate) fn logged_at_ns(&self) -> u64 {
         self.row_id.time_ns()
+    }
+
+    /// Rows this item carries.
+    pub(crate) fn rows(&self) -> u64 {
+        self.data.rows()
     }
 }
 
@@ -100,7 +116,7 @@ pub struct LaneStats {
     pub rows_pushed: u64,
     /// Rows dropped because the lane was full (`DropNewest`).
     pub rows_dropped: u64,
-    /// Most rows queued in the lane at once.
+    /// Most log calls queued in the lane at once (a `send_columns` call counts once).
     pub high_water_rows: usize,
     /// Most bytes queued in the lane at once (of the memory the rows keep alive).
     pub high_water_bytes: u64,
@@ -239,7 +255,7 @@ impl LaneProducer {
         if !self.has_room(bytes) {
             match self.policy {
                 LanePolicy::DropNewest => {
-                    bump(&self.shared.dropped, 1);
+                    bump(&self.shared.dropped, row.rows());
                     return Err(PushError::Dropped);
                 }
                 LanePolicy::Block => {
@@ -269,10 +285,11 @@ impl LaneProducer {
                 }
             }
         }
+        let rows = row.rows();
         match self.ring.push(row) {
             Ok(()) => {
                 self.bytes_pushed += bytes;
-                bump(&self.shared.pushed.0, 1);
+                bump(&self.shared.pushed.0, rows);
                 self.shared
                     .pushed
                     .1
@@ -311,9 +328,11 @@ impl LaneConsumer {
         let s = &self.shared;
         let n = available.min(max);
         let mut bytes = 0u64;
+        let mut rows = 0u64;
         if let Ok(chunk) = self.ring.read_chunk(n) {
             for row in chunk {
                 bytes += row.retained_bytes as u64;
+                rows += row.rows();
                 sink(row);
             }
         }
@@ -332,7 +351,7 @@ impl LaneConsumer {
             s.bytes_popped.load(Ordering::Relaxed) + bytes,
             Ordering::Release,
         );
-        bump(&s.popped, n as u64);
+        bump(&s.popped, rows);
         s.producer.notify();
         n
     }
@@ -348,6 +367,7 @@ mod tests {
             row_id: RowId::new(),
             entity: EntityPath::parse("x").unwrap(),
             time: TimePoint::default(),
+            log_time: false,
             payload_bytes: p.payload_bytes(),
             retained_bytes: p.retained_bytes(),
             data: RowData::Points3D(p),

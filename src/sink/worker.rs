@@ -423,8 +423,30 @@ impl SinkWorker {
         drain: &Parker,
         deadline: &dyn Fn() -> Option<Instant>,
     ) {
-        let s = &self.shared;
         let rows = msg.summary().map_or(0, |m| m.num_rows);
+        self.enqueue(msg, rows, logged_at_ns, drain, deadline);
+    }
+
+    /// Like [`dispatch`](Self::dispatch), for what the engine sends each sink before any
+    /// row: `SetStoreInfo` and the recording's properties. A message, but no logged rows.
+    pub(crate) fn dispatch_preamble(
+        &self,
+        msg: &EncodedMessage,
+        drain: &Parker,
+        deadline: &dyn Fn() -> Option<Instant>,
+    ) {
+        self.enqueue(msg, 0, None, drain, deadline);
+    }
+
+    fn enqueue(
+        &self,
+        msg: &EncodedMessage,
+        rows: u64,
+        logged_at_ns: Option<u64>,
+        drain: &Parker,
+        deadline: &dyn Fn() -> Option<Instant>,
+    ) {
+        let s = &self.shared;
         let retained = msg.retained_bytes();
         loop {
             if s.is_failed() {

@@ -186,13 +186,13 @@ impl ManifestBuilder {
 
         let desc_meta = |d: &ComponentDescriptor, index: &str| {
             [
-                ("rerun:index", index),
-                (KEY_COMPONENT, &d.component),
-                (KEY_ARCHETYPE, &d.archetype),
-                (KEY_COMPONENT_TYPE, &d.component_type),
+                ("rerun:index", Some(index)),
+                (KEY_COMPONENT, Some(&*d.component)),
+                (KEY_ARCHETYPE, d.archetype.as_deref()),
+                (KEY_COMPONENT_TYPE, d.component_type.as_deref()),
             ]
             .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned())))
             .collect::<std::collections::HashMap<_, _>>()
         };
 

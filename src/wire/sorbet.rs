@@ -2,6 +2,7 @@
 //! RowId column first, then index columns, then one list column per component, with the
 //! `rerun:*` metadata Rerun's readers require.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -96,12 +97,15 @@ pub(crate) fn index_field(timeline: &Timeline, sorted: bool) -> Field {
 }
 
 pub(crate) fn descriptor_metadata(d: &ComponentDescriptor) -> HashMap<String, String> {
-    meta([
-        (KIND, "data"),
-        (KEY_ARCHETYPE, &d.archetype),
-        (KEY_COMPONENT, &d.component),
-        (KEY_COMPONENT_TYPE, &d.component_type),
-    ])
+    let mut m = meta([(KIND, "data"), (KEY_COMPONENT, &d.component)]);
+    // Absent, not empty, when unknown: what the official SDK writes for `AnyValues`.
+    if let Some(a) = &d.archetype {
+        m.insert(KEY_ARCHETYPE.into(), a.to_string());
+    }
+    if let Some(t) = &d.component_type {
+        m.insert(KEY_COMPONENT_TYPE.into(), t.to_string());
+    }
+    m
 }
 
 /// The Arrow record batch Rerun expects for `chunk`. Shares the chunk's buffers (no copy).
@@ -199,17 +203,17 @@ pub fn chunk_from_record_batch(batch: &RecordBatch) -> Result<Chunk, ChunkSchema
                     }
                 })?;
                 let m = field.metadata();
-                let get = |k: &str| m.get(k).cloned().unwrap_or_default();
+                let get = |k: &str| m.get(k).cloned().map(Cow::Owned);
                 let component = m
                     .get(KEY_COMPONENT)
                     .cloned()
                     .unwrap_or_else(|| field.name().clone());
                 components.push(ComponentColumn::new(
-                    ComponentDescriptor::new(
-                        get(KEY_ARCHETYPE),
-                        component,
-                        get(KEY_COMPONENT_TYPE),
-                    ),
+                    ComponentDescriptor {
+                        archetype: get(KEY_ARCHETYPE),
+                        component: component.into(),
+                        component_type: get(KEY_COMPONENT_TYPE),
+                    },
                     list.clone(),
                 ));
             }
