@@ -262,6 +262,8 @@ impl RecordingBuilder {
                 log_time: self.log_time,
                 f32_pool: BufferPool::new(DEFAULT_POOLED_BUFFERS),
                 u32_pool: BufferPool::new(DEFAULT_POOLED_BUFFERS),
+                u8_pool: BufferPool::new(DEFAULT_POOLED_BUFFERS),
+                u16_pool: BufferPool::new(DEFAULT_POOLED_BUFFERS),
                 drain_thread: Mutex::new(Some(thread)),
                 shutdown: Mutex::new(ShutdownState::Running),
                 shutdown_done: Condvar::new(),
@@ -280,6 +282,8 @@ struct Handle {
     log_time: bool,
     f32_pool: BufferPool<f32>,
     u32_pool: BufferPool<u32>,
+    u8_pool: BufferPool<u8>,
+    u16_pool: BufferPool<u16>,
     drain_thread: Mutex<Option<JoinHandle<()>>>,
     shutdown: Mutex<ShutdownState>,
     shutdown_done: Condvar,
@@ -971,6 +975,27 @@ impl Recording {
     /// A writable `u32` buffer (e.g. `0xRRGGBBAA` colors) from this recording's pool.
     pub fn loan_u32(&self, n: usize) -> Loan<u32> {
         self.handle.u32_pool.loan(n)
+    }
+
+    /// A writable byte buffer (an image's pixels, an encoded frame) from this recording's
+    /// pool: warm memory, returned to the pool when every sink is done with it.
+    ///
+    /// ```
+    /// use spate::archetype::{ColorModel, Image};
+    /// use spate::{EntityPath, Recording};
+    /// let rec = Recording::builder("camera").start()?;
+    /// let mut pixels = rec.loan_u8(64 * 48 * 3);
+    /// pixels.fill(128);
+    /// rec.log(&EntityPath::parse("camera/image")?, &Image::from_color_model(pixels, [64, 48], ColorModel::Rgb)?)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn loan_u8(&self, n: usize) -> Loan<u8> {
+        self.handle.u8_pool.loan(n)
+    }
+
+    /// A writable `u16` buffer (a depth image) from this recording's pool.
+    pub fn loan_u16(&self, n: usize) -> Loan<u16> {
+        self.handle.u16_pool.loan(n)
     }
 
     /// Reuse counters of the `f32` (positions, radii) and `u32` (colors) pools.
