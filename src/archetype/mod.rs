@@ -1,8 +1,10 @@
 //! Archetypes: typed builders for what users log. One file per archetype.
 
 mod dynamic;
+mod pinhole;
 mod points3d;
 mod scalars;
+mod transform3d;
 
 use std::borrow::Cow::Borrowed;
 use std::sync::Arc;
@@ -69,9 +71,11 @@ pub(crate) fn rows_of(
 }
 
 pub use dynamic::DynamicArchetype;
+pub use pinhole::{Pinhole, ViewCoordinates, ViewDir};
 pub use points3d::Points3D;
 pub(crate) use points3d::Points3DColumns;
 pub use scalars::Scalars;
+pub use transform3d::{Transform3D, TransformRelation};
 
 /// Why an archetype's components do not fit together.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
