@@ -119,7 +119,7 @@ mod time;
 pub mod wire;
 
 pub use archetype::{ArchetypeError, DynamicArchetype, Points3D};
-pub use archetype::{Pinhole, Transform3D};
+pub use archetype::{DepthImage, EncodedImage, Image, Pinhole, Transform3D};
 pub use chunk::batcher::{BatchEnvError, BatchPolicy};
 pub use chunk::{
     AsComponents, Chunk, ChunkBuilder, ChunkError, ChunkId, ComponentColumn, ComponentDescriptor,

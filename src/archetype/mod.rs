@@ -1,6 +1,7 @@
 //! Archetypes: typed builders for what users log. One file per archetype.
 
 mod dynamic;
+mod image;
 mod pinhole;
 mod points3d;
 mod scalars;
@@ -71,6 +72,10 @@ pub(crate) fn rows_of(
 }
 
 pub use dynamic::DynamicArchetype;
+pub use image::{
+    ChannelDatatype, ColorModel, Colormap, DepthImage, EncodedImage, Image, ImageElement,
+    ImageFormat, MagnificationFilter, MediaType, PixelFormat,
+};
 pub use pinhole::{Pinhole, ViewCoordinates, ViewDir};
 pub use points3d::Points3D;
 pub(crate) use points3d::Points3DColumns;
