@@ -70,8 +70,8 @@ pub enum TransformRelation {
 
 /// An entity's transform relative to its parent: translation, rotation (a quaternion and/or
 /// an axis and angle), scale and a 3×3 matrix, each optional. Only what was set is written,
-/// as the official SDK does; a `Transform3D` with nothing set has no components (the SDK
-/// drops such a row).
+/// as the official SDK does. A `Transform3D` with nothing set has no components: spate
+/// logs it as a row without components, where the SDK drops it with a warning.
 ///
 /// ```
 /// use spate::archetype::{Transform3D, TransformRelation};

@@ -175,11 +175,7 @@ fn pinhole_is_written_as_the_sdk_writes_it() {
 
 #[test]
 fn image_is_written_as_the_sdk_writes_it() {
-    same_as_sdk(
-        "image_is_written_as_the_sdk_writes_it",
-        "image",
-        log_image,
-    );
+    same_as_sdk("image_is_written_as_the_sdk_writes_it", "image", log_image);
 }
 
 #[test]
