@@ -34,7 +34,7 @@ pub(crate) fn rows_of(
     per_row: usize,
 ) -> Result<ComponentColumn, ArchetypeError> {
     let component = "send_columns";
-    if per_row == 0 || values.len() % per_row != 0 {
+    if per_row == 0 || !values.len().is_multiple_of(per_row) {
         return Err(ArchetypeError::Invalid {
             component,
             reason: format!(
