@@ -119,6 +119,7 @@ mod time;
 pub mod wire;
 
 pub use archetype::{ArchetypeError, DynamicArchetype, Points3D};
+pub use archetype::Points2D;
 pub use chunk::batcher::{BatchEnvError, BatchPolicy};
 pub use chunk::{
     AsComponents, Chunk, ChunkBuilder, ChunkError, ChunkId, ComponentColumn, ComponentDescriptor,
