@@ -4,6 +4,7 @@ mod dynamic;
 mod points2d;
 mod points3d;
 mod scalars;
+mod text_log;
 
 use std::borrow::Cow::Borrowed;
 use std::sync::Arc;
@@ -75,6 +76,7 @@ pub(crate) use points3d::Points3DColumns;
 pub use scalars::Scalars;
 
 pub use points2d::Points2D;
+pub use text_log::{TextLog, TextLogLevel};
 
 /// Why an archetype's components do not fit together.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
