@@ -1,5 +1,6 @@
 //! Archetypes: typed builders for what users log. One file per archetype.
 
+mod boxes3d;
 mod dynamic;
 mod points2d;
 mod points3d;
@@ -75,6 +76,7 @@ pub use points3d::Points3D;
 pub(crate) use points3d::Points3DColumns;
 pub use scalars::Scalars;
 
+pub use boxes3d::{Boxes3D, FillMode, RotationAxisAngle};
 pub use points2d::Points2D;
 pub use text_log::{TextLog, TextLogLevel};
 
