@@ -2,6 +2,7 @@
 
 mod boxes3d;
 mod dynamic;
+mod line_strips3d;
 mod points2d;
 mod points3d;
 mod scalars;
@@ -77,6 +78,7 @@ pub(crate) use points3d::Points3DColumns;
 pub use scalars::Scalars;
 
 pub use boxes3d::{Boxes3D, FillMode, RotationAxisAngle};
+pub use line_strips3d::LineStrips3D;
 pub use points2d::Points2D;
 pub use text_log::{TextLog, TextLogLevel};
 
