@@ -1,5 +1,6 @@
 //! Archetypes: typed builders for what users log. One file per archetype.
 
+mod arrows3d;
 mod boxes3d;
 mod dynamic;
 mod line_strips3d;
@@ -77,6 +78,7 @@ pub use points3d::Points3D;
 pub(crate) use points3d::Points3DColumns;
 pub use scalars::Scalars;
 
+pub use arrows3d::Arrows3D;
 pub use boxes3d::{Boxes3D, FillMode, RotationAxisAngle};
 pub use line_strips3d::LineStrips3D;
 pub use points2d::Points2D;
