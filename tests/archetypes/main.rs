@@ -15,7 +15,7 @@ mod procs;
 
 // The spate side of each case lands with its archetypes (not in this branch yet):
 // mod camera;
-// mod geometry;
+mod geometry;
 // mod sensors;
 
 use std::path::Path;
