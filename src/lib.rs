@@ -119,6 +119,7 @@ mod time;
 pub mod wire;
 
 pub use archetype::{ArchetypeError, DynamicArchetype, Points3D};
+pub use archetype::{Arrows3D, Boxes3D, LineStrips3D, Points2D, TextLog, TextLogLevel};
 pub use archetype::{DepthImage, EncodedImage, Image, Pinhole, Transform3D};
 pub use chunk::batcher::{BatchEnvError, BatchPolicy};
 pub use chunk::{

@@ -1,18 +1,23 @@
 //! Archetypes: typed builders for what users log. One file per archetype.
 
+mod arrows3d;
+mod boxes3d;
 mod dynamic;
 mod image;
+mod line_strips3d;
 mod pinhole;
+mod points2d;
 mod points3d;
 mod scalars;
+mod text_log;
 mod transform3d;
 
 use std::borrow::Cow::Borrowed;
 use std::sync::Arc;
 
-use arrow_array::{Array, ArrayRef, ListArray};
+use arrow_array::{Array, ArrayRef, FixedSizeListArray, Float32Array, ListArray, StringArray};
 use arrow_buffer::{ArrowNativeType, OffsetBuffer, ScalarBuffer};
-use arrow_schema::Field;
+use arrow_schema::{DataType, Field};
 
 use crate::chunk::{ComponentColumn, ComponentDescriptor};
 
@@ -37,7 +42,7 @@ pub(crate) fn rows_of(
     per_row: usize,
 ) -> Result<ComponentColumn, ArchetypeError> {
     let component = "send_columns";
-    if per_row == 0 || values.len() % per_row != 0 {
+    if per_row == 0 || !values.len().is_multiple_of(per_row) {
         return Err(ArchetypeError::Invalid {
             component,
             reason: format!(
@@ -82,16 +87,22 @@ pub(crate) use points3d::Points3DColumns;
 pub use scalars::Scalars;
 pub use transform3d::{Transform3D, TransformRelation};
 
+pub use arrows3d::Arrows3D;
+pub use boxes3d::{Boxes3D, FillMode, RotationAxisAngle};
+pub use line_strips3d::LineStrips3D;
+pub use points2d::Points2D;
+pub use text_log::{TextLog, TextLogLevel};
+
 /// Why an archetype's components do not fit together.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ArchetypeError {
     /// An optional component has neither one value per instance nor a single value to splat.
-    #[error("{component} has {found} values, expected {expected} (one per point) or 1")]
+    #[error("{component} has {found} values, expected {expected} (one per instance) or 1")]
     LengthMismatch {
         /// Component name, e.g. `Points3D:colors`.
         component: &'static str,
-        /// Number of instances (positions).
+        /// Number of instances (positions, boxes, strips, arrows…).
         expected: usize,
         /// Number of values given.
         found: usize,
@@ -181,5 +192,227 @@ impl<T: crate::pool::PoolElement> From<crate::pool::Loan<T>> for Values<T> {
 impl<T: ArrowNativeType> From<ScalarBuffer<T>> for Values<T> {
     fn from(v: ScalarBuffer<T>) -> Self {
         Self(v)
+    }
+}
+
+/// `N` floats per instance — 2-D positions, 3-D vectors, sizes, quaternions — written as
+/// Arrow `FixedSizeList<Float32 not null>[N]`, as Rerun's own components are.
+///
+/// From an owned `Vec<[f32; N]>` it takes the allocation as the Arrow buffer **without
+/// copying** (`N` = 2, 3 or 4); from a slice or array it copies once.
+///
+/// ```
+/// use spate::archetype::Coords;
+/// let v = vec![[1.0f32, 2.0], [3.0, 4.0]];
+/// let coords = Coords::from(v);
+/// assert_eq!(coords.len(), 2);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Coords<const N: usize>(pub(crate) ScalarBuffer<f32>);
+
+impl<const N: usize> Coords<N> {
+    /// Number of instances (`[f32; N]` values).
+    pub fn len(&self) -> usize {
+        self.0.len() / N
+    }
+
+    /// No instances.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The Arrow array: `FixedSizeList<Float32 not null>[N]` over the same buffer (no copy).
+    pub(crate) fn to_array(&self) -> FixedSizeListArray {
+        fixed_size_floats::<N>(self.0.clone())
+    }
+
+    /// Address of the buffer (tests check that owned `Vec`s are never copied).
+    #[cfg(test)]
+    pub(crate) fn as_ptr(&self) -> *const u8 {
+        self.0.inner().as_ptr()
+    }
+}
+
+/// `FixedSizeList<Float32 not null>[N]` over `values` (whose length is a multiple of `N`).
+pub(crate) fn fixed_size_floats<const N: usize>(values: ScalarBuffer<f32>) -> FixedSizeListArray {
+    let item = Arc::new(Field::new_list_field(DataType::Float32, false));
+    // N ≤ 4 for every caller (the `From` impls below): the cast is exact.
+    FixedSizeListArray::new(
+        item,
+        N as i32,
+        Arc::new(Float32Array::new(values, None)),
+        None,
+    )
+}
+
+macro_rules! coords_from {
+    ($($n:literal),*) => {$(
+        impl From<Vec<[f32; $n]>> for Coords<$n> {
+            fn from(v: Vec<[f32; $n]>) -> Self {
+                // Same allocation reinterpreted as x,y,… (equal alignment, size N × 4 bytes):
+                // the Arrow buffer is the caller's memory.
+                let flat: Vec<f32> = bytemuck::allocation::cast_vec(v);
+                Self(ScalarBuffer::from(flat))
+            }
+        }
+
+        impl From<&[[f32; $n]]> for Coords<$n> {
+            fn from(v: &[[f32; $n]]) -> Self {
+                Self(ScalarBuffer::from(bytemuck::cast_slice::<[f32; $n], f32>(v).to_vec()))
+            }
+        }
+
+        impl From<&Vec<[f32; $n]>> for Coords<$n> {
+            fn from(v: &Vec<[f32; $n]>) -> Self {
+                Self::from(v.as_slice())
+            }
+        }
+
+        impl<const M: usize> From<[[f32; $n]; M]> for Coords<$n> {
+            fn from(v: [[f32; $n]; M]) -> Self {
+                Self::from(&v[..])
+            }
+        }
+    )*};
+}
+coords_from!(2, 3, 4);
+
+/// Colors as `0xRRGGBBAA` (`u32`, Rerun's `Color`); from `Vec<u32>` without copying, or from
+/// RGB(A) bytes.
+///
+/// ```
+/// use spate::archetype::Colors;
+/// let red = Colors::from_rgb(&[[255, 0, 0]]); // opaque: 0xFF0000FF, as the SDK writes [255, 0, 0]
+/// let same = Colors::from(vec![0xFF00_00FFu32]);
+/// assert_eq!(red.len(), same.len());
+/// ```
+#[derive(Clone, Debug)]
+pub struct Colors(pub(crate) ScalarBuffer<u32>);
+
+impl<T: Into<Values<u32>>> From<T> for Colors {
+    fn from(v: T) -> Self {
+        Self(v.into().0)
+    }
+}
+
+impl Colors {
+    /// Colors from `[r, g, b, a]` bytes (copied once into `0xRRGGBBAA`).
+    pub fn from_rgba(rgba: &[[u8; 4]]) -> Self {
+        Self(rgba.iter().map(|c| u32::from_be_bytes(*c)).collect())
+    }
+
+    /// Opaque colors from `[r, g, b]` bytes (copied once into `0xRRGGBBFF`), as the official
+    /// SDK turns three-channel colors.
+    pub fn from_rgb(rgb: &[[u8; 3]]) -> Self {
+        Self(
+            rgb.iter()
+                .map(|&[r, g, b]| u32::from_be_bytes([r, g, b, 0xFF]))
+                .collect(),
+        )
+    }
+
+    /// Number of colors.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// No colors.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Text per instance (labels), copied once into one Arrow `Utf8` array.
+pub(crate) fn texts<S: AsRef<str>>(texts: impl IntoIterator<Item = S>) -> StringArray {
+    StringArray::from_iter_values(texts)
+}
+
+/// The splat rule: an optional component (`found` values, if present) holds one value per
+/// instance, or exactly one value for all of them.
+pub(crate) fn check_splat(
+    component: &'static str,
+    instances: usize,
+    found: Option<usize>,
+) -> Result<(), ArchetypeError> {
+    match found {
+        Some(found) if found != instances && found != 1 => Err(ArchetypeError::LengthMismatch {
+            component,
+            expected: instances,
+            found,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Number of values of an optional component, if present.
+pub(crate) fn len_of<T: ArrowNativeType>(values: &Option<ScalarBuffer<T>>) -> Option<usize> {
+    values.as_ref().map(ScalarBuffer::len)
+}
+
+/// Fails when `instances` of `N` floats each are more than one row can hold.
+pub(crate) fn check_fits<const N: usize>(
+    component: &'static str,
+    instances: usize,
+) -> Result<(), ArchetypeError> {
+    if instances > i32::MAX as usize / N {
+        return Err(ArchetypeError::TooLarge {
+            component,
+            found: instances,
+        });
+    }
+    Ok(())
+}
+
+/// What the unit tests of each archetype compare with the official SDK's dump.
+#[cfg(test)]
+pub(crate) mod testing {
+    use arrow_array::Array;
+    use arrow_schema::{DataType, Field};
+    use std::sync::Arc;
+
+    use crate::{AsComponents, Chunk, EntityPath, RowId, TimePoint};
+
+    /// One column of a logged row: (component, archetype, component type, Arrow type of the
+    /// column as written, i.e. with the row list around the instances).
+    pub(crate) type Column = (String, String, String, DataType);
+
+    /// The columns of `data` logged as one row, in the order they are written.
+    pub(crate) fn columns_of(data: &dyn AsComponents) -> Vec<Column> {
+        let chunk = Chunk::from_row(
+            EntityPath::parse("e").unwrap(),
+            RowId::new(),
+            &TimePoint::default(),
+            data,
+        )
+        .unwrap();
+        chunk
+            .components()
+            .iter()
+            .map(|c| {
+                let d = c.descriptor();
+                (
+                    d.component.to_string(),
+                    d.archetype.as_deref().unwrap_or_default().to_owned(),
+                    d.component_type.as_deref().unwrap_or_default().to_owned(),
+                    c.list().data_type().clone(),
+                )
+            })
+            .collect()
+    }
+
+    /// The column the SDK writes for `component` of `archetype` (short name, e.g. `Points2D`):
+    /// `list<item: ty>` with a nullable item.
+    pub(crate) fn column(archetype: &str, component: &str, ty: &str, item: DataType) -> Column {
+        (
+            format!("{archetype}:{component}"),
+            format!("rerun.archetypes.{archetype}"),
+            format!("rerun.components.{ty}"),
+            DataType::new_list(item, true),
+        )
+    }
+
+    /// `fixed_size_list<item: float not null>[n]`.
+    pub(crate) fn floats(n: i32) -> DataType {
+        DataType::FixedSizeList(Arc::new(Field::new("item", DataType::Float32, false)), n)
     }
 }

@@ -9,7 +9,7 @@ use arrow_array::{
 use arrow_buffer::{OffsetBuffer, ScalarBuffer};
 use arrow_schema::{ArrowError, DataType, Field};
 
-use super::{ArchetypeError, Values};
+use super::{ArchetypeError, Colors, Values};
 use crate::chunk::{AsComponents, ComponentColumn, ComponentDescriptor};
 
 const ARCHETYPE: &str = "rerun.archetypes.Points3D";
@@ -40,59 +40,12 @@ pub(crate) mod descriptors {
 }
 
 /// Positions `[x, y, z]` of a cloud; from an owned `Vec<[f32; 3]>` **without copying**.
-#[derive(Clone, Debug)]
-pub struct Positions(ScalarBuffer<f32>);
-
-impl From<Vec<[f32; 3]>> for Positions {
-    fn from(v: Vec<[f32; 3]>) -> Self {
-        // Same allocation reinterpreted as x,y,z,x,y,z… (equal alignment, 12 = 3 × 4 bytes):
-        // the Arrow buffer is the caller's memory.
-        let flat: Vec<f32> = bytemuck::allocation::cast_vec(v);
-        Self(ScalarBuffer::from(flat))
-    }
-}
-
-impl From<&[[f32; 3]]> for Positions {
-    fn from(v: &[[f32; 3]]) -> Self {
-        Self(ScalarBuffer::from(
-            bytemuck::cast_slice::<[f32; 3], f32>(v).to_vec(),
-        ))
-    }
-}
-
-impl From<&Vec<[f32; 3]>> for Positions {
-    fn from(v: &Vec<[f32; 3]>) -> Self {
-        Self::from(v.as_slice())
-    }
-}
+pub type Positions = super::Coords<3>;
 
 impl From<crate::pool::LoanedPoints> for Positions {
     /// Pooled positions, without copying; they return to the pool when every sink is done.
     fn from(p: crate::pool::LoanedPoints) -> Self {
         Self(p.into_scalar_buffer())
-    }
-}
-
-impl<const N: usize> From<[[f32; 3]; N]> for Positions {
-    fn from(v: [[f32; 3]; N]) -> Self {
-        Self::from(&v[..])
-    }
-}
-
-/// Colors as `0xRRGGBBAA` (`u32`); from `Vec<u32>` without copying, or from RGBA bytes.
-#[derive(Clone, Debug)]
-pub struct Colors(ScalarBuffer<u32>);
-
-impl<T: Into<Values<u32>>> From<T> for Colors {
-    fn from(v: T) -> Self {
-        Self(v.into().0)
-    }
-}
-
-impl Colors {
-    /// Colors from `[r, g, b, a]` bytes (copied once into `0xRRGGBBAA`).
-    pub fn from_rgba(rgba: &[[u8; 4]]) -> Self {
-        Self(rgba.iter().map(|c| u32::from_be_bytes(*c)).collect())
     }
 }
 

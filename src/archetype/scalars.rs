@@ -43,6 +43,7 @@ impl Scalars {
     /// row, taken without copying from an owned `Vec`.
     ///
     /// ```
+    /// use arrow_array::Array;
     /// use spate::archetype::Scalars;
     /// let columns = Scalars::columns(vec![1.0, 2.0, 3.0])?;
     /// assert_eq!(columns[0].list().len(), 3); // three rows
