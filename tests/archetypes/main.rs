@@ -14,7 +14,7 @@ mod official;
 mod procs;
 
 // The spate side of each case lands with its archetypes (not in this branch yet):
-// mod camera;
+mod camera;
 mod geometry;
 // mod sensors;
 
