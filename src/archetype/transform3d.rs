@@ -6,12 +6,11 @@
 
 use std::sync::Arc;
 
-use arrow_array::{
-    Array, ArrayRef, FixedSizeListArray, Float32Array, StringArray, StructArray, UInt8Array,
-};
-use arrow_schema::{DataType, Field, Fields};
+use arrow_array::{Array, ArrayRef, FixedSizeListArray, Float32Array, StringArray, UInt8Array};
+use arrow_buffer::ScalarBuffer;
+use arrow_schema::Field;
 
-use super::ArchetypeError;
+use super::{ArchetypeError, RotationAxisAngle};
 use crate::chunk::{AsComponents, ComponentDescriptor};
 
 const ARCHETYPE: &str = "rerun.archetypes.Transform3D";
@@ -96,7 +95,7 @@ pub enum TransformRelation {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Transform3D {
     translation: Option<[f32; 3]>,
-    rotation_axis_angle: Option<([f32; 3], f32)>,
+    rotation_axis_angle: Option<RotationAxisAngle>,
     quaternion: Option<[f32; 4]>,
     scale: Option<[f32; 3]>,
     /// Column-major, as stored.
@@ -128,7 +127,7 @@ impl Transform3D {
     /// Rotation of `radians` around `axis` (`Transform3D:rotation_axis_angle`); the SDK
     /// stores the angle in radians whether it was given in degrees or radians.
     pub fn with_rotation_axis_angle(mut self, axis: [f32; 3], radians: f32) -> Self {
-        self.rotation_axis_angle = Some((axis, radians));
+        self.rotation_axis_angle = Some(RotationAxisAngle::new(axis, radians));
         self
     }
 
@@ -205,7 +204,7 @@ pub(super) fn fixed(values: impl Array + 'static) -> FixedSizeListArray {
 
 /// One instance of `[f32; N]` as a fixed-size list.
 pub(super) fn fixed_f32<const N: usize>(values: [f32; N]) -> FixedSizeListArray {
-    fixed(Float32Array::from(values.to_vec()))
+    super::fixed_size_floats::<N>(ScalarBuffer::from(values.to_vec()))
 }
 
 /// One `f32` instance (`float`, nullable item as the SDK writes scalar components).
@@ -221,24 +220,6 @@ pub(super) fn one_u8(v: u8) -> ArrayRef {
 /// One `utf8` instance.
 pub(super) fn one_str(v: &str) -> ArrayRef {
     Arc::new(StringArray::from(vec![v]))
-}
-
-/// `struct<axis: fixed_size_list<item: float not null>[3] not null, angle: float not null>`.
-fn axis_angle(axis: [f32; 3], radians: f32) -> Result<StructArray, ArchetypeError> {
-    let axis = fixed_f32(axis);
-    let fields = Fields::from(vec![
-        Field::new("axis", axis.data_type().clone(), false),
-        Field::new("angle", DataType::Float32, false),
-    ]);
-    StructArray::try_new(
-        fields,
-        vec![Arc::new(axis), Arc::new(Float32Array::from(vec![radians]))],
-        None,
-    )
-    .map_err(|e| ArchetypeError::Invalid {
-        component: "Transform3D:rotation_axis_angle",
-        reason: e.to_string(),
-    })
 }
 
 impl AsComponents for Transform3D {
@@ -260,8 +241,11 @@ impl AsComponents for Transform3D {
         if let Some(r) = self.relation {
             out.push((RELATION, one_u8(r as u8)));
         }
-        if let Some((axis, radians)) = self.rotation_axis_angle {
-            out.push((ROTATION_AXIS_ANGLE, Arc::new(axis_angle(axis, radians)?)));
+        if let Some(r) = self.rotation_axis_angle {
+            out.push((
+                ROTATION_AXIS_ANGLE,
+                Arc::new(RotationAxisAngle::to_array(&[r])),
+            ));
         }
         if let Some(s) = self.scale {
             out.push((SCALE, Arc::new(fixed_f32(s))));
@@ -276,6 +260,8 @@ impl AsComponents for Transform3D {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow_array::StructArray;
+    use arrow_schema::{DataType, Fields};
 
     fn fsl(item: DataType, n: i32) -> DataType {
         DataType::FixedSizeList(Arc::new(Field::new("item", item, false)), n)

@@ -58,11 +58,9 @@ fn same_as_sdk(test: &str, case: &str, log: fn(&Recording)) {
     official.assert_same(&sdk, &ours);
 }
 
+/// Frames 0, 1, 2, each set as this thread's time on the sequence timeline `frame`.
 fn frames(rec: &Recording) -> impl Iterator<Item = i64> + '_ {
-    (0..FRAMES).map(|f| {
-        rec.set_time_sequence("frame", f).unwrap();
-        f
-    })
+    (0..FRAMES).inspect(|&f| rec.set_time_sequence("frame", f).unwrap())
 }
 
 /// `world/robot`: translation, quaternion, scale, relation; `world/axis`: axis-angle and a
