@@ -207,7 +207,7 @@ pub(super) fn fixed_f32<const N: usize>(values: [f32; N]) -> FixedSizeListArray 
     super::fixed_size_floats::<N>(ScalarBuffer::from(values.to_vec()))
 }
 
-/// One `f32` instance (`float`, nullable item as the SDK writes scalar components).
+/// One `f32` instance (a scalar component: opacity, draw order, meter, …).
 pub(super) fn one_f32(v: f32) -> ArrayRef {
     Arc::new(Float32Array::from(vec![v]))
 }
