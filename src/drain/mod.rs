@@ -193,10 +193,9 @@ impl DrainLoop {
     fn greet_sinks(&self) {
         let hello = EncodedMessage::set_store_info(&self.config.store);
         for s in &self.sinks {
-            let deadline = || self.hub.shutdown_deadline();
-            s.dispatch_preamble(&hello, &self.parker, &deadline);
+            s.dispatch_preamble(&hello);
             if let Some(p) = &self.properties {
-                s.dispatch_preamble(p, &self.parker, &deadline);
+                s.dispatch_preamble(p);
             }
         }
         self.publish_sinks();

@@ -424,31 +424,34 @@ impl SinkWorker {
         deadline: &dyn Fn() -> Option<Instant>,
     ) {
         let rows = msg.summary().map_or(0, |m| m.num_rows);
-        self.enqueue(msg, rows, logged_at_ns, drain, deadline);
+        self.enqueue(msg, rows, logged_at_ns, Some((drain, deadline)));
     }
 
     /// Like [`dispatch`](Self::dispatch), for what the engine sends each sink before any
-    /// row: `SetStoreInfo` and the recording's properties. A message, but no logged rows.
-    pub(crate) fn dispatch_preamble(
-        &self,
-        msg: &EncodedMessage,
-        drain: &Parker,
-        deadline: &dyn Fn() -> Option<Instant>,
-    ) {
-        self.enqueue(msg, 0, None, drain, deadline);
+    /// row: `SetStoreInfo` and the recording's properties. A message, but no logged rows;
+    /// queued without waiting for room (two small messages per sink, past the byte bound
+    /// if need be), so a sink that is stuck from the start cannot hold up `start()` or
+    /// `set_sinks()`.
+    pub(crate) fn dispatch_preamble(&self, msg: &EncodedMessage) {
+        self.enqueue(msg, 0, None, None);
     }
 
+    /// Queues `msg`; with `wait` (the drain's parker and the shutdown deadline), first
+    /// applies the policy to a full queue.
     fn enqueue(
         &self,
         msg: &EncodedMessage,
         rows: u64,
         logged_at_ns: Option<u64>,
-        drain: &Parker,
-        deadline: &dyn Fn() -> Option<Instant>,
+        wait: Option<(&Parker, &dyn Fn() -> Option<Instant>)>,
     ) {
         let s = &self.shared;
         let retained = msg.retained_bytes();
-        loop {
+        if s.is_failed() {
+            s.refuse(DropReason::SinkFailed, rows);
+            return;
+        }
+        while let Some((drain, deadline)) = wait {
             if s.is_failed() {
                 s.refuse(DropReason::SinkFailed, rows);
                 return;
@@ -462,7 +465,7 @@ impl SinkWorker {
                     return;
                 }
                 SinkPolicy::Block => {
-                    let mut wait = Duration::from_millis(2);
+                    let mut nap = Duration::from_millis(2);
                     if s.abandoned.load(Ordering::Acquire) {
                         s.refuse(DropReason::ShutdownDeadline, rows);
                         return;
@@ -473,9 +476,9 @@ impl SinkWorker {
                             s.refuse(DropReason::ShutdownDeadline, rows);
                             return;
                         }
-                        wait = wait.min(left);
+                        nap = nap.min(left);
                     }
-                    drain.park_unless(|| self.has_room(retained) || s.is_failed(), Some(wait));
+                    drain.park_unless(|| self.has_room(retained) || s.is_failed(), Some(nap));
                 }
             }
         }
