@@ -13,10 +13,10 @@ mod official;
 #[path = "../support/procs.rs"]
 mod procs;
 
-// The spate side of each case lands with its archetypes (not in this branch yet):
+// The spate side of each case, a module per group:
 mod camera;
 mod geometry;
-// mod sensors;
+mod sensors;
 
 use std::path::Path;
 
