@@ -4,60 +4,25 @@
 //! descriptors, Arrow types and values (`harness::Official::assert_same`).
 //!
 //! Every case: app id `spate_diff`, recording id `diff-{case}`, per-frame rows at f = 0, 1, 2
-//! on the sequence timeline `frame`, one `FileSink`, shut down before comparing.
+//! on the sequence timeline `frame`; compared from spate's file and through the official gRPC
+//! receiver (`harness::same_as_sdk`).
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use arrow_array::{Float64Array, StringArray};
 use spate::archetype::{Colors, Scalars};
-use spate::sink::{FileSink, FileSinkOptions};
 use spate::{
-    Arrows3D, Boxes3D, DynamicArchetype, EntityPath, LineStrips3D, Points2D, Recording, SinkExt,
-    SinkPolicy, TextLog, TextLogLevel, TimeColumn, Timeline,
+    Arrows3D, Boxes3D, DynamicArchetype, LineStrips3D, Points2D, Recording, TextLog, TextLogLevel,
+    TimeColumn, Timeline,
 };
 
-use crate::harness;
+use crate::harness::{entity, same_as_sdk};
 
 /// The frames every per-frame case logs.
 const FRAMES: [i64; 3] = [0, 1, 2];
 
 /// `imu/accel`'s first timestamp, ns since the Unix epoch.
 const IMU_T0_NS: i64 = 1_700_000_000_000_000_000;
-
-fn entity(path: &str) -> EntityPath {
-    EntityPath::parse(path).unwrap()
-}
-
-/// Runs `log` on a recording of `case` into `dir/spate-{case}.rrd`, shuts it down and
-/// returns the file's path.
-fn record(case: &str, dir: &Path, log: impl FnOnce(&Recording)) -> PathBuf {
-    let path = dir.join(format!("spate-{case}.rrd"));
-    let file = FileSink::create(&path, FileSinkOptions::default())
-        .unwrap()
-        .with_policy(SinkPolicy::Block);
-    let rec = Recording::builder("spate_diff")
-        .recording_id(format!("diff-{case}"))
-        .sinks(file)
-        .start()
-        .unwrap();
-    log(&rec);
-    let report = rec.shutdown(Instant::now() + Duration::from_secs(60));
-    assert!(report.is_complete(), "{case}: {report}");
-    path
-}
-
-/// The SDK's reference file for `case` against spate's, after `log` logged it.
-fn differential(test: &str, case: &str, log: impl FnOnce(&Recording)) {
-    let Some(official) = harness::official(test) else {
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let sdk = official.sdk_reference(case, dir.path());
-    let spate = record(case, dir.path(), log);
-    official.assert_same(&sdk, &spate);
-}
 
 /// Sets `frame` to each of [`FRAMES`] in turn and calls `log` with it.
 fn per_frame(rec: &Recording, mut log: impl FnMut(i64)) {
@@ -69,10 +34,10 @@ fn per_frame(rec: &Recording, mut log: impl FnMut(i64)) {
 
 #[test]
 fn text_log_is_written_as_the_official_sdk_writes_it() {
-    differential(
+    same_as_sdk(
         "text_log_is_written_as_the_official_sdk_writes_it",
         "text_log",
-        |rec| {
+        &|rec| {
             let (log, plain) = (entity("log"), entity("log/plain"));
             per_frame(rec, |f| {
                 let level = if f % 2 == 0 {
@@ -91,10 +56,10 @@ fn text_log_is_written_as_the_official_sdk_writes_it() {
 
 #[test]
 fn points2d_is_written_as_the_official_sdk_writes_it() {
-    differential(
+    same_as_sdk(
         "points2d_is_written_as_the_official_sdk_writes_it",
         "points2d",
-        |rec| {
+        &|rec| {
             let points = entity("img/points");
             per_frame(rec, |f| {
                 let f = f as f32;
@@ -111,10 +76,10 @@ fn points2d_is_written_as_the_official_sdk_writes_it() {
 
 #[test]
 fn boxes3d_is_written_as_the_official_sdk_writes_it() {
-    differential(
+    same_as_sdk(
         "boxes3d_is_written_as_the_official_sdk_writes_it",
         "boxes3d",
-        |rec| {
+        &|rec| {
             let boxes = entity("world/boxes");
             per_frame(rec, |f| {
                 let f = f as f32;
@@ -130,10 +95,10 @@ fn boxes3d_is_written_as_the_official_sdk_writes_it() {
 
 #[test]
 fn line_strips3d_is_written_as_the_official_sdk_writes_it() {
-    differential(
+    same_as_sdk(
         "line_strips3d_is_written_as_the_official_sdk_writes_it",
         "line_strips3d",
-        |rec| {
+        &|rec| {
             let lines = entity("world/lines");
             per_frame(rec, |f| {
                 let f = f as f32;
@@ -151,10 +116,10 @@ fn line_strips3d_is_written_as_the_official_sdk_writes_it() {
 
 #[test]
 fn arrows3d_is_written_as_the_official_sdk_writes_it() {
-    differential(
+    same_as_sdk(
         "arrows3d_is_written_as_the_official_sdk_writes_it",
         "arrows3d",
-        |rec| {
+        &|rec| {
             let arrows = entity("world/arrows");
             per_frame(rec, |f| {
                 let f = f as f32;
@@ -169,10 +134,10 @@ fn arrows3d_is_written_as_the_official_sdk_writes_it() {
 
 #[test]
 fn scalars_are_written_as_the_official_sdk_writes_them() {
-    differential(
+    same_as_sdk(
         "scalars_are_written_as_the_official_sdk_writes_them",
         "scalars",
-        |rec| {
+        &|rec| {
             let gyro = entity("imu/gyro");
             per_frame(rec, |f| {
                 let f = f as f64;
@@ -194,10 +159,10 @@ fn scalars_are_written_as_the_official_sdk_writes_them() {
 
 #[test]
 fn dynamic_columns_are_written_as_the_official_sdk_writes_them() {
-    differential(
+    same_as_sdk(
         "dynamic_columns_are_written_as_the_official_sdk_writes_them",
         "dynamic",
-        |rec| {
+        &|rec| {
             let (custom, arch) = (entity("custom"), entity("custom/arch"));
             per_frame(rec, |f| {
                 let f = f as f64;

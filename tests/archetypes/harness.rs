@@ -26,6 +26,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use spate::sink::{FileSink, FileSinkOptions, GrpcSink, IntoSinks};
+use spate::{EntityPath, Recording};
+
 use crate::official::official_python;
 use crate::procs::{free_port, poll, rerun_binary, url};
 
@@ -158,6 +161,46 @@ impl Official {
         rx.stop();
         file
     }
+}
+
+/// The entity at `path` (test data: always valid).
+pub fn entity(path: &str) -> EntityPath {
+    EntityPath::parse(path).unwrap()
+}
+
+/// Logs `case` into `sinks` as `sdk_reference.py` does (application `spate_diff`, recording
+/// `diff-{case}`) and shuts down, checking that nothing was lost.
+pub fn record_case(case: &str, sinks: impl IntoSinks, log: &dyn Fn(&Recording)) {
+    let rec = Recording::builder("spate_diff")
+        .recording_id(format!("diff-{case}"))
+        .sinks(sinks)
+        .start()
+        .unwrap();
+    log(&rec);
+    let report = rec.shutdown(Instant::now() + Duration::from_secs(60));
+    assert!(report.is_complete(), "{case}: {report}");
+}
+
+/// The differential test of one case, both ways spate delivers: the SDK's reference file
+/// against spate's `FileSink` file, and against what the official gRPC receiver saved from
+/// spate's `GrpcSink`.
+pub fn same_as_sdk(test: &str, case: &str, log: &dyn Fn(&Recording)) {
+    let Some(official) = official(test) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let sdk = official.sdk_reference(case, dir.path());
+    let file = dir.path().join(format!("spate-{case}.rrd"));
+    record_case(
+        case,
+        FileSink::create(&file, FileSinkOptions::default()).unwrap(),
+        log,
+    );
+    official.assert_same(&sdk, &file);
+    let received = official.via_official_grpc(dir.path(), case, |url| {
+        record_case(case, GrpcSink::connect(url).unwrap(), log);
+    });
+    official.assert_same(&sdk, &received);
 }
 
 /// Runs `cmd` with its output captured; kills it (by PID) and panics with its output if it

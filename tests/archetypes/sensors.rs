@@ -211,7 +211,10 @@ fn a_user_log_time_is_kept() {
     let e = EntityPath::parse("log").unwrap();
     rec.set_timestamp("log_time", 42).unwrap();
     rec.log(&e, &TextLog::new("mine")).unwrap();
-    rec.shutdown(Instant::now() + Duration::from_secs(30));
+    assert!(
+        rec.shutdown(Instant::now() + Duration::from_secs(30))
+            .is_complete()
+    );
     let decoded = received.decode().unwrap();
     let chunk = decoded
         .chunks()
@@ -228,7 +231,7 @@ fn the_imu_of_the_sensors_example_is_one_chunk() {
     let dir = tempfile::tempdir().unwrap();
     let ours = dir.path().join("sensors.rrd");
     run_example(&["--out", ours.to_str().unwrap(), "--frames", "25"]);
-    let decoded = decode_rrd(&std::fs::read(&ours).unwrap()).unwrap();
+    let decoded = decode_rrd(std::fs::read(&ours).unwrap()).unwrap();
     let imu: Vec<_> = decoded
         .chunks()
         .filter(|c| c.entity().to_string() == "/imu/accel")
