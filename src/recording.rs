@@ -10,7 +10,10 @@ use arrow_array::Array;
 
 use crate::archetype::ArchetypeError;
 use crate::chunk::batcher::BatchPolicy;
-use crate::chunk::{AsComponents, Chunk, ChunkError, ChunkId, ComponentColumn, RowId, TimeColumn};
+use crate::chunk::{
+    AsComponents, Chunk, ChunkError, ChunkId, ComponentColumn, ComponentDescriptor, RowId,
+    TimeColumn,
+};
 use crate::drain::hub::{Hub, Request, RoundEnd, SinkOffer};
 use crate::drain::{DrainConfig, DrainLoop, RecordingProperties};
 use crate::entity::EntityPath;
@@ -299,6 +302,26 @@ enum ShutdownState {
 /// Idle buffers each of a recording's pools keeps for reuse.
 pub const DEFAULT_POOLED_BUFFERS: usize = 64;
 
+/// Refuses a row whose components cannot be columns of one chunk: an empty name, or a
+/// name twice (checked on the caller's thread, so the caller hears of it).
+fn check_names<'a>(
+    descriptors: impl Iterator<Item = &'a ComponentDescriptor> + Clone,
+) -> Result<(), ArchetypeError> {
+    for (i, d) in descriptors.clone().enumerate() {
+        if d.component.is_empty() {
+            return Err(ArchetypeError::EmptyComponentName);
+        }
+        if descriptors
+            .clone()
+            .take(i)
+            .any(|e| e.component == d.component)
+        {
+            return Err(ArchetypeError::DuplicateComponent(d.component.to_string()));
+        }
+    }
+    Ok(())
+}
+
 /// What one push carries: a row of an archetype, or a chunk from `send_columns`.
 enum Item<'a, A: ?Sized> {
     Row(&'a A),
@@ -541,14 +564,7 @@ impl Recording {
             ));
         }
         let components = data.as_components()?;
-        for (i, (d, _)) in components.iter().enumerate() {
-            if components[..i]
-                .iter()
-                .any(|(e, _)| e.component == d.component)
-            {
-                return Err(ArchetypeError::DuplicateComponent(d.component.to_string()).into());
-            }
-        }
+        check_names(components.iter().map(|(d, _)| d))?;
         let payload = components
             .iter()
             .map(|(_, a)| a.get_buffer_memory_size())
@@ -707,6 +723,7 @@ impl Recording {
         if rows == 0 {
             return Ok(());
         }
+        check_names(components.iter().map(ComponentColumn::descriptor))?;
         let first = RowId::new_range(rows as u64);
         let row_ids: Vec<RowId> = (0..rows as u64).map(|k| first.offset(k)).collect();
         let chunk = Chunk::new(ChunkId::new(), entity.clone(), &row_ids, times, components)?;

@@ -110,6 +110,9 @@ pub enum ArchetypeError {
     /// Two components of one row with the same name.
     #[error("component {0} appears twice in one row")]
     DuplicateComponent(String),
+    /// A component without a name (the name is its column's name).
+    #[error("a component has an empty name")]
+    EmptyComponentName,
     /// A buffer whose size does not match its description (e.g. an image's width, height
     /// and pixel format).
     #[error("{component} has {found} bytes, expected {expected}")]

@@ -16,6 +16,7 @@ mod procs;
 // The spate side of each case, a module per group:
 mod camera;
 mod geometry;
+mod hostile;
 mod sensors;
 
 use std::path::Path;

@@ -301,14 +301,21 @@ fn large_sensor_buffers_reach_the_sink_without_a_copy() {
     )
     .unwrap();
     flush();
-    assert_eq!(largest_part(&got), (ptr, 1280 * 720 * 2), "u16 depth as bytes");
+    assert_eq!(
+        largest_part(&got),
+        (ptr, 1280 * 720 * 2),
+        "u16 depth as bytes"
+    );
 
     let values: Vec<f64> = (0..1_000_000).map(f64::from).collect();
     let ptr = values.as_ptr() as usize;
     let times: Vec<i64> = (0..1_000_000).collect();
     rec.send_columns(
         &EntityPath::parse("imu").unwrap(),
-        vec![TimeColumn::new(Timeline::sequence("sample").unwrap(), times)],
+        vec![TimeColumn::new(
+            Timeline::sequence("sample").unwrap(),
+            times,
+        )],
         Scalars::columns(values).unwrap(),
     )
     .unwrap();
