@@ -220,11 +220,12 @@ impl DrainLoop {
         any
     }
 
-    fn count_drained(&self, n: usize) {
+    /// Counts rows taken from the lanes (a `send_columns` item is that many rows).
+    fn count_drained(&self, rows: u64) {
         self.hub
             .counters
             .rows_drained
-            .fetch_add(n as u64, Ordering::Relaxed);
+            .fetch_add(rows, Ordering::Relaxed);
     }
 
     /// One fair pass over the lanes; rows go to the batcher.
@@ -234,10 +235,14 @@ impl DrainLoop {
         }
         let (batcher, finished) = (&mut self.batcher, &mut self.finished);
         // Rows go straight from the ring into their batch: one move each.
+        let mut rows = 0;
         let n = fair_round(&mut self.lanes, &mut self.next_lane, BURST, |lane, max| {
-            lane.pop_burst(max, |row| batcher.push(row, now, finished))
+            lane.pop_burst(max, |row| {
+                rows += row.rows();
+                batcher.push(row, now, finished);
+            })
         });
-        self.count_drained(n);
+        self.count_drained(rows);
         self.forget_finished_lanes();
         n
     }
@@ -260,17 +265,19 @@ impl DrainLoop {
         let mut marks: Vec<usize> = self.lanes.iter().map(LaneConsumer::rows_waiting).collect();
         while marks.iter().any(|m| *m > 0) && !self.hub.gave_up() {
             let now = Instant::now();
-            let mut n = 0;
+            let mut rows = 0;
             let (batcher, finished) = (&mut self.batcher, &mut self.finished);
             for (lane, mark) in self.lanes.iter_mut().zip(marks.iter_mut()) {
                 let take = (*mark).min(BURST);
                 if take > 0 {
-                    let got = lane.pop_burst(take, |row| batcher.push(row, now, finished));
+                    let got = lane.pop_burst(take, |row| {
+                        rows += row.rows();
+                        batcher.push(row, now, finished);
+                    });
                     *mark = if got == take { *mark - take } else { 0 };
-                    n += got;
                 }
             }
-            self.count_drained(n);
+            self.count_drained(rows);
             self.emit();
         }
         self.forget_finished_lanes();

@@ -226,6 +226,9 @@ fn a_random_mix_of_every_kind_of_row_arrives_exactly_once_in_order() {
     assert!(report.is_complete(), "seed {seed}: {report}");
     let logged: usize = model.values().map(Vec::len).sum();
     assert_eq!(report.rows_logged(), logged as u64, "seed {seed}");
+    // Every counter speaks of rows, a `send_columns` call being as many rows as it holds.
+    assert_eq!(report.stats.rows_drained, logged as u64, "seed {seed}");
+    assert_eq!(report.stats.rows_encoded, logged as u64, "seed {seed}");
 
     let decoded = received.decode().unwrap();
     let mut got: BTreeMap<String, Vec<i64>> = BTreeMap::new();
