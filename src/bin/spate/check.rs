@@ -59,8 +59,9 @@ rate, duration, entities, lane_policy, sink_policy, queue_bytes, backend, sync, 
 sinks = [\"file:x.rrd\", \"grpc\"]); flags given on the command line win.
 
 How a sink is judged (T = duration, G = grace = --grace, default max(1 s, 10 % of T)):
-  offered     the bytes the engine encoded for every sink (one SetStoreInfo plus every
-              chunk of the scheduled clouds); offered MB/s = offered / T
+  offered     the bytes the engine sends every sink (the preamble: SetStoreInfo and the
+              recording's properties, then every chunk of the scheduled clouds);
+              offered MB/s = offered / T
   delivered   measured at the sink: file/null/throttle count bytes whose write returned;
               gRPC counts bytes handed to HTTP/2 and needs the server's acknowledgement
               of the closed stream (the in-process receiver must also have received

@@ -1,8 +1,8 @@
 //! Verdicts from a [`RunResult`], printed as a table or as JSON.
 //!
 //! Definitions (also in `spate check --help`), with `T` the duration and `G` the grace:
-//! * **offered bytes** of a sink: the `SetStoreInfo` plus every cloud the schedule holds,
-//!   in encoded (wire) bytes: the bytes the engine encoded, plus, for clouds a lane dropped
+//! * **offered bytes** of a sink: the preamble (`SetStoreInfo`, the recording's
+//!   properties) plus every cloud the schedule holds, in encoded (wire) bytes: the bytes the engine encoded, plus, for clouds a lane dropped
 //!   or a producer never logged, the mean wire size of a logged cloud. Offered MB/s =
 //!   offered bytes / `T`.
 //! * **delivered bytes**: measured at the sink (file, null, throttle: bytes whose `write`
