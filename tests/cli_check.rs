@@ -80,7 +80,7 @@ fn null_sink_keeps_up_at_a_modest_rate() {
     assert_eq!(r["scenario"]["bytes_per_point"], 20);
     assert_eq!(r["generator"]["scheduled_clouds"], 20);
     assert_eq!(r["generator"]["logged_clouds"], 20);
-    assert_eq!(r["generator"]["lane_dropped_clouds"], 0);
+    assert_eq!(r["generator"]["lane_dropped_rows"], 0);
     let sinks = r["sinks"].as_array().unwrap();
     assert_eq!(sinks.len(), 1);
     let s = &sinks[0];

@@ -90,6 +90,21 @@ impl Probe {
             Self::Grpc { handle, .. } => handle.stats().confirmed_bytes,
         }
     }
+
+    /// Rows delivered, read once the sink has closed: for gRPC the rows the sink took less
+    /// those it dropped, lost or abandoned (after its close, every other message was
+    /// confirmed by the server), otherwise the rows the sink accepted.
+    pub fn delivered_rows(&self, engine: &SinkStats) -> u64 {
+        match self {
+            Self::Engine => engine.rows,
+            Self::Grpc { handle, .. } => {
+                let g = handle.stats();
+                engine
+                    .rows
+                    .saturating_sub(g.dropped_rows + g.lost_rows + g.abandoned_rows)
+            }
+        }
+    }
 }
 
 /// A temporary directory for the default rig's file, removed on drop unless kept.
