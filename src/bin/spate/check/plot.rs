@@ -8,7 +8,7 @@ use plotters::coord::Shift;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
-use super::report::Report;
+use super::report::{Report, mbps_text};
 use super::trial::RunResult;
 
 /// Rates and latencies are computed over windows of at least 1/25 of the duration
@@ -136,7 +136,7 @@ fn draw_inner(path: &Path, run: &RunResult, report: &Report) -> anyhow::Result<(
             .kinds
             .iter()
             .filter(|k| k.load.sensors > 0)
-            .map(|k| format!("{} {:.1}", k.kind.as_str(), k.load.payload_mbps))
+            .map(|k| format!("{} {}", k.kind.as_str(), mbps_text(k.load.payload_mbps)))
             .collect();
         format!(
             "spate check: {} MB/s offered — achieved rate per sink",

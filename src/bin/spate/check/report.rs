@@ -932,7 +932,7 @@ fn imus_text(sc: &Scenario) -> String {
 }
 
 /// MB/s with three decimals below 1, else one.
-fn mbps_text(v: f64) -> String {
+pub fn mbps_text(v: f64) -> String {
     if v < 1.0 {
         format!("{v:.3}")
     } else {
