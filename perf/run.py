@@ -358,6 +358,12 @@ def main() -> int:
 
     scenarios = sorted((ROOT / "perf" / "scenarios").glob("*.toml"))
     workloads = [Workload(p) for p in scenarios if args.only in p.stem]
+    # The official SDK side (perf/official_sdk.py) logs lidar clouds only: whole rigs with
+    # cameras or IMUs (perf/scenarios/rig.toml) are for `spate check --scenario`, not here.
+    rigs = [w for w in workloads if "camera" in w.spec or "imu" in w.spec]
+    for w in rigs:
+        log(f"skipping {w.name}: cameras/IMUs have no official-SDK counterpart here")
+    workloads = [w for w in workloads if w not in rigs]
     if args.quick:
         workloads = [w for w in workloads if w.spec.get("quick", False) or
                      w.name in QUICK]

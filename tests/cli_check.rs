@@ -6,6 +6,8 @@
 
 #[path = "support/cli.rs"]
 mod cli;
+#[path = "support/official.rs"]
+mod official;
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -80,7 +82,7 @@ fn null_sink_keeps_up_at_a_modest_rate() {
     assert_eq!(r["scenario"]["bytes_per_point"], 20);
     assert_eq!(r["generator"]["scheduled_clouds"], 20);
     assert_eq!(r["generator"]["logged_clouds"], 20);
-    assert_eq!(r["generator"]["lane_dropped_clouds"], 0);
+    assert_eq!(r["generator"]["lane_dropped_rows"], 0);
     let sinks = r["sinks"].as_array().unwrap();
     assert_eq!(sinks.len(), 1);
     let s = &sinks[0];
@@ -383,7 +385,11 @@ fn help_documents_verdicts_and_exit_codes() {
         .stdout(predicates::str::contains("FALLS BEHIND"))
         .stdout(predicates::str::contains("DROPPED"))
         .stdout(predicates::str::contains("Exit codes:"))
-        .stdout(predicates::str::contains("behind_percent"));
+        .stdout(predicates::str::contains("behind_percent"))
+        .stdout(predicates::str::contains("--camera"))
+        .stdout(predicates::str::contains("[NAME=]HZ[@BATCH]"))
+        .stdout(predicates::str::contains("[[camera]]"))
+        .stdout(predicates::str::contains("delivered_rows"));
     spate()
         .arg("--help")
         .assert()
@@ -410,4 +416,271 @@ fn unpaced_load_is_what_was_logged() {
     assert!(u(&s["offered_bytes"]) >= logged * 1000 * 20);
     // Lossless by default for a null sink: everything logged reaches it in the end.
     assert_eq!(s["dropped"], 0);
+}
+
+/// Runs `spate inspect --json FILE` and returns its entities by path.
+fn inspect_entities(rrd: &Path) -> std::collections::BTreeMap<String, Value> {
+    let r = json_output(spate().args(["inspect", "--json"]).arg(rrd), 0);
+    r["entities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["path"].as_str().unwrap().to_owned(), e.clone()))
+        .collect()
+}
+
+fn components(entity: &Value) -> Vec<&str> {
+    entity["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn cameras_and_an_imu_without_lidars_into_a_file() {
+    // No producers key and sensors given: no lidar. Rows: front round(20 x 0.5) = 10
+    // frames, jpeg round(10 x 0.5) = 5 frames, the IMU round(1000 x 0.5) = 500 samples in
+    // batches of 64 (seven full calls and one of 52).
+    let dir = tempfile::tempdir().unwrap();
+    let rrd = dir.path().join("rig.rrd");
+    let toml = dir.path().join("rig.toml");
+    std::fs::write(
+        &toml,
+        format!(
+            r#"duration = 0.5
+sinks = ["file:{}"]
+
+[[camera]]
+name = "front"
+width = 64
+height = 48
+fps = 20
+
+[[camera]]
+name = "jpeg"
+width = 640
+height = 480
+fps = 10
+encoding = "jpeg"
+jpeg_bytes = 2000
+
+[[imu]]
+name = "main"
+hz = 1000
+batch = 64
+"#,
+            rrd.display()
+        ),
+    )
+    .unwrap();
+    let r = check_json(&["--scenario", toml.to_str().unwrap()], 0);
+    let sc = &r["scenario"];
+    assert_eq!(sc["producers"], 0);
+    assert_eq!(sc["cameras"][0]["entity"], "camera/front");
+    assert_eq!(sc["cameras"][0]["encoding"], "raw");
+    assert_eq!(sc["cameras"][0]["frame_bytes"], 64 * 48 * 3);
+    assert_eq!(sc["cameras"][1]["encoding"], "jpeg");
+    assert_eq!(sc["cameras"][1]["frame_bytes"], 2000);
+    assert_eq!(sc["imus"][0]["entity"], "imu/main");
+    assert_eq!(sc["imus"][0]["batch"], 64);
+
+    let load = &r["load"];
+    assert_eq!(load["lidar"]["sensors"], 0);
+    assert_eq!(load["lidar"]["scheduled_rows"], 0);
+    assert_eq!(load["camera"]["sensors"], 2);
+    assert_eq!(load["camera"]["scheduled_rows"], 15);
+    assert_eq!(load["camera"]["logged_rows"], 15);
+    assert_eq!(
+        load["camera"]["logged_payload_bytes"],
+        10 * 64 * 48 * 3 + 5 * 2000
+    );
+    assert_eq!(f(&load["camera"]["rows_per_s"]), 30.0);
+    let camera_mbps = (20.0 * 9216.0 + 10.0 * 2000.0) / 1e6;
+    assert!((f(&load["camera"]["payload_mbps"]) - camera_mbps).abs() < 1e-9);
+    assert_eq!(load["imu"]["scheduled_rows"], 500);
+    assert_eq!(load["imu"]["logged_rows"], 500);
+    assert_eq!(load["imu"]["logged_payload_bytes"], 500 * 56);
+    assert_eq!(f(&load["imu"]["rows_per_s"]), 1000.0);
+    assert_eq!(load["total"]["sensors"], 3);
+    assert_eq!(load["total"]["scheduled_rows"], 515);
+    assert_eq!(r["generator"]["scheduled_rows"], 515);
+    assert_eq!(r["generator"]["logged_rows"], 515);
+    assert_eq!(r["generator"]["logged_clouds"], 0);
+
+    // Every row of every sensor reached the file, and nothing else.
+    let s = &r["sinks"][0];
+    assert_eq!(s["kind"], "file");
+    assert_eq!(s["verdict"], "KEEPS_UP");
+    assert_eq!(s["offered_rows"], 515);
+    assert_eq!(s["delivered_rows"], 515);
+    assert_eq!(s["delivered_bytes"], s["offered_bytes"]);
+    assert!(u(&s["offered_bytes"]) > 10 * 9216 + 5 * 2000 + 500 * 56);
+
+    // The file holds the frames as Image and EncodedImage rows and the IMU as Scalars
+    // rows, one chunk per send_columns call.
+    let entities = inspect_entities(&rrd);
+    let paths: Vec<&str> = entities.keys().map(String::as_str).collect();
+    assert!(!paths.iter().any(|p| p.starts_with("/lidar")), "{paths:?}");
+    let front = &entities["/camera/front"];
+    assert_eq!(front["rows"], 10);
+    assert_eq!(components(front), ["Image:buffer", "Image:format"]);
+    let jpeg = &entities["/camera/jpeg"];
+    assert_eq!(jpeg["rows"], 5);
+    assert_eq!(
+        components(jpeg),
+        ["EncodedImage:blob", "EncodedImage:media_type"]
+    );
+    let imu = &entities["/imu/main"];
+    assert_eq!(imu["rows"], 500);
+    assert_eq!(imu["chunks"], 8);
+    assert_eq!(components(imu), ["Scalars:scalars"]);
+
+    // The official tools accept the file.
+    if let Some(python) = official::official_python("cameras_and_an_imu_without_lidars_into_a_file")
+    {
+        let out = std::process::Command::new(python.parent().unwrap().join("rerun"))
+            .args(["rrd", "verify"])
+            .arg(&rrd)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "rerun rrd verify: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn camera_and_imu_flags_add_to_lidars() {
+    // Flags only: a lidar (1 x 100 points x 10 Hz), a raw camera and a jpeg camera (named
+    // by index and by NAME=), an IMU with the default batch (hz / 10) and one with its own.
+    let r = check_json(
+        &[
+            "--producers",
+            "1",
+            "--points",
+            "100",
+            "--hz",
+            "10",
+            "--duration",
+            "0.5",
+            "--camera",
+            "32x24@10",
+            "--camera",
+            "side=32x24@10:jpeg=1500",
+            "--imu",
+            "200",
+            "--imu",
+            "fast=400@40",
+            "--sink",
+            "null",
+        ],
+        0,
+    );
+    let sc = &r["scenario"];
+    let entities: Vec<&str> = sc["cameras"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(sc["imus"].as_array().unwrap())
+        .map(|s| s["entity"].as_str().unwrap())
+        .collect();
+    assert_eq!(entities, ["camera/0", "camera/side", "imu/0", "imu/fast"]);
+    assert_eq!(sc["cameras"][1]["frame_bytes"], 1500);
+    assert_eq!(sc["imus"][0]["batch"], 20);
+    assert_eq!(sc["imus"][1]["batch"], 40);
+    let load = &r["load"];
+    assert_eq!(load["lidar"]["logged_rows"], 5);
+    assert_eq!(load["camera"]["logged_rows"], 10);
+    assert_eq!(load["imu"]["logged_rows"], 100 + 200);
+    let s = &r["sinks"][0];
+    assert_eq!(s["offered_rows"], 315);
+    assert_eq!(s["delivered_rows"], 315);
+    // The table keeps the lidars' points/s and names every kind of sensor.
+    spate()
+        .args(["check", "--quiet", "--duration", "0.5", "--sink", "null"])
+        .args(["--producers", "1", "--points", "100", "--hz", "10"])
+        .args(["--camera", "32x24@10", "--imu", "200"])
+        .assert()
+        .code(0)
+        .stdout(predicates::str::contains(
+            "5 of 5 clouds, 5 of 5 frames, 100 of 100 IMU samples logged",
+        ))
+        .stdout(predicates::str::contains(
+            "imu        1 x 200 Hz in send_columns calls of 20 samples",
+        ))
+        .stdout(predicates::str::contains("achieved pts/s"))
+        .stdout(predicates::str::contains("(110 of 110 rows)"));
+}
+
+#[test]
+fn sensor_flag_errors_name_the_flag_and_the_form() {
+    for (args, expect) in [
+        (&["--camera", "1920x1080"][..], "WIDTHxHEIGHT@FPS"),
+        (&["--camera", "1920x1080@30:png"], "WIDTHxHEIGHT@FPS"),
+        (
+            &["--camera", "0x1080@30"],
+            "width and height must be between",
+        ),
+        (&["--camera", "64x48@0"], "fps must be above 0"),
+        (
+            &["--camera", "64x48@30:jpeg=10"],
+            "jpeg_bytes must be at least",
+        ),
+        (&["--camera", "a/b=64x48@30"], "not one entity path part"),
+        (&["--imu", "fast"], "[NAME=]HZ[@BATCH]"),
+        (&["--imu", "1000@0"], "batch must be between 1"),
+        (&["--imu", "0"], "hz must be above 0"),
+    ] {
+        let err = check_error(args);
+        let flag = args[0];
+        assert!(
+            err.contains(&format!("'{flag} <SPEC>'")) && err.contains(expect),
+            "{args:?}: {err}"
+        );
+    }
+    // Errors of the whole scenario: one line each.
+    for (args, expect) in [
+        (
+            &["--camera", "64x48@30", "--points", "1000"][..],
+            "points set the lidars, but this scenario has none",
+        ),
+        (
+            &["--camera", "a=64x48@30", "--camera", "a=32x24@30"],
+            "two cameras are named \"a\"",
+        ),
+        (&["--imu", "1@1", "--duration", "0.1"], "logs no sample"),
+        (
+            &["--camera", "64x48@30", "--find-max"],
+            "--find-max scales the lidar rate",
+        ),
+        (&["--producers", "0"], "no sensor"),
+    ] {
+        let err = check_error(args);
+        assert!(err.contains(expect), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn scenario_sensor_tables_refuse_unknown_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = dir.path().join("s.toml");
+    std::fs::write(&toml, "[[camera]]\nwidth = 64\nheight = 48\nfsp = 30\n").unwrap();
+    let err = check_error(&["--scenario", toml.to_str().unwrap()]);
+    assert!(
+        err.contains("invalid scenario") && err.contains("fsp"),
+        "{err}"
+    );
+    std::fs::write(
+        &toml,
+        "[[camera]]\nwidth = 64\nheight = 48\nfps = 30\nencoding = \"png\"\n",
+    )
+    .unwrap();
+    let err = check_error(&["--scenario", toml.to_str().unwrap()]);
+    assert!(err.contains("png"), "{err}");
 }

@@ -1,6 +1,6 @@
 //! `spate check`: the capacity planner — will these sinks keep up with this sensor load?
 //!
-//! A synthetic lidar load ([`generator`]) runs through the real engine (`Recording`,
+//! A synthetic sensor load (lidars, cameras, IMUs: [`generator`]) runs through the real engine (`Recording`,
 //! lanes, drain, sinks) against the sinks given ([`sinks`]); every counter is sampled
 //! while it runs ([`trial`], [`progress`]); the measured delivery is judged per sink
 //! ([`report`]) and optionally drawn ([`plot`]). `--find-max` searches the highest rate
@@ -24,26 +24,45 @@ use anyhow::{Context as _, ensure};
 use spate::sink::IoBackend;
 
 use crate::Judgement;
-use scenario::{Overrides, PolicyArg, Scenario, ScenarioFile, SinkArg, SyncArg};
+use scenario::{
+    CameraSpec, ImuSpec, Overrides, PolicyArg, Scenario, ScenarioFile, SinkArg, SyncArg,
+};
 
 /// `--help` text of the subcommand (definitions and JSON keys).
 pub const LONG_ABOUT: &str = "\
 Capacity planner: will these sinks keep up with this sensor load?
 
-Runs a synthetic lidar load through the real engine (Recording, per-thread lanes, the
-drain, the sinks' queues and workers) and judges every sink by what it measurably
-delivered. Without arguments it runs the default rig: four 128-channel lidars
-(262144 points per cloud at 10 Hz, 2.6 M points/s each, 210 MB/s together) for 10 s
-into an .rrd file in a temporary directory and, as a tee, to an in-process gRPC receiver.
+Runs a synthetic sensor rig (lidars, cameras, IMUs) through the real engine (Recording,
+per-thread lanes, the drain, the sinks' queues and workers) and judges every sink by what
+it measurably delivered. Without arguments it runs the default rig: four 128-channel
+lidars (262144 points per cloud at 10 Hz, 2.6 M points/s each, 210 MB/s together) for
+10 s into an .rrd file in a temporary directory and, as a tee, to an in-process gRPC
+receiver.
 
-Load: N producer threads (--producers) each log clouds of P points (--points;
+Lidars: N producer threads (--producers) each log clouds of P points (--points;
 positions, colors and radii: 20 bytes a point) to entities lidar/0.. (--entities, spread
-over the producers) at H clouds per second (--hz) or at a total payload rate (--rate,
-MB/s = 10^6 bytes/s) for D seconds (--duration). Pacing is by absolute deadlines; a
-producer that cannot keep its schedule is reported (\"BEHIND SCHEDULE\"). --hz 0 is
-unpaced: producers log as fast as the engine accepts for D seconds, and that is the load
+over the producers) at H clouds per second (--hz) or at a total payload rate of the
+lidars (--rate, MB/s = 10^6 bytes/s) for D seconds (--duration). --hz 0 is unpaced:
+producers log as fast as the engine accepts for D seconds, and that is their load
 (payload_mbps and points_per_s are then 0 in the JSON scenario; the offered rate is what
 was logged).
+
+Cameras (--camera, repeatable; one thread each, entity camera/NAME):
+  [NAME=]WIDTHxHEIGHT@FPS[:raw|:jpeg[=BYTES]]   e.g. 1920x1080@30, front=1280x720@60:jpeg
+  raw (default): an RGB Image of WIDTH x HEIGHT x 3 bytes a frame; jpeg: an EncodedImage
+  (image/jpeg) of BYTES bytes a frame (default WIDTH x HEIGHT x 3 / 10; a placeholder
+  picture padded to size: the load, not the pixels, is the point). Frames are copied
+  from a template into pooled buffers (loan_u8), as a driver would.
+IMUs (--imu, repeatable; one thread each, entity imu/NAME):
+  [NAME=]HZ[@BATCH]   e.g. 1000, main=1000@100
+  HZ samples per second of six scalars (accelerometer and gyroscope x, y, z; 56 bytes
+  with the timestamp), sent as BATCH samples per send_columns call (default HZ / 10),
+  each call when its last sample is due: HZ / BATCH calls per second.
+Names default to the sensor's index (camera/0, imu/0). The four default lidars run only
+when no camera and no IMU is given; with one, lidars run only if --producers (or the
+scenario's producers) says so, and lidar-only settings (--points, --hz, --rate,
+--entities) without lidars are an error. Every sensor is paced by absolute deadlines; one
+that cannot keep its schedule is reported (\"BEHIND SCHEDULE\").
 
 Sinks (--sink, repeat for a tee; each on its own queue of --queue-bytes):
   file:PATH   an .rrd file (--backend auto|uring|mmap|pwrite, --sync close|never|every64m)
@@ -56,11 +75,16 @@ Default: a temporary file (deleted afterwards unless --keep) and an in-process r
 
 --scenario FILE.toml sets the same things from a file (keys: producers, points, hz,
 rate, duration, entities, lane_policy, sink_policy, queue_bytes, backend, sync, grace,
-sinks = [\"file:x.rrd\", \"grpc\"]); flags given on the command line win.
+sinks = [\"file:x.rrd\", \"grpc\"]; tables [[camera]] {name, width, height, fps,
+encoding = \"raw\"|\"jpeg\", jpeg_bytes} and [[imu]] {name, hz, batch}, one per sensor);
+flags given on the command line win (--camera, --imu and --sink replace the file's list).
+perf/scenarios/rig.toml is a whole vehicle: 2 lidars, 3 cameras, an IMU.
 
 How a sink is judged (T = duration, G = grace = --grace, default max(1 s, 10 % of T)):
-  offered     the bytes the engine encoded for every sink (one SetStoreInfo plus every
-              chunk of the scheduled clouds); offered MB/s = offered / T
+  offered     the bytes the engine sends every sink (the preamble: SetStoreInfo and the
+              recording's properties, then every chunk of the scheduled clouds, frames
+              and IMU samples); offered MB/s =
+              offered / T; offered rows = every row of the schedule, every sensor
   delivered   measured at the sink: file/null/throttle count bytes whose write returned;
               gRPC counts bytes handed to HTTP/2 and needs the server's acknowledgement
               of the closed stream (the in-process receiver must also have received
@@ -68,21 +92,25 @@ How a sink is judged (T = duration, G = grace = --grace, default max(1 s, 10 % o
   complete    the first moment (sampled every 25 ms after the load) the sink had
               delivered every offered byte; achieved MB/s = delivered / max(that
               moment, T), or delivered by T + G / (T + G) if never complete
+  delivered rows  rows of the messages the sink delivered, counted when it closed
   KEEPS UP     complete by T + G, no drops, closed cleanly
   FALLS BEHIND not complete by T + G (or not closed cleanly); by X % = 1 - achieved /
                offered. A sink slower than about T / (T + G) of the offered rate falls
                behind; a lossless (block) policy that slows the producers shows here too
   DROPPED      the sink dropped messages (queue full under --sink-policy drop, sink
-               failed, dropped while disconnected) or a lane dropped clouds
+               failed, dropped while disconnected) or a lane dropped rows
                (--lane-policy drop); counts by reason are reported
-Points/s are bytes divided by the wire bytes per point (all clouds have one size).
+Points/s are the lidars': their share of the payload divided by the wire bytes per point
+(the table leaves them out without lidars).
 Latency is from log() of a chunk's oldest row to the sink's write returning (p50, p99,
 max). Queue hw is the most bytes ever queued for the sink.
 
 --find-max tests each sink alone with short trials (--trial-duration, default 3 s,
 grace max(0.25 s, 10 %)): the rate doubles while trials keep up, halves while they
 fail, then bisects (geometric mean) until within 10 % or --max-trials; it reports the
-highest rate that kept up. Exit 0 if every sink sustained the starting rate.
+highest rate that kept up. Exit 0 if every sink sustained the starting rate. Only the
+lidars are scaled (it needs --producers >= 1): cameras and IMUs run at their own rates in
+every trial as a fixed background load, and the rates reported are the lidars'.
 
 --plot FILE.svg draws the achieved rate and the mean latency over time per sink.
 Progress bars (offered and achieved MB/s, queue fill) are drawn on stderr when it is a
@@ -92,22 +120,30 @@ With --json, one JSON object is printed on stdout:
   verdict        \"KEEPS_UP\" | \"FALLS_BEHIND\" | \"DROPPED\" (the worst sink's)
   exit_code      0 | 1
   scenario       {producers, points, hz, duration_s, entities, payload_mbps,
-                  points_per_s, bytes_per_point, lane_policy, sink_policy, queue_bytes,
-                  backend, sync, grace_s}
-  generator      {scheduled_clouds, logged_clouds, lane_dropped_clouds, finished_s
-                  (null: stopped at T + G), max_lateness_ms, on_schedule,
-                  wire_bytes_per_point, error}
+                  points_per_s (these two: the lidars'), bytes_per_point, lane_policy,
+                  sink_policy, queue_bytes, backend, sync, grace_s, cameras[] {name,
+                  entity, width, height, fps, encoding, frame_bytes}, imus[] {name,
+                  entity, hz, batch, bytes_per_sample}}
+  load           {lidar, camera, imu, total}: each {sensors, rows_per_s, payload_mbps
+                  (offered), scheduled_rows, logged_rows, logged_payload_bytes}, the
+                  kinds also {max_lateness_ms, on_schedule}; rows are clouds, frames,
+                  IMU samples
+  generator      {scheduled_clouds, logged_clouds (lidar), scheduled_rows, logged_rows
+                  (every sensor), lane_dropped_rows, finished_s (null: stopped at T + G),
+                  max_lateness_ms, on_schedule, wire_bytes_per_point,
+                  wire_bytes_per_payload_byte, error}
   sinks[]        {name, kind (\"file\"|\"grpc\"|\"null\"|\"throttle\"), verdict,
                   behind_percent (null unless FALLS_BEHIND), dropped, drops {queue_full,
                   sink_failed, disconnected, lane_full, shutdown_deadline (backlog left at
                   shutdown; not a drop for the verdict)}, offered_bytes, delivered_bytes,
-                  offered_mbps, achieved_mbps, offered_points_per_s,
+                  offered_rows, delivered_rows, offered_mbps, achieved_mbps, offered_points_per_s,
                   achieved_points_per_s, complete_s (null if not complete by T + G),
                   latency_ms {count, p50, p99, max, mean}, queue_high_water_bytes,
                   closed_cleanly, grpc_sent_messages, receiver {messages, bytes,
                   calls_finished} (in-process receiver only), note}
   shutdown_s     seconds closing the sinks took
-With --find-max: {mode: \"find_max\", exit_code, start_mbps, trial_duration_s, grace_s,
+With --find-max: {mode: \"find_max\", exit_code, start_mbps, fixed_mbps (cameras and
+  IMUs), trial_duration_s, grace_s,
   sinks[] {name, kind, max_sustained_mbps, max_sustained_points_per_s,
   first_failing_mbps, trials[] {offered_mbps, verdict, achieved_mbps, behind_percent}}}";
 
@@ -121,7 +157,8 @@ Exit codes:
 /// Arguments of `spate check`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Producer threads, one simulated sensor each [default: 4].
+    /// Lidar producer threads, one simulated lidar each [default: 4 without cameras and
+    /// IMUs, else 0].
     #[arg(long, value_name = "N")]
     pub producers: Option<u32>,
     /// Points per cloud [default: 262144].
@@ -163,6 +200,13 @@ pub struct Args {
     /// repeat for a tee.
     #[arg(long = "sink", value_name = "SINK")]
     pub sinks: Vec<SinkArg>,
+    /// A camera: [NAME=]WIDTHxHEIGHT@FPS[:raw|:jpeg[=BYTES]]; repeat for more.
+    #[arg(long = "camera", value_name = "SPEC")]
+    pub cameras: Vec<CameraSpec>,
+    /// An IMU: [NAME=]HZ[@BATCH] (samples per second, per send_columns call); repeat for
+    /// more.
+    #[arg(long = "imu", value_name = "SPEC")]
+    pub imus: Vec<ImuSpec>,
     /// Read the settings from a TOML file (flags given here win).
     #[arg(long, value_name = "FILE.toml")]
     pub scenario: Option<PathBuf>,
@@ -172,7 +216,8 @@ pub struct Args {
     /// Draw achieved rate and latency over time per sink into an SVG file.
     #[arg(long, value_name = "FILE.svg", conflicts_with = "find_max")]
     pub plot: Option<PathBuf>,
-    /// Search the highest rate each sink sustains (short trials, each sink alone).
+    /// Search the highest lidar rate each sink sustains (short trials, each sink alone;
+    /// cameras and IMUs keep their rates).
     #[arg(long)]
     pub find_max: bool,
     /// Seconds of load per --find-max trial.
@@ -209,6 +254,8 @@ impl Args {
             sync: self.sync,
             grace: self.grace,
             sinks: self.sinks.clone(),
+            cameras: self.cameras.clone(),
+            imus: self.imus.clone(),
         }
     }
 }

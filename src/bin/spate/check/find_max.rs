@@ -6,6 +6,10 @@
 //! a rate that keeps up and one that does not are known, the next trial runs at their
 //! geometric mean, until they are within 10 % of each other or `--max-trials` ran. Only
 //! the cloud rate (`hz`) changes; producers and points per cloud stay as given.
+//!
+//! Only the lidars are scaled: cameras and IMUs run at their own rates in every trial, as a
+//! fixed background load (a camera's frame rate is a property of the sensor, not a dial), so
+//! the answer is how much lidar a sink takes on top of them.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -49,8 +53,10 @@ pub struct SinkMax {
 /// The whole search.
 #[derive(Clone, Debug)]
 pub struct FindMax {
-    /// The rate the search started from (the scenario's), payload MB/s.
+    /// The rate the search started from (the scenario's), lidar payload MB/s.
     pub start_mbps: f64,
+    /// Payload MB/s of the cameras and IMUs, the same in every trial.
+    pub fixed_mbps: f64,
     /// Payload bytes per second → points per second.
     pub points_per_mb: f64,
     /// Each trial's load duration.
@@ -78,6 +84,11 @@ pub fn run(
         grace: Some(grace),
         ..scenario.clone()
     };
+    anyhow::ensure!(
+        scenario.has_lidar(),
+        "--find-max scales the lidar rate, and this scenario has no lidar (producers = 0); \
+         cameras and IMUs keep their rates: run plain checks to try other rigs"
+    );
     anyhow::ensure!(
         scenario.paced(),
         "--find-max starts from a rate: give --hz or --rate (not an unpaced load, hz = 0)"
@@ -131,6 +142,7 @@ pub fn run(
     }
     Ok(FindMax {
         start_mbps: start,
+        fixed_mbps: scenario.fixed_payload_mbps(),
         points_per_mb: 1e6 / super::scenario::BYTES_PER_POINT as f64,
         trial_duration,
         grace,
@@ -154,11 +166,19 @@ impl FindMax {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "find-max: each sink alone, {:.1} s trials, grace {:.2} s, starting at {:.1} MB/s of payload\n",
+            "find-max: each sink alone, {:.1} s trials, grace {:.2} s, starting at {:.1} MB/s of lidar payload",
             self.trial_duration.as_secs_f64(),
             self.grace.as_secs_f64(),
             self.start_mbps
         );
+        if self.fixed_mbps > 0.0 {
+            let _ = writeln!(
+                out,
+                "          cameras and IMUs ({:.1} MB/s of payload) run unchanged in every trial; the rates below are the lidars'",
+                self.fixed_mbps
+            );
+        }
+        out.push('\n');
         let width = self
             .sinks
             .iter()
@@ -202,6 +222,7 @@ impl FindMax {
             "mode": "find_max",
             "exit_code": self.exit_code(),
             "start_mbps": self.start_mbps,
+            "fixed_mbps": self.fixed_mbps,
             "trial_duration_s": self.trial_duration.as_secs_f64(),
             "grace_s": self.grace.as_secs_f64(),
             "sinks": self.sinks.iter().map(|s| json!({

@@ -8,7 +8,7 @@ use plotters::coord::Shift;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
-use super::report::Report;
+use super::report::{Report, mbps_text};
 use super::trial::RunResult;
 
 /// Rates and latencies are computed over windows of at least 1/25 of the duration
@@ -130,7 +130,19 @@ fn draw_inner(path: &Path, run: &RunResult, report: &Report) -> anyhow::Result<(
     root.fill(&WHITE)?;
     let (top, bottom) = root.split_vertically(400);
     let sc = &report.scenario;
-    let caption = if sc.paced() {
+    let caption = if sc.has_other_sensors() {
+        let kinds: Vec<String> = report
+            .generator
+            .kinds
+            .iter()
+            .filter(|k| k.load.sensors > 0)
+            .map(|k| format!("{} {}", k.kind.as_str(), mbps_text(k.load.payload_mbps)))
+            .collect();
+        format!(
+            "spate check: {} MB/s offered — achieved rate per sink",
+            kinds.join(" + ")
+        )
+    } else if sc.paced() {
         format!(
             "spate check: {} x {} points x {} Hz = {:.1} MB/s offered — achieved rate per sink",
             sc.producers,

@@ -1,27 +1,33 @@
 //! Verdicts from a [`RunResult`], printed as a table or as JSON.
 //!
 //! Definitions (also in `spate check --help`), with `T` the duration and `G` the grace:
-//! * **offered bytes** of a sink: the `SetStoreInfo` plus every cloud the schedule holds,
-//!   in encoded (wire) bytes: the bytes the engine encoded, plus, for clouds a lane dropped
-//!   or a producer never logged, the mean wire size of a logged cloud. Offered MB/s =
-//!   offered bytes / `T`.
+//! * **offered bytes** of a sink: the preamble (`SetStoreInfo`, the recording's
+//!   properties) plus every row the schedule holds
+//!   (clouds, frames, IMU samples), in encoded (wire) bytes: the bytes the engine encoded,
+//!   plus, for rows a lane dropped or a sensor never logged, their payload scaled by the
+//!   measured wire bytes per payload byte. Offered MB/s = offered bytes / `T`.
 //! * **delivered bytes**: measured at the sink (file, null, throttle: bytes whose `write`
 //!   returned; gRPC: bytes the server confirmed — sent on a call it answered OK after the
 //!   sink ended it; re-sends after a reconnect are not counted twice).
+//! * **offered / delivered rows**: every row the schedule holds, of every sensor; the rows
+//!   of the messages the sink delivered, counted once it closed.
 //! * **complete**: the first sample (every 25 ms after the load) at which delivered ≥
 //!   offered. Achieved MB/s = delivered by then (or by `T + G`) / max(that time, `T`).
-//! * **points/s** = bytes / wire bytes per point (all clouds have the same size).
+//! * **points/s** (lidar) = the lidars' share of the payload bytes / wire bytes per point.
 //! * **verdict**: DROPPED if the sink dropped anything (queue full, sink failed, dropped
-//!   or lost by a gRPC sink across disconnects) or a lane dropped clouds; else KEEPS UP if it was complete by
-//!   `T + G` and closed cleanly (gRPC: acknowledged by the server); else FALLS BEHIND by
-//!   `1 − achieved / offered`.
+//!   or lost by a gRPC sink across disconnects) or a lane dropped rows; else KEEPS UP if it
+//!   was complete by `T + G` and closed cleanly (gRPC: acknowledged by the server); else
+//!   FALLS BEHIND by `1 − achieved / offered`.
 
 use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 use spate::stats::LatencySummary;
 
-use super::scenario::{BYTES_PER_POINT, Scenario};
+use super::generator::ProducerResult;
+use super::scenario::{
+    BYTES_PER_IMU_SAMPLE, BYTES_PER_POINT, Camera, CameraEncoding, KindLoad, Scenario, SensorKind,
+};
 use super::trial::{ReceiverDelta, RunResult, SinkRun};
 
 /// The verdict of one sink.
@@ -34,9 +40,9 @@ pub enum Verdict {
         /// `(1 − achieved / offered) × 100`.
         percent: f64,
     },
-    /// Lost messages (or a lane lost clouds).
+    /// Lost messages (or a lane lost rows).
     Dropped {
-        /// Messages dropped by the sink plus clouds dropped by lanes.
+        /// Messages dropped by the sink plus rows dropped by lanes.
         count: u64,
     },
 }
@@ -79,7 +85,7 @@ pub struct Drops {
     /// Messages a gRPC sink dropped or lost itself (beyond its buffer while disconnected,
     /// unconfirmed at a disconnect and not re-sent, left at its close deadline).
     pub disconnected: u64,
-    /// Clouds dropped by full lanes (`drop` lane policy): lost for every sink.
+    /// Rows dropped by full lanes (`drop` lane policy): lost for every sink.
     pub lane_full: u64,
     /// Messages still queued when the shutdown allowance ended: the backlog of a sink that
     /// fell behind (not counted as drops for the verdict).
@@ -106,6 +112,10 @@ pub struct SinkVerdict {
     pub offered_bytes: u64,
     /// Bytes delivered by the end of the window (or completion).
     pub delivered_bytes: u64,
+    /// Rows offered: every row of the schedule, every sensor.
+    pub offered_rows: u64,
+    /// Rows delivered, counted when the sink closed.
+    pub delivered_rows: u64,
     /// Offered MB/s.
     pub offered_mbps: f64,
     /// Achieved MB/s.
@@ -133,25 +143,111 @@ pub struct SinkVerdict {
     pub note: Option<String>,
 }
 
+/// What the sensors of one kind did.
+#[derive(Clone, Debug)]
+pub struct KindSummary {
+    /// The kind.
+    pub kind: SensorKind,
+    /// The offered load, from the scenario.
+    pub load: KindLoad,
+    /// Rows the schedule holds (unpaced lidars: what they logged).
+    pub scheduled_rows: u64,
+    /// Rows handed to the engine.
+    pub logged_rows: u64,
+    /// Their payload bytes.
+    pub logged_payload: u64,
+    /// Largest lateness of a call against its deadline.
+    pub max_lateness_ms: f64,
+    /// Whether every sensor of the kind kept its schedule (every row logged, every call
+    /// within one period of its deadline).
+    pub on_schedule: bool,
+}
+
+impl KindSummary {
+    fn new(kind: SensorKind, scenario: &Scenario, producers: &[ProducerResult]) -> Self {
+        let mine = || producers.iter().filter(|p| p.kind == kind);
+        let load = scenario.load(kind);
+        let logged_rows = mine().map(|p| p.rows_logged).sum();
+        let scheduled_rows = load.scheduled_rows.unwrap_or(logged_rows);
+        Self {
+            kind,
+            load,
+            scheduled_rows,
+            logged_rows,
+            logged_payload: mine().map(|p| p.payload_logged).sum(),
+            max_lateness_ms: mine()
+                .map(|p| p.max_lateness)
+                .max()
+                .unwrap_or_default()
+                .as_secs_f64()
+                * 1e3,
+            on_schedule: logged_rows == scheduled_rows
+                && mine().all(|p| p.max_lateness <= p.period),
+        }
+    }
+
+    /// The payload the schedule holds (unpaced lidars: what they logged).
+    fn scheduled_payload(&self) -> u64 {
+        self.load.scheduled_payload.unwrap_or(self.logged_payload)
+    }
+}
+
 /// What the generator did.
 #[derive(Clone, Debug)]
 pub struct GeneratorSummary {
-    /// Clouds the schedule holds.
-    pub scheduled_clouds: u64,
-    /// Clouds handed to `log()`.
-    pub logged_clouds: u64,
-    /// Clouds dropped by full lanes.
+    /// Per kind of sensor, every kind (zero sensors for the kinds not in the scenario).
+    pub kinds: Vec<KindSummary>,
+    /// Rows the schedule holds, every sensor.
+    pub scheduled_rows: u64,
+    /// Rows handed to the engine, every sensor.
+    pub logged_rows: u64,
+    /// Rows dropped by full lanes.
     pub lane_dropped: u64,
-    /// When the last producer finished (None: stopped at the end of the window).
+    /// When the last sensor finished (None: stopped at the end of the window).
     pub finished_s: Option<f64>,
-    /// Largest lateness of a cloud against its deadline.
+    /// Largest lateness of a call against its deadline, every sensor.
     pub max_lateness_ms: f64,
-    /// Wire bytes per point (encoded bytes / points encoded).
+    /// Wire bytes per payload byte (encoded bytes / payload of the rows encoded, ≥ 1).
+    pub wire_per_payload_byte: f64,
+    /// Wire bytes per lidar point.
     pub wire_bytes_per_point: f64,
-    /// Whether it kept its schedule (every cloud within one period of its deadline).
+    /// Whether it kept its schedule (every row logged, every call within one period of its
+    /// deadline).
     pub on_schedule: bool,
-    /// A producer's unexpected error.
+    /// A sensor's unexpected error.
     pub error: Option<String>,
+}
+
+impl GeneratorSummary {
+    /// One kind's summary.
+    pub fn kind(&self, kind: SensorKind) -> &KindSummary {
+        // Built with every kind, in `SensorKind::ALL` order.
+        &self.kinds[SensorKind::ALL
+            .iter()
+            .position(|k| *k == kind)
+            .unwrap_or_default()]
+    }
+
+    /// The kinds the scenario has.
+    fn present(&self) -> impl Iterator<Item = &KindSummary> {
+        self.kinds.iter().filter(|k| k.load.sensors > 0)
+    }
+
+    /// `20 of 20 clouds, 30 of 30 frames`: logged of scheduled rows per kind present.
+    fn logged_text(&self, only_short: bool) -> String {
+        self.present()
+            .filter(|k| !only_short || k.logged_rows < k.scheduled_rows)
+            .map(|k| {
+                format!(
+                    "{} of {} {}",
+                    k.logged_rows,
+                    k.scheduled_rows,
+                    k.kind.rows_noun()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// The whole judged run.
@@ -175,45 +271,51 @@ impl Report {
         let sc = &run.scenario;
         let t = sc.duration.as_secs_f64();
         let stats = &run.stats;
-        let logged: u64 = run.producers.iter().map(|p| p.clouds_logged).sum();
-        // Unpaced, the load is whatever the producers logged.
-        let scheduled = sc
-            .clouds_per_producer()
-            .map_or(logged, |c| c * u64::from(sc.producers));
-        let drained = stats.rows_drained;
-        // Chunks are not compressed here, so a cloud takes at least its payload on the
-        // wire; rows drained but never encoded (a drain stuck on a blocking sink) would
-        // otherwise lower the mean.
-        let wire_per_cloud = if drained > 0 {
-            (stats.bytes_encoded as f64 / drained as f64).max(sc.cloud_bytes() as f64)
+        let kinds: Vec<KindSummary> = SensorKind::ALL
+            .iter()
+            .map(|k| KindSummary::new(*k, sc, &run.producers))
+            .collect();
+        let logged: u64 = kinds.iter().map(|k| k.logged_rows).sum();
+        let scheduled: u64 = kinds.iter().map(|k| k.scheduled_rows).sum();
+        let logged_payload: u64 = kinds.iter().map(|k| k.logged_payload).sum();
+        let scheduled_payload: u64 = kinds.iter().map(|k| k.scheduled_payload()).sum();
+        // Wire bytes per payload byte, to price the rows never encoded (not logged, dropped
+        // by a lane, stuck in a drain): the bytes encoded over the payload of the rows
+        // encoded, that payload estimated from the rows encoded (exact once every row
+        // logged was encoded). Chunks are not compressed here, so a row takes at least its
+        // payload on the wire: the floor of 1. (`rows_encoded`, not `rows_drained`: the
+        // drain counts a send_columns chunk as one row drained.)
+        let encoded_rows = stats.rows_encoded.min(logged);
+        let payload_encoded = if logged > 0 {
+            logged_payload as f64 * encoded_rows as f64 / logged as f64
         } else {
-            sc.cloud_bytes() as f64
+            0.0
         };
-        let wire_per_point = wire_per_cloud / f64::from(sc.points);
+        let wire_ratio = if payload_encoded > 0.0 {
+            (stats.bytes_encoded as f64 / payload_encoded).max(1.0)
+        } else {
+            1.0
+        };
         let offered = run.hello_bytes
             + stats
                 .bytes_encoded
-                .max((scheduled as f64 * wire_per_cloud).round() as u64);
-        let max_lateness = run
-            .producers
-            .iter()
-            .map(|p| p.max_lateness)
-            .max()
-            .unwrap_or_default();
-        let period = if sc.paced() {
-            1.0 / sc.hz
-        } else {
-            f64::INFINITY
-        };
+                .max((scheduled_payload as f64 * wire_ratio).round() as u64);
         let generator = GeneratorSummary {
-            scheduled_clouds: scheduled,
-            logged_clouds: logged,
+            scheduled_rows: scheduled,
+            logged_rows: logged,
             lane_dropped: stats.rows_dropped(),
             finished_s: run.generator_done,
-            max_lateness_ms: max_lateness.as_secs_f64() * 1e3,
-            wire_bytes_per_point: wire_per_point,
-            on_schedule: logged == scheduled && max_lateness.as_secs_f64() <= period,
+            max_lateness_ms: kinds.iter().map(|k| k.max_lateness_ms).fold(0.0, f64::max),
+            wire_per_payload_byte: wire_ratio,
+            wire_bytes_per_point: BYTES_PER_POINT as f64 * wire_ratio,
+            on_schedule: kinds.iter().all(|k| k.on_schedule),
             error: run.producers.iter().find_map(|p| p.error.clone()),
+            kinds,
+        };
+        let lidar_share = if scheduled_payload > 0 {
+            generator.kind(SensorKind::Lidar).scheduled_payload() as f64 / scheduled_payload as f64
+        } else {
+            0.0
         };
         let last = run.samples.last();
         let sinks = run
@@ -222,7 +324,7 @@ impl Report {
             .enumerate()
             .map(|(i, s)| {
                 let by_window = last.map_or(0, |l| l.sinks[i].delivered);
-                judge(s, by_window, offered, run, &generator, wire_per_point, t)
+                judge(s, by_window, offered, run, &generator, lidar_share, t)
             })
             .collect();
         Self {
@@ -253,28 +355,20 @@ impl Report {
         let sc = &self.scenario;
         let g = &self.generator;
         let mut out = String::new();
-        let _ = if sc.paced() {
-            writeln!(
-                out,
-                "load       {} producers x {} points x {} Hz for {:.1} s: {:.1} MB/s, {} points/s of payload ({} B/point)",
-                sc.producers,
-                sc.points,
-                trim_float(sc.hz),
-                sc.duration.as_secs_f64(),
-                sc.payload_mbps(),
-                si(sc.points_per_s()),
-                BYTES_PER_POINT
-            )
+        if sc.has_other_sensors() {
+            let _ = writeln!(out, "load       {}", self.total_text());
+            if sc.has_lidar() {
+                let _ = writeln!(out, "lidar      {}", lidar_text(sc, false));
+            }
+            if !sc.cameras.is_empty() {
+                let _ = writeln!(out, "cameras    {}", cameras_text(sc));
+            }
+            if !sc.imus.is_empty() {
+                let _ = writeln!(out, "imu        {}", imus_text(sc));
+            }
         } else {
-            writeln!(
-                out,
-                "load       {} producers x {} points, unpaced (as fast as the engine accepts) for {:.1} s ({} B/point)",
-                sc.producers,
-                sc.points,
-                sc.duration.as_secs_f64(),
-                BYTES_PER_POINT
-            )
-        };
+            let _ = writeln!(out, "load       {}", lidar_text(sc, true));
+        }
         let _ = writeln!(
             out,
             "engine     lanes {}, sinks {} (queue {} each), file backend {}, sync {}, grace {:.1} s",
@@ -289,13 +383,28 @@ impl Report {
             || "stopped at the end of the window".to_owned(),
             |f| format!("done at {f:.2} s"),
         );
+        // With several kinds: the lateness of each, and which fell behind.
+        let lateness = if sc.has_other_sensors() {
+            let parts: Vec<String> = g
+                .present()
+                .map(|k| {
+                    format!(
+                        "{} {:.1}{}",
+                        k.kind.as_str(),
+                        k.max_lateness_ms,
+                        if k.on_schedule { "" } else { " BEHIND" }
+                    )
+                })
+                .collect();
+            format!("max lateness (ms): {}", parts.join(", "))
+        } else {
+            format!("max lateness {:.1} ms", g.max_lateness_ms)
+        };
         let _ = writeln!(
             out,
-            "generator  {} of {} clouds logged, {}, max lateness {:.1} ms{}{}",
-            g.logged_clouds,
-            g.scheduled_clouds,
+            "generator  {} logged, {}, {lateness}{}{}",
+            g.logged_text(false),
             finished,
-            g.max_lateness_ms,
             if g.lane_dropped > 0 {
                 format!(", {} dropped by full lanes", g.lane_dropped)
             } else {
@@ -338,6 +447,22 @@ impl Report {
                     bytes(s.queue_high_water),
                     s.verdict.text(),
                 ]
+            })
+            .collect();
+        // Points per second are the lidars'; without lidars the columns go.
+        let keep = |c: usize| sc.has_lidar() || !(3..=4).contains(&c);
+        let header: Vec<&str> = (0..header.len())
+            .filter(|c| keep(*c))
+            .map(|c| header[c])
+            .collect();
+        let rows: Vec<Vec<String>> = rows
+            .into_iter()
+            .map(|r| {
+                r.into_iter()
+                    .enumerate()
+                    .filter(|(c, _)| keep(*c))
+                    .map(|(_, cell)| cell)
+                    .collect()
             })
             .collect();
         let widths: Vec<usize> = (0..header.len())
@@ -405,11 +530,37 @@ impl Report {
         out
     }
 
+    /// The whole offered load, for a scenario with more than lidars.
+    fn total_text(&self) -> String {
+        let sc = &self.scenario;
+        let kinds: Vec<&KindSummary> = self.generator.present().collect();
+        let mbps: f64 = kinds.iter().map(|k| k.load.payload_mbps).sum();
+        let rows: f64 = kinds.iter().map(|k| k.load.rows_per_s).sum();
+        let parts: Vec<String> = kinds
+            .iter()
+            .map(|k| format!("{} {}", k.kind.as_str(), mbps_text(k.load.payload_mbps)))
+            .collect();
+        let unpaced = if sc.has_lidar() && !sc.paced() {
+            " and unpaced lidars"
+        } else {
+            ""
+        };
+        format!(
+            "for {:.1} s: {} MB/s, {} rows/s of payload ({} MB/s){unpaced}",
+            sc.duration.as_secs_f64(),
+            mbps_text(mbps),
+            si(rows),
+            parts.join(", "),
+        )
+    }
+
     fn detail(&self, s: &SinkVerdict) -> String {
         let mut d = format!(
-            "{} of {} delivered",
+            "{} of {} delivered ({} of {} rows)",
             bytes(s.delivered_bytes),
-            bytes(s.offered_bytes)
+            bytes(s.offered_bytes),
+            s.delivered_rows,
+            s.offered_rows
         );
         match s.complete_s {
             Some(c) => {
@@ -472,20 +623,75 @@ impl Report {
                 "backend": sc.backend.as_str(),
                 "sync": sc.sync.as_str(),
                 "grace_s": self.grace_s,
+                "cameras": sc.cameras.iter().map(|c| json!({
+                    "name": c.name,
+                    "entity": c.entity(),
+                    "width": c.width,
+                    "height": c.height,
+                    "fps": c.fps,
+                    "encoding": c.encoding.as_str(),
+                    "frame_bytes": c.frame_bytes(),
+                })).collect::<Vec<_>>(),
+                "imus": sc.imus.iter().map(|m| json!({
+                    "name": m.name,
+                    "entity": m.entity(),
+                    "hz": m.hz,
+                    "batch": m.batch,
+                    "bytes_per_sample": BYTES_PER_IMU_SAMPLE,
+                })).collect::<Vec<_>>(),
             },
+            "load": self.load_json(),
             "generator": {
-                "scheduled_clouds": g.scheduled_clouds,
-                "logged_clouds": g.logged_clouds,
-                "lane_dropped_clouds": g.lane_dropped,
+                "scheduled_clouds": g.kind(SensorKind::Lidar).scheduled_rows,
+                "logged_clouds": g.kind(SensorKind::Lidar).logged_rows,
+                "scheduled_rows": g.scheduled_rows,
+                "logged_rows": g.logged_rows,
+                "lane_dropped_rows": g.lane_dropped,
                 "finished_s": g.finished_s,
                 "max_lateness_ms": g.max_lateness_ms,
                 "on_schedule": g.on_schedule,
                 "wire_bytes_per_point": g.wire_bytes_per_point,
+                "wire_bytes_per_payload_byte": g.wire_per_payload_byte,
                 "error": g.error,
             },
             "sinks": self.sinks.iter().map(sink_json).collect::<Vec<_>>(),
             "shutdown_s": self.shutdown_s,
         })
+    }
+}
+
+impl Report {
+    /// `load`: the offered and logged load per kind of sensor, and in total.
+    fn load_json(&self) -> Value {
+        let mut load = serde_json::Map::new();
+        for k in &self.generator.kinds {
+            load.insert(
+                k.kind.as_str().to_owned(),
+                json!({
+                    "sensors": k.load.sensors,
+                    "rows_per_s": k.load.rows_per_s,
+                    "payload_mbps": k.load.payload_mbps,
+                    "scheduled_rows": k.scheduled_rows,
+                    "logged_rows": k.logged_rows,
+                    "logged_payload_bytes": k.logged_payload,
+                    "max_lateness_ms": k.max_lateness_ms,
+                    "on_schedule": k.on_schedule,
+                }),
+            );
+        }
+        let kinds = &self.generator.kinds;
+        load.insert(
+            "total".to_owned(),
+            json!({
+                "sensors": kinds.iter().map(|k| k.load.sensors).sum::<u32>(),
+                "rows_per_s": kinds.iter().map(|k| k.load.rows_per_s).sum::<f64>(),
+                "payload_mbps": kinds.iter().map(|k| k.load.payload_mbps).sum::<f64>(),
+                "scheduled_rows": self.generator.scheduled_rows,
+                "logged_rows": self.generator.logged_rows,
+                "logged_payload_bytes": kinds.iter().map(|k| k.logged_payload).sum::<u64>(),
+            }),
+        );
+        Value::Object(load)
     }
 }
 
@@ -509,6 +715,8 @@ fn sink_json(s: &SinkVerdict) -> Value {
         },
         "offered_bytes": s.offered_bytes,
         "delivered_bytes": s.delivered_bytes,
+        "offered_rows": s.offered_rows,
+        "delivered_rows": s.delivered_rows,
         "offered_mbps": s.offered_mbps,
         "achieved_mbps": s.achieved_mbps,
         "offered_points_per_s": s.offered_pps,
@@ -539,7 +747,7 @@ fn judge(
     offered: u64,
     run: &RunResult,
     generator: &GeneratorSummary,
-    wire_per_point: f64,
+    lidar_share: f64,
     t: f64,
 ) -> SinkVerdict {
     let st = &s.report.stats;
@@ -552,7 +760,7 @@ fn judge(
     };
     // A load that was not fully generated was not kept up with, whichever part fell
     // short (a producer blocked by a full lane counts against the sinks).
-    let generated = generator.logged_clouds >= generator.scheduled_clouds;
+    let generated = generator.logged_rows >= generator.scheduled_rows;
     let complete = s.complete_at.filter(|c| generated && *c <= run.window_end);
     let delivered = if complete.is_some() {
         s.delivered_final.max(by_window)
@@ -563,17 +771,13 @@ fn judge(
     let achieved_mbps = delivered as f64 / elapsed / 1e6;
     let offered_mbps = offered as f64 / t / 1e6;
     let payload = |b: u64| b.saturating_sub(run.hello_bytes) as f64;
-    let achieved_pps = if wire_per_point > 0.0 {
-        payload(delivered) / wire_per_point / elapsed
-    } else {
-        0.0
-    };
+    let achieved_pps = payload(delivered) * lidar_share / generator.wire_bytes_per_point / elapsed;
     let mut note = st.error.clone();
     if !generated {
         note.get_or_insert_with(|| {
             format!(
-                "only {} of {} clouds were logged by the end of the window",
-                generator.logged_clouds, generator.scheduled_clouds
+                "only {} were logged by the end of the window",
+                generator.logged_text(true)
             )
         });
     }
@@ -615,10 +819,13 @@ fn judge(
         delivered_bytes: delivered,
         offered_mbps,
         achieved_mbps,
+        offered_rows: generator.scheduled_rows,
+        delivered_rows: s.delivered_rows,
         offered_pps: if run.scenario.paced() {
             run.scenario.points_per_s()
         } else {
-            (generator.logged_clouds * u64::from(run.scenario.points)) as f64 / t
+            (generator.kind(SensorKind::Lidar).logged_rows * u64::from(run.scenario.points)) as f64
+                / t
         },
         achieved_pps,
         complete_s: complete,
@@ -629,6 +836,107 @@ fn judge(
         receiver: s.receiver,
         grpc_sent_messages: s.grpc.as_ref().map(|g| g.sent_messages),
         note,
+    }
+}
+
+/// The lidars' load: `4 producers x 262144 points x 10 Hz[ for 10.0 s]: 209.7 MB/s, …`.
+fn lidar_text(sc: &Scenario, with_duration: bool) -> String {
+    let duration = if with_duration {
+        format!(" for {:.1} s", sc.duration.as_secs_f64())
+    } else {
+        String::new()
+    };
+    if sc.paced() {
+        format!(
+            "{} producers x {} points x {} Hz{duration}: {:.1} MB/s, {} points/s of payload ({} B/point)",
+            sc.producers,
+            sc.points,
+            trim_float(sc.hz),
+            sc.payload_mbps(),
+            si(sc.points_per_s()),
+            BYTES_PER_POINT
+        )
+    } else {
+        format!(
+            "{} producers x {} points, unpaced (as fast as the engine accepts){duration} ({} B/point)",
+            sc.producers, sc.points, BYTES_PER_POINT
+        )
+    }
+}
+
+/// The cameras' load, identical cameras grouped: `2 x 1920x1080 RGB raw @ 30 fps (6.2 MB a
+/// frame), …: 373.2 MB/s, 60 frames/s of payload`.
+fn cameras_text(sc: &Scenario) -> String {
+    let same = |a: &Camera, b: &Camera| {
+        (a.width, a.height, a.fps, a.encoding, a.jpeg_bytes)
+            == (b.width, b.height, b.fps, b.encoding, b.jpeg_bytes)
+    };
+    let mut groups: Vec<(&Camera, usize)> = Vec::new();
+    for c in &sc.cameras {
+        match groups.iter_mut().find(|(g, _)| same(g, c)) {
+            Some((_, n)) => *n += 1,
+            None => groups.push((c, 1)),
+        }
+    }
+    let groups: Vec<String> = groups
+        .iter()
+        .map(|(c, n)| {
+            format!(
+                "{n} x {}x{} {} @ {} fps ({} a frame)",
+                c.width,
+                c.height,
+                match c.encoding {
+                    CameraEncoding::Raw => "RGB raw",
+                    CameraEncoding::Jpeg => "jpeg",
+                },
+                trim_float(c.fps),
+                bytes(c.frame_bytes())
+            )
+        })
+        .collect();
+    let load = sc.load(SensorKind::Camera);
+    format!(
+        "{}: {} MB/s, {} frames/s of payload",
+        groups.join(", "),
+        mbps_text(load.payload_mbps),
+        trim_float(load.rows_per_s)
+    )
+}
+
+/// The IMUs' load, identical IMUs grouped: `1 x 1000 Hz in send_columns calls of 100
+/// samples: 0.056 MB/s, 1.0 k samples/s of payload (56 B/sample)`.
+fn imus_text(sc: &Scenario) -> String {
+    let mut groups: Vec<((f64, u32), usize)> = Vec::new();
+    for m in &sc.imus {
+        match groups.iter_mut().find(|(g, _)| *g == (m.hz, m.batch)) {
+            Some((_, n)) => *n += 1,
+            None => groups.push(((m.hz, m.batch), 1)),
+        }
+    }
+    let groups: Vec<String> = groups
+        .iter()
+        .map(|((hz, batch), n)| {
+            format!(
+                "{n} x {} Hz in send_columns calls of {batch} samples",
+                trim_float(*hz)
+            )
+        })
+        .collect();
+    let load = sc.load(SensorKind::Imu);
+    format!(
+        "{}: {} MB/s, {} samples/s of payload ({BYTES_PER_IMU_SAMPLE} B/sample)",
+        groups.join(", "),
+        mbps_text(load.payload_mbps),
+        si(load.rows_per_s)
+    )
+}
+
+/// MB/s with three decimals below 1, else one.
+pub fn mbps_text(v: f64) -> String {
+    if v < 1.0 {
+        format!("{v:.3}")
+    } else {
+        format!("{v:.1}")
     }
 }
 

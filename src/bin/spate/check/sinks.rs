@@ -19,6 +19,7 @@ use spate::sink::{
 };
 use spate::stats::SinkStats;
 use spate::wire::EncodedMessage;
+use spate::{MemorySink, Recording, SinkReport};
 
 use super::scenario::{Scenario, SinkArg};
 
@@ -89,6 +90,21 @@ impl Probe {
             Self::Grpc { handle, .. } => handle.stats().confirmed_bytes,
         }
     }
+
+    /// Rows delivered, read once the sink has closed: for gRPC the rows the sink took less
+    /// those it dropped, lost or abandoned (after its close, every other message was
+    /// confirmed by the server), otherwise the rows the sink accepted.
+    pub fn delivered_rows(&self, engine: &SinkStats) -> u64 {
+        match self {
+            Self::Engine => engine.rows,
+            Self::Grpc { handle, .. } => {
+                let g = handle.stats();
+                engine
+                    .rows
+                    .saturating_sub(g.dropped_rows + g.lost_rows + g.abandoned_rows)
+            }
+        }
+    }
 }
 
 /// A temporary directory for the default rig's file, removed on drop unless kept.
@@ -125,6 +141,20 @@ impl Drop for TempDir {
     }
 }
 
+/// The bytes every sink receives before any row (`SetStoreInfo`, then the recording's
+/// properties), measured rather than assumed: what a memory sink receives from a recording
+/// like the check's that logs nothing.
+fn preamble_bytes() -> anyhow::Result<u64> {
+    let (sink, received) = MemorySink::new();
+    let rec = Recording::builder("spate_check").sinks(sink).start()?;
+    let report = rec.shutdown(Instant::now() + Duration::from_secs(10));
+    anyhow::ensure!(
+        report.sinks.iter().all(SinkReport::is_complete),
+        "cannot measure the preamble the sinks receive: {report:?}"
+    );
+    Ok(received.messages().iter().map(|m| m.len() as u64).sum())
+}
+
 /// Things shared by the runs of one `spate check` (several with `--find-max`).
 pub struct Environment {
     /// The in-process gRPC receiver, started if a sink needs it.
@@ -133,6 +163,8 @@ pub struct Environment {
     pub temp: Option<TempDir>,
     /// How long a gRPC sink may take to connect before the check fails.
     pub connect_timeout: Duration,
+    /// Bytes every sink receives before any row: see [`preamble_bytes`].
+    pub preamble_bytes: u64,
     /// Runs so far that wrote a temporary file: each run gets its own (a file sink given up
     /// on at a run's deadline still holds its file's lock while it finishes).
     temp_files: std::sync::atomic::AtomicUsize,
@@ -160,6 +192,7 @@ impl Environment {
             receiver,
             temp,
             connect_timeout,
+            preamble_bytes: preamble_bytes()?,
             temp_files: std::sync::atomic::AtomicUsize::new(0),
         })
     }

@@ -1,12 +1,13 @@
 //! One run of a scenario through the engine, measured.
 //!
 //! Phases (times from the start of the load, `t0`):
-//! 1. **load**: the producers log their clouds until `duration` (each producer logs
-//!    `round(hz × duration)` clouds at `t0 + k / hz`);
-//! 2. **drain-out**: once every producer is done, a helper thread calls
+//! 1. **load**: the sensors log until `duration` (each lidar logs `round(hz × duration)`
+//!    clouds at `t0 + k / hz`, each camera `round(fps × duration)` frames, each IMU
+//!    `round(hz × duration)` samples in batches);
+//! 2. **drain-out**: once every sensor is done, a helper thread calls
 //!    [`Recording::flush`] (every lane drained, every batch encoded, every sink flushed)
 //!    while the main thread keeps sampling;
-//! 3. **hard stop** at `duration + grace`: producers still logging are stopped and
+//! 3. **hard stop** at `duration + grace`: sensors still logging are stopped and
 //!    sampling ends;
 //! 4. **shutdown**: closes the sinks (footer, fsync, the gRPC server's acknowledgement)
 //!    with a 10 s allowance if every sink had delivered everything, 1 s otherwise.
@@ -19,7 +20,6 @@ use std::time::{Duration, Instant};
 use spate::sink::grpc::testing::ReceiverCounts;
 use spate::sink::{GrpcSinkStats, SinkReport};
 use spate::stats::Stats;
-use spate::wire::EncodedMessage;
 use spate::{Recording, RecordingError, SinkSpec};
 
 use super::generator::{Generator, ProducerResult};
@@ -48,6 +48,8 @@ pub struct SinkRun {
     pub report: SinkReport,
     /// Bytes delivered at the end (see [`Probe::delivered_bytes`]).
     pub delivered_final: u64,
+    /// Rows delivered at the end (see [`Probe::delivered_rows`]).
+    pub delivered_rows: u64,
     /// For gRPC sinks, the sink's own counters at the end.
     pub grpc: Option<GrpcSinkStats>,
     /// For the in-process receiver, what the server received in this run.
@@ -85,13 +87,14 @@ pub struct RunResult {
     pub scenario: Scenario,
     /// Counters over time.
     pub samples: Vec<Sample>,
-    /// Per producer.
+    /// Per sensor thread (lidars, then cameras, then IMUs).
     pub producers: Vec<ProducerResult>,
-    /// When every producer had logged every cloud (None: stopped at the hard stop).
+    /// When every sensor had logged its whole schedule (None: stopped at the hard stop).
     pub generator_done: Option<f64>,
     /// The end of the measurement window: `duration + grace`, seconds.
     pub window_end: f64,
-    /// Bytes of the `SetStoreInfo` message each sink gets first.
+    /// Bytes of the messages each sink gets first (`SetStoreInfo`, the recording's
+    /// properties).
     pub hello_bytes: u64,
     /// The engine's counters at shutdown.
     pub stats: Stats,
@@ -151,12 +154,10 @@ pub fn run(
         .lane_policy(scenario.lane_policy())
         .sinks(specs)
         .start()?;
-    let hello_bytes = EncodedMessage::set_store_info(rec.store_info()).len() as u64;
+    let hello_bytes = env.preamble_bytes;
     let labels: Vec<String> = args.iter().map(SinkArg::label).collect();
     // What every sink should receive, estimated up front for the progress bars only.
-    let expected = scenario.clouds_per_producer().unwrap_or(0)
-        * u64::from(scenario.producers)
-        * scenario.cloud_bytes();
+    let expected = scenario.scheduled_payload();
     let progress = Progress::new(progress_enabled, scenario, &labels, expected);
 
     let prepared = Generator::prepare(&rec, scenario);
@@ -234,6 +235,7 @@ pub fn run(
     for (i, (arg, probe)) in args.into_iter().zip(&probes).enumerate() {
         let sink_report = report.sinks.get(i).cloned().unwrap_or_default();
         let delivered_final = probe.delivered_bytes(&sink_report.stats);
+        let delivered_rows = probe.delivered_rows(&sink_report.stats);
         let (grpc, receiver) = match probe {
             Probe::Engine => (None, None),
             Probe::Grpc { handle, local } => (
@@ -246,6 +248,7 @@ pub fn run(
             arg,
             report: sink_report,
             delivered_final,
+            delivered_rows,
             grpc,
             receiver,
             complete_at: all_delivered_before(offered, i),
