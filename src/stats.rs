@@ -229,7 +229,7 @@ impl SinkStats {
     pub fn rows_dropped_by_sink(&self) -> u64 {
         self.grpc
             .as_ref()
-            .map_or(0, |g| g.dropped_rows + g.lost_rows)
+            .map_or(0, |g| g.dropped_rows + g.abandoned_rows + g.lost_rows)
     }
 
     /// The connection state, for sinks that have one (gRPC).

@@ -906,4 +906,38 @@ mod tests {
         assert_eq!((s.lost_messages, s.abandoned_messages), (1, 2));
         assert_eq!(g.settled, g.written);
     }
+
+    /// Regression: the rows of abandoned chunks were left out of
+    /// `SinkStats::rows_dropped_by_sink` (their messages were counted).
+    #[test]
+    fn abandoned_chunks_count_their_rows_as_dropped_by_the_sink() {
+        use crate::{Chunk, EntityPath, Points3D, RowId, TimePoint};
+        let outbox = Outbox::new(&GrpcSinkOptions::default().buffer_bytes(1 << 20));
+        let store = StoreInfo::new("app", "rec").unwrap();
+        outbox.lock().begin_connection();
+        for f in 0..3 {
+            let chunk = Chunk::from_row(
+                EntityPath::parse("p").unwrap(),
+                RowId::new(),
+                &TimePoint::default().with_sequence("frame", f).unwrap(),
+                &Points3D::new(vec![[0.0f32; 3]; 10]),
+            )
+            .unwrap();
+            let msg =
+                EncodedMessage::arrow_msg(&chunk, &store, crate::wire::Compression::Off).unwrap();
+            outbox.push(&msg).unwrap();
+        }
+        let mut g = outbox.lock();
+        g.abandon_rest();
+        let grpc = g.stats();
+        assert_eq!((grpc.abandoned_messages, grpc.abandoned_rows), (3, 3));
+        let sink = crate::stats::SinkStats {
+            grpc: Some(grpc),
+            ..Default::default()
+        };
+        assert_eq!(
+            (sink.dropped_by_sink(), sink.rows_dropped_by_sink()),
+            (3, 3)
+        );
+    }
 }
