@@ -7,29 +7,18 @@ use arrow_array::{
 };
 use arrow_buffer::ScalarBuffer;
 
-use super::{
-    ArchetypeError, Colors, Coords, Values, check_fits, check_splat, descriptor, len_of, texts,
-};
+use super::{ArchetypeError, Colors, Coords, Values, check_fits, check_splat, len_of, texts};
 use crate::chunk::{AsComponents, ComponentDescriptor};
 
-const ARCHETYPE: &str = "rerun.archetypes.Arrows3D";
-const CLASS_IDS: ComponentDescriptor =
-    descriptor(ARCHETYPE, "Arrows3D:class_ids", "rerun.components.ClassId");
-const COLORS: ComponentDescriptor =
-    descriptor(ARCHETYPE, "Arrows3D:colors", "rerun.components.Color");
-const LABELS: ComponentDescriptor =
-    descriptor(ARCHETYPE, "Arrows3D:labels", "rerun.components.Text");
-const ORIGINS: ComponentDescriptor =
-    descriptor(ARCHETYPE, "Arrows3D:origins", "rerun.components.Position3D");
-const RADII: ComponentDescriptor =
-    descriptor(ARCHETYPE, "Arrows3D:radii", "rerun.components.Radius");
-const SHOW_LABELS: ComponentDescriptor = descriptor(
-    ARCHETYPE,
-    "Arrows3D:show_labels",
-    "rerun.components.ShowLabels",
-);
-const VECTORS: ComponentDescriptor =
-    descriptor(ARCHETYPE, "Arrows3D:vectors", "rerun.components.Vector3D");
+component_descriptors!("Arrows3D" {
+    CLASS_IDS: "class_ids" => "ClassId",
+    COLORS: "colors" => "Color",
+    LABELS: "labels" => "Text",
+    ORIGINS: "origins" => "Position3D",
+    RADII: "radii" => "Radius",
+    SHOW_LABELS: "show_labels" => "ShowLabels",
+    VECTORS: "vectors" => "Vector3D",
+});
 
 /// Arrows in 3-D (velocities, forces, normals): vectors (required, one per arrow), and
 /// optional origins, radii, colors, labels and class ids — each one value per arrow or a

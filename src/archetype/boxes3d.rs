@@ -11,47 +11,23 @@ use arrow_buffer::ScalarBuffer;
 use arrow_schema::{DataType, Field, Fields};
 
 use super::{
-    ArchetypeError, Colors, Coords, Values, check_fits, check_splat, descriptor, fixed_size_floats,
-    len_of, texts,
+    ArchetypeError, Colors, Coords, Values, check_fits, check_splat, fixed_size_floats, len_of,
+    texts,
 };
 use crate::chunk::{AsComponents, ComponentDescriptor};
 
-const ARCHETYPE: &str = "rerun.archetypes.Boxes3D";
-const CENTERS: ComponentDescriptor = descriptor(
-    ARCHETYPE,
-    "Boxes3D:centers",
-    "rerun.components.Translation3D",
-);
-const CLASS_IDS: ComponentDescriptor =
-    descriptor(ARCHETYPE, "Boxes3D:class_ids", "rerun.components.ClassId");
-const COLORS: ComponentDescriptor =
-    descriptor(ARCHETYPE, "Boxes3D:colors", "rerun.components.Color");
-const FILL_MODE: ComponentDescriptor =
-    descriptor(ARCHETYPE, "Boxes3D:fill_mode", "rerun.components.FillMode");
-const HALF_SIZES: ComponentDescriptor = descriptor(
-    ARCHETYPE,
-    "Boxes3D:half_sizes",
-    "rerun.components.HalfSize3D",
-);
-const LABELS: ComponentDescriptor =
-    descriptor(ARCHETYPE, "Boxes3D:labels", "rerun.components.Text");
-const QUATERNIONS: ComponentDescriptor = descriptor(
-    ARCHETYPE,
-    "Boxes3D:quaternions",
-    "rerun.components.RotationQuat",
-);
-const RADII: ComponentDescriptor =
-    descriptor(ARCHETYPE, "Boxes3D:radii", "rerun.components.Radius");
-const ROTATION_AXIS_ANGLES: ComponentDescriptor = descriptor(
-    ARCHETYPE,
-    "Boxes3D:rotation_axis_angles",
-    "rerun.components.RotationAxisAngle",
-);
-const SHOW_LABELS: ComponentDescriptor = descriptor(
-    ARCHETYPE,
-    "Boxes3D:show_labels",
-    "rerun.components.ShowLabels",
-);
+component_descriptors!("Boxes3D" {
+    CENTERS: "centers" => "Translation3D",
+    CLASS_IDS: "class_ids" => "ClassId",
+    COLORS: "colors" => "Color",
+    FILL_MODE: "fill_mode" => "FillMode",
+    HALF_SIZES: "half_sizes" => "HalfSize3D",
+    LABELS: "labels" => "Text",
+    QUATERNIONS: "quaternions" => "RotationQuat",
+    RADII: "radii" => "Radius",
+    ROTATION_AXIS_ANGLES: "rotation_axis_angles" => "RotationAxisAngle",
+    SHOW_LABELS: "show_labels" => "ShowLabels",
+});
 
 /// A rotation by `angle` radians about `axis` (Rerun's `RotationAxisAngle`); the axis need not
 /// be normalized.

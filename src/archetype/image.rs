@@ -18,77 +18,35 @@ use arrow_array::{
 use arrow_buffer::{ArrowNativeType, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{DataType, Field, Fields};
 
-use super::transform3d::{fixed, one_f32, one_u8};
 use super::{ArchetypeError, Values};
+use super::{fixed, one_f32, one_u8};
 use crate::chunk::{AsComponents, ComponentDescriptor};
 
 mod descriptors {
-    use super::ComponentDescriptor;
-    use crate::archetype::descriptor;
-
-    const IMAGE: &str = "rerun.archetypes.Image";
-    const DEPTH: &str = "rerun.archetypes.DepthImage";
-    const ENCODED: &str = "rerun.archetypes.EncodedImage";
-
-    pub(super) const IMAGE_BUFFER: ComponentDescriptor =
-        descriptor(IMAGE, "Image:buffer", "rerun.components.ImageBuffer");
-    pub(super) const IMAGE_DRAW_ORDER: ComponentDescriptor =
-        descriptor(IMAGE, "Image:draw_order", "rerun.components.DrawOrder");
-    pub(super) const IMAGE_FORMAT: ComponentDescriptor =
-        descriptor(IMAGE, "Image:format", "rerun.components.ImageFormat");
-    pub(super) const IMAGE_MAGNIFICATION_FILTER: ComponentDescriptor = descriptor(
-        IMAGE,
-        "Image:magnification_filter",
-        "rerun.components.MagnificationFilter",
-    );
-    pub(super) const IMAGE_OPACITY: ComponentDescriptor =
-        descriptor(IMAGE, "Image:opacity", "rerun.components.Opacity");
-
-    pub(super) const DEPTH_BUFFER: ComponentDescriptor =
-        descriptor(DEPTH, "DepthImage:buffer", "rerun.components.ImageBuffer");
-    pub(super) const DEPTH_COLORMAP: ComponentDescriptor =
-        descriptor(DEPTH, "DepthImage:colormap", "rerun.components.Colormap");
-    pub(super) const DEPTH_DEPTH_RANGE: ComponentDescriptor = descriptor(
-        DEPTH,
-        "DepthImage:depth_range",
-        "rerun.components.ValueRange",
-    );
-    pub(super) const DEPTH_DRAW_ORDER: ComponentDescriptor =
-        descriptor(DEPTH, "DepthImage:draw_order", "rerun.components.DrawOrder");
-    pub(super) const DEPTH_FORMAT: ComponentDescriptor =
-        descriptor(DEPTH, "DepthImage:format", "rerun.components.ImageFormat");
-    pub(super) const DEPTH_MAGNIFICATION_FILTER: ComponentDescriptor = descriptor(
-        DEPTH,
-        "DepthImage:magnification_filter",
-        "rerun.components.MagnificationFilter",
-    );
-    pub(super) const DEPTH_METER: ComponentDescriptor =
-        descriptor(DEPTH, "DepthImage:meter", "rerun.components.DepthMeter");
-    pub(super) const DEPTH_POINT_FILL_RATIO: ComponentDescriptor = descriptor(
-        DEPTH,
-        "DepthImage:point_fill_ratio",
-        "rerun.components.FillRatio",
-    );
-
-    pub(super) const ENCODED_BLOB: ComponentDescriptor =
-        descriptor(ENCODED, "EncodedImage:blob", "rerun.components.Blob");
-    pub(super) const ENCODED_DRAW_ORDER: ComponentDescriptor = descriptor(
-        ENCODED,
-        "EncodedImage:draw_order",
-        "rerun.components.DrawOrder",
-    );
-    pub(super) const ENCODED_MAGNIFICATION_FILTER: ComponentDescriptor = descriptor(
-        ENCODED,
-        "EncodedImage:magnification_filter",
-        "rerun.components.MagnificationFilter",
-    );
-    pub(super) const ENCODED_MEDIA_TYPE: ComponentDescriptor = descriptor(
-        ENCODED,
-        "EncodedImage:media_type",
-        "rerun.components.MediaType",
-    );
-    pub(super) const ENCODED_OPACITY: ComponentDescriptor =
-        descriptor(ENCODED, "EncodedImage:opacity", "rerun.components.Opacity");
+    component_descriptors!("Image" {
+        IMAGE_BUFFER: "buffer" => "ImageBuffer",
+        IMAGE_DRAW_ORDER: "draw_order" => "DrawOrder",
+        IMAGE_FORMAT: "format" => "ImageFormat",
+        IMAGE_MAGNIFICATION_FILTER: "magnification_filter" => "MagnificationFilter",
+        IMAGE_OPACITY: "opacity" => "Opacity",
+    });
+    component_descriptors!("DepthImage" {
+        DEPTH_BUFFER: "buffer" => "ImageBuffer",
+        DEPTH_COLORMAP: "colormap" => "Colormap",
+        DEPTH_DEPTH_RANGE: "depth_range" => "ValueRange",
+        DEPTH_DRAW_ORDER: "draw_order" => "DrawOrder",
+        DEPTH_FORMAT: "format" => "ImageFormat",
+        DEPTH_MAGNIFICATION_FILTER: "magnification_filter" => "MagnificationFilter",
+        DEPTH_METER: "meter" => "DepthMeter",
+        DEPTH_POINT_FILL_RATIO: "point_fill_ratio" => "FillRatio",
+    });
+    component_descriptors!("EncodedImage" {
+        ENCODED_BLOB: "blob" => "Blob",
+        ENCODED_DRAW_ORDER: "draw_order" => "DrawOrder",
+        ENCODED_MAGNIFICATION_FILTER: "magnification_filter" => "MagnificationFilter",
+        ENCODED_MEDIA_TYPE: "media_type" => "MediaType",
+        ENCODED_OPACITY: "opacity" => "Opacity",
+    });
 }
 use descriptors::*;
 

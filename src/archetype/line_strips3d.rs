@@ -8,31 +8,17 @@ use arrow_array::{
 use arrow_buffer::{OffsetBuffer, ScalarBuffer};
 use arrow_schema::Field;
 
-use super::{ArchetypeError, Colors, Coords, Values, check_splat, descriptor, len_of, texts};
+use super::{ArchetypeError, Colors, Coords, Values, check_splat, len_of, texts};
 use crate::chunk::{AsComponents, ComponentDescriptor};
 
-const ARCHETYPE: &str = "rerun.archetypes.LineStrips3D";
-const CLASS_IDS: ComponentDescriptor = descriptor(
-    ARCHETYPE,
-    "LineStrips3D:class_ids",
-    "rerun.components.ClassId",
-);
-const COLORS: ComponentDescriptor =
-    descriptor(ARCHETYPE, "LineStrips3D:colors", "rerun.components.Color");
-const LABELS: ComponentDescriptor =
-    descriptor(ARCHETYPE, "LineStrips3D:labels", "rerun.components.Text");
-const RADII: ComponentDescriptor =
-    descriptor(ARCHETYPE, "LineStrips3D:radii", "rerun.components.Radius");
-const SHOW_LABELS: ComponentDescriptor = descriptor(
-    ARCHETYPE,
-    "LineStrips3D:show_labels",
-    "rerun.components.ShowLabels",
-);
-const STRIPS: ComponentDescriptor = descriptor(
-    ARCHETYPE,
-    "LineStrips3D:strips",
-    "rerun.components.LineStrip3D",
-);
+component_descriptors!("LineStrips3D" {
+    CLASS_IDS: "class_ids" => "ClassId",
+    COLORS: "colors" => "Color",
+    LABELS: "labels" => "Text",
+    RADII: "radii" => "Radius",
+    SHOW_LABELS: "show_labels" => "ShowLabels",
+    STRIPS: "strips" => "LineStrip3D",
+});
 
 /// Polylines in 3-D: strips of connected points (required), and optional colors, radii,
 /// labels and class ids — each one value per strip or a single value for all — plus whether

@@ -5,40 +5,19 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, BooleanArray, Float32Array, StringArray, UInt16Array, UInt32Array};
 use arrow_buffer::ScalarBuffer;
 
-use super::{
-    ArchetypeError, Colors, Coords, Values, check_fits, check_splat, descriptor, len_of, texts,
-};
+use super::{ArchetypeError, Colors, Coords, Values, check_fits, check_splat, len_of, texts};
 use crate::chunk::{AsComponents, ComponentDescriptor};
 
-const ARCHETYPE: &str = "rerun.archetypes.Points2D";
-const CLASS_IDS: ComponentDescriptor =
-    descriptor(ARCHETYPE, "Points2D:class_ids", "rerun.components.ClassId");
-const COLORS: ComponentDescriptor =
-    descriptor(ARCHETYPE, "Points2D:colors", "rerun.components.Color");
-const DRAW_ORDER: ComponentDescriptor = descriptor(
-    ARCHETYPE,
-    "Points2D:draw_order",
-    "rerun.components.DrawOrder",
-);
-const KEYPOINT_IDS: ComponentDescriptor = descriptor(
-    ARCHETYPE,
-    "Points2D:keypoint_ids",
-    "rerun.components.KeypointId",
-);
-const LABELS: ComponentDescriptor =
-    descriptor(ARCHETYPE, "Points2D:labels", "rerun.components.Text");
-const POSITIONS: ComponentDescriptor = descriptor(
-    ARCHETYPE,
-    "Points2D:positions",
-    "rerun.components.Position2D",
-);
-const RADII: ComponentDescriptor =
-    descriptor(ARCHETYPE, "Points2D:radii", "rerun.components.Radius");
-const SHOW_LABELS: ComponentDescriptor = descriptor(
-    ARCHETYPE,
-    "Points2D:show_labels",
-    "rerun.components.ShowLabels",
-);
+component_descriptors!("Points2D" {
+    CLASS_IDS: "class_ids" => "ClassId",
+    COLORS: "colors" => "Color",
+    DRAW_ORDER: "draw_order" => "DrawOrder",
+    KEYPOINT_IDS: "keypoint_ids" => "KeypointId",
+    LABELS: "labels" => "Text",
+    POSITIONS: "positions" => "Position2D",
+    RADII: "radii" => "Radius",
+    SHOW_LABELS: "show_labels" => "ShowLabels",
+});
 
 /// Points in 2-D (pixels of an image, a plot): positions (required), and optional colors,
 /// radii, labels, class ids and keypoint ids — each one value per point or a single value for

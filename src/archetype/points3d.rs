@@ -12,31 +12,15 @@ use arrow_schema::{ArrowError, DataType, Field};
 use super::{ArchetypeError, Colors, Values};
 use crate::chunk::{AsComponents, ComponentColumn, ComponentDescriptor};
 
-const ARCHETYPE: &str = "rerun.archetypes.Points3D";
-
-/// Descriptors of the Points3D components spate writes (names and types as Rerun 0.41 has them).
+/// Descriptors of the Points3D components spate writes.
 pub(crate) mod descriptors {
-    use super::{ARCHETYPE, ComponentDescriptor};
-    use std::borrow::Cow::Borrowed;
-
-    macro_rules! descriptor {
-        ($name:ident, $component:literal, $ty:literal) => {
-            pub(crate) const $name: ComponentDescriptor = ComponentDescriptor {
-                archetype: Some(Borrowed(ARCHETYPE)),
-                component: Borrowed($component),
-                component_type: Some(Borrowed($ty)),
-            };
-        };
-    }
-    descriptor!(
-        POSITIONS,
-        "Points3D:positions",
-        "rerun.components.Position3D"
-    );
-    descriptor!(COLORS, "Points3D:colors", "rerun.components.Color");
-    descriptor!(RADII, "Points3D:radii", "rerun.components.Radius");
-    descriptor!(CLASS_IDS, "Points3D:class_ids", "rerun.components.ClassId");
-    descriptor!(LABELS, "Points3D:labels", "rerun.components.Text");
+    component_descriptors!("Points3D" {
+        CLASS_IDS: "class_ids" => "ClassId",
+        COLORS: "colors" => "Color",
+        LABELS: "labels" => "Text",
+        POSITIONS: "positions" => "Position3D",
+        RADII: "radii" => "Radius",
+    });
 }
 
 /// Positions `[x, y, z]` of a cloud; from an owned `Vec<[f32; 3]>` **without copying**.
