@@ -15,6 +15,9 @@ macro_rules! component_descriptors {
     };
 }
 
+#[macro_use]
+mod instance_style;
+
 mod arrows3d;
 mod boxes3d;
 mod dynamic;
@@ -49,6 +52,14 @@ pub(crate) const fn descriptor(
         component: Borrowed(component),
         component_type: Some(Borrowed(component_type)),
     }
+}
+
+/// A row's components sorted by component name, the order the official SDK writes them in.
+pub(crate) fn sorted_by_name(
+    mut components: Vec<(ComponentDescriptor, ArrayRef)>,
+) -> Vec<(ComponentDescriptor, ArrayRef)> {
+    components.sort_unstable_by(|(a, _), (b, _)| a.component.cmp(&b.component));
+    components
 }
 
 /// A column for `send_columns`: `values` cut into rows of `per_row` instances each, without
