@@ -19,7 +19,7 @@ use arrow_buffer::{ArrowNativeType, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{DataType, Field, Fields};
 
 use super::{ArchetypeError, Values};
-use super::{fixed, one_f32, one_u8};
+use super::{fixed, one_f32, one_u8, sorted_by_name};
 use crate::chunk::{AsComponents, ComponentDescriptor};
 
 mod descriptors {
@@ -349,6 +349,89 @@ fn blob(component: &'static str, bytes: &ScalarBuffer<u8>) -> Result<ArrayRef, A
     Ok(Arc::new(list))
 }
 
+/// How the viewer draws an image, whatever its kind: draw order, magnification filter and
+/// (for color and encoded images) opacity, each written only when set.
+#[derive(Clone, Copy, Debug, Default)]
+struct ImageDisplay {
+    draw_order: Option<f32>,
+    magnification_filter: Option<MagnificationFilter>,
+    opacity: Option<f32>,
+}
+
+/// The descriptors of one archetype's [`ImageDisplay`] components (`None`: it has none).
+struct ImageDisplayDescriptors {
+    draw_order: ComponentDescriptor,
+    magnification_filter: ComponentDescriptor,
+    opacity: Option<ComponentDescriptor>,
+}
+
+impl ImageDisplay {
+    /// Appends the components that are set; the caller sorts the row by name.
+    fn push_components(
+        &self,
+        names: &ImageDisplayDescriptors,
+        out: &mut Vec<(ComponentDescriptor, ArrayRef)>,
+    ) {
+        if let Some(d) = self.draw_order {
+            out.push((names.draw_order.clone(), one_f32(d)));
+        }
+        if let Some(f) = self.magnification_filter {
+            out.push((names.magnification_filter.clone(), one_u8(f as u8)));
+        }
+        if let (Some(o), Some(name)) = (self.opacity, &names.opacity) {
+            out.push((name.clone(), one_f32(o)));
+        }
+    }
+}
+
+/// The `with_*` builders of an image archetype's [`ImageDisplay`] (its field `display`),
+/// documented with the archetype's component names; `with_opacity` only when `opacity` is
+/// named.
+macro_rules! image_display_builders {
+    ($archetype:literal $(, $opacity:ident)?) => {
+        $(image_display_builders!(@ $opacity $archetype);)?
+
+        #[doc = concat!("2D drawing order: higher is drawn on top (`", $archetype, ":draw_order`).")]
+        pub fn with_draw_order(mut self, draw_order: f32) -> Self {
+            self.display.draw_order = Some(draw_order);
+            self
+        }
+
+        #[doc = concat!(
+            "How the viewer samples the image when magnified (`",
+            $archetype,
+            ":magnification_filter`)."
+        )]
+        pub fn with_magnification_filter(mut self, filter: MagnificationFilter) -> Self {
+            self.display.magnification_filter = Some(filter);
+            self
+        }
+    };
+    (@ opacity $archetype:literal) => {
+        #[doc = concat!("Opacity in 0..=1 (`", $archetype, ":opacity`).")]
+        pub fn with_opacity(mut self, opacity: f32) -> Self {
+            self.display.opacity = Some(opacity);
+            self
+        }
+    };
+}
+
+const IMAGE_DISPLAY: ImageDisplayDescriptors = ImageDisplayDescriptors {
+    draw_order: IMAGE_DRAW_ORDER,
+    magnification_filter: IMAGE_MAGNIFICATION_FILTER,
+    opacity: Some(IMAGE_OPACITY),
+};
+const DEPTH_DISPLAY: ImageDisplayDescriptors = ImageDisplayDescriptors {
+    draw_order: DEPTH_DRAW_ORDER,
+    magnification_filter: DEPTH_MAGNIFICATION_FILTER,
+    opacity: None,
+};
+const ENCODED_DISPLAY: ImageDisplayDescriptors = ImageDisplayDescriptors {
+    draw_order: ENCODED_DRAW_ORDER,
+    magnification_filter: ENCODED_MAGNIFICATION_FILTER,
+    opacity: Some(ENCODED_OPACITY),
+};
+
 /// A raw image: pixels as bytes, and the [`ImageFormat`] that says how to read them.
 ///
 /// From an owned `Vec` or a [`Loan`](crate::Loan), **without copying** the pixels, whatever
@@ -377,9 +460,7 @@ fn blob(component: &'static str, bytes: &ScalarBuffer<u8>) -> Result<ArrayRef, A
 pub struct Image {
     buffer: ScalarBuffer<u8>,
     format: ImageFormat,
-    opacity: Option<f32>,
-    draw_order: Option<f32>,
-    magnification_filter: Option<MagnificationFilter>,
+    display: ImageDisplay,
 }
 
 impl Image {
@@ -390,9 +471,7 @@ impl Image {
         Ok(Self {
             buffer,
             format,
-            opacity: None,
-            draw_order: None,
-            magnification_filter: None,
+            display: ImageDisplay::default(),
         })
     }
 
@@ -476,23 +555,7 @@ impl Image {
         )
     }
 
-    /// Opacity in 0..=1 (`Image:opacity`).
-    pub fn with_opacity(mut self, opacity: f32) -> Self {
-        self.opacity = Some(opacity);
-        self
-    }
-
-    /// 2D drawing order: higher is drawn on top (`Image:draw_order`).
-    pub fn with_draw_order(mut self, draw_order: f32) -> Self {
-        self.draw_order = Some(draw_order);
-        self
-    }
-
-    /// How the viewer samples the image when magnified (`Image:magnification_filter`).
-    pub fn with_magnification_filter(mut self, filter: MagnificationFilter) -> Self {
-        self.magnification_filter = Some(filter);
-        self
-    }
+    image_display_builders!("Image", opacity);
 
     /// How the bytes are read.
     pub fn format(&self) -> ImageFormat {
@@ -502,20 +565,11 @@ impl Image {
 
 impl AsComponents for Image {
     fn as_components(&self) -> Result<Vec<(ComponentDescriptor, ArrayRef)>, ArchetypeError> {
-        // Sorted by component name, as the official SDK writes them.
         let mut out = Vec::with_capacity(5);
         out.push((IMAGE_BUFFER, blob(Self::BUFFER, &self.buffer)?));
-        if let Some(d) = self.draw_order {
-            out.push((IMAGE_DRAW_ORDER, one_f32(d)));
-        }
         out.push((IMAGE_FORMAT, self.format.to_array()));
-        if let Some(f) = self.magnification_filter {
-            out.push((IMAGE_MAGNIFICATION_FILTER, one_u8(f as u8)));
-        }
-        if let Some(o) = self.opacity {
-            out.push((IMAGE_OPACITY, one_f32(o)));
-        }
-        Ok(out)
+        self.display.push_components(&IMAGE_DISPLAY, &mut out);
+        Ok(sorted_by_name(out))
     }
 }
 
@@ -547,8 +601,7 @@ pub struct DepthImage {
     colormap: Option<Colormap>,
     depth_range: Option<[f64; 2]>,
     point_fill_ratio: Option<f32>,
-    draw_order: Option<f32>,
-    magnification_filter: Option<MagnificationFilter>,
+    display: ImageDisplay,
 }
 
 impl DepthImage {
@@ -576,8 +629,7 @@ impl DepthImage {
             colormap: None,
             depth_range: None,
             point_fill_ratio: None,
-            draw_order: None,
-            magnification_filter: None,
+            display: ImageDisplay::default(),
         })
     }
 
@@ -607,18 +659,7 @@ impl DepthImage {
         self
     }
 
-    /// 2D drawing order: higher is drawn on top (`DepthImage:draw_order`).
-    pub fn with_draw_order(mut self, draw_order: f32) -> Self {
-        self.draw_order = Some(draw_order);
-        self
-    }
-
-    /// How the viewer samples the image when magnified
-    /// (`DepthImage:magnification_filter`).
-    pub fn with_magnification_filter(mut self, filter: MagnificationFilter) -> Self {
-        self.magnification_filter = Some(filter);
-        self
-    }
+    image_display_builders!("DepthImage");
 
     /// How the bytes are read.
     pub fn format(&self) -> ImageFormat {
@@ -628,9 +669,10 @@ impl DepthImage {
 
 impl AsComponents for DepthImage {
     fn as_components(&self) -> Result<Vec<(ComponentDescriptor, ArrayRef)>, ArchetypeError> {
-        // Sorted by component name, as the official SDK writes them.
         let mut out = Vec::with_capacity(8);
         out.push((DEPTH_BUFFER, blob(Self::BUFFER, &self.buffer)?));
+        out.push((DEPTH_FORMAT, self.format.to_array()));
+        self.display.push_components(&DEPTH_DISPLAY, &mut out);
         if let Some(c) = self.colormap {
             out.push((DEPTH_COLORMAP, one_u8(c as u8)));
         }
@@ -638,20 +680,13 @@ impl AsComponents for DepthImage {
             let range: FixedSizeListArray = fixed(Float64Array::from(r.to_vec()));
             out.push((DEPTH_DEPTH_RANGE, Arc::new(range) as ArrayRef));
         }
-        if let Some(d) = self.draw_order {
-            out.push((DEPTH_DRAW_ORDER, one_f32(d)));
-        }
-        out.push((DEPTH_FORMAT, self.format.to_array()));
-        if let Some(f) = self.magnification_filter {
-            out.push((DEPTH_MAGNIFICATION_FILTER, one_u8(f as u8)));
-        }
         if let Some(m) = self.meter {
             out.push((DEPTH_METER, one_f32(m)));
         }
         if let Some(r) = self.point_fill_ratio {
             out.push((DEPTH_POINT_FILL_RATIO, one_f32(r)));
         }
-        Ok(out)
+        Ok(sorted_by_name(out))
     }
 }
 
@@ -706,9 +741,7 @@ impl From<String> for MediaType {
 pub struct EncodedImage {
     blob: ScalarBuffer<u8>,
     media_type: Option<MediaType>,
-    opacity: Option<f32>,
-    draw_order: Option<f32>,
-    magnification_filter: Option<MagnificationFilter>,
+    display: ImageDisplay,
 }
 
 impl EncodedImage {
@@ -719,9 +752,7 @@ impl EncodedImage {
         Self {
             blob: bytes.into().0,
             media_type: None,
-            opacity: None,
-            draw_order: None,
-            magnification_filter: None,
+            display: ImageDisplay::default(),
         }
     }
 
@@ -732,45 +763,19 @@ impl EncodedImage {
         self
     }
 
-    /// Opacity in 0..=1 (`EncodedImage:opacity`).
-    pub fn with_opacity(mut self, opacity: f32) -> Self {
-        self.opacity = Some(opacity);
-        self
-    }
-
-    /// 2D drawing order: higher is drawn on top (`EncodedImage:draw_order`).
-    pub fn with_draw_order(mut self, draw_order: f32) -> Self {
-        self.draw_order = Some(draw_order);
-        self
-    }
-
-    /// How the viewer samples the image when magnified
-    /// (`EncodedImage:magnification_filter`).
-    pub fn with_magnification_filter(mut self, filter: MagnificationFilter) -> Self {
-        self.magnification_filter = Some(filter);
-        self
-    }
+    image_display_builders!("EncodedImage", opacity);
 }
 
 impl AsComponents for EncodedImage {
     fn as_components(&self) -> Result<Vec<(ComponentDescriptor, ArrayRef)>, ArchetypeError> {
-        // Sorted by component name, as the official SDK writes them.
         let mut out = Vec::with_capacity(5);
         out.push((ENCODED_BLOB, blob(Self::BLOB, &self.blob)?));
-        if let Some(d) = self.draw_order {
-            out.push((ENCODED_DRAW_ORDER, one_f32(d)));
-        }
-        if let Some(f) = self.magnification_filter {
-            out.push((ENCODED_MAGNIFICATION_FILTER, one_u8(f as u8)));
-        }
+        self.display.push_components(&ENCODED_DISPLAY, &mut out);
         if let Some(m) = &self.media_type {
             let media_type: ArrayRef = Arc::new(StringArray::from(vec![m.as_str()]));
             out.push((ENCODED_MEDIA_TYPE, media_type));
         }
-        if let Some(o) = self.opacity {
-            out.push((ENCODED_OPACITY, one_f32(o)));
-        }
-        Ok(out)
+        Ok(sorted_by_name(out))
     }
 }
 
