@@ -2,34 +2,17 @@
 
 use std::sync::Arc;
 
-use arrow_array::{
-    Array, ArrayRef, BooleanArray, Float32Array, StringArray, UInt16Array, UInt32Array,
-};
-use arrow_buffer::ScalarBuffer;
+use arrow_array::ArrayRef;
 
-use super::{
-    ArchetypeError, Colors, Coords, Values, check_fits, check_splat, descriptor, len_of, texts,
-};
+use super::instance_style::{InstanceStyle, StyleNames};
+use super::{ArchetypeError, Coords, check_fits, check_splat, sorted_by_name};
 use crate::chunk::{AsComponents, ComponentDescriptor};
 
-const ARCHETYPE: &str = "rerun.archetypes.Arrows3D";
-const CLASS_IDS: ComponentDescriptor =
-    descriptor(ARCHETYPE, "Arrows3D:class_ids", "rerun.components.ClassId");
-const COLORS: ComponentDescriptor =
-    descriptor(ARCHETYPE, "Arrows3D:colors", "rerun.components.Color");
-const LABELS: ComponentDescriptor =
-    descriptor(ARCHETYPE, "Arrows3D:labels", "rerun.components.Text");
-const ORIGINS: ComponentDescriptor =
-    descriptor(ARCHETYPE, "Arrows3D:origins", "rerun.components.Position3D");
-const RADII: ComponentDescriptor =
-    descriptor(ARCHETYPE, "Arrows3D:radii", "rerun.components.Radius");
-const SHOW_LABELS: ComponentDescriptor = descriptor(
-    ARCHETYPE,
-    "Arrows3D:show_labels",
-    "rerun.components.ShowLabels",
-);
-const VECTORS: ComponentDescriptor =
-    descriptor(ARCHETYPE, "Arrows3D:vectors", "rerun.components.Vector3D");
+component_descriptors!("Arrows3D" {
+    ORIGINS: "origins" => "Position3D",
+    VECTORS: "vectors" => "Vector3D",
+});
+const STYLE: StyleNames = style_names!("Arrows3D");
 
 /// Arrows in 3-D (velocities, forces, normals): vectors (required, one per arrow), and
 /// optional origins, radii, colors, labels and class ids — each one value per arrow or a
@@ -57,11 +40,7 @@ const VECTORS: ComponentDescriptor =
 pub struct Arrows3D {
     vectors: Coords<3>,
     origins: Option<Coords<3>>,
-    radii: Option<ScalarBuffer<f32>>,
-    colors: Option<ScalarBuffer<u32>>,
-    labels: Option<StringArray>,
-    show_labels: Option<bool>,
-    class_ids: Option<ScalarBuffer<u16>>,
+    style: InstanceStyle,
 }
 
 impl Arrows3D {
@@ -71,11 +50,7 @@ impl Arrows3D {
         Self {
             vectors: vectors.into(),
             origins: None,
-            radii: None,
-            colors: None,
-            labels: None,
-            show_labels: None,
-            class_ids: None,
+            style: InstanceStyle::default(),
         }
     }
 
@@ -85,35 +60,10 @@ impl Arrows3D {
         self
     }
 
-    /// Radii of the shafts, in scene units (negative: UI points).
-    pub fn with_radii(mut self, radii: impl Into<Values<f32>>) -> Self {
-        self.radii = Some(radii.into().0);
-        self
-    }
-
-    /// Colors, `0xRRGGBBAA`.
-    pub fn with_colors(mut self, colors: impl Into<Colors>) -> Self {
-        self.colors = Some(colors.into().0);
-        self
-    }
-
-    /// Text labels.
-    pub fn with_labels<S: AsRef<str>>(mut self, labels: impl IntoIterator<Item = S>) -> Self {
-        self.labels = Some(texts(labels));
-        self
-    }
-
-    /// Whether the viewer shows the labels (by default it decides from their number).
-    pub fn with_show_labels(mut self, show: bool) -> Self {
-        self.show_labels = Some(show);
-        self
-    }
-
-    /// Class ids (annotation context keys).
-    pub fn with_class_ids(mut self, class_ids: impl Into<Values<u16>>) -> Self {
-        self.class_ids = Some(class_ids.into().0);
-        self
-    }
+    instance_style_builders!(
+        radii: "Radii of the shafts, in scene units (negative: UI points).",
+        show_labels
+    );
 
     /// Number of arrows (vectors).
     pub fn num_arrows(&self) -> usize {
@@ -129,10 +79,7 @@ impl Arrows3D {
             n,
             self.origins.as_ref().map(Coords::len),
         )?;
-        check_splat("Arrows3D:radii", n, len_of(&self.radii))?;
-        check_splat("Arrows3D:colors", n, len_of(&self.colors))?;
-        check_splat("Arrows3D:labels", n, self.labels.as_ref().map(Array::len))?;
-        check_splat("Arrows3D:class_ids", n, len_of(&self.class_ids))
+        self.style.validate(&STYLE, n)
     }
 }
 
@@ -140,35 +87,21 @@ impl AsComponents for Arrows3D {
     fn as_components(&self) -> Result<Vec<(ComponentDescriptor, ArrayRef)>, ArchetypeError> {
         self.validate()?;
         let mut out: Vec<(ComponentDescriptor, ArrayRef)> = Vec::with_capacity(7);
-        // Sorted by component name, as the official SDK writes them.
-        if let Some(c) = &self.class_ids {
-            out.push((CLASS_IDS, Arc::new(UInt16Array::new(c.clone(), None))));
-        }
-        if let Some(c) = &self.colors {
-            out.push((COLORS, Arc::new(UInt32Array::new(c.clone(), None))));
-        }
-        if let Some(l) = &self.labels {
-            out.push((LABELS, Arc::new(l.clone())));
-        }
+        self.style.push_components(&STYLE, &mut out);
         if let Some(o) = &self.origins {
             out.push((ORIGINS, Arc::new(o.to_array())));
         }
-        if let Some(r) = &self.radii {
-            out.push((RADII, Arc::new(Float32Array::new(r.clone(), None))));
-        }
-        if let Some(s) = self.show_labels {
-            out.push((SHOW_LABELS, Arc::new(BooleanArray::from(vec![s]))));
-        }
         out.push((VECTORS, Arc::new(self.vectors.to_array())));
-        Ok(out)
+        Ok(sorted_by_name(out))
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use arrow_array::FixedSizeListArray;
+    use arrow_array::{FixedSizeListArray, UInt32Array};
     use arrow_schema::DataType;
 
+    use super::super::Colors;
     use super::super::testing::{column, columns_of, floats};
     use super::*;
 

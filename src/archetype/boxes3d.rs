@@ -3,55 +3,23 @@
 
 use std::sync::Arc;
 
-use arrow_array::{
-    Array, ArrayRef, BooleanArray, Float32Array, StringArray, StructArray, UInt8Array, UInt16Array,
-    UInt32Array,
-};
-use arrow_buffer::ScalarBuffer;
+use arrow_array::{Array, ArrayRef, Float32Array, StructArray};
 use arrow_schema::{DataType, Field, Fields};
 
+use super::instance_style::{InstanceStyle, StyleNames};
 use super::{
-    ArchetypeError, Colors, Coords, Values, check_fits, check_splat, descriptor, fixed_size_floats,
-    len_of, texts,
+    ArchetypeError, Coords, check_fits, check_splat, fixed_size_floats, one_u8, sorted_by_name,
 };
 use crate::chunk::{AsComponents, ComponentDescriptor};
 
-const ARCHETYPE: &str = "rerun.archetypes.Boxes3D";
-const CENTERS: ComponentDescriptor = descriptor(
-    ARCHETYPE,
-    "Boxes3D:centers",
-    "rerun.components.Translation3D",
-);
-const CLASS_IDS: ComponentDescriptor =
-    descriptor(ARCHETYPE, "Boxes3D:class_ids", "rerun.components.ClassId");
-const COLORS: ComponentDescriptor =
-    descriptor(ARCHETYPE, "Boxes3D:colors", "rerun.components.Color");
-const FILL_MODE: ComponentDescriptor =
-    descriptor(ARCHETYPE, "Boxes3D:fill_mode", "rerun.components.FillMode");
-const HALF_SIZES: ComponentDescriptor = descriptor(
-    ARCHETYPE,
-    "Boxes3D:half_sizes",
-    "rerun.components.HalfSize3D",
-);
-const LABELS: ComponentDescriptor =
-    descriptor(ARCHETYPE, "Boxes3D:labels", "rerun.components.Text");
-const QUATERNIONS: ComponentDescriptor = descriptor(
-    ARCHETYPE,
-    "Boxes3D:quaternions",
-    "rerun.components.RotationQuat",
-);
-const RADII: ComponentDescriptor =
-    descriptor(ARCHETYPE, "Boxes3D:radii", "rerun.components.Radius");
-const ROTATION_AXIS_ANGLES: ComponentDescriptor = descriptor(
-    ARCHETYPE,
-    "Boxes3D:rotation_axis_angles",
-    "rerun.components.RotationAxisAngle",
-);
-const SHOW_LABELS: ComponentDescriptor = descriptor(
-    ARCHETYPE,
-    "Boxes3D:show_labels",
-    "rerun.components.ShowLabels",
-);
+component_descriptors!("Boxes3D" {
+    CENTERS: "centers" => "Translation3D",
+    FILL_MODE: "fill_mode" => "FillMode",
+    HALF_SIZES: "half_sizes" => "HalfSize3D",
+    QUATERNIONS: "quaternions" => "RotationQuat",
+    ROTATION_AXIS_ANGLES: "rotation_axis_angles" => "RotationAxisAngle",
+});
+const STYLE: StyleNames = style_names!("Boxes3D");
 
 /// A rotation by `angle` radians about `axis` (Rerun's `RotationAxisAngle`); the axis need not
 /// be normalized.
@@ -138,12 +106,8 @@ pub struct Boxes3D {
     centers: Option<Coords<3>>,
     rotation_axis_angles: Option<Arc<[RotationAxisAngle]>>,
     quaternions: Option<Coords<4>>,
-    colors: Option<ScalarBuffer<u32>>,
-    radii: Option<ScalarBuffer<f32>>,
     fill_mode: Option<FillMode>,
-    labels: Option<StringArray>,
-    show_labels: Option<bool>,
-    class_ids: Option<ScalarBuffer<u16>>,
+    style: InstanceStyle,
 }
 
 impl Boxes3D {
@@ -155,12 +119,8 @@ impl Boxes3D {
             centers: None,
             rotation_axis_angles: None,
             quaternions: None,
-            colors: None,
-            radii: None,
             fill_mode: None,
-            labels: None,
-            show_labels: None,
-            class_ids: None,
+            style: InstanceStyle::default(),
         }
     }
 
@@ -185,41 +145,16 @@ impl Boxes3D {
         self
     }
 
-    /// Colors, `0xRRGGBBAA`.
-    pub fn with_colors(mut self, colors: impl Into<Colors>) -> Self {
-        self.colors = Some(colors.into().0);
-        self
-    }
-
-    /// Radii of the edge lines, in scene units (negative: UI points).
-    pub fn with_radii(mut self, radii: impl Into<Values<f32>>) -> Self {
-        self.radii = Some(radii.into().0);
-        self
-    }
-
     /// How the boxes are drawn (the viewer's default: wireframe).
     pub fn with_fill_mode(mut self, fill_mode: FillMode) -> Self {
         self.fill_mode = Some(fill_mode);
         self
     }
 
-    /// Text labels.
-    pub fn with_labels<S: AsRef<str>>(mut self, labels: impl IntoIterator<Item = S>) -> Self {
-        self.labels = Some(texts(labels));
-        self
-    }
-
-    /// Whether the viewer shows the labels (by default it decides from their number).
-    pub fn with_show_labels(mut self, show: bool) -> Self {
-        self.show_labels = Some(show);
-        self
-    }
-
-    /// Class ids (annotation context keys).
-    pub fn with_class_ids(mut self, class_ids: impl Into<Values<u16>>) -> Self {
-        self.class_ids = Some(class_ids.into().0);
-        self
-    }
+    instance_style_builders!(
+        radii: "Radii of the edge lines, in scene units (negative: UI points).",
+        show_labels
+    );
 
     /// Number of boxes (half sizes).
     pub fn num_boxes(&self) -> usize {
@@ -241,14 +176,7 @@ impl Boxes3D {
             n,
             self.quaternions.as_ref().map(Coords::len),
         )?;
-        check_splat("Boxes3D:colors", n, len_of(&self.colors))?;
-        check_splat("Boxes3D:radii", n, len_of(&self.radii))?;
-        check_splat(
-            "Boxes3D:labels",
-            n,
-            self.labels.as_ref().map(arrow_array::Array::len),
-        )?;
-        check_splat("Boxes3D:class_ids", n, len_of(&self.class_ids))
+        self.style.validate(&STYLE, n)
     }
 }
 
@@ -256,28 +184,10 @@ impl AsComponents for Boxes3D {
     fn as_components(&self) -> Result<Vec<(ComponentDescriptor, ArrayRef)>, ArchetypeError> {
         self.validate()?;
         let mut out: Vec<(ComponentDescriptor, ArrayRef)> = Vec::with_capacity(10);
-        // Sorted by component name, as the official SDK writes them.
+        self.style.push_components(&STYLE, &mut out);
+        out.push((HALF_SIZES, Arc::new(self.half_sizes.to_array())));
         if let Some(c) = &self.centers {
             out.push((CENTERS, Arc::new(c.to_array())));
-        }
-        if let Some(c) = &self.class_ids {
-            out.push((CLASS_IDS, Arc::new(UInt16Array::new(c.clone(), None))));
-        }
-        if let Some(c) = &self.colors {
-            out.push((COLORS, Arc::new(UInt32Array::new(c.clone(), None))));
-        }
-        if let Some(f) = self.fill_mode {
-            out.push((FILL_MODE, Arc::new(UInt8Array::from(vec![f as u8]))));
-        }
-        out.push((HALF_SIZES, Arc::new(self.half_sizes.to_array())));
-        if let Some(l) = &self.labels {
-            out.push((LABELS, Arc::new(l.clone())));
-        }
-        if let Some(q) = &self.quaternions {
-            out.push((QUATERNIONS, Arc::new(q.to_array())));
-        }
-        if let Some(r) = &self.radii {
-            out.push((RADII, Arc::new(Float32Array::new(r.clone(), None))));
         }
         if let Some(r) = &self.rotation_axis_angles {
             out.push((
@@ -285,17 +195,21 @@ impl AsComponents for Boxes3D {
                 Arc::new(RotationAxisAngle::to_array(r)),
             ));
         }
-        if let Some(s) = self.show_labels {
-            out.push((SHOW_LABELS, Arc::new(BooleanArray::from(vec![s]))));
+        if let Some(q) = &self.quaternions {
+            out.push((QUATERNIONS, Arc::new(q.to_array())));
         }
-        Ok(out)
+        if let Some(f) = self.fill_mode {
+            out.push((FILL_MODE, one_u8(f as u8)));
+        }
+        Ok(sorted_by_name(out))
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use arrow_array::{Array, FixedSizeListArray};
+    use arrow_array::{FixedSizeListArray, UInt8Array, UInt32Array};
 
+    use super::super::Colors;
     use super::super::testing::{column, columns_of, floats};
     use super::*;
 

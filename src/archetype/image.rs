@@ -18,77 +18,35 @@ use arrow_array::{
 use arrow_buffer::{ArrowNativeType, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{DataType, Field, Fields};
 
-use super::transform3d::{fixed, one_f32, one_u8};
 use super::{ArchetypeError, Values};
+use super::{fixed, one_f32, one_u8, sorted_by_name};
 use crate::chunk::{AsComponents, ComponentDescriptor};
 
 mod descriptors {
-    use super::ComponentDescriptor;
-    use crate::archetype::descriptor;
-
-    const IMAGE: &str = "rerun.archetypes.Image";
-    const DEPTH: &str = "rerun.archetypes.DepthImage";
-    const ENCODED: &str = "rerun.archetypes.EncodedImage";
-
-    pub(super) const IMAGE_BUFFER: ComponentDescriptor =
-        descriptor(IMAGE, "Image:buffer", "rerun.components.ImageBuffer");
-    pub(super) const IMAGE_DRAW_ORDER: ComponentDescriptor =
-        descriptor(IMAGE, "Image:draw_order", "rerun.components.DrawOrder");
-    pub(super) const IMAGE_FORMAT: ComponentDescriptor =
-        descriptor(IMAGE, "Image:format", "rerun.components.ImageFormat");
-    pub(super) const IMAGE_MAGNIFICATION_FILTER: ComponentDescriptor = descriptor(
-        IMAGE,
-        "Image:magnification_filter",
-        "rerun.components.MagnificationFilter",
-    );
-    pub(super) const IMAGE_OPACITY: ComponentDescriptor =
-        descriptor(IMAGE, "Image:opacity", "rerun.components.Opacity");
-
-    pub(super) const DEPTH_BUFFER: ComponentDescriptor =
-        descriptor(DEPTH, "DepthImage:buffer", "rerun.components.ImageBuffer");
-    pub(super) const DEPTH_COLORMAP: ComponentDescriptor =
-        descriptor(DEPTH, "DepthImage:colormap", "rerun.components.Colormap");
-    pub(super) const DEPTH_DEPTH_RANGE: ComponentDescriptor = descriptor(
-        DEPTH,
-        "DepthImage:depth_range",
-        "rerun.components.ValueRange",
-    );
-    pub(super) const DEPTH_DRAW_ORDER: ComponentDescriptor =
-        descriptor(DEPTH, "DepthImage:draw_order", "rerun.components.DrawOrder");
-    pub(super) const DEPTH_FORMAT: ComponentDescriptor =
-        descriptor(DEPTH, "DepthImage:format", "rerun.components.ImageFormat");
-    pub(super) const DEPTH_MAGNIFICATION_FILTER: ComponentDescriptor = descriptor(
-        DEPTH,
-        "DepthImage:magnification_filter",
-        "rerun.components.MagnificationFilter",
-    );
-    pub(super) const DEPTH_METER: ComponentDescriptor =
-        descriptor(DEPTH, "DepthImage:meter", "rerun.components.DepthMeter");
-    pub(super) const DEPTH_POINT_FILL_RATIO: ComponentDescriptor = descriptor(
-        DEPTH,
-        "DepthImage:point_fill_ratio",
-        "rerun.components.FillRatio",
-    );
-
-    pub(super) const ENCODED_BLOB: ComponentDescriptor =
-        descriptor(ENCODED, "EncodedImage:blob", "rerun.components.Blob");
-    pub(super) const ENCODED_DRAW_ORDER: ComponentDescriptor = descriptor(
-        ENCODED,
-        "EncodedImage:draw_order",
-        "rerun.components.DrawOrder",
-    );
-    pub(super) const ENCODED_MAGNIFICATION_FILTER: ComponentDescriptor = descriptor(
-        ENCODED,
-        "EncodedImage:magnification_filter",
-        "rerun.components.MagnificationFilter",
-    );
-    pub(super) const ENCODED_MEDIA_TYPE: ComponentDescriptor = descriptor(
-        ENCODED,
-        "EncodedImage:media_type",
-        "rerun.components.MediaType",
-    );
-    pub(super) const ENCODED_OPACITY: ComponentDescriptor =
-        descriptor(ENCODED, "EncodedImage:opacity", "rerun.components.Opacity");
+    component_descriptors!("Image" {
+        IMAGE_BUFFER: "buffer" => "ImageBuffer",
+        IMAGE_DRAW_ORDER: "draw_order" => "DrawOrder",
+        IMAGE_FORMAT: "format" => "ImageFormat",
+        IMAGE_MAGNIFICATION_FILTER: "magnification_filter" => "MagnificationFilter",
+        IMAGE_OPACITY: "opacity" => "Opacity",
+    });
+    component_descriptors!("DepthImage" {
+        DEPTH_BUFFER: "buffer" => "ImageBuffer",
+        DEPTH_COLORMAP: "colormap" => "Colormap",
+        DEPTH_DEPTH_RANGE: "depth_range" => "ValueRange",
+        DEPTH_DRAW_ORDER: "draw_order" => "DrawOrder",
+        DEPTH_FORMAT: "format" => "ImageFormat",
+        DEPTH_MAGNIFICATION_FILTER: "magnification_filter" => "MagnificationFilter",
+        DEPTH_METER: "meter" => "DepthMeter",
+        DEPTH_POINT_FILL_RATIO: "point_fill_ratio" => "FillRatio",
+    });
+    component_descriptors!("EncodedImage" {
+        ENCODED_BLOB: "blob" => "Blob",
+        ENCODED_DRAW_ORDER: "draw_order" => "DrawOrder",
+        ENCODED_MAGNIFICATION_FILTER: "magnification_filter" => "MagnificationFilter",
+        ENCODED_MEDIA_TYPE: "media_type" => "MediaType",
+        ENCODED_OPACITY: "opacity" => "Opacity",
+    });
 }
 use descriptors::*;
 
@@ -391,6 +349,89 @@ fn blob(component: &'static str, bytes: &ScalarBuffer<u8>) -> Result<ArrayRef, A
     Ok(Arc::new(list))
 }
 
+/// How the viewer draws an image, whatever its kind: draw order, magnification filter and
+/// (for color and encoded images) opacity, each written only when set.
+#[derive(Clone, Copy, Debug, Default)]
+struct ImageDisplay {
+    draw_order: Option<f32>,
+    magnification_filter: Option<MagnificationFilter>,
+    opacity: Option<f32>,
+}
+
+/// The descriptors of one archetype's [`ImageDisplay`] components (`None`: it has none).
+struct ImageDisplayDescriptors {
+    draw_order: ComponentDescriptor,
+    magnification_filter: ComponentDescriptor,
+    opacity: Option<ComponentDescriptor>,
+}
+
+impl ImageDisplay {
+    /// Appends the components that are set; the caller sorts the row by name.
+    fn push_components(
+        &self,
+        names: &ImageDisplayDescriptors,
+        out: &mut Vec<(ComponentDescriptor, ArrayRef)>,
+    ) {
+        if let Some(d) = self.draw_order {
+            out.push((names.draw_order.clone(), one_f32(d)));
+        }
+        if let Some(f) = self.magnification_filter {
+            out.push((names.magnification_filter.clone(), one_u8(f as u8)));
+        }
+        if let (Some(o), Some(name)) = (self.opacity, &names.opacity) {
+            out.push((name.clone(), one_f32(o)));
+        }
+    }
+}
+
+/// The `with_*` builders of an image archetype's [`ImageDisplay`] (its field `display`),
+/// documented with the archetype's component names; `with_opacity` only when `opacity` is
+/// named.
+macro_rules! image_display_builders {
+    ($archetype:literal $(, $opacity:ident)?) => {
+        $(image_display_builders!(@ $opacity $archetype);)?
+
+        #[doc = concat!("2D drawing order: higher is drawn on top (`", $archetype, ":draw_order`).")]
+        pub fn with_draw_order(mut self, draw_order: f32) -> Self {
+            self.display.draw_order = Some(draw_order);
+            self
+        }
+
+        #[doc = concat!(
+            "How the viewer samples the image when magnified (`",
+            $archetype,
+            ":magnification_filter`)."
+        )]
+        pub fn with_magnification_filter(mut self, filter: MagnificationFilter) -> Self {
+            self.display.magnification_filter = Some(filter);
+            self
+        }
+    };
+    (@ opacity $archetype:literal) => {
+        #[doc = concat!("Opacity in 0..=1 (`", $archetype, ":opacity`).")]
+        pub fn with_opacity(mut self, opacity: f32) -> Self {
+            self.display.opacity = Some(opacity);
+            self
+        }
+    };
+}
+
+const IMAGE_DISPLAY: ImageDisplayDescriptors = ImageDisplayDescriptors {
+    draw_order: IMAGE_DRAW_ORDER,
+    magnification_filter: IMAGE_MAGNIFICATION_FILTER,
+    opacity: Some(IMAGE_OPACITY),
+};
+const DEPTH_DISPLAY: ImageDisplayDescriptors = ImageDisplayDescriptors {
+    draw_order: DEPTH_DRAW_ORDER,
+    magnification_filter: DEPTH_MAGNIFICATION_FILTER,
+    opacity: None,
+};
+const ENCODED_DISPLAY: ImageDisplayDescriptors = ImageDisplayDescriptors {
+    draw_order: ENCODED_DRAW_ORDER,
+    magnification_filter: ENCODED_MAGNIFICATION_FILTER,
+    opacity: Some(ENCODED_OPACITY),
+};
+
 /// A raw image: pixels as bytes, and the [`ImageFormat`] that says how to read them.
 ///
 /// From an owned `Vec` or a [`Loan`](crate::Loan), **without copying** the pixels, whatever
@@ -419,9 +460,7 @@ fn blob(component: &'static str, bytes: &ScalarBuffer<u8>) -> Result<ArrayRef, A
 pub struct Image {
     buffer: ScalarBuffer<u8>,
     format: ImageFormat,
-    opacity: Option<f32>,
-    draw_order: Option<f32>,
-    magnification_filter: Option<MagnificationFilter>,
+    display: ImageDisplay,
 }
 
 impl Image {
@@ -432,9 +471,7 @@ impl Image {
         Ok(Self {
             buffer,
             format,
-            opacity: None,
-            draw_order: None,
-            magnification_filter: None,
+            display: ImageDisplay::default(),
         })
     }
 
@@ -518,23 +555,7 @@ impl Image {
         )
     }
 
-    /// Opacity in 0..=1 (`Image:opacity`).
-    pub fn with_opacity(mut self, opacity: f32) -> Self {
-        self.opacity = Some(opacity);
-        self
-    }
-
-    /// 2D drawing order: higher is drawn on top (`Image:draw_order`).
-    pub fn with_draw_order(mut self, draw_order: f32) -> Self {
-        self.draw_order = Some(draw_order);
-        self
-    }
-
-    /// How the viewer samples the image when magnified (`Image:magnification_filter`).
-    pub fn with_magnification_filter(mut self, filter: MagnificationFilter) -> Self {
-        self.magnification_filter = Some(filter);
-        self
-    }
+    image_display_builders!("Image", opacity);
 
     /// How the bytes are read.
     pub fn format(&self) -> ImageFormat {
@@ -544,20 +565,11 @@ impl Image {
 
 impl AsComponents for Image {
     fn as_components(&self) -> Result<Vec<(ComponentDescriptor, ArrayRef)>, ArchetypeError> {
-        // Sorted by component name, as the official SDK writes them.
         let mut out = Vec::with_capacity(5);
         out.push((IMAGE_BUFFER, blob(Self::BUFFER, &self.buffer)?));
-        if let Some(d) = self.draw_order {
-            out.push((IMAGE_DRAW_ORDER, one_f32(d)));
-        }
         out.push((IMAGE_FORMAT, self.format.to_array()));
-        if let Some(f) = self.magnification_filter {
-            out.push((IMAGE_MAGNIFICATION_FILTER, one_u8(f as u8)));
-        }
-        if let Some(o) = self.opacity {
-            out.push((IMAGE_OPACITY, one_f32(o)));
-        }
-        Ok(out)
+        self.display.push_components(&IMAGE_DISPLAY, &mut out);
+        Ok(sorted_by_name(out))
     }
 }
 
@@ -589,8 +601,7 @@ pub struct DepthImage {
     colormap: Option<Colormap>,
     depth_range: Option<[f64; 2]>,
     point_fill_ratio: Option<f32>,
-    draw_order: Option<f32>,
-    magnification_filter: Option<MagnificationFilter>,
+    display: ImageDisplay,
 }
 
 impl DepthImage {
@@ -618,8 +629,7 @@ impl DepthImage {
             colormap: None,
             depth_range: None,
             point_fill_ratio: None,
-            draw_order: None,
-            magnification_filter: None,
+            display: ImageDisplay::default(),
         })
     }
 
@@ -649,18 +659,7 @@ impl DepthImage {
         self
     }
 
-    /// 2D drawing order: higher is drawn on top (`DepthImage:draw_order`).
-    pub fn with_draw_order(mut self, draw_order: f32) -> Self {
-        self.draw_order = Some(draw_order);
-        self
-    }
-
-    /// How the viewer samples the image when magnified
-    /// (`DepthImage:magnification_filter`).
-    pub fn with_magnification_filter(mut self, filter: MagnificationFilter) -> Self {
-        self.magnification_filter = Some(filter);
-        self
-    }
+    image_display_builders!("DepthImage");
 
     /// How the bytes are read.
     pub fn format(&self) -> ImageFormat {
@@ -670,9 +669,10 @@ impl DepthImage {
 
 impl AsComponents for DepthImage {
     fn as_components(&self) -> Result<Vec<(ComponentDescriptor, ArrayRef)>, ArchetypeError> {
-        // Sorted by component name, as the official SDK writes them.
         let mut out = Vec::with_capacity(8);
         out.push((DEPTH_BUFFER, blob(Self::BUFFER, &self.buffer)?));
+        out.push((DEPTH_FORMAT, self.format.to_array()));
+        self.display.push_components(&DEPTH_DISPLAY, &mut out);
         if let Some(c) = self.colormap {
             out.push((DEPTH_COLORMAP, one_u8(c as u8)));
         }
@@ -680,20 +680,13 @@ impl AsComponents for DepthImage {
             let range: FixedSizeListArray = fixed(Float64Array::from(r.to_vec()));
             out.push((DEPTH_DEPTH_RANGE, Arc::new(range) as ArrayRef));
         }
-        if let Some(d) = self.draw_order {
-            out.push((DEPTH_DRAW_ORDER, one_f32(d)));
-        }
-        out.push((DEPTH_FORMAT, self.format.to_array()));
-        if let Some(f) = self.magnification_filter {
-            out.push((DEPTH_MAGNIFICATION_FILTER, one_u8(f as u8)));
-        }
         if let Some(m) = self.meter {
             out.push((DEPTH_METER, one_f32(m)));
         }
         if let Some(r) = self.point_fill_ratio {
             out.push((DEPTH_POINT_FILL_RATIO, one_f32(r)));
         }
-        Ok(out)
+        Ok(sorted_by_name(out))
     }
 }
 
@@ -748,9 +741,7 @@ impl From<String> for MediaType {
 pub struct EncodedImage {
     blob: ScalarBuffer<u8>,
     media_type: Option<MediaType>,
-    opacity: Option<f32>,
-    draw_order: Option<f32>,
-    magnification_filter: Option<MagnificationFilter>,
+    display: ImageDisplay,
 }
 
 impl EncodedImage {
@@ -761,9 +752,7 @@ impl EncodedImage {
         Self {
             blob: bytes.into().0,
             media_type: None,
-            opacity: None,
-            draw_order: None,
-            magnification_filter: None,
+            display: ImageDisplay::default(),
         }
     }
 
@@ -774,45 +763,19 @@ impl EncodedImage {
         self
     }
 
-    /// Opacity in 0..=1 (`EncodedImage:opacity`).
-    pub fn with_opacity(mut self, opacity: f32) -> Self {
-        self.opacity = Some(opacity);
-        self
-    }
-
-    /// 2D drawing order: higher is drawn on top (`EncodedImage:draw_order`).
-    pub fn with_draw_order(mut self, draw_order: f32) -> Self {
-        self.draw_order = Some(draw_order);
-        self
-    }
-
-    /// How the viewer samples the image when magnified
-    /// (`EncodedImage:magnification_filter`).
-    pub fn with_magnification_filter(mut self, filter: MagnificationFilter) -> Self {
-        self.magnification_filter = Some(filter);
-        self
-    }
+    image_display_builders!("EncodedImage", opacity);
 }
 
 impl AsComponents for EncodedImage {
     fn as_components(&self) -> Result<Vec<(ComponentDescriptor, ArrayRef)>, ArchetypeError> {
-        // Sorted by component name, as the official SDK writes them.
         let mut out = Vec::with_capacity(5);
         out.push((ENCODED_BLOB, blob(Self::BLOB, &self.blob)?));
-        if let Some(d) = self.draw_order {
-            out.push((ENCODED_DRAW_ORDER, one_f32(d)));
-        }
-        if let Some(f) = self.magnification_filter {
-            out.push((ENCODED_MAGNIFICATION_FILTER, one_u8(f as u8)));
-        }
+        self.display.push_components(&ENCODED_DISPLAY, &mut out);
         if let Some(m) = &self.media_type {
             let media_type: ArrayRef = Arc::new(StringArray::from(vec![m.as_str()]));
             out.push((ENCODED_MEDIA_TYPE, media_type));
         }
-        if let Some(o) = self.opacity {
-            out.push((ENCODED_OPACITY, one_f32(o)));
-        }
-        Ok(out)
+        Ok(sorted_by_name(out))
     }
 }
 

@@ -2,37 +2,18 @@
 
 use std::sync::Arc;
 
-use arrow_array::{
-    Array, ArrayRef, BooleanArray, Float32Array, ListArray, StringArray, UInt16Array, UInt32Array,
-};
+use arrow_array::{Array, ArrayRef, ListArray};
 use arrow_buffer::{OffsetBuffer, ScalarBuffer};
 use arrow_schema::Field;
 
-use super::{ArchetypeError, Colors, Coords, Values, check_splat, descriptor, len_of, texts};
+use super::instance_style::{InstanceStyle, StyleNames};
+use super::{ArchetypeError, Coords, sorted_by_name};
 use crate::chunk::{AsComponents, ComponentDescriptor};
 
-const ARCHETYPE: &str = "rerun.archetypes.LineStrips3D";
-const CLASS_IDS: ComponentDescriptor = descriptor(
-    ARCHETYPE,
-    "LineStrips3D:class_ids",
-    "rerun.components.ClassId",
-);
-const COLORS: ComponentDescriptor =
-    descriptor(ARCHETYPE, "LineStrips3D:colors", "rerun.components.Color");
-const LABELS: ComponentDescriptor =
-    descriptor(ARCHETYPE, "LineStrips3D:labels", "rerun.components.Text");
-const RADII: ComponentDescriptor =
-    descriptor(ARCHETYPE, "LineStrips3D:radii", "rerun.components.Radius");
-const SHOW_LABELS: ComponentDescriptor = descriptor(
-    ARCHETYPE,
-    "LineStrips3D:show_labels",
-    "rerun.components.ShowLabels",
-);
-const STRIPS: ComponentDescriptor = descriptor(
-    ARCHETYPE,
-    "LineStrips3D:strips",
-    "rerun.components.LineStrip3D",
-);
+component_descriptors!("LineStrips3D" {
+    STRIPS: "strips" => "LineStrip3D",
+});
+const STYLE: StyleNames = style_names!("LineStrips3D");
 
 /// Polylines in 3-D: strips of connected points (required), and optional colors, radii,
 /// labels and class ids — each one value per strip or a single value for all — plus whether
@@ -69,11 +50,7 @@ pub struct LineStrips3D {
     points: Coords<3>,
     /// Where each strip ends in `points` (an exclusive index); increasing.
     ends: Arc<[usize]>,
-    radii: Option<ScalarBuffer<f32>>,
-    colors: Option<ScalarBuffer<u32>>,
-    labels: Option<StringArray>,
-    show_labels: Option<bool>,
-    class_ids: Option<ScalarBuffer<u16>>,
+    style: InstanceStyle,
 }
 
 impl LineStrips3D {
@@ -113,43 +90,14 @@ impl LineStrips3D {
         Self {
             points,
             ends,
-            radii: None,
-            colors: None,
-            labels: None,
-            show_labels: None,
-            class_ids: None,
+            style: InstanceStyle::default(),
         }
     }
 
-    /// Radii of the lines, in scene units (negative: UI points).
-    pub fn with_radii(mut self, radii: impl Into<Values<f32>>) -> Self {
-        self.radii = Some(radii.into().0);
-        self
-    }
-
-    /// Colors, `0xRRGGBBAA`.
-    pub fn with_colors(mut self, colors: impl Into<Colors>) -> Self {
-        self.colors = Some(colors.into().0);
-        self
-    }
-
-    /// Text labels.
-    pub fn with_labels<S: AsRef<str>>(mut self, labels: impl IntoIterator<Item = S>) -> Self {
-        self.labels = Some(texts(labels));
-        self
-    }
-
-    /// Whether the viewer shows the labels (by default it decides from their number).
-    pub fn with_show_labels(mut self, show: bool) -> Self {
-        self.show_labels = Some(show);
-        self
-    }
-
-    /// Class ids (annotation context keys).
-    pub fn with_class_ids(mut self, class_ids: impl Into<Values<u16>>) -> Self {
-        self.class_ids = Some(class_ids.into().0);
-        self
-    }
+    instance_style_builders!(
+        radii: "Radii of the lines, in scene units (negative: UI points).",
+        show_labels
+    );
 
     /// Number of strips.
     pub fn num_strips(&self) -> usize {
@@ -165,15 +113,7 @@ impl LineStrips3D {
     /// component has one value per strip or exactly one value.
     pub fn validate(&self) -> Result<(), ArchetypeError> {
         self.offsets()?;
-        let n = self.num_strips();
-        check_splat("LineStrips3D:radii", n, len_of(&self.radii))?;
-        check_splat("LineStrips3D:colors", n, len_of(&self.colors))?;
-        check_splat(
-            "LineStrips3D:labels",
-            n,
-            self.labels.as_ref().map(Array::len),
-        )?;
-        check_splat("LineStrips3D:class_ids", n, len_of(&self.class_ids))
+        self.style.validate(&STYLE, self.num_strips())
     }
 
     /// Offsets of the strips in the points, as an Arrow list needs them.
@@ -212,31 +152,18 @@ impl AsComponents for LineStrips3D {
                 }
             })?;
         let mut out: Vec<(ComponentDescriptor, ArrayRef)> = Vec::with_capacity(6);
-        // Sorted by component name, as the official SDK writes them.
-        if let Some(c) = &self.class_ids {
-            out.push((CLASS_IDS, Arc::new(UInt16Array::new(c.clone(), None))));
-        }
-        if let Some(c) = &self.colors {
-            out.push((COLORS, Arc::new(UInt32Array::new(c.clone(), None))));
-        }
-        if let Some(l) = &self.labels {
-            out.push((LABELS, Arc::new(l.clone())));
-        }
-        if let Some(r) = &self.radii {
-            out.push((RADII, Arc::new(Float32Array::new(r.clone(), None))));
-        }
-        if let Some(s) = self.show_labels {
-            out.push((SHOW_LABELS, Arc::new(BooleanArray::from(vec![s]))));
-        }
+        self.style.push_components(&STYLE, &mut out);
         out.push((STRIPS, Arc::new(strips)));
-        Ok(out)
+        Ok(sorted_by_name(out))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use arrow_array::UInt32Array;
     use arrow_schema::DataType;
 
+    use super::super::Colors;
     use super::super::testing::{column, columns_of, floats};
     use super::*;
 

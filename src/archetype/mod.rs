@@ -1,5 +1,23 @@
 //! Archetypes: typed builders for what users log. One file per archetype.
 
+/// Declares `const` descriptors of one of Rerun's archetypes: `NAME: "field" => "Type"` is
+/// the component `Archetype:field` of archetype `rerun.archetypes.Archetype`, of type
+/// `rerun.components.Type` (names and types as Rerun 0.41 has them), visible in the crate.
+macro_rules! component_descriptors {
+    ($archetype:literal { $($name:ident: $field:literal => $ty:literal),* $(,)? }) => {
+        $(
+            pub(crate) const $name: $crate::chunk::ComponentDescriptor = $crate::archetype::descriptor(
+                concat!("rerun.archetypes.", $archetype),
+                concat!($archetype, ":", $field),
+                concat!("rerun.components.", $ty),
+            );
+        )*
+    };
+}
+
+#[macro_use]
+mod instance_style;
+
 mod arrows3d;
 mod boxes3d;
 mod dynamic;
@@ -15,7 +33,9 @@ mod transform3d;
 use std::borrow::Cow::Borrowed;
 use std::sync::Arc;
 
-use arrow_array::{Array, ArrayRef, FixedSizeListArray, Float32Array, ListArray, StringArray};
+use arrow_array::{
+    Array, ArrayRef, FixedSizeListArray, Float32Array, ListArray, StringArray, UInt8Array,
+};
 use arrow_buffer::{ArrowNativeType, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{DataType, Field};
 
@@ -32,6 +52,14 @@ pub(crate) const fn descriptor(
         component: Borrowed(component),
         component_type: Some(Borrowed(component_type)),
     }
+}
+
+/// A row's components sorted by component name, the order the official SDK writes them in.
+pub(crate) fn sorted_by_name(
+    mut components: Vec<(ComponentDescriptor, ArrayRef)>,
+) -> Vec<(ComponentDescriptor, ArrayRef)> {
+    components.sort_unstable_by(|(a, _), (b, _)| a.component.cmp(&b.component));
+    components
 }
 
 /// A column for `send_columns`: `values` cut into rows of `per_row` instances each, without
@@ -246,6 +274,46 @@ pub(crate) fn fixed_size_floats<const N: usize>(values: ScalarBuffer<f32>) -> Fi
         Arc::new(Float32Array::new(values, None)),
         None,
     )
+}
+
+/// A row-major 3×3 matrix as the column-major 9 values Rerun stores.
+pub(crate) fn column_major(rows: [[f32; 3]; 3]) -> [f32; 9] {
+    let mut out = [0.0; 9];
+    for (c, column) in out.chunks_exact_mut(3).enumerate() {
+        for (r, v) in column.iter_mut().enumerate() {
+            *v = rows[r][c];
+        }
+    }
+    out
+}
+
+/// One instance of a fixed-size list of non-null values (`fixed_size_list<item: T not
+/// null>[N]`, N = `values.len()`), the type of Rerun's vector and matrix components.
+pub(crate) fn fixed(values: impl Array + 'static) -> FixedSizeListArray {
+    let field = Arc::new(Field::new_list_field(values.data_type().clone(), false));
+    // At most 9 values here: the cast cannot truncate.
+    let size = values.len() as i32;
+    FixedSizeListArray::new(field, size, Arc::new(values), None)
+}
+
+/// One instance of `[f32; N]` as a fixed-size list.
+pub(crate) fn fixed_f32<const N: usize>(values: [f32; N]) -> FixedSizeListArray {
+    fixed_size_floats::<N>(ScalarBuffer::from(values.to_vec()))
+}
+
+/// One `f32` instance (a scalar component: opacity, draw order, meter, …).
+pub(crate) fn one_f32(v: f32) -> ArrayRef {
+    Arc::new(Float32Array::from(vec![v]))
+}
+
+/// One `u8` instance (an enum component).
+pub(crate) fn one_u8(v: u8) -> ArrayRef {
+    Arc::new(UInt8Array::from(vec![v]))
+}
+
+/// One `utf8` instance.
+pub(crate) fn one_str(v: &str) -> ArrayRef {
+    Arc::new(StringArray::from(vec![v]))
 }
 
 macro_rules! coords_from {

@@ -9,45 +9,19 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, UInt8Array, UInt32Array};
 
 use super::ArchetypeError;
-use super::transform3d::{column_major, fixed, fixed_f32, one_f32, one_str};
+use super::{column_major, fixed, fixed_f32, one_f32, one_str};
 use crate::chunk::{AsComponents, ComponentDescriptor};
 
-const ARCHETYPE: &str = "rerun.archetypes.Pinhole";
-
-const CAMERA_XYZ: ComponentDescriptor = super::descriptor(
-    ARCHETYPE,
-    "Pinhole:camera_xyz",
-    "rerun.components.ViewCoordinates",
-);
-const CHILD_FRAME: ComponentDescriptor = super::descriptor(
-    ARCHETYPE,
-    "Pinhole:child_frame",
-    "rerun.components.TransformFrameId",
-);
-const COLOR: ComponentDescriptor =
-    super::descriptor(ARCHETYPE, "Pinhole:color", "rerun.components.Color");
-const IMAGE_FROM_CAMERA: ComponentDescriptor = super::descriptor(
-    ARCHETYPE,
-    "Pinhole:image_from_camera",
-    "rerun.components.PinholeProjection",
-);
-const IMAGE_PLANE_DISTANCE: ComponentDescriptor = super::descriptor(
-    ARCHETYPE,
-    "Pinhole:image_plane_distance",
-    "rerun.components.ImagePlaneDistance",
-);
-const LINE_WIDTH: ComponentDescriptor =
-    super::descriptor(ARCHETYPE, "Pinhole:line_width", "rerun.components.Radius");
-const PARENT_FRAME: ComponentDescriptor = super::descriptor(
-    ARCHETYPE,
-    "Pinhole:parent_frame",
-    "rerun.components.TransformFrameId",
-);
-const RESOLUTION: ComponentDescriptor = super::descriptor(
-    ARCHETYPE,
-    "Pinhole:resolution",
-    "rerun.components.Resolution",
-);
+component_descriptors!("Pinhole" {
+    CAMERA_XYZ: "camera_xyz" => "ViewCoordinates",
+    CHILD_FRAME: "child_frame" => "TransformFrameId",
+    COLOR: "color" => "Color",
+    IMAGE_FROM_CAMERA: "image_from_camera" => "PinholeProjection",
+    IMAGE_PLANE_DISTANCE: "image_plane_distance" => "ImagePlaneDistance",
+    LINE_WIDTH: "line_width" => "Radius",
+    PARENT_FRAME: "parent_frame" => "TransformFrameId",
+    RESOLUTION: "resolution" => "Resolution",
+});
 
 /// One direction of a [`ViewCoordinates`] axis (Rerun's `ViewDir`, stored as its `u8`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -2,43 +2,21 @@
 
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, BooleanArray, Float32Array, StringArray, UInt16Array, UInt32Array};
+use arrow_array::{ArrayRef, UInt16Array};
 use arrow_buffer::ScalarBuffer;
 
+use super::instance_style::{InstanceStyle, StyleNames};
 use super::{
-    ArchetypeError, Colors, Coords, Values, check_fits, check_splat, descriptor, len_of, texts,
+    ArchetypeError, Coords, Values, check_fits, check_splat, len_of, one_f32, sorted_by_name,
 };
 use crate::chunk::{AsComponents, ComponentDescriptor};
 
-const ARCHETYPE: &str = "rerun.archetypes.Points2D";
-const CLASS_IDS: ComponentDescriptor =
-    descriptor(ARCHETYPE, "Points2D:class_ids", "rerun.components.ClassId");
-const COLORS: ComponentDescriptor =
-    descriptor(ARCHETYPE, "Points2D:colors", "rerun.components.Color");
-const DRAW_ORDER: ComponentDescriptor = descriptor(
-    ARCHETYPE,
-    "Points2D:draw_order",
-    "rerun.components.DrawOrder",
-);
-const KEYPOINT_IDS: ComponentDescriptor = descriptor(
-    ARCHETYPE,
-    "Points2D:keypoint_ids",
-    "rerun.components.KeypointId",
-);
-const LABELS: ComponentDescriptor =
-    descriptor(ARCHETYPE, "Points2D:labels", "rerun.components.Text");
-const POSITIONS: ComponentDescriptor = descriptor(
-    ARCHETYPE,
-    "Points2D:positions",
-    "rerun.components.Position2D",
-);
-const RADII: ComponentDescriptor =
-    descriptor(ARCHETYPE, "Points2D:radii", "rerun.components.Radius");
-const SHOW_LABELS: ComponentDescriptor = descriptor(
-    ARCHETYPE,
-    "Points2D:show_labels",
-    "rerun.components.ShowLabels",
-);
+component_descriptors!("Points2D" {
+    DRAW_ORDER: "draw_order" => "DrawOrder",
+    KEYPOINT_IDS: "keypoint_ids" => "KeypointId",
+    POSITIONS: "positions" => "Position2D",
+});
+const STYLE: StyleNames = style_names!("Points2D");
 
 /// Points in 2-D (pixels of an image, a plot): positions (required), and optional colors,
 /// radii, labels, class ids and keypoint ids — each one value per point or a single value for
@@ -68,12 +46,8 @@ const SHOW_LABELS: ComponentDescriptor = descriptor(
 #[derive(Clone, Debug)]
 pub struct Points2D {
     positions: Coords<2>,
-    radii: Option<ScalarBuffer<f32>>,
-    colors: Option<ScalarBuffer<u32>>,
-    labels: Option<StringArray>,
-    show_labels: Option<bool>,
+    style: InstanceStyle,
     draw_order: Option<f32>,
-    class_ids: Option<ScalarBuffer<u16>>,
     keypoint_ids: Option<ScalarBuffer<u16>>,
 }
 
@@ -82,49 +56,17 @@ impl Points2D {
     pub fn new(positions: impl Into<Coords<2>>) -> Self {
         Self {
             positions: positions.into(),
-            radii: None,
-            colors: None,
-            labels: None,
-            show_labels: None,
+            style: InstanceStyle::default(),
             draw_order: None,
-            class_ids: None,
             keypoint_ids: None,
         }
     }
 
-    /// Radii in scene units (negative: UI points).
-    pub fn with_radii(mut self, radii: impl Into<Values<f32>>) -> Self {
-        self.radii = Some(radii.into().0);
-        self
-    }
-
-    /// Colors, `0xRRGGBBAA`.
-    pub fn with_colors(mut self, colors: impl Into<Colors>) -> Self {
-        self.colors = Some(colors.into().0);
-        self
-    }
-
-    /// Text labels.
-    pub fn with_labels<S: AsRef<str>>(mut self, labels: impl IntoIterator<Item = S>) -> Self {
-        self.labels = Some(texts(labels));
-        self
-    }
-
-    /// Whether the viewer shows the labels (by default it decides from their number).
-    pub fn with_show_labels(mut self, show: bool) -> Self {
-        self.show_labels = Some(show);
-        self
-    }
+    instance_style_builders!(radii: "Radii in scene units (negative: UI points).", show_labels);
 
     /// Draw order among 2-D things of one view: higher is drawn on top.
     pub fn with_draw_order(mut self, order: f32) -> Self {
         self.draw_order = Some(order);
-        self
-    }
-
-    /// Class ids (annotation context keys).
-    pub fn with_class_ids(mut self, class_ids: impl Into<Values<u16>>) -> Self {
-        self.class_ids = Some(class_ids.into().0);
         self
     }
 
@@ -143,14 +85,7 @@ impl Points2D {
     pub fn validate(&self) -> Result<(), ArchetypeError> {
         let n = self.num_points();
         check_fits::<2>("Points2D:positions", n)?;
-        check_splat("Points2D:radii", n, len_of(&self.radii))?;
-        check_splat("Points2D:colors", n, len_of(&self.colors))?;
-        check_splat(
-            "Points2D:labels",
-            n,
-            self.labels.as_ref().map(arrow_array::Array::len),
-        )?;
-        check_splat("Points2D:class_ids", n, len_of(&self.class_ids))?;
+        self.style.validate(&STYLE, n)?;
         check_splat("Points2D:keypoint_ids", n, len_of(&self.keypoint_ids))
     }
 }
@@ -159,30 +94,15 @@ impl AsComponents for Points2D {
     fn as_components(&self) -> Result<Vec<(ComponentDescriptor, ArrayRef)>, ArchetypeError> {
         self.validate()?;
         let mut out: Vec<(ComponentDescriptor, ArrayRef)> = Vec::with_capacity(8);
-        // Sorted by component name, as the official SDK writes them.
-        if let Some(c) = &self.class_ids {
-            out.push((CLASS_IDS, Arc::new(UInt16Array::new(c.clone(), None))));
-        }
-        if let Some(c) = &self.colors {
-            out.push((COLORS, Arc::new(UInt32Array::new(c.clone(), None))));
-        }
+        self.style.push_components(&STYLE, &mut out);
         if let Some(d) = self.draw_order {
-            out.push((DRAW_ORDER, Arc::new(Float32Array::from(vec![d]))));
+            out.push((DRAW_ORDER, one_f32(d)));
         }
         if let Some(k) = &self.keypoint_ids {
             out.push((KEYPOINT_IDS, Arc::new(UInt16Array::new(k.clone(), None))));
         }
-        if let Some(l) = &self.labels {
-            out.push((LABELS, Arc::new(l.clone())));
-        }
         out.push((POSITIONS, Arc::new(self.positions.to_array())));
-        if let Some(r) = &self.radii {
-            out.push((RADII, Arc::new(Float32Array::new(r.clone(), None))));
-        }
-        if let Some(s) = self.show_labels {
-            out.push((SHOW_LABELS, Arc::new(BooleanArray::from(vec![s]))));
-        }
-        Ok(out)
+        Ok(sorted_by_name(out))
     }
 }
 

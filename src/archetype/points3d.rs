@@ -3,41 +3,19 @@
 use std::sync::Arc;
 
 use arrow_array::{
-    Array, ArrayRef, FixedSizeListArray, Float32Array, ListArray, StringArray, UInt16Array,
-    UInt32Array,
+    Array, ArrayRef, Float32Array, ListArray, StringArray, UInt16Array, UInt32Array,
 };
 use arrow_buffer::{OffsetBuffer, ScalarBuffer};
-use arrow_schema::{ArrowError, DataType, Field};
+use arrow_schema::{ArrowError, Field};
 
-use super::{ArchetypeError, Colors, Values};
+use super::instance_style::{InstanceStyle, StyleNames, pinned};
+use super::{ArchetypeError, check_fits, fixed_size_floats, sorted_by_name};
 use crate::chunk::{AsComponents, ComponentColumn, ComponentDescriptor};
 
-const ARCHETYPE: &str = "rerun.archetypes.Points3D";
-
-/// Descriptors of the Points3D components spate writes (names and types as Rerun 0.41 has them).
-pub(crate) mod descriptors {
-    use super::{ARCHETYPE, ComponentDescriptor};
-    use std::borrow::Cow::Borrowed;
-
-    macro_rules! descriptor {
-        ($name:ident, $component:literal, $ty:literal) => {
-            pub(crate) const $name: ComponentDescriptor = ComponentDescriptor {
-                archetype: Some(Borrowed(ARCHETYPE)),
-                component: Borrowed($component),
-                component_type: Some(Borrowed($ty)),
-            };
-        };
-    }
-    descriptor!(
-        POSITIONS,
-        "Points3D:positions",
-        "rerun.components.Position3D"
-    );
-    descriptor!(COLORS, "Points3D:colors", "rerun.components.Color");
-    descriptor!(RADII, "Points3D:radii", "rerun.components.Radius");
-    descriptor!(CLASS_IDS, "Points3D:class_ids", "rerun.components.ClassId");
-    descriptor!(LABELS, "Points3D:labels", "rerun.components.Text");
-}
+component_descriptors!("Points3D" {
+    POSITIONS: "positions" => "Position3D",
+});
+const STYLE: StyleNames = style_names!("Points3D");
 
 /// Positions `[x, y, z]` of a cloud; from an owned `Vec<[f32; 3]>` **without copying**.
 pub type Positions = super::Coords<3>;
@@ -70,11 +48,8 @@ impl From<crate::pool::LoanedPoints> for Positions {
 #[derive(Clone, Debug)]
 pub struct Points3D {
     positions: ScalarBuffer<f32>,
-    colors: Option<ScalarBuffer<u32>>,
-    radii: Option<ScalarBuffer<f32>>,
-    class_ids: Option<ScalarBuffer<u16>>,
-    /// Boxed behind an `Arc`: labels are rare, and rows travel by value through lanes.
-    labels: Option<Arc<StringArray>>,
+    /// Colors, radii, class ids and labels (Points3D has no `show_labels` builder here).
+    style: InstanceStyle,
 }
 
 impl Points3D {
@@ -82,41 +57,11 @@ impl Points3D {
     pub fn new(positions: impl Into<Positions>) -> Self {
         Self {
             positions: positions.into().0,
-            colors: None,
-            radii: None,
-            class_ids: None,
-            labels: None,
+            style: InstanceStyle::default(),
         }
     }
 
-    /// Colors, `0xRRGGBBAA`.
-    pub fn with_colors(mut self, colors: impl Into<Colors>) -> Self {
-        self.colors = Some(colors.into().0);
-        self
-    }
-
-    /// Radii in scene units (negative: UI points).
-    pub fn with_radii(mut self, radii: impl Into<Values<f32>>) -> Self {
-        self.radii = Some(radii.into().0);
-        self
-    }
-
-    /// Class ids (annotation context keys).
-    pub fn with_class_ids(mut self, class_ids: impl Into<Values<u16>>) -> Self {
-        self.class_ids = Some(class_ids.into().0);
-        self
-    }
-
-    /// Text labels.
-    pub fn with_labels<S: AsRef<str>>(mut self, labels: impl IntoIterator<Item = S>) -> Self {
-        self.labels = Some(Arc::new(
-            labels
-                .into_iter()
-                .map(|s| Some(s.as_ref().to_owned()))
-                .collect(),
-        ));
-        self
-    }
+    instance_style_builders!(radii: "Radii in scene units (negative: UI points).");
 
     /// Number of points (positions).
     pub fn num_points(&self) -> usize {
@@ -125,14 +70,7 @@ impl Points3D {
 
     /// Payload bytes this cloud holds (all component buffers).
     pub fn payload_bytes(&self) -> usize {
-        self.positions.inner().len()
-            + self.colors.as_ref().map_or(0, |c| c.inner().len())
-            + self.radii.as_ref().map_or(0, |c| c.inner().len())
-            + self.class_ids.as_ref().map_or(0, |c| c.inner().len())
-            + self
-                .labels
-                .as_ref()
-                .map_or(0, |l| l.get_buffer_memory_size())
+        self.positions.inner().len() + self.style.payload_bytes()
     }
 
     /// Memory this cloud keeps alive, in bytes: the whole allocations behind its buffers
@@ -148,43 +86,14 @@ impl Points3D {
     /// assert!(p.retained_bytes() >= 12_000_000);
     /// ```
     pub fn retained_bytes(&self) -> usize {
-        fn pinned<T: arrow_buffer::ArrowNativeType>(b: &ScalarBuffer<T>) -> usize {
-            b.inner().capacity().max(b.inner().len())
-        }
-        pinned(&self.positions)
-            + self.colors.as_ref().map_or(0, pinned)
-            + self.radii.as_ref().map_or(0, pinned)
-            + self.class_ids.as_ref().map_or(0, pinned)
-            + self
-                .labels
-                .as_ref()
-                .map_or(0, |l| l.get_buffer_memory_size())
+        pinned(&self.positions) + self.style.retained_bytes()
     }
 
     /// Checks every optional component has one value per point or exactly one value.
     pub fn validate(&self) -> Result<(), ArchetypeError> {
         let n = self.num_points();
-        if n > i32::MAX as usize / 3 {
-            return Err(ArchetypeError::TooLarge {
-                component: "Points3D:positions",
-                found: n,
-            });
-        }
-        let check = |component, found: Option<usize>| match found {
-            Some(found) if found != n && found != 1 => Err(ArchetypeError::LengthMismatch {
-                component,
-                expected: n,
-                found,
-            }),
-            _ => Ok(()),
-        };
-        check("Points3D:colors", self.colors.as_ref().map(|c| c.len()))?;
-        check("Points3D:radii", self.radii.as_ref().map(|c| c.len()))?;
-        check(
-            "Points3D:class_ids",
-            self.class_ids.as_ref().map(|c| c.len()),
-        )?;
-        check("Points3D:labels", self.labels.as_ref().map(|c| c.len()))
+        check_fits::<3>("Points3D:positions", n)?;
+        self.style.validate(&STYLE, n)
     }
 }
 
@@ -200,10 +109,11 @@ impl Points3D {
 
     /// Which optional components are present.
     pub(crate) fn component_mask(&self) -> ComponentMask {
-        u8::from(self.colors.is_some())
-            | u8::from(self.radii.is_some()) << 1
-            | u8::from(self.class_ids.is_some()) << 2
-            | u8::from(self.labels.is_some()) << 3
+        let s = &self.style;
+        u8::from(s.colors.is_some())
+            | u8::from(s.radii.is_some()) << 1
+            | u8::from(s.class_ids.is_some()) << 2
+            | u8::from(s.labels.is_some()) << 3
     }
 }
 
@@ -269,19 +179,19 @@ impl Points3DColumns {
     pub(crate) fn push(&mut self, p: &Points3D) -> Result<(), ArrowError> {
         self.positions.extend_from_slice(&p.positions);
         next_offset(&mut self.position_offsets, p.positions.len() / 3)?;
-        if let Some(c) = &p.colors {
+        if let Some(c) = &p.style.colors {
             self.colors.0.extend_from_slice(c);
             next_offset(&mut self.colors.1, c.len())?;
         }
-        if let Some(r) = &p.radii {
+        if let Some(r) = &p.style.radii {
             self.radii.0.extend_from_slice(r);
             next_offset(&mut self.radii.1, r.len())?;
         }
-        if let Some(c) = &p.class_ids {
+        if let Some(c) = &p.style.class_ids {
             self.class_ids.0.extend_from_slice(c);
             next_offset(&mut self.class_ids.1, c.len())?;
         }
-        if let Some(l) = &p.labels {
+        if let Some(l) = &p.style.labels {
             next_offset(&mut self.label_offsets, l.len())?;
             self.labels.push(StringArray::clone(l));
         }
@@ -290,12 +200,11 @@ impl Points3DColumns {
 
     /// The finished columns: the appended `Vec`s become the Arrow buffers (no copy).
     pub(crate) fn finish(self) -> Result<Vec<ComponentColumn>, ArrowError> {
-        use descriptors::*;
         let mut out = Vec::with_capacity(5);
         if self.mask & 4 != 0 {
             let (v, o) = self.class_ids;
             out.push(list_column(
-                CLASS_IDS,
+                STYLE.class_ids_descriptor(),
                 o,
                 Arc::new(UInt16Array::new(v.into(), None)),
             )?);
@@ -303,7 +212,7 @@ impl Points3DColumns {
         if self.mask & 1 != 0 {
             let (v, o) = self.colors;
             out.push(list_column(
-                COLORS,
+                STYLE.colors_descriptor(),
                 o,
                 Arc::new(UInt32Array::new(v.into(), None)),
             )?);
@@ -311,14 +220,12 @@ impl Points3DColumns {
         if self.mask & 8 != 0 {
             let parts: Vec<&dyn Array> = self.labels.iter().map(|l| l as &dyn Array).collect();
             out.push(list_column(
-                LABELS,
+                STYLE.labels_descriptor(),
                 self.label_offsets,
                 arrow_select::concat::concat(&parts)?,
             )?);
         }
-        let coords = Float32Array::new(self.positions.into(), None);
-        let item = Arc::new(Field::new_list_field(DataType::Float32, false));
-        let fsl = FixedSizeListArray::new(item, 3, Arc::new(coords), None);
+        let fsl = fixed_size_floats::<3>(self.positions.into());
         out.push(list_column(
             POSITIONS,
             self.position_offsets,
@@ -327,7 +234,7 @@ impl Points3DColumns {
         if self.mask & 2 != 0 {
             let (v, o) = self.radii;
             out.push(list_column(
-                RADII,
+                STYLE.radii_descriptor(),
                 o,
                 Arc::new(Float32Array::new(v.into(), None)),
             )?);
@@ -342,32 +249,22 @@ impl AsComponents for Points3D {
     }
 
     fn as_components(&self) -> Result<Vec<(ComponentDescriptor, ArrayRef)>, ArchetypeError> {
-        use descriptors::*;
         self.validate()?;
-        let coords = Float32Array::new(self.positions.clone(), None);
-        let item = Arc::new(Field::new_list_field(DataType::Float32, false));
-        let positions = FixedSizeListArray::new(item, 3, Arc::new(coords), None);
         let mut out: Vec<(ComponentDescriptor, ArrayRef)> = Vec::with_capacity(5);
-        // Sorted by component name, as the official SDK writes them.
-        if let Some(c) = &self.class_ids {
-            out.push((CLASS_IDS, Arc::new(UInt16Array::new(c.clone(), None))));
-        }
-        if let Some(c) = &self.colors {
-            out.push((COLORS, Arc::new(UInt32Array::new(c.clone(), None))));
-        }
-        if let Some(l) = &self.labels {
-            out.push((LABELS, l.clone()));
-        }
-        out.push((POSITIONS, Arc::new(positions)));
-        if let Some(r) = &self.radii {
-            out.push((RADII, Arc::new(Float32Array::new(r.clone(), None))));
-        }
-        Ok(out)
+        self.style.push_components(&STYLE, &mut out);
+        out.push((
+            POSITIONS,
+            Arc::new(fixed_size_floats::<3>(self.positions.clone())),
+        ));
+        Ok(sorted_by_name(out))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use arrow_array::FixedSizeListArray;
+
+    use super::super::Colors;
     use super::*;
 
     #[test]
@@ -394,8 +291,8 @@ mod tests {
         let p = Points3D::new(vec![[0.0; 3]; 10])
             .with_colors(c)
             .with_radii(r);
-        assert_eq!(p.colors.as_ref().unwrap().inner().as_ptr(), cp);
-        assert_eq!(p.radii.as_ref().unwrap().inner().as_ptr(), rp);
+        assert_eq!(p.style.colors.as_ref().unwrap().inner().as_ptr(), cp);
+        assert_eq!(p.style.radii.as_ref().unwrap().inner().as_ptr(), rp);
     }
 
     #[test]

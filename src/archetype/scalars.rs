@@ -8,11 +8,9 @@ use arrow_buffer::ScalarBuffer;
 use super::{ArchetypeError, Values, rows_of};
 use crate::chunk::{AsComponents, ComponentColumn, ComponentDescriptor};
 
-const SCALARS: ComponentDescriptor = super::descriptor(
-    "rerun.archetypes.Scalars",
-    "Scalars:scalars",
-    "rerun.components.Scalar",
-);
+component_descriptors!("Scalars" {
+    SCALARS: "scalars" => "Scalar",
+});
 
 /// Values to plot over time (IMU axes, temperatures, speeds): one row holds one value per
 /// series. From an owned `Vec<f64>` without copying.

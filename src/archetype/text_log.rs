@@ -8,14 +8,14 @@ use std::sync::Arc;
 
 use arrow_array::{ArrayRef, StringArray, UInt32Array};
 
-use super::{ArchetypeError, descriptor};
+use super::ArchetypeError;
 use crate::chunk::{AsComponents, ComponentDescriptor};
 
-const ARCHETYPE: &str = "rerun.archetypes.TextLog";
-const COLOR: ComponentDescriptor = descriptor(ARCHETYPE, "TextLog:color", "rerun.components.Color");
-const LEVEL: ComponentDescriptor =
-    descriptor(ARCHETYPE, "TextLog:level", "rerun.components.TextLogLevel");
-const TEXT: ComponentDescriptor = descriptor(ARCHETYPE, "TextLog:text", "rerun.components.Text");
+component_descriptors!("TextLog" {
+    COLOR: "color" => "Color",
+    LEVEL: "level" => "TextLogLevel",
+    TEXT: "text" => "Text",
+});
 
 /// The level of a [`TextLog`] line: one of the six the viewer knows (it colors and filters
 /// by them), or any other text.

@@ -6,52 +6,21 @@
 
 use std::sync::Arc;
 
-use arrow_array::{Array, ArrayRef, FixedSizeListArray, Float32Array, StringArray, UInt8Array};
-use arrow_buffer::ScalarBuffer;
-use arrow_schema::Field;
+use arrow_array::ArrayRef;
 
-use super::{ArchetypeError, RotationAxisAngle};
+use super::{ArchetypeError, RotationAxisAngle, column_major, fixed_f32, one_str, one_u8};
 use crate::chunk::{AsComponents, ComponentDescriptor};
 
-const ARCHETYPE: &str = "rerun.archetypes.Transform3D";
-
-const CHILD_FRAME: ComponentDescriptor = super::descriptor(
-    ARCHETYPE,
-    "Transform3D:child_frame",
-    "rerun.components.TransformFrameId",
-);
-const MAT3X3: ComponentDescriptor = super::descriptor(
-    ARCHETYPE,
-    "Transform3D:mat3x3",
-    "rerun.components.TransformMat3x3",
-);
-const PARENT_FRAME: ComponentDescriptor = super::descriptor(
-    ARCHETYPE,
-    "Transform3D:parent_frame",
-    "rerun.components.TransformFrameId",
-);
-const QUATERNION: ComponentDescriptor = super::descriptor(
-    ARCHETYPE,
-    "Transform3D:quaternion",
-    "rerun.components.RotationQuat",
-);
-const RELATION: ComponentDescriptor = super::descriptor(
-    ARCHETYPE,
-    "Transform3D:relation",
-    "rerun.components.TransformRelation",
-);
-const ROTATION_AXIS_ANGLE: ComponentDescriptor = super::descriptor(
-    ARCHETYPE,
-    "Transform3D:rotation_axis_angle",
-    "rerun.components.RotationAxisAngle",
-);
-const SCALE: ComponentDescriptor =
-    super::descriptor(ARCHETYPE, "Transform3D:scale", "rerun.components.Scale3D");
-const TRANSLATION: ComponentDescriptor = super::descriptor(
-    ARCHETYPE,
-    "Transform3D:translation",
-    "rerun.components.Translation3D",
-);
+component_descriptors!("Transform3D" {
+    CHILD_FRAME: "child_frame" => "TransformFrameId",
+    MAT3X3: "mat3x3" => "TransformMat3x3",
+    PARENT_FRAME: "parent_frame" => "TransformFrameId",
+    QUATERNION: "quaternion" => "RotationQuat",
+    RELATION: "relation" => "TransformRelation",
+    ROTATION_AXIS_ANGLE: "rotation_axis_angle" => "RotationAxisAngle",
+    SCALE: "scale" => "Scale3D",
+    TRANSLATION: "translation" => "Translation3D",
+});
 
 /// Which way a [`Transform3D`] maps: Rerun's `rerun.components.TransformRelation`, stored as
 /// its `u8` value.
@@ -182,46 +151,6 @@ impl Transform3D {
     }
 }
 
-/// A row-major 3×3 matrix as the column-major 9 values Rerun stores.
-pub(super) fn column_major(rows: [[f32; 3]; 3]) -> [f32; 9] {
-    let mut out = [0.0; 9];
-    for (c, column) in out.chunks_exact_mut(3).enumerate() {
-        for (r, v) in column.iter_mut().enumerate() {
-            *v = rows[r][c];
-        }
-    }
-    out
-}
-
-/// One instance of a fixed-size list of non-null values (`fixed_size_list<item: T not
-/// null>[N]`, N = `values.len()`), the type of Rerun's vector and matrix components.
-pub(super) fn fixed(values: impl Array + 'static) -> FixedSizeListArray {
-    let field = Arc::new(Field::new_list_field(values.data_type().clone(), false));
-    // At most 9 values here: the cast cannot truncate.
-    let size = values.len() as i32;
-    FixedSizeListArray::new(field, size, Arc::new(values), None)
-}
-
-/// One instance of `[f32; N]` as a fixed-size list.
-pub(super) fn fixed_f32<const N: usize>(values: [f32; N]) -> FixedSizeListArray {
-    super::fixed_size_floats::<N>(ScalarBuffer::from(values.to_vec()))
-}
-
-/// One `f32` instance (a scalar component: opacity, draw order, meter, …).
-pub(super) fn one_f32(v: f32) -> ArrayRef {
-    Arc::new(Float32Array::from(vec![v]))
-}
-
-/// One `u8` instance (an enum component).
-pub(super) fn one_u8(v: u8) -> ArrayRef {
-    Arc::new(UInt8Array::from(vec![v]))
-}
-
-/// One `utf8` instance.
-pub(super) fn one_str(v: &str) -> ArrayRef {
-    Arc::new(StringArray::from(vec![v]))
-}
-
 impl AsComponents for Transform3D {
     fn as_components(&self) -> Result<Vec<(ComponentDescriptor, ArrayRef)>, ArchetypeError> {
         // Sorted by component name, as the official SDK writes them.
@@ -260,8 +189,8 @@ impl AsComponents for Transform3D {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow_array::StructArray;
-    use arrow_schema::{DataType, Fields};
+    use arrow_array::{Array, FixedSizeListArray, Float32Array, StructArray};
+    use arrow_schema::{DataType, Field, Fields};
 
     fn fsl(item: DataType, n: i32) -> DataType {
         DataType::FixedSizeList(Arc::new(Field::new("item", item, false)), n)
