@@ -12,7 +12,7 @@ use crate::archetype::ArchetypeError;
 use crate::chunk::batcher::BatchPolicy;
 use crate::chunk::{AsComponents, Chunk, ChunkError, ChunkId, ComponentColumn, RowId, TimeColumn};
 use crate::drain::hub::{Hub, Request, RoundEnd, SinkOffer};
-use crate::drain::{DrainConfig, DrainLoop, RecordingProperties};
+use crate::drain::{DrainConfig, DrainLoop, RecordingProperties, preamble};
 use crate::entity::EntityPath;
 use crate::lane::{LanePolicy, LaneProducer, PushError, Row, RowData, new_lane};
 use crate::park::Parker;
@@ -22,7 +22,7 @@ use crate::sink::worker::SinkWorker;
 use crate::stats::{Losses, ShutdownReport, SinkLoss, Stats};
 use crate::sync::lock;
 use crate::time::{TimeCell, TimeError, TimePoint, Timeline};
-use crate::wire::{Compression, EncodeError, StoreInfo};
+use crate::wire::{Compression, EncodeError, EncodedMessage, StoreInfo};
 
 /// Why a call on a [`Recording`] failed.
 #[derive(Debug, thiserror::Error)]
@@ -205,9 +205,10 @@ impl RecordingBuilder {
             start_time: self.start_time.unwrap_or_else(SystemTime::now),
             name: self.recording_name,
         };
+        let preamble = preamble(&store, &properties, self.compression);
         let config = DrainConfig {
             store: store.clone(),
-            properties,
+            preamble: preamble.clone(),
             batch,
             compression: self.compression,
         };
@@ -255,6 +256,7 @@ impl RecordingBuilder {
             handle: Arc::new(Handle {
                 hub,
                 store,
+                preamble,
                 requests: requests_tx,
                 lane_slots: self.lane_slots,
                 lane_bytes: self.lane_capacity_bytes,
@@ -275,6 +277,7 @@ impl RecordingBuilder {
 struct Handle {
     hub: Arc<Hub>,
     store: StoreInfo,
+    preamble: Arc<[EncodedMessage]>,
     requests: std::sync::mpsc::Sender<Request>,
     lane_slots: usize,
     lane_bytes: u64,
@@ -526,6 +529,32 @@ impl Recording {
     /// The recording's identity.
     pub fn store_info(&self) -> &StoreInfo {
         &self.handle.store
+    }
+
+    /// What the recording sends each sink before any row, as the official SDK does: its
+    /// `SetStoreInfo`, then its properties — a static chunk of one row at `/__properties`,
+    /// `RecordingInfo:start_time` and, when [set](RecordingBuilder::recording_name),
+    /// `RecordingInfo:name`. A sink counts them as messages of no rows (so
+    /// [`SinkStats::messages`](crate::stats::SinkStats::messages) is the chunks it took
+    /// plus these), and a sink attached by [`set_sinks`](Self::set_sinks) gets them too.
+    ///
+    /// ```
+    /// use spate::{MemorySink, Recording};
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let (sink, received) = MemorySink::new();
+    /// let rec = Recording::builder("preamble").recording_name("run 7").sinks(sink).start()?;
+    /// rec.flush(Instant::now() + Duration::from_secs(5))?;
+    /// let preamble = rec.preamble();
+    /// assert_eq!(preamble.len(), 2);
+    /// assert_eq!(received.messages().len(), 2);
+    /// let properties = preamble[1].summary().unwrap();
+    /// assert_eq!((properties.entity.as_str(), properties.is_static), ("/__properties", true));
+    /// # rec.shutdown(Instant::now() + Duration::from_secs(5));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn preamble(&self) -> &[EncodedMessage] {
+        &self.handle.preamble
     }
 
     /// The lane item for `data`: clouds take their own allocation-free path.

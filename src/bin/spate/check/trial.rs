@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 use spate::sink::grpc::testing::ReceiverCounts;
 use spate::sink::{GrpcSinkStats, SinkReport};
 use spate::stats::Stats;
-use spate::wire::EncodedMessage;
 use spate::{Recording, RecordingError, SinkSpec};
 
 use super::generator::{Generator, ProducerResult};
@@ -91,7 +90,8 @@ pub struct RunResult {
     pub generator_done: Option<f64>,
     /// The end of the measurement window: `duration + grace`, seconds.
     pub window_end: f64,
-    /// Bytes of the `SetStoreInfo` message each sink gets first.
+    /// Bytes of the preamble each sink gets first (`SetStoreInfo`, then the recording's
+    /// properties).
     pub hello_bytes: u64,
     /// The engine's counters at shutdown.
     pub stats: Stats,
@@ -151,7 +151,7 @@ pub fn run(
         .lane_policy(scenario.lane_policy())
         .sinks(specs)
         .start()?;
-    let hello_bytes = EncodedMessage::set_store_info(rec.store_info()).len() as u64;
+    let hello_bytes = rec.preamble().iter().map(|m| m.len() as u64).sum();
     let labels: Vec<String> = args.iter().map(SinkArg::label).collect();
     // What every sink should receive, estimated up front for the progress bars only.
     let expected = scenario.clouds_per_producer().unwrap_or(0)
