@@ -433,8 +433,15 @@ fn with_local<R>(hub: &Arc<Hub>, f: impl FnOnce(&mut LocalLane) -> R) -> Option<
 /// let report = rec.shutdown(Instant::now() + Duration::from_secs(10));
 /// assert!(report.is_complete());
 /// assert_eq!(report.rows_logged(), 10);
-/// let rows: usize = received.decode()?.chunks().map(|c| c.num_rows()).sum();
+/// // Every row logged, after the recording's properties (a static row at `/__properties`).
+/// let decoded = received.decode()?;
+/// let rows: usize = decoded
+///     .chunks()
+///     .filter(|c| c.entity() == &lidar)
+///     .map(|c| c.num_rows())
+///     .sum();
 /// assert_eq!(rows, 10);
+/// assert_eq!(decoded.chunks().next().unwrap().entity().as_str(), "/__properties");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
@@ -826,7 +833,8 @@ impl Recording {
     /// let rec = Recording::builder("demo").sinks(sink).start()?;
     /// rec.log(&EntityPath::parse("p")?, &Points3D::new(vec![[1.0, 2.0, 3.0]]))?;
     /// rec.flush(Instant::now() + Duration::from_secs(5))?;
-    /// assert_eq!(received.decode()?.chunks().count(), 1);
+    /// // The row's chunk, after the recording's properties.
+    /// assert_eq!(received.decode()?.chunks().count(), 2);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn flush(&self, deadline: Instant) -> Result<(), RecordingError> {
