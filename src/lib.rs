@@ -31,7 +31,14 @@
 //! }
 //! let report = rec.shutdown(Instant::now() + Duration::from_secs(10));
 //! assert!(report.is_complete());
-//! assert_eq!(received.decode()?.chunks().map(|c| c.num_rows()).sum::<usize>(), 3);
+//! // The three frames (the stream also holds the recording's properties, at `/__properties`).
+//! let decoded = received.decode()?;
+//! let front_rows: usize = decoded
+//!     .chunks()
+//!     .filter(|c| c.entity().as_str() == "/lidar/front")
+//!     .map(|c| c.num_rows())
+//!     .sum();
+//! assert_eq!(front_rows, 3);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!

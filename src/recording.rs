@@ -15,7 +15,7 @@ use crate::chunk::{
     TimeColumn,
 };
 use crate::drain::hub::{Hub, Request, RoundEnd, SinkOffer};
-use crate::drain::{DrainConfig, DrainLoop, RecordingProperties};
+use crate::drain::{DrainConfig, DrainLoop, RecordingProperties, preamble};
 use crate::entity::EntityPath;
 use crate::lane::{LanePolicy, LaneProducer, PushError, Row, RowData, new_lane};
 use crate::park::Parker;
@@ -25,7 +25,7 @@ use crate::sink::worker::SinkWorker;
 use crate::stats::{Losses, ShutdownReport, SinkLoss, Stats};
 use crate::sync::lock;
 use crate::time::{TimeCell, TimeError, TimePoint, Timeline};
-use crate::wire::{Compression, EncodeError, StoreInfo};
+use crate::wire::{Compression, EncodeError, EncodedMessage, StoreInfo};
 
 /// Why a call on a [`Recording`] failed.
 #[derive(Debug, thiserror::Error)]
@@ -208,9 +208,10 @@ impl RecordingBuilder {
             start_time: self.start_time.unwrap_or_else(SystemTime::now),
             name: self.recording_name,
         };
+        let preamble = preamble(&store, &properties, self.compression);
         let config = DrainConfig {
             store: store.clone(),
-            properties,
+            preamble: preamble.clone(),
             batch,
             compression: self.compression,
         };
@@ -258,6 +259,7 @@ impl RecordingBuilder {
             handle: Arc::new(Handle {
                 hub,
                 store,
+                preamble,
                 requests: requests_tx,
                 lane_slots: self.lane_slots,
                 lane_bytes: self.lane_capacity_bytes,
@@ -278,6 +280,7 @@ impl RecordingBuilder {
 struct Handle {
     hub: Arc<Hub>,
     store: StoreInfo,
+    preamble: Arc<[EncodedMessage]>,
     requests: std::sync::mpsc::Sender<Request>,
     lane_slots: usize,
     lane_bytes: u64,
@@ -453,8 +456,15 @@ fn with_local<R>(hub: &Arc<Hub>, f: impl FnOnce(&mut LocalLane) -> R) -> Option<
 /// let report = rec.shutdown(Instant::now() + Duration::from_secs(10));
 /// assert!(report.is_complete());
 /// assert_eq!(report.rows_logged(), 10);
-/// let rows: usize = received.decode()?.chunks().map(|c| c.num_rows()).sum();
+/// // Every row logged, after the recording's properties (a static row at `/__properties`).
+/// let decoded = received.decode()?;
+/// let rows: usize = decoded
+///     .chunks()
+///     .filter(|c| c.entity() == &lidar)
+///     .map(|c| c.num_rows())
+///     .sum();
 /// assert_eq!(rows, 10);
+/// assert_eq!(decoded.chunks().next().unwrap().entity().as_str(), "/__properties");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
@@ -549,6 +559,32 @@ impl Recording {
     /// The recording's identity.
     pub fn store_info(&self) -> &StoreInfo {
         &self.handle.store
+    }
+
+    /// What the recording sends each sink before any row, as the official SDK does: its
+    /// `SetStoreInfo`, then its properties — a static chunk of one row at `/__properties`,
+    /// `RecordingInfo:start_time` and, when [set](RecordingBuilder::recording_name),
+    /// `RecordingInfo:name`. A sink counts them as messages of no rows (so
+    /// [`SinkStats::messages`](crate::stats::SinkStats::messages) is the chunks it took
+    /// plus these), and a sink attached by [`set_sinks`](Self::set_sinks) gets them too.
+    ///
+    /// ```
+    /// use spate::{MemorySink, Recording};
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let (sink, received) = MemorySink::new();
+    /// let rec = Recording::builder("preamble").recording_name("run 7").sinks(sink).start()?;
+    /// rec.flush(Instant::now() + Duration::from_secs(5))?;
+    /// let preamble = rec.preamble();
+    /// assert_eq!(preamble.len(), 2);
+    /// assert_eq!(received.messages().len(), 2);
+    /// let properties = preamble[1].summary().unwrap();
+    /// assert_eq!((properties.entity.as_str(), properties.is_static), ("/__properties", true));
+    /// # rec.shutdown(Instant::now() + Duration::from_secs(5));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn preamble(&self) -> &[EncodedMessage] {
+        &self.handle.preamble
     }
 
     /// The lane item for `data`: clouds take their own allocation-free path.
@@ -814,7 +850,8 @@ impl Recording {
     /// let rec = Recording::builder("demo").sinks(sink).start()?;
     /// rec.log(&EntityPath::parse("p")?, &Points3D::new(vec![[1.0, 2.0, 3.0]]))?;
     /// rec.flush(Instant::now() + Duration::from_secs(5))?;
-    /// assert_eq!(received.decode()?.chunks().count(), 1);
+    /// // The row's chunk, after the recording's properties.
+    /// assert_eq!(received.decode()?.chunks().count(), 2);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn flush(&self, deadline: Instant) -> Result<(), RecordingError> {

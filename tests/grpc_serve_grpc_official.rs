@@ -7,12 +7,15 @@
 
 #[path = "support/official.rs"]
 mod official;
+#[path = "support/preamble.rs"]
+mod preamble;
 #[path = "support/procs.rs"]
 mod procs;
 
 use std::time::Instant;
 
 use official::{check_points_example, official_python, stream_points_example, write_rrd};
+use preamble::logged_rows_of;
 use procs::{LIMIT, Server};
 use spate::sink::grpc::read_messages;
 use spate::wire::{MessageKind, decode_rrd};
@@ -34,12 +37,9 @@ fn official_serve_grpc_gives_back_the_points_example_with_every_value() {
     stream_points_example(&official.url(), POINTS, FRAMES, ENTITIES, LIMIT);
 
     let rows = u64::from(FRAMES * ENTITIES);
+    // (The recording's properties row comes back too; it is not a logged row.)
     let msgs = read_messages(&official.url(), Instant::now() + LIMIT, |m| {
-        m.iter()
-            .filter_map(|m| m.summary())
-            .map(|s| s.num_rows)
-            .sum::<u64>()
-            == rows
+        logged_rows_of(m) == rows
     })
     .unwrap_or_else(|e| panic!("{e}\n{}", official.log_text()));
     assert_eq!(msgs[0].kind(), MessageKind::SetStoreInfo);

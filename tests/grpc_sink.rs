@@ -10,6 +10,8 @@
 mod cut_proxy;
 #[path = "support/messages.rs"]
 mod messages;
+#[path = "support/preamble.rs"]
+mod preamble;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -25,6 +27,7 @@ use spate::{BatchPolicy, ChunkId, EntityPath, Recording, RowId, Sink, SinkExt, S
 
 use cut_proxy::{CutProxy, Plan};
 use messages::encoded;
+use preamble::{PREAMBLE_MESSAGES, is_properties_msg, logged_chunks, logged_rows};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -89,10 +92,11 @@ fn f32s(a: &dyn Array) -> Vec<f32> {
         .to_vec()
 }
 
-/// Every row of every chunk, keyed by row id (a row sent twice appears once).
+/// Every logged row of every chunk (the recording's properties left out), keyed by row id
+/// (a row sent twice appears once).
 fn rows(decoded: &DecodedRrd) -> BTreeMap<RowId, Row> {
     let mut out = BTreeMap::new();
-    for chunk in decoded.chunks() {
+    for chunk in logged_chunks(decoded) {
         let frames = chunk
             .timelines()
             .iter()
@@ -256,7 +260,11 @@ fn large_zero_copy_and_small_coalesced_messages_interleave_intact() {
     assert!(report.is_complete(), "{report:#?}");
     let got = server.received();
     assert_eq!(got[0].kind, MessageKind::SetStoreInfo);
-    assert_eq!(got.len(), 13, "store info + one chunk per row");
+    assert_eq!(
+        got.len() as u64,
+        PREAMBLE_MESSAGES + 12,
+        "the preamble (store info, properties) + one chunk per row"
+    );
     let rows = rows(&server.decode().unwrap());
     let logged: Vec<Row> = rows.into_values().collect();
     let want: Vec<Row> = (0..12)
@@ -300,6 +308,7 @@ fn writes_over_budget_wait_for_the_first_connection_attempt() {
         .unwrap();
     let entity = EntityPath::parse("points/0").unwrap();
     for f in 0..2 {
+        rec.set_time_sequence("frame", i64::from(f)).unwrap();
         rec.log(&entity, &spate::demo::example_cloud(10_000, f, 0))
             .unwrap();
     }
@@ -307,13 +316,15 @@ fn writes_over_budget_wait_for_the_first_connection_attempt() {
     let msgs: Vec<_> = got
         .messages()
         .into_iter()
-        .filter(|m| m.kind() == MessageKind::ArrowMsg)
+        .filter(|m| m.kind() == MessageKind::ArrowMsg && !is_properties_msg(m))
         .collect();
     assert_eq!(msgs.len(), 2);
 
     let url = format!("rerun+http://{addr}/proxy");
+    // Once the server is known down, the write over the budget is the one dropped.
     let opts = fast()
         .buffer_bytes(64 * 1024)
+        .overflow(OverflowPolicy::DropNewest)
         .connect_timeout(Duration::from_millis(500));
     let mut sink = GrpcSink::connect_with(&url, opts).unwrap();
     let state = sink.state_handle();
@@ -326,7 +337,8 @@ fn writes_over_budget_wait_for_the_first_connection_attempt() {
         "the write returned while the first attempt was still open: {s:#?}"
     );
     assert_eq!(
-        s.dropped_messages, 1,
+        (s.dropped_messages, s.dropped_bytes),
+        (1, msgs[1].len() as u64),
         "dropped once the server is known down"
     );
     drop(rt);
@@ -336,12 +348,13 @@ fn writes_over_budget_wait_for_the_first_connection_attempt() {
 /// info and the static chunk of each of them on a new connection, not just the last store's.
 #[test]
 fn a_reconnect_replays_every_store_the_sink_carried() {
-    // Messages of two recordings, each: SetStoreInfo, a static chunk, a temporal chunk.
+    // Messages of two recordings, each: SetStoreInfo, the properties (static), a static
+    // chunk, a temporal chunk.
     let (a, b) = (
         encoded("store_a", true, 1, 10),
         encoded("store_b", true, 1, 10),
     );
-    assert_eq!((a.len(), b.len()), (3, 3));
+    assert_eq!((a.len(), b.len()), (4, 4));
 
     let first = ProxyReceiver::start(localhost()).unwrap();
     let addr = first.addr();
@@ -351,7 +364,7 @@ fn a_reconnect_replays_every_store_the_sink_carried() {
         sink.write(m).unwrap();
     }
     sink.flush(deadline()).unwrap();
-    assert!(first.wait_until(LIMIT, |c| c.messages == 6));
+    assert!(first.wait_until(LIMIT, |c| c.messages == 8));
     first.kill();
     assert!(state.wait_until(deadline(), |s| s.state.is_disconnected()));
     let second = ProxyReceiver::start(addr).unwrap();
@@ -380,12 +393,15 @@ fn a_reconnect_replays_every_store_the_sink_carried() {
         vec![
             (MessageKind::SetStoreInfo, None, "store_a".to_owned()),
             (MessageKind::SetStoreInfo, None, "store_b".to_owned()),
+            // Each store's properties, then its static chunk.
             (MessageKind::ArrowMsg, Some(true), "store_a".to_owned()),
+            (MessageKind::ArrowMsg, Some(true), "store_a".to_owned()),
+            (MessageKind::ArrowMsg, Some(true), "store_b".to_owned()),
             (MessageKind::ArrowMsg, Some(true), "store_b".to_owned()),
         ],
         "both stores' info and statics, nothing else"
     );
-    assert_eq!(state.stats().replayed_messages, 4);
+    assert_eq!(state.stats().replayed_messages, 6);
 }
 
 #[test]
@@ -496,8 +512,8 @@ fn reconnects_after_the_server_restarts_and_replays_store_info_and_statics() {
         "{stats:#?}"
     );
     assert_eq!(
-        stats.replayed_messages, 2,
-        "store info and the static chunk"
+        stats.replayed_messages, 3,
+        "store info, the properties and the static chunk"
     );
     // The flush before the kill had everything confirmed: nothing to send again.
     assert_eq!(
@@ -507,14 +523,14 @@ fn reconnects_after_the_server_restarts_and_replays_store_info_and_statics() {
     );
     assert!(stats.last_error.is_some());
 
-    // The new connection starts with the store info, then the static chunk.
+    // The new connection starts with the store info, then the static chunks: the
+    // properties and `/config`.
     let got = second.received();
     assert_eq!(got[0].kind, MessageKind::SetStoreInfo);
-    assert_eq!(
-        (got[1].kind, got[1].is_static()),
-        (MessageKind::ArrowMsg, Some(true))
-    );
-    assert!(got[2..].iter().all(|r| r.is_static() == Some(false)));
+    for r in &got[1..3] {
+        assert_eq!((r.kind, r.is_static()), (MessageKind::ArrowMsg, Some(true)));
+    }
+    assert!(got[3..].iter().all(|r| r.is_static() == Some(false)));
     assert_eq!(second.counts().calls_finished, 1);
 
     let rows = rows(&second.decode().unwrap());
@@ -590,7 +606,7 @@ fn a_server_killed_while_data_flows_is_reconnected_without_duplicates() {
     // No row twice on the new connection: what the first one did not confirm is sent again
     // once.
     let decoded = second.decode().unwrap();
-    let n_rows: usize = decoded.chunks().map(|c| c.num_rows()).sum();
+    let n_rows: usize = logged_rows(&decoded);
     let rows = rows(&decoded);
     assert_eq!(rows.len(), n_rows, "a row arrived twice");
     assert_values(&rows);
@@ -628,7 +644,8 @@ fn drops_with(policy: OverflowPolicy) {
     assert!(state.wait_until(deadline(), |s| s.state.is_disconnected()));
 
     log_frames(&rec, 3..33); // 60 rows, ~2.4 MB, against a 200 kB budget
-    let logged_messages = 2 + (33 * ENTITIES) as u64; // store info, static, rows
+    // The preamble (store info, properties), the static, the rows.
+    let logged_messages = PREAMBLE_MESSAGES + 1 + u64::from(33 * ENTITIES);
     assert!(
         state.wait_until(deadline(), |s| s.written_messages == logged_messages),
         "{:?}",

@@ -7,6 +7,8 @@
 
 #[path = "support/clients.rs"]
 mod clients;
+#[path = "support/preamble.rs"]
+mod preamble;
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -23,6 +25,8 @@ use spate::sink::grpc::{ProxyServer, ProxyServerOptions, ServeCounters, read_mes
 use spate::sink::{FileSink, FileSinkOptions, MemorySink, MemorySinkHandle, Relay};
 use spate::wire::{EncodedMessage, MessageKind, StoreInfo, decode_rrd};
 use spate::{EntityPath, Points3D, Recording, SinkExt, SinkPolicy};
+
+use preamble::{PREAMBLE_MESSAGES, is_properties_msg};
 
 const LIMIT: Duration = Duration::from_secs(30);
 const POINTS: u32 = 2_000;
@@ -100,7 +104,11 @@ fn several_clients_record_into_one_file_bit_exact_with_a_manifest_per_recording(
     stores.sort();
     assert_eq!(stores, ["rec-0", "rec-1", "rec-2"]);
     for m in &footer.manifests {
-        assert_eq!(m.rows.len(), 6, "one static + five temporal chunks");
+        assert_eq!(
+            m.rows.len(),
+            7,
+            "the recording's properties, one static and five temporal chunks"
+        );
     }
     // The file's chunks are byte for byte what the clients encoded.
     let bytes = std::fs::read(&path).unwrap();
@@ -114,7 +122,7 @@ fn several_clients_record_into_one_file_bit_exact_with_a_manifest_per_recording(
         })
         .collect();
     assert_eq!(in_file, bodies(&sent, MessageKind::ArrowMsg));
-    assert_eq!(in_file.len(), 18);
+    assert_eq!(in_file.len(), 3 * 7);
 }
 
 // ---- raw gRPC calls, for requests spate's own client would never send ----
@@ -276,7 +284,9 @@ fn bad_requests_get_a_status_or_a_counter_while_another_client_keeps_streaming()
         assert!(report.is_complete(), "{report:#?}");
         sent.messages()
     });
-    wait(&server, "good client's first frames", |c| c.messages >= 4);
+    wait(&server, "good client's first frames", |c| {
+        c.messages >= PREAMBLE_MESSAGES + 3
+    });
 
     // Malformed protobuf: the call ends with INVALID_ARGUMENT.
     let status = raw_call(addr, vec![Bytes::from_static(&[0x0a, 0x05, 0x12])]);
@@ -355,14 +365,15 @@ fn bad_requests_get_a_status_or_a_counter_while_another_client_keeps_streaming()
         bodies(&received, MessageKind::ArrowMsg),
         bodies(&sent, MessageKind::ArrowMsg)
     );
-    assert_eq!(bodies(&sent, MessageKind::ArrowMsg).len(), 6);
+    // Its properties and six frames.
+    assert_eq!(bodies(&sent, MessageKind::ArrowMsg).len(), 1 + 6);
     let infos = bodies(&received, MessageKind::SetStoreInfo);
     assert!(infos.contains(&info.to_contiguous()) && infos.contains(&info2.to_contiguous()));
 }
 
 #[test]
 fn read_messages_replays_static_and_the_newest_temporal_then_streams_live() {
-    // Room for the store info, the static chunk and about two clouds.
+    // Room for the preamble (store info, properties), the static chunk and about two clouds.
     let cloud = u64::from(POINTS) * 20;
     let opts = ProxyServerOptions::default().memory_limit(2 * cloud + cloud / 2 + 4096);
     let server = ProxyServer::start(localhost(), Relay::start(()).unwrap(), opts).unwrap();
@@ -374,18 +385,22 @@ fn read_messages_replays_static_and_the_newest_temporal_then_streams_live() {
     .unwrap();
     log_frames(&rec, "points/0", 0..6);
     rec.flush(deadline()).unwrap();
-    wait(&server, "all sent", |c| c.messages == 8);
+    // The preamble, the static chunk and six frames.
+    wait(&server, "all sent", |c| {
+        c.messages == PREAMBLE_MESSAGES + 1 + 6
+    });
     let c = server.counters();
     assert_eq!(c.history_evicted, 4, "{c:#?}");
 
     let sent_now = sent.messages();
     let chunks = |m: &[EncodedMessage]| m.iter().filter(|m| m.summary().is_some()).count();
-    let kept = read_messages(&server.url(), deadline(), |m| chunks(m) == 3).unwrap();
+    let kept = read_messages(&server.url(), deadline(), |m| chunks(m) == 4).unwrap();
     let ids = |m: &[EncodedMessage]| -> Vec<Bytes> {
         m.iter().map(EncodedMessage::to_contiguous).collect()
     };
-    // Store info, static chunk, then the two newest frames.
-    let want: Vec<Bytes> = [0, 1, 6, 7]
+    // Store info, properties, static chunk, then the two newest frames.
+    assert!(is_properties_msg(&sent_now[1]));
+    let want: Vec<Bytes> = [0, 1, 2, 7, 8]
         .iter()
         .map(|&i| sent_now[i].to_contiguous())
         .collect();
@@ -396,15 +411,15 @@ fn read_messages_replays_static_and_the_newest_temporal_then_streams_live() {
     // gets there, counted in read_lagged_messages.)
     let url = server.url();
     let reader =
-        std::thread::spawn(move || read_messages(&url, deadline(), |m| chunks(m) == 5).unwrap());
+        std::thread::spawn(move || read_messages(&url, deadline(), |m| chunks(m) == 6).unwrap());
     wait(&server, "reader caught up", |c| {
-        c.read_calls == 2 && c.read_messages == 8
+        c.read_calls == 2 && c.read_messages == 2 * 5
     });
     log_frames(&rec, "points/0", 6..8);
     let live = reader.join().unwrap();
     assert!(rec.shutdown(deadline()).is_complete());
     let all = sent.messages();
-    let want: Vec<Bytes> = [0, 1, 6, 7, 8, 9]
+    let want: Vec<Bytes> = [0, 1, 2, 7, 8, 9, 10]
         .iter()
         .map(|&i| all[i].to_contiguous())
         .collect();
@@ -417,7 +432,14 @@ fn read_messages_replays_static_and_the_newest_temporal_then_streams_live() {
         .collect();
     assert_eq!(
         frames,
-        [None, Some((4, 4)), Some((5, 5)), Some((6, 6)), Some((7, 7))]
+        [
+            None,
+            None,
+            Some((4, 4)),
+            Some((5, 5)),
+            Some((6, 6)),
+            Some((7, 7))
+        ]
     );
     drop(server);
 }
@@ -465,14 +487,21 @@ fn read_messages_keeps_only_the_latest_static_per_entity_and_component_set() {
             .unwrap();
     }
     rec.flush(deadline()).unwrap();
-    wait(&server, "all sent", |c| c.messages == 51);
+    wait(&server, "all sent", |c| {
+        c.messages == PREAMBLE_MESSAGES + 50
+    });
     let last = sent.messages().last().unwrap().to_contiguous();
     let one_static = last.len() as u64;
     let kept = read_messages(&server.url(), deadline(), |m| {
         m.last().is_some_and(|m| m.to_contiguous() == last)
     })
     .unwrap();
-    let statics: Vec<_> = kept.iter().filter(|m| m.summary().is_some()).collect();
+    // (The recording's properties, a static of another entity, are kept too.)
+    assert_eq!(kept.iter().filter(|m| is_properties_msg(m)).count(), 1);
+    let statics: Vec<_> = kept
+        .iter()
+        .filter(|m| m.summary().is_some() && !is_properties_msg(m))
+        .collect();
     assert_eq!(statics.len(), 1, "only the latest static is replayed");
     assert_eq!(statics[0].to_contiguous(), last);
     let c = server.counters();

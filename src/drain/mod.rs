@@ -79,9 +79,31 @@ pub(crate) fn fair_round<S>(
 /// The drain's side of a recording: what it was configured with.
 pub(crate) struct DrainConfig {
     pub store: StoreInfo,
-    pub properties: RecordingProperties,
+    /// What every sink gets before any row (`SetStoreInfo`, then the properties), encoded
+    /// once ([`preamble`]).
+    pub preamble: Arc<[EncodedMessage]>,
     pub batch: BatchPolicy,
     pub compression: Compression,
+}
+
+/// The messages a recording sends each sink before any row: its `SetStoreInfo`, then its
+/// properties (when they could be encoded: a failure is logged, and the recording goes on
+/// without them).
+pub(crate) fn preamble(
+    store: &StoreInfo,
+    properties: &RecordingProperties,
+    compression: Compression,
+) -> Arc<[EncodedMessage]> {
+    let encoded = properties
+        .chunk()
+        .map_err(|e| e.to_string())
+        .and_then(|c| EncodedMessage::arrow_msg(&c, store, compression).map_err(|e| e.to_string()));
+    let properties = encoded
+        .inspect_err(|e| log::warn!("spate: the recording's properties could not be encoded: {e}"))
+        .ok();
+    std::iter::once(EncodedMessage::set_store_info(store))
+        .chain(properties)
+        .collect()
 }
 
 /// The recording's properties (`RecordingInfo` at `/__properties`, as the official SDK
@@ -125,8 +147,6 @@ impl RecordingProperties {
 pub(crate) struct DrainLoop {
     hub: Arc<Hub>,
     config: DrainConfig,
-    /// The recording's properties, encoded once: sent to every sink after `SetStoreInfo`.
-    properties: Option<EncodedMessage>,
     parker: Arc<Parker>,
     requests: Receiver<Request>,
     /// A request taken off the channel while looking for work.
@@ -157,21 +177,8 @@ impl DrainLoop {
         sinks: Vec<SinkWorker>,
     ) -> Self {
         let batcher = Batcher::new(config.batch);
-        let properties = match config.properties.chunk() {
-            Ok(c) => EncodedMessage::arrow_msg(&c, &config.store, config.compression)
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        let properties = match properties {
-            Ok(p) => Some(p),
-            Err(e) => {
-                log::warn!("spate: the recording's properties could not be encoded: {e}");
-                None
-            }
-        };
         let this = Self {
             hub,
-            properties,
             config,
             parker,
             requests,
@@ -188,14 +195,12 @@ impl DrainLoop {
         this
     }
 
-    /// Sends the recording's `SetStoreInfo` to the (new) sinks first and makes them
-    /// visible in the stats.
+    /// Sends the recording's preamble (`SetStoreInfo`, then the properties) to the (new)
+    /// sinks first and makes them visible in the stats.
     fn greet_sinks(&self) {
-        let hello = EncodedMessage::set_store_info(&self.config.store);
         for s in &self.sinks {
-            s.dispatch_preamble(&hello);
-            if let Some(p) = &self.properties {
-                s.dispatch_preamble(p);
+            for msg in self.config.preamble.iter() {
+                s.dispatch_preamble(msg);
             }
         }
         self.publish_sinks();

@@ -15,7 +15,9 @@ use crate::wire::{Compression, DecodeError, DecodedRrd, EncodedMessage, RrdEncod
 /// rec.log(&EntityPath::parse("p")?, &Points3D::new(vec![[1.0, 2.0, 3.0]]))?;
 /// rec.flush(Instant::now() + Duration::from_secs(5))?;
 /// let decoded = messages.decode()?;
-/// assert_eq!(decoded.chunks().count(), 1);
+/// // The recording's properties (a static chunk at `/__properties`), then the row's chunk.
+/// let entities: Vec<&str> = decoded.chunks().map(|c| c.entity().as_str()).collect();
+/// assert_eq!(entities, ["/__properties", "/p"]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]

@@ -14,7 +14,10 @@ use spate::{
     SinkExt, SinkPolicy, SinkSpec,
 };
 
-use crate::common::{FaultySink, GatedSink, logs, rows_by_entity, wait_until, within};
+use crate::common::{
+    FaultySink, GatedSink, PREAMBLE_MESSAGES, is_properties_msg, logs, rows_by_entity, wait_until,
+    within,
+};
 
 fn secs(s: u64) -> Instant {
     Instant::now() + Duration::from_secs(s)
@@ -70,8 +73,8 @@ fn no_ok_row_is_lost_when_shutdown_races_32_loggers() {
     }
 }
 
-/// Counts the rows of the chunks it receives (from the encoded messages themselves, not
-/// from the engine's counters).
+/// Counts the logged rows of the chunks it receives (from the encoded messages themselves,
+/// not from the engine's counters; the recording's properties row is not a logged row).
 #[derive(Default)]
 struct RowCounter {
     rows: Arc<AtomicU64>,
@@ -82,6 +85,9 @@ impl Sink for RowCounter {
         "rows".into()
     }
     fn write(&mut self, msg: &spate::wire::EncodedMessage) -> Result<(), spate::SinkError> {
+        if is_properties_msg(msg) {
+            return Ok(());
+        }
         let rows = msg.summary().map_or(0, |s| s.num_rows);
         self.rows.fetch_add(rows, Ordering::Relaxed);
         Ok(())
@@ -136,12 +142,16 @@ fn a_panicking_sink_fails_alone_and_every_message_is_counted() {
                 .contains("panicked"),
             "{bad}"
         );
-        // SetStoreInfo + 500 chunks: each accepted or counted.
+        // The preamble (SetStoreInfo, properties) + 500 chunks: each accepted or counted.
         match policy {
             SinkPolicy::Block => assert_eq!(bad.stats.messages, 3, "{bad}"),
             SinkPolicy::DropNewest => assert!(bad.stats.messages <= 3, "{bad}"),
         }
-        assert_eq!(bad.stats.messages + bad.stats.dropped(), 501, "{bad}");
+        assert_eq!(
+            bad.stats.messages + bad.stats.dropped(),
+            PREAMBLE_MESSAGES + 500,
+            "{bad}"
+        );
         assert_eq!(bad.stats.rows + bad.stats.rows_dropped(), 500, "{bad}");
         assert!(!bad.closed_cleanly && !bad.is_complete());
         assert!(good.is_complete(), "{good}");
@@ -155,8 +165,9 @@ fn a_panicking_sink_fails_alone_and_every_message_is_counted() {
 /// flush (item 6: the old flush returned `Ok`).
 #[test]
 fn flush_reports_what_was_lost_since_the_previous_flush() {
+    // Accepts the preamble and the first row's chunk, then fails.
     let rec = Recording::builder("fail")
-        .sinks((FaultySink::failing_after(2), NullSink))
+        .sinks((FaultySink::failing_after(PREAMBLE_MESSAGES + 1), NullSink))
         .batch(BatchPolicy::unbatched())
         .start()
         .unwrap();
@@ -174,10 +185,11 @@ fn flush_reports_what_was_lost_since_the_previous_flush() {
         panic!("{losses:?}")
     };
     assert_eq!((loss.name.as_str(), loss.rows), ("failing", 10), "{err}");
+    let first_failed = format!("fails on message {}", PREAMBLE_MESSAGES + 1);
     assert!(
         loss.failure
             .as_deref()
-            .is_some_and(|f| f.contains("fails on message 2")),
+            .is_some_and(|f| f.contains(&first_failed)),
         "{err}"
     );
     assert!(err.to_string().contains("failing"), "{err}");
@@ -234,7 +246,8 @@ fn requests_return_by_their_deadline_while_the_drain_is_stuck() {
         .unwrap();
     started.recv_timeout(Duration::from_secs(30)).unwrap();
     let e = EntityPath::parse("p").unwrap();
-    // The queue holds one message; the next dispatch blocks the drain.
+    // The sink is stuck in its first write (SetStoreInfo) and its queue of one message
+    // holds the properties: the first chunk's dispatch blocks the drain.
     for j in 0..3 {
         rec.log(&e, &Points3D::new(vec![[j as f32; 3]])).unwrap();
     }
@@ -266,7 +279,7 @@ fn requests_return_by_their_deadline_while_the_drain_is_stuck() {
     assert!(report.sinks[0].timed_out, "{report}");
     assert!(!report.is_complete());
     let s = &report.sinks[0].stats;
-    assert_eq!(s.messages + s.dropped(), 4, "{report}");
+    assert_eq!(s.messages + s.dropped(), PREAMBLE_MESSAGES + 3, "{report}");
 }
 
 /// Item 5: a producer that never stops cannot starve `flush` or `set_sinks` (the old drain
@@ -411,13 +424,13 @@ fn replaced_sinks_stay_in_the_stats_and_are_joined() {
     let s = rec.stats();
     assert_eq!(s.sinks.len(), 6, "{s}");
     assert_eq!(s.sinks.iter().filter(|k| k.retired).count(), 5, "{s}");
-    // Each replaced sink got its store info and one row.
+    // Each replaced sink got the preamble (store info, properties) and one row.
     wait_until(Duration::from_secs(30), "replaced sinks closed", || {
         rec.stats()
             .sinks
             .iter()
             .filter(|k| k.retired)
-            .all(|k| k.messages == 2 && k.rows == 1 && k.queued_bytes == 0)
+            .all(|k| k.messages == PREAMBLE_MESSAGES + 1 && k.rows == 1 && k.queued_bytes == 0)
     });
     let report = rec.shutdown(secs(10));
     assert!(report.is_complete(), "{report}");
@@ -487,7 +500,7 @@ fn sinks_default_to_lossless_except_live_views() {
     }
     let report = rec.shutdown(secs(60));
     assert!(report.is_complete(), "{report}");
-    assert_eq!(written.load(Ordering::Relaxed), 201);
+    assert_eq!(written.load(Ordering::Relaxed), PREAMBLE_MESSAGES + 200);
 }
 
 /// Item 12: with a viewer that is not running, the file closes cleanly and is not marked
@@ -567,7 +580,11 @@ fn reports_a_user_can_act_on() {
         rec.log(&e, &Points3D::new(vec![[1.0f32; 3]])).unwrap();
     }
     let report = rec.shutdown(secs(10));
-    assert_eq!(report.sinks[0].stats.dropped(), 21, "{report}");
+    assert_eq!(
+        report.sinks[0].stats.dropped(),
+        PREAMBLE_MESSAGES + 20,
+        "{report}"
+    );
     assert_eq!(
         logs::warnings_containing("sink warns-once dropped").len(),
         1

@@ -9,6 +9,8 @@ use arrow_array::{Array, FixedSizeListArray, Float32Array};
 use spate::wire::{DecodedRrd, EncodedMessage};
 use spate::{MemorySinkHandle, Points3D, RowId, Sink, SinkError};
 
+pub use crate::preamble::*;
+
 /// `s` seconds from now.
 pub fn secs(s: u64) -> Instant {
     Instant::now() + Duration::from_secs(s)
@@ -19,11 +21,11 @@ pub fn point(j: usize) -> Points3D {
     Points3D::new(vec![[j as f32; 3]])
 }
 
-/// Every row of a decoded stream in the order received: (entity, row id, frame or -1,
-/// first x or NaN).
+/// Every row the test logged in a decoded stream, in the order received (the recording's
+/// properties left out): (entity, row id, frame or -1, first x or NaN).
 pub fn decoded_rows(decoded: &DecodedRrd) -> Vec<(String, RowId, i64, f32)> {
     let mut out = Vec::new();
-    for chunk in decoded.chunks() {
+    for chunk in logged_chunks(decoded) {
         let frames = chunk
             .timelines()
             .iter()

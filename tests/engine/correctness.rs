@@ -8,7 +8,7 @@ use spate::{
     SinkPolicy,
 };
 
-use crate::common::{rows_by_entity, within};
+use crate::common::{is_preamble, logged_chunks, rows_by_entity, within};
 
 const LIMIT: Duration = Duration::from_secs(120);
 
@@ -120,10 +120,9 @@ fn dropping_the_last_handle_flushes() {
     let clone = rec.clone();
     log_rows(&rec, 0, 100);
     drop(rec);
+    // (The sink may or may not have taken the preamble yet; no row has come.)
     assert!(
-        got.messages()
-            .iter()
-            .all(|m| m.kind() == spate::wire::MessageKind::SetStoreInfo),
+        got.messages().iter().all(is_preamble),
         "a live clone keeps the recording (and its hour-long batch) open"
     );
     within(LIMIT, "drop", move || drop(clone));
@@ -214,14 +213,16 @@ fn static_and_explicit_times_round_trip() {
         .unwrap()
         .with_duration_ns("exposure", 5_000)
         .unwrap();
+    let before = wall_clock_ns();
     rec.log_at(&t, &e, &Points3D::new(vec![[1.0f32; 3]]))
         .unwrap();
+    let after = wall_clock_ns();
     assert!(
         rec.shutdown(Instant::now() + Duration::from_secs(10))
             .is_complete()
     );
     let decoded = got.decode().unwrap();
-    let chunks: Vec<_> = decoded.chunks().collect();
+    let chunks: Vec<_> = logged_chunks(&decoded).collect();
     assert_eq!(chunks.len(), 2);
     let origin = chunks
         .iter()
@@ -234,13 +235,109 @@ fn static_and_explicit_times_round_trip() {
         .iter()
         .map(|t| (t.timeline().name().to_owned(), t.values()[0]))
         .collect();
+    // The explicit times as given, and the automatic `log_time` (when `log_at` was called).
+    let log_time = names
+        .iter()
+        .find(|(n, _)| n == spate::LOG_TIME)
+        .map(|(_, v)| *v);
+    assert!(
+        log_time.is_some_and(|v| (before..=after + ROW_ID_LEAD_NS).contains(&v)),
+        "{names:?} not logged within {before}..={after}"
+    );
+    let explicit: Vec<_> = names.iter().filter(|(n, _)| n != spate::LOG_TIME).collect();
     assert_eq!(
-        names,
+        explicit,
         [
-            ("exposure".to_owned(), 5_000),
-            ("sensor".to_owned(), 1_700_000_000_000_000_000)
+            &("exposure".to_owned(), 5_000),
+            &("sensor".to_owned(), 1_700_000_000_000_000_000)
         ]
     );
+}
+
+/// Now as nanoseconds since the Unix epoch (what `log_time` holds: the RowId's clock).
+fn wall_clock_ns() -> i64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    i64::try_from(d.as_nanos()).unwrap()
+}
+
+/// How far a RowId's clock may run ahead of the wall clock: ids are unique, one ns apart, so
+/// ids reserved faster than one a nanosecond (e.g. `send_columns` ranges of other tests of
+/// this process) push later ones ahead.
+const ROW_ID_LEAD_NS: i64 = 10_000_000;
+
+/// A row logged before any time was set is temporal, on `log_time` alone (as with the
+/// official SDK); with `log_time` turned off it has no time at all, so Rerun reads it as
+/// static. `log_static` rows and `send_columns` chunks never get `log_time`.
+#[test]
+fn rows_without_a_time_are_on_log_time_unless_it_is_turned_off() {
+    use spate::archetype::Scalars;
+    use spate::{TimeColumn, Timeline};
+    for log_time in [true, false] {
+        let (sink, got) = MemorySink::new();
+        let rec = Recording::builder("engine_test")
+            .log_time(log_time)
+            .sinks(sink)
+            .start()
+            .unwrap();
+        let before = wall_clock_ns();
+        rec.log(
+            &EntityPath::parse("untimed").unwrap(),
+            &Points3D::new(vec![[1.0f32; 3]]),
+        )
+        .unwrap();
+        let after = wall_clock_ns();
+        rec.log_static(
+            &EntityPath::parse("fixed").unwrap(),
+            &Points3D::new(vec![[2.0f32; 3]]),
+        )
+        .unwrap();
+        rec.send_columns(
+            &EntityPath::parse("columns").unwrap(),
+            vec![TimeColumn::new(
+                Timeline::sequence("step").unwrap(),
+                vec![0, 1],
+            )],
+            Scalars::columns(vec![0.5, 1.5]).unwrap(),
+        )
+        .unwrap();
+        assert!(
+            rec.shutdown(Instant::now() + Duration::from_secs(10))
+                .is_complete()
+        );
+        let decoded = got.decode().unwrap();
+        let timelines = |entity: &str| -> Vec<(String, Vec<i64>)> {
+            let chunks: Vec<_> = logged_chunks(&decoded)
+                .filter(|c| c.entity().as_str() == entity)
+                .collect();
+            assert_eq!(chunks.len(), 1, "{entity}");
+            chunks[0]
+                .timelines()
+                .iter()
+                .map(|t| (t.timeline().name().to_owned(), t.values().to_vec()))
+                .collect()
+        };
+        let untimed = timelines("/untimed");
+        if log_time {
+            let [(name, values)] = &untimed[..] else {
+                panic!("{untimed:?}")
+            };
+            assert_eq!(name, spate::LOG_TIME);
+            assert!(
+                values.len() == 1 && (before..=after + ROW_ID_LEAD_NS).contains(&values[0]),
+                "{values:?} not within {before}..={after}"
+            );
+        } else {
+            assert!(untimed.is_empty(), "static without log_time: {untimed:?}");
+        }
+        assert!(timelines("/fixed").is_empty(), "log_static: {log_time}");
+        assert_eq!(
+            timelines("/columns"),
+            [("step".to_owned(), vec![0, 1])],
+            "send_columns: {log_time}"
+        );
+    }
 }
 
 #[test]

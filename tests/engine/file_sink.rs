@@ -10,6 +10,7 @@ use spate::{
     BatchPolicy, EntityPath, ErrorChain, MemorySink, Points3D, Recording, SinkExt, SinkPolicy,
 };
 
+use crate::common::{PREAMBLE_MESSAGES, is_properties, logged_chunks, logged_rows};
 use crate::file_sink_writer::{SmallFs, child, child_args};
 use crate::official::{check, check_with, example_rows, official_python, write_expectation};
 
@@ -61,7 +62,7 @@ fn every_backend_writes_the_same_bytes_and_the_official_tools_accept_them() {
     assert!(report.is_complete(), "{report:#?}");
     assert_eq!(
         report.stats.chunks_encoded,
-        report.sinks[0].stats.messages - 1,
+        report.sinks[0].stats.messages - PREAMBLE_MESSAGES,
         "encoded once for all sinks"
     );
     let bytes: Vec<Vec<u8>> = paths.iter().map(|p| std::fs::read(p).unwrap()).collect();
@@ -135,6 +136,8 @@ fn rotated_files_each_open_alone() {
             .filter(|c| c.is_static() && c.entity().as_str() == "/origin")
             .count();
         assert_eq!(statics, 1, "file {i} repeats the static data");
+        let properties = d.chunks().filter(|c| is_properties(c)).count();
+        assert_eq!(properties, 1, "file {i} repeats the recording's properties");
         let frames: Vec<i64> = d
             .chunks()
             .filter(|c| !c.is_static())
@@ -187,7 +190,7 @@ fn sync_policies_write_complete_files() {
         assert!(rec.shutdown(deadline()).is_complete());
         let d = decode_rrd(std::fs::read(&path).unwrap()).unwrap();
         assert!(d.footer.as_ref().unwrap().valid, "{sync:?}");
-        assert_eq!(d.chunks().map(|c| c.num_rows()).sum::<usize>(), 3);
+        assert_eq!(logged_rows(&d), 3);
     }
 }
 
@@ -246,14 +249,15 @@ fn a_full_disk_fails_that_sink_alone() {
         );
         assert_eq!(
             file_sink.stats.messages + file_sink.stats.dropped(),
-            21,
+            PREAMBLE_MESSAGES + 20,
             "{backend}: {file_sink:#?}"
         );
         assert_eq!(
-            mem.stats.messages, 21,
+            mem.stats.messages,
+            PREAMBLE_MESSAGES + 20,
             "{backend}: the other sink carries on"
         );
-        assert_eq!(got.len(), 21);
+        assert_eq!(got.len() as u64, PREAMBLE_MESSAGES + 20);
         if fs.is_some() {
             // Delivered is what the file holds: it ends after its last complete message.
             let d = decode_rrd(std::fs::read(&path).unwrap()).unwrap();
@@ -335,7 +339,7 @@ fn killed_writer_leaves_a_readable_file() {
             ),
             "{backend}: {t}"
         );
-        let rows = d.chunks().map(|c| c.num_rows()).sum::<usize>();
+        let rows = logged_rows(&d);
         assert!(rows >= 50, "{backend}: {rows} complete rows");
         eprintln!(
             "{backend}: {} bytes, {rows} complete rows, {t}",
@@ -346,8 +350,7 @@ fn killed_writer_leaves_a_readable_file() {
             // compare the values of those rows.
             let cut = dir.path().join(format!("crash-{backend}-complete.rrd"));
             std::fs::write(&cut, &bytes[..t.offset as usize]).unwrap();
-            let frames: Vec<i64> = d
-                .chunks()
+            let frames: Vec<i64> = logged_chunks(&d)
                 .flat_map(|c| c.timelines()[0].values().to_vec())
                 .collect();
             let expect_rows: Vec<crate::official::Row> = frames
@@ -407,7 +410,9 @@ fn rotation_by_age_and_auto_backend_resolution() {
         let f = spate::sink::file::rotated_path(&base, i);
         let d = decode_rrd(std::fs::read(&f).unwrap()).unwrap();
         assert!(d.footer.as_ref().unwrap().valid, "{}", f.display());
-        assert_eq!(d.chunks().count(), 1);
+        assert_eq!(logged_chunks(&d).count(), 1, "{}", f.display());
+        // Every file opens alone: the recording's properties first.
+        assert!(is_properties(d.chunks().next().unwrap()), "{}", f.display());
     }
     assert!(!spate::sink::file::rotated_path(&base, 3).exists());
 }

@@ -19,6 +19,7 @@ use spate::{
     SinkPolicy, TimePoint,
 };
 
+use crate::common::{PREAMBLE_MESSAGES, PROPERTIES_ENTITY, is_properties};
 use crate::official::{
     Data, Row, check, check_with, example_rows, log_example_frames, official_python,
     write_expectation,
@@ -402,11 +403,13 @@ fn on_a_full_disk_delivered_is_what_the_files_hold() {
         );
         assert_eq!(
             s.messages + s.dropped(),
-            1 + u64::from(frames_logged),
+            PREAMBLE_MESSAGES + u64::from(frames_logged),
             "{backend}: {s:#?}"
         );
         let mut found = Vec::new();
-        let mut store_infos = 0;
+        // The preamble delivered (SetStoreInfo and the properties, in file 0; later files
+        // replay them, which is not a delivery).
+        let mut preamble = 0;
         for i in 0.. {
             let f = rotated_path(&base, i);
             if !f.exists() {
@@ -424,8 +427,10 @@ fn on_a_full_disk_delivered_is_what_the_files_hold() {
                     "{backend} file {i}"
                 );
             }
-            store_infos +=
-                usize::from(i == 0 && matches!(d.messages[0].message, Message::SetStoreInfo(_)));
+            if i == 0 {
+                preamble += usize::from(matches!(d.messages[0].message, Message::SetStoreInfo(_)));
+                preamble += d.chunks().filter(|c| is_properties(c)).count();
+            }
             let in_file = frames(&d);
             if let Some(py) = &python {
                 let rows: Vec<Row> = in_file
@@ -442,7 +447,7 @@ fn on_a_full_disk_delivered_is_what_the_files_hold() {
         }
         assert_eq!(
             s.messages,
-            (store_infos + found.len()) as u64,
+            (preamble + found.len()) as u64,
             "{backend}: delivered vs what the files hold ({found:?}): {s:#?}"
         );
         assert_eq!(
@@ -469,12 +474,17 @@ fn statics_larger_than_rotate_bytes_do_not_rotate_every_message() {
         log_example_frames(&rec, 0..6, 1_000, 1);
         assert!(rec.shutdown(deadline()).is_complete());
         // File 0 holds the static; the first frame moves on to file 1, which holds the
-        // replayed static and every frame.
+        // replayed properties and static, and every frame.
         assert!(rotated_path(&base, 1).exists(), "{backend}");
         assert!(!rotated_path(&base, 2).exists(), "{backend}: rotated again");
         let d = decode_rrd(std::fs::read(rotated_path(&base, 1)).unwrap()).unwrap();
         assert!(d.footer.as_ref().is_some_and(|f| f.valid), "{backend}");
-        assert_eq!(d.chunks().filter(|c| c.is_static()).count(), 1, "{backend}");
+        let statics: Vec<&str> = d
+            .chunks()
+            .filter(|c| c.is_static())
+            .map(|c| c.entity().as_str())
+            .collect();
+        assert_eq!(statics, [PROPERTIES_ENTITY, "/map"], "{backend}");
         assert_eq!(frames(&d), (0..6).collect::<Vec<_>>(), "{backend}");
         if let Some(py) = &python {
             let f = rotated_path(&base, 1);
@@ -558,8 +568,9 @@ fn with_rotation_kept_statics_are_bounded_in_bytes() {
         let s = stats.stats();
         assert_eq!(s.statics_not_kept, 1, "{backend}: {s:?}");
         assert_eq!(
-            s.replay_messages, 2,
-            "{backend}: store info and origin: {s:?}"
+            s.replay_messages,
+            PREAMBLE_MESSAGES + 1,
+            "{backend}: store info, properties and origin: {s:?}"
         );
         assert!(
             s.replay_bytes > 300_000 && s.replay_bytes < 1_000_000,
@@ -567,8 +578,9 @@ fn with_rotation_kept_statics_are_bounded_in_bytes() {
         );
         log_example_frames(&rec, 0..3, 10_000, 1);
         assert!(rec.shutdown(deadline()).is_complete());
-        // File 0: the store info and the big static; file 1: "origin" (its own data); files
-        // 2 to 4: the replayed store info and "origin", then one frame each.
+        // File 0: the store info, the properties and the big static; file 1: "origin" (its
+        // own data); files 2 to 4: the replayed store info, properties and "origin", then one
+        // frame each.
         assert!(!rotated_path(&base, 5).exists(), "{backend}");
         for i in 1..5u32 {
             let f = rotated_path(&base, i);
@@ -582,7 +594,11 @@ fn with_rotation_kept_statics_are_bounded_in_bytes() {
                 .filter(|c| c.is_static())
                 .map(|c| c.entity().to_string())
                 .collect();
-            assert_eq!(statics, ["/origin"], "{backend} file {i}");
+            assert_eq!(
+                statics,
+                [PROPERTIES_ENTITY, "/origin"],
+                "{backend} file {i}"
+            );
             let expect_frames: Vec<i64> = (i > 1).then(|| i64::from(i) - 2).into_iter().collect();
             assert_eq!(frames(&d), expect_frames, "{backend} file {i}");
             if let Some(py) = &python {

@@ -18,7 +18,9 @@ use spate::{
     SinkExt, SinkPolicy,
 };
 
-use crate::common::{point, secs, stuck_recording, unreachable_grpc_url, within};
+use crate::common::{
+    PREAMBLE_MESSAGES, point, secs, stuck_recording, unreachable_grpc_url, within,
+};
 
 /// A sink with a name chosen by the test (anything a `String` can hold).
 struct Named(String);
@@ -224,8 +226,15 @@ impl Sink for BombSink {
 /// closed in time.
 #[test]
 fn a_panic_payload_that_panics_on_drop_is_contained_and_counted() {
+    // Accepts the preamble and one chunk, then panics.
     let rec = Recording::builder("bomb")
-        .sinks(BombSink { ok: 2, seen: 0 }.with_policy(SinkPolicy::DropNewest))
+        .sinks(
+            BombSink {
+                ok: PREAMBLE_MESSAGES + 1,
+                seen: 0,
+            }
+            .with_policy(SinkPolicy::DropNewest),
+        )
         .batch(BatchPolicy::unbatched())
         .start()
         .unwrap();
@@ -240,7 +249,11 @@ fn a_panic_payload_that_panics_on_drop_is_contained_and_counted() {
     let s = &report.sinks[0].stats;
     eprintln!("{report}\nqueued_bytes after close: {}", s.queued_bytes);
     assert!(s.failed, "{s}");
-    assert_eq!(s.messages + s.dropped(), 6, "SetStoreInfo + 5 chunks: {s}");
+    assert_eq!(
+        s.messages + s.dropped(),
+        PREAMBLE_MESSAGES + 5,
+        "the preamble (SetStoreInfo, properties) + 5 chunks: {s}"
+    );
     assert_eq!(s.rows + s.rows_dropped(), 5, "{s}");
     assert_eq!(s.queued_bytes, 0, "{s}");
 }

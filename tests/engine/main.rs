@@ -10,6 +10,8 @@ mod hostile_sinks;
 mod model;
 #[path = "../support/official.rs"]
 mod official;
+#[path = "../support/preamble.rs"]
+mod preamble;
 mod sinks;
 mod tee;
 mod wakeups;

@@ -561,6 +561,21 @@ fn check(
             let Some(rows) = received_rows(&built.received) else {
                 continue;
             };
+            // A sink's stream opens with the recording's preamble (SetStoreInfo, then the
+            // properties), as far as the sink took it.
+            if let Received::Memory(h) = &built.received {
+                let msgs = h.messages();
+                let preamble = msgs.iter().take(crate::common::PREAMBLE_MESSAGES as usize);
+                ensure!(
+                    preamble.clone().all(crate::common::is_preamble)
+                        && msgs
+                            .first()
+                            .is_none_or(|m| { m.kind() == spate::wire::MessageKind::SetStoreInfo }),
+                    "generation {g} sink {}: the stream does not open with the preamble: {:?}",
+                    s.name,
+                    msgs.iter().take(3).map(|m| m.kind()).collect::<Vec<_>>()
+                );
+            }
             // The engine's count agrees with what the sink really got (a sink given up on
             // at its deadline may still finish the write it was in).
             ensure!(

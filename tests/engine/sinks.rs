@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 
 use spate::{BatchPolicy, EntityPath, MemorySink, Points3D, Recording, SinkExt, SinkPolicy};
 
-use crate::common::{GatedSink, rows_by_entity, within};
+use crate::common::{
+    GatedSink, PREAMBLE_MESSAGES, assert_starts_with_preamble, rows_by_entity, within,
+};
 
 #[test]
 fn a_stalled_drop_newest_sink_slows_neither_the_caller_nor_the_other_sinks() {
@@ -40,7 +42,7 @@ fn a_stalled_drop_newest_sink_slows_neither_the_caller_nor_the_other_sinks() {
     );
     // The memory sink receives everything while the gated one is still stuck.
     crate::common::wait_until(Duration::from_secs(120), "memory sink complete", || {
-        got.len() == ROWS + 1
+        got.len() as u64 == PREAMBLE_MESSAGES + ROWS as u64
     });
     assert_eq!(
         written.load(Ordering::SeqCst),
@@ -55,14 +57,14 @@ fn a_stalled_drop_newest_sink_slows_neither_the_caller_nor_the_other_sinks() {
     let [g, m] = &report.sinks[..] else {
         panic!("{report:#?}")
     };
-    assert_eq!(m.stats.messages, (ROWS + 1) as u64);
+    assert_eq!(m.stats.messages, PREAMBLE_MESSAGES + ROWS as u64);
     assert!(m.closed_cleanly && !m.timed_out && m.is_complete());
     assert!(g.timed_out);
     assert!(g.stats.dropped_queue_full > 0, "{g:#?}");
     // Every message the drain produced is accounted for at the gated sink.
     assert_eq!(
         g.stats.messages + g.stats.dropped(),
-        (ROWS + 1) as u64,
+        PREAMBLE_MESSAGES + ROWS as u64,
         "{g:#?}"
     );
     assert!(!g.closed_cleanly);
@@ -94,12 +96,22 @@ fn set_sinks_moves_later_rows_to_the_new_sinks() {
     };
     assert_eq!(frames(&got_a), (0..10).collect::<Vec<_>>());
     assert_eq!(frames(&got_b), (10..25).collect::<Vec<_>>());
-    // Each sink's stream starts with SetStoreInfo.
+    // Each sink's stream starts with the recording's preamble: SetStoreInfo, then the
+    // properties, the same bytes for the sink attached later.
+    let preamble: Vec<_> = rec
+        .preamble()
+        .iter()
+        .map(spate::wire::EncodedMessage::to_contiguous)
+        .collect();
+    assert_eq!(preamble.len() as u64, PREAMBLE_MESSAGES);
     for h in [&got_a, &got_b] {
-        assert_eq!(
-            h.messages()[0].kind(),
-            spate::wire::MessageKind::SetStoreInfo
-        );
+        let msgs = h.messages();
+        assert_starts_with_preamble(&msgs);
+        let first: Vec<_> = msgs[..preamble.len()]
+            .iter()
+            .map(spate::wire::EncodedMessage::to_contiguous)
+            .collect();
+        assert_eq!(first, preamble);
     }
 }
 
@@ -129,7 +141,7 @@ fn stats_count_lanes_sinks_and_latency() {
     assert_eq!(stats.rows_drained, 200);
     assert_eq!(stats.chunks_encoded, 200);
     let sink = &stats.sinks[0];
-    assert_eq!(sink.messages, 201);
+    assert_eq!(sink.messages, PREAMBLE_MESSAGES + 200);
     assert_eq!(sink.latency.count, 200, "one latency sample per chunk");
     assert!(sink.latency.max >= sink.latency.p50);
     assert!(sink.queue_high_water_bytes > 0);

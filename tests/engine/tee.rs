@@ -8,7 +8,7 @@ use spate::sink::{FileSink, FileSinkOptions, GrpcSink, GrpcSinkOptions, IoBacken
 use spate::wire::decode_rrd;
 use spate::{EntityPath, Recording, SinkExt, SinkPolicy};
 
-use crate::common::within;
+use crate::common::{PREAMBLE_MESSAGES, logged_chunks, logged_rows, within};
 
 fn deadline() -> Instant {
     Instant::now() + Duration::from_secs(60)
@@ -43,15 +43,22 @@ fn file_and_grpc_get_the_same_chunks_encoded_once() {
     let report = rec.shutdown(deadline());
     assert!(report.is_complete(), "{report:#?}");
     let chunks = report.stats.chunks_encoded;
-    // One encode per chunk; every sink got every chunk plus SetStoreInfo.
+    // One encode per chunk; every sink got every chunk plus the preamble (SetStoreInfo,
+    // properties).
     for s in &report.sinks {
-        assert_eq!(s.stats.messages, chunks + 1, "{}", s.stats.name);
+        assert_eq!(
+            s.stats.messages,
+            chunks + PREAMBLE_MESSAGES,
+            "{}",
+            s.stats.name
+        );
     }
     let file = decode_rrd(std::fs::read(&path).unwrap()).unwrap();
     let net = server.decode().unwrap();
     let ids = |d: &spate::wire::DecodedRrd| d.chunks().map(|c| c.id()).collect::<Vec<_>>();
     assert_eq!(ids(&file), ids(&net), "the same chunks, in the same order");
-    assert_eq!(file.chunks().map(|c| c.num_rows()).sum::<usize>(), 20);
+    assert_eq!(logged_chunks(&file).count() as u64, chunks);
+    assert_eq!(logged_rows(&file), 20);
 }
 
 #[test]
@@ -88,15 +95,15 @@ fn a_stalled_grpc_peer_slows_neither_the_file_nor_the_caller() {
     let [file, net] = &report.sinks[..] else {
         panic!("{report:#?}")
     };
-    assert_eq!(file.stats.messages, 101, "{file:#?}");
+    assert_eq!(file.stats.messages, PREAMBLE_MESSAGES + 100, "{file:#?}");
     assert!(file.closed_cleanly);
     let d = decode_rrd(std::fs::read(&path).unwrap()).unwrap();
     assert!(d.footer.as_ref().unwrap().valid);
-    assert_eq!(d.chunks().map(|c| c.num_rows()).sum::<usize>(), 100);
+    assert_eq!(logged_rows(&d), 100);
     // The peer takes a few MB into its socket buffers and then nothing; what the gRPC
     // side could not deliver is counted.
     let g = grpc_state.stats();
-    assert!(g.sent_messages < 101, "{g:#?}");
+    assert!(g.sent_messages < PREAMBLE_MESSAGES + 100, "{g:#?}");
     assert!(
         net.stats.dropped() + g.dropped_messages + g.abandoned_messages > 0,
         "{net:#?} {g:#?}"

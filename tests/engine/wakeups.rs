@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use spate::{BatchPolicy, EntityPath, MemorySink, Points3D, Recording};
 
-use crate::common::wait_until;
+use crate::common::{PREAMBLE_MESSAGES, wait_until};
 
 #[test]
 fn every_row_logged_into_an_idle_drain_is_delivered() {
@@ -21,7 +21,7 @@ fn every_row_logged_into_an_idle_drain_is_delivered() {
         // Wait for delivery, giving the drain time to go idle (and park) between rows now
         // and then.
         wait_until(Duration::from_secs(30), "row delivered", || {
-            got.len() == i + 2
+            got.len() as u64 == PREAMBLE_MESSAGES + i as u64 + 1
         });
         if i % 100 == 0 {
             let idle_from = Instant::now();

@@ -23,15 +23,22 @@ The `rerun` CLI is taken from $SPATE_RERUN_BIN, else from the directory of sys.e
 
 EXPECT.json:
   {"application_id": str?, "recording_id": str?, "ignore_timelines": [str]?, "ignore_properties": bool?,
+   "wall_clock_timelines": {NAME: {"kind": K, "min": int, "max": int}}?,
    "rows": [{"entity": "/a/b", "static": bool, "time": {NAME: {"kind": K, "value": int}},
              "components": {"Points3D:positions": {"dtype": "f32x3", "b64": ...} |
                                                   {"dtype": ..., "file": ..., "offset": int, "count": int} |
+                                                  {"dtype": ..., "range": [lo, hi], "count": int} |
                                                   {"dtype": "utf8", "values": [str]}}}]}
   K is sequence | timestamp | duration; values are int64 (timestamps/durations in ns).
   dtype is u8/u16/u32/u64/i8/i16/i32/i64/f32/f64, optionally "xN" for fixed-size lists of N
   (f32x3 = Position3D), or utf8. `count` counts elements (points for f32x3).
   Rows under /__properties are ignored when "ignore_timelines" is present (official SDK files carry
   them together with `log_time`) or when "ignore_properties" is true; otherwise they must be listed.
+  A timeline of "wall_clock_timelines" (`log_time`: the moment each row was logged, which the SDK and
+  spate add to every temporal row) must be on every temporal row of the file (outside the ignored
+  /__properties rows), of kind K, with a value in [min, max]; then its values are left out of the
+  matching, like an ignored timeline (expected rows do not list it). A numeric component given by
+  "range" (a wall-clock value, e.g. RecordingInfo:start_time) must hold `count` scalars, each in [lo, hi].
 """
 
 from __future__ import annotations
@@ -144,6 +151,28 @@ class ExpectedComponent:
     base_dir: Path
     _cache: Any = None
 
+    def __post_init__(self) -> None:
+        if "range" in self.spec:
+            r, count = self.spec["range"], self.spec.get("count")
+            if (self.dtype.np_dtype is None or not isinstance(r, list) or len(r) != 2
+                    or not all(isinstance(v, (int, float)) for v in r) or r[0] > r[1]):
+                raise UsageError(f"\"range\" needs a numeric dtype and [lo, hi] with lo <= hi: {r!r}")
+            if not isinstance(count, int) or count < 0:
+                raise UsageError("a \"range\" component needs \"count\": int")
+
+    def compare(self, found: Any) -> str | None:
+        """None if `found` (from `_found_values`) is what is expected, else the first difference."""
+        if "range" not in self.spec:
+            return _compare_values(self.dtype, self.values(), found)
+        (lo, hi), count = self.spec["range"], self.spec["count"]
+        if found.size != count * self.dtype.width:
+            return f"length differs: expected {count} elements, found {found.size // self.dtype.width}"
+        outside = np.flatnonzero((found < lo) | (found > hi))
+        if outside.size:
+            k = int(outside[0])
+            return f"value {_fmt_scalar(self.dtype, found[k])} at index {k} is outside [{lo}, {hi}]"
+        return None
+
     def values(self) -> np.ndarray | list[str]:
         """Flat numpy array (width*count elements of the base dtype) or list of strings. Cached."""
         if self._cache is None:
@@ -215,6 +244,7 @@ class Expectation:
     recording_id: str | None
     ignore_timelines: set[str]
     ignore_properties: bool
+    wall_clock_timelines: dict[str, tuple[str, int, int]]  # name -> (kind, min, max)
     rows: list[Row]
 
     @staticmethod
@@ -226,6 +256,15 @@ class Expectation:
         if not isinstance(doc, dict) or not isinstance(doc.get("rows"), list):
             raise UsageError(f"{path}: top level must be an object with a \"rows\" list")
         ignore_timelines = doc.get("ignore_timelines")
+        wall_clock = {}
+        for name, t in (doc.get("wall_clock_timelines") or {}).items():
+            if not isinstance(t, dict) or t.get("kind") not in TIME_KINDS or not all(
+                    isinstance(t.get(k), int) for k in ("min", "max")) or t["min"] > t["max"]:
+                raise UsageError(f"{path}: wall_clock_timelines[{name!r}] needs a kind of {TIME_KINDS} "
+                                 "and integers min <= max")
+            wall_clock[name] = (t["kind"], t["min"], t["max"])
+        if wall_clock.keys() & set(ignore_timelines or []):
+            raise UsageError(f"{path}: a timeline is both ignored and a wall-clock timeline")
         rows = []
         for i, r in enumerate(doc["rows"]):
             try:
@@ -234,11 +273,14 @@ class Expectation:
                 raise UsageError(f"{path}: rows[{i}]: {e!r}") from None
             if rows[-1].time.keys() & set(ignore_timelines or []):
                 raise UsageError(f"{path}: rows[{i}] uses a timeline listed in ignore_timelines")
+            if rows[-1].time.keys() & wall_clock.keys():
+                raise UsageError(f"{path}: rows[{i}] uses a timeline listed in wall_clock_timelines")
         return Expectation(
             application_id=doc.get("application_id"),
             recording_id=doc.get("recording_id"),
             ignore_timelines=set(ignore_timelines or []),
             ignore_properties=bool(doc.get("ignore_properties", ignore_timelines is not None)),
+            wall_clock_timelines=wall_clock,
             rows=rows,
         )
 
@@ -399,7 +441,7 @@ def compare_row(exp: Row, found: Row, label: str) -> list[str]:
         ec = exp.components[name]
         values, err = _found_values(ec.dtype, col, offsets, i)
         if err is None:
-            err = _compare_values(ec.dtype, ec.values(), values)
+            err = ec.compare(values)
         if err is not None:
             out.append(f"{label}: component {name}: {err}")
     return out
@@ -545,6 +587,7 @@ def check_rows(report: Report, name: str, exp: Expectation, load_chunks: Callabl
         return
     found = [r for r in found if not (exp.ignore_properties and
                                       (r.entity == PROPERTIES_ENTITY or r.entity.startswith(PROPERTIES_ENTITY + "/")))]
+    problems += take_wall_clock_timelines(exp, found)
     for r in found:
         for t in exp.ignore_timelines:
             r.time.pop(t, None)
@@ -555,6 +598,36 @@ def check_rows(report: Report, name: str, exp: Expectation, load_chunks: Callabl
         report.fail(name, problems)
     else:
         report.ok(name, f"{_row_summary(found)} ({len(chunks)} chunks)")
+
+
+def take_wall_clock_timelines(exp: Expectation, found: list[Row]) -> list[str]:
+    """Checks that every temporal row carries each wall-clock timeline (of its kind, within its
+    bounds), then leaves those values out of the rows: they are not compared further."""
+    problems: list[str] = []
+    for name, (kind, lo, hi) in sorted(exp.wall_clock_timelines.items()):
+        lacking, wrong_kind, outside = [], [], []
+        for r in found:
+            if r.static:
+                continue
+            t = r.time.pop(name, None)
+            if t is None:
+                lacking.append(r)
+            elif t[0] != kind:
+                wrong_kind.append((r, t[0]))
+            elif not lo <= t[1] <= hi:
+                outside.append((r, t[1]))
+        if lacking:
+            problems.append(f"{len(lacking)} temporal row(s) lack the wall-clock timeline {name!r}, e.g. "
+                            f"{describe_key(lacking[0].key())}")
+        if wrong_kind:
+            r, k = wrong_kind[0]
+            problems.append(f"{len(wrong_kind)} row(s) have {name!r} as {k}, expected {kind}, e.g. "
+                            f"{describe_key(r.key())}")
+        if outside:
+            r, v = outside[0]
+            problems.append(f"{len(outside)} row(s) have {name!r} outside [{lo}, {hi}], e.g. {v} on "
+                            f"{describe_key(r.key())}")
+    return problems
 
 
 _SUMMARY_RE = re.compile(r"^(?P<entity>.+?) rows=(?P<rows>\d+) static=(?P<static>True|False) "

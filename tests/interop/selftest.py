@@ -11,7 +11,10 @@ Cases (each runs check_rrd.py as a subprocess and checks its exit status and mes
          timestamp and duration timelines, a 0-point row, a 1,000,000-point row, a row with a null
          component, labels, and overwritten static rows, in strict mode (no ignore_timelines) -> pass;
          plus failure cases on it (ULP in the 1M row, unexpected component, wrong timeline kind) and
-         the footer-less fixture checked without --no-footer.
+         the footer-less fixture checked without --no-footer;
+  wall   a fixture checked with its /__properties row stated (start time by "range") and `log_time` as
+         a wall-clock timeline instead of ignored -> pass; then a wrong kind, values outside the window,
+         a start time outside its range, and the synthetic file (no `log_time`) -> fail.
 All temporary files go to a tempfile.TemporaryDirectory. Exit status 0 only if every case behaved.
 """
 
@@ -240,6 +243,41 @@ def main() -> int:
         bad["rows"][0]["time"]["dt"]["kind"] = "sequence"
         cases.run("wrong timeline kind", srrd, write_json(tmp / "synthetic_kind.json", bad), [], 1,
                   ["timeline 'dt' is duration, expected sequence"])
+
+        # 10. The same fixture with the SDK's additions stated instead of ignored: the
+        # /__properties row (its start time by range) and `log_time` as a wall-clock timeline.
+        rrd, doc, flags = by_name["two_entities_two_timelines.rrd"]
+        wall = copy.deepcopy(doc)
+        del wall["ignore_timelines"]
+        wall["wall_clock_timelines"] = {"log_time": {"kind": "timestamp", "min": 0, "max": 2**62}}
+        wall["rows"].append({"entity": "/__properties", "static": True, "time": {}, "components": {
+            "RecordingInfo:start_time": {"dtype": "i64", "count": 1, "range": [0, 2**62]}}})
+        cases.run("log_time as a wall-clock timeline, properties stated", rrd,
+                  write_json(tmp / "wall.json", wall), flags, 0, ["ALL OK"])
+
+        # 11. A wall-clock timeline of the wrong kind.
+        bad = copy.deepcopy(wall)
+        bad["wall_clock_timelines"]["log_time"]["kind"] = "sequence"
+        cases.run("wall-clock timeline of the wrong kind", rrd, write_json(tmp / "wall_kind.json", bad), flags, 1,
+                  ["FAIL stream", "row(s) have 'log_time' as timestamp, expected sequence"])
+
+        # 12. Wall-clock values outside the window.
+        bad = copy.deepcopy(wall)
+        bad["wall_clock_timelines"]["log_time"]["max"] = 1
+        cases.run("wall-clock values outside the window", rrd, write_json(tmp / "wall_window.json", bad), flags, 1,
+                  ["FAIL stream", "row(s) have 'log_time' outside [0, 1]"])
+
+        # 13. A start time outside its range.
+        bad = copy.deepcopy(wall)
+        bad["rows"][-1]["components"]["RecordingInfo:start_time"]["range"] = [0, 1]
+        cases.run("start time outside its range", rrd, write_json(tmp / "wall_start.json", bad), flags, 1,
+                  ["FAIL stream", "component RecordingInfo:start_time: value", "is outside [0, 1]"])
+
+        # 14. A file without `log_time` checked as if it had it.
+        bad = copy.deepcopy(sdoc)
+        bad["wall_clock_timelines"] = wall["wall_clock_timelines"]
+        cases.run("wall-clock timeline missing", srrd, write_json(tmp / "synthetic_wall.json", bad), [], 1,
+                  ["FAIL stream", "temporal row(s) lack the wall-clock timeline 'log_time'"])
 
     elapsed = time.perf_counter() - t_start
     if cases.bad:

@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 use spate::wire::{EncodedMessage, MessageKind};
 use spate::{BatchPolicy, EntityPath, Recording};
 
-/// What a recording `app` that batches nothing hands its sinks, End left out: its
-/// `SetStoreInfo`, a static `/config` chunk if `with_static`, then one chunk per frame
-/// `0..frames`, each a cloud of `points` points on `points/0`.
+/// What a recording `app` that batches nothing hands its sinks, End left out: its preamble
+/// (`SetStoreInfo`, then its properties: a static `/__properties` chunk), a static `/config`
+/// chunk if `with_static`, then one chunk per frame `0..frames`, each a cloud of `points`
+/// points on `points/0`.
 pub fn encoded(app: &str, with_static: bool, frames: u32, points: u32) -> Vec<EncodedMessage> {
     let (memory, got) = spate::MemorySink::new();
     let rec = Recording::builder(app)

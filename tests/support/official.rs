@@ -4,10 +4,10 @@
 #![allow(dead_code)]
 
 use std::io::Write;
-use std::ops::Range;
+use std::ops::{Range, RangeInclusive};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 use spate::sink::GrpcSink;
@@ -78,6 +78,8 @@ pub enum Data {
     U32(Vec<u32>),
     F32(Vec<f32>),
     U16(Vec<u16>),
+    /// This many `i64` scalars, each within the range (a wall-clock value, e.g. a start time).
+    I64Within(usize, RangeInclusive<i64>),
     Utf8(Vec<String>),
 }
 
@@ -88,8 +90,77 @@ pub struct Row {
     pub components: Vec<(&'static str, Data)>,
 }
 
-/// Writes `EXPECT.json` (+ a side `.bin` file for numeric data) next to `rrd`.
+/// Where a recording's properties are, and the one every recording has (its start time).
+pub const PROPERTIES_ENTITY: &str = "/__properties";
+pub const START_TIME: &str = "RecordingInfo:start_time";
+
+/// How long before the expectation is written the rows of the file may have been logged (and
+/// the recording started): wall-clock values are checked to lie within this window.
+pub const WALL_CLOCK_WINDOW: Duration = Duration::from_secs(3600);
+
+/// What a file holds besides the rows a test logged.
+#[derive(Clone, Copy, Debug)]
+pub struct Extras {
+    /// The recording's properties row (static, at [`PROPERTIES_ENTITY`]: its start time,
+    /// within the wall-clock window, and no name).
+    pub properties: bool,
+    /// `log_time` on every temporal row: a timestamp within the wall-clock window (its values
+    /// are when each row was logged, so only their presence, kind and window are checked).
+    pub log_time: bool,
+}
+
+impl Extras {
+    /// What a recording (spate's `Recording`, or the official SDK) writes: both.
+    pub const RECORDING: Self = Self {
+        properties: true,
+        log_time: true,
+    };
+    /// Messages framed by a test itself: nothing but its rows.
+    pub const NONE: Self = Self {
+        properties: false,
+        log_time: false,
+    };
+}
+
+/// The last [`WALL_CLOCK_WINDOW`] up to now, in ns since the Unix epoch.
+fn wall_clock_window() -> RangeInclusive<i64> {
+    let ns =
+        |t: SystemTime| i64::try_from(t.duration_since(UNIX_EPOCH).unwrap().as_nanos()).unwrap();
+    let now = SystemTime::now();
+    ns(now - WALL_CLOCK_WINDOW)..=ns(now)
+}
+
+/// The properties row of an unnamed recording started within the wall-clock window.
+pub fn properties_row() -> Row {
+    Row {
+        entity: PROPERTIES_ENTITY.into(),
+        time: vec![],
+        components: vec![(START_TIME, Data::I64Within(1, wall_clock_window()))],
+    }
+}
+
+/// Writes `EXPECT.json` (+ a side `.bin` file for numeric data) next to `rrd`, for the file
+/// of a recording that logged `rows`: those, plus the recording's properties row and
+/// `log_time` on every temporal row ([`Extras::RECORDING`]).
 pub fn write_expectation(rrd: &Path, app: &str, recording: &str, rows: &[Row]) -> PathBuf {
+    write_expectation_with(rrd, app, recording, rows, Extras::RECORDING)
+}
+
+/// Like [`write_expectation`], for a file of messages a test framed itself: exactly `rows`.
+pub fn write_frames_expectation(rrd: &Path, app: &str, recording: &str, rows: &[Row]) -> PathBuf {
+    write_expectation_with(rrd, app, recording, rows, Extras::NONE)
+}
+
+/// Writes `EXPECT.json` (+ a side `.bin` file for numeric data) next to `rrd`: `rows` and
+/// what `extras` adds to them.
+pub fn write_expectation_with(
+    rrd: &Path,
+    app: &str,
+    recording: &str,
+    rows: &[Row],
+    extras: Extras,
+) -> PathBuf {
+    let properties = extras.properties.then(properties_row);
     let json_path = rrd.with_extension("expect.json");
     let bin_name = rrd
         .with_extension("expect.bin")
@@ -106,8 +177,9 @@ pub fn write_expectation(rrd: &Path, app: &str, recording: &str, rows: &[Row]) -
         offset += bytes.len() as u64;
         v
     };
-    let rows: Vec<Value> = rows
+    let rows: Vec<Value> = properties
         .iter()
+        .chain(rows)
         .map(|r| {
             let time: serde_json::Map<String, Value> = r
                 .time
@@ -123,6 +195,11 @@ pub fn write_expectation(rrd: &Path, app: &str, recording: &str, rows: &[Row]) -
                         Data::U32(v) => put(bytemuck::cast_slice(v), "u32", v.len()),
                         Data::F32(v) => put(bytemuck::cast_slice(v), "f32", v.len()),
                         Data::U16(v) => put(bytemuck::cast_slice(v), "u16", v.len()),
+                        Data::I64Within(count, range) => json!({
+                            "dtype": "i64",
+                            "count": count,
+                            "range": [range.start(), range.end()],
+                        }),
                         Data::Utf8(v) => json!({"dtype": "utf8", "values": v}),
                     };
                     ((*name).to_owned(), v)
@@ -132,7 +209,13 @@ pub fn write_expectation(rrd: &Path, app: &str, recording: &str, rows: &[Row]) -
         })
         .collect();
     bin.flush().unwrap();
-    let doc = json!({"application_id": app, "recording_id": recording, "rows": rows});
+    let mut doc = json!({"application_id": app, "recording_id": recording, "rows": rows});
+    if extras.log_time {
+        let window = wall_clock_window();
+        doc["wall_clock_timelines"] = json!({
+            spate::LOG_TIME: {"kind": "timestamp", "min": window.start(), "max": window.end()}
+        });
+    }
     std::fs::write(&json_path, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
     json_path
 }

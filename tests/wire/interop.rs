@@ -13,7 +13,9 @@ use std::process::Command;
 use spate::wire::{Compression, EncodedMessage, RrdEncoder, StoreInfo};
 use spate::{Chunk, ChunkBuilder, EntityPath, Points3D, RowId, TimePoint};
 
-use crate::official::{Data, Row, check, check_points_example, official_python, write_expectation};
+use crate::official::{
+    Data, Row, check, check_points_example, official_python, write_frames_expectation,
+};
 
 const APP: &str = "spate_interop";
 const REC: &str = "rec-interop-0001";
@@ -153,7 +155,8 @@ fn matrix(compression: Compression, name: &str) {
 
     let rrd = dir.path().join(format!("{name}.rrd"));
     write_rrd(&rrd, &chunks, compression);
-    let expect = write_expectation(&rrd, APP, REC, &rows);
+    // Messages framed here: exactly the rows given (no recording preamble, no `log_time`).
+    let expect = write_frames_expectation(&rrd, APP, REC, &rows);
     check(&python, &rrd, &expect);
 }
 

@@ -53,8 +53,10 @@
 //!
 //! [`FileSinkOptions::rotate_bytes`] bounds each file's *own* data: what it holds after the
 //! StreamHeader and the messages replayed at its start. A file rotates once it holds at least
-//! one chunk of its own and the next message would take its own data past the bound (or once
-//! it is [`rotate_interval`](FileSinkOptions::rotate_interval) old). Static data larger than
+//! one chunk of logged data of its own (the recording's store info and properties, which a
+//! recording sends before any row, are not) and the next message would take its own data
+//! past the bound (or once it is [`rotate_interval`](FileSinkOptions::rotate_interval) old),
+//! so no file holds the recording's identity alone. Static data larger than
 //! the bound therefore does not make every later message start a new file; a file may exceed
 //! `rotate_bytes` by what it replays, and by a single message larger than the bound.
 //!

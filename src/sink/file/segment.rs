@@ -80,7 +80,7 @@ pub(super) struct Segment {
     header_end: u64,
     /// Where the file's own data starts: after the StreamHeader and the replayed messages.
     own_start: u64,
-    /// Chunks written as the file's own data.
+    /// Chunks of logged data written as the file's own data ([`is_data`]).
     own_chunks: u64,
     /// Messages framed and not yet confirmed, in file order.
     pending: VecDeque<Pending>,
@@ -89,6 +89,13 @@ pub(super) struct Segment {
     pub(super) bytes_since_sync: u64,
     pub(super) last_sync: Instant,
     pub(super) opened_at: Instant,
+}
+
+/// Whether `msg` is a chunk of logged data, as opposed to what identifies the recording: its
+/// `SetStoreInfo`, and its properties (chunks at Rerun-reserved paths, `/__properties…`),
+/// which a recording sends before any row. A file holding only those has no data of its own.
+fn is_data(msg: &EncodedMessage) -> bool {
+    msg.kind() == MessageKind::ArrowMsg && !msg.summary().is_some_and(|s| s.entity.is_reserved())
 }
 
 impl Segment {
@@ -130,7 +137,7 @@ impl Segment {
         self.backend.write(offset, &parts)?;
         let end = self.rrd.offset();
         self.bytes_since_sync += end - offset;
-        if cost.messages > 0 && msg.kind() == MessageKind::ArrowMsg {
+        if cost.messages > 0 && is_data(msg) {
             self.own_chunks += 1;
         }
         self.pending.push_back(Pending { end, cost });

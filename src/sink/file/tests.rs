@@ -232,3 +232,60 @@ fn a_failure_found_by_a_sync_costs_the_earlier_messages_only() {
         assert_eq!(frames(&d), frames_of(0..1), "{backend}");
     }
 }
+
+/// The recording's properties (the static `/__properties` chunk a recording sends right
+/// after its store info) are not a file's own data: a file that holds only them does not
+/// rotate, by age or before a chunk larger than `rotate_bytes`, so no file holds the
+/// recording's identity alone; every file replays them. Before, they counted as the first
+/// file's own chunk: that file rotated before the first logged chunk and held nothing else.
+#[test]
+fn the_recordings_properties_alone_do_not_make_a_file_rotate() {
+    let properties = crate::drain::RecordingProperties {
+        start_time: std::time::SystemTime::now(),
+        name: Some("rotation".into()),
+    }
+    .chunk()
+    .unwrap();
+    let properties = EncodedMessage::arrow_msg(&properties, &store(), Compression::Off).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let by_age = FileSinkOptions::default().rotate_interval(Duration::ZERO);
+    // Each chunk (24 kB and more) is larger than the bound on its own.
+    let by_size = FileSinkOptions::default().rotate_bytes(1_000);
+    for (what, opts) in [("age", by_age), ("size", by_size)] {
+        for backend in BACKENDS {
+            let base = dir.path().join(format!("props-{what}-{backend}.rrd"));
+            let mut sink = FileSink::create(&base, opts.backend(backend)).unwrap();
+            sink.write(&EncodedMessage::set_store_info(&store()))
+                .unwrap();
+            sink.write(&properties).unwrap();
+            for i in 0..2 {
+                sink.write(&chunk(i)).unwrap();
+            }
+            sink.close(deadline()).unwrap();
+            for i in 0..2 {
+                let d = decode_rrd(std::fs::read(rotated_path(&base, i)).unwrap()).unwrap();
+                assert!(
+                    d.footer.as_ref().is_some_and(|f| f.valid),
+                    "{what}, {backend}"
+                );
+                let entities: Vec<&str> = d.chunks().map(|c| c.entity().as_str()).collect();
+                assert_eq!(
+                    entities,
+                    ["/__properties", "/points"],
+                    "{what}, {backend}: file {i}"
+                );
+                let frames: Vec<i64> = d
+                    .chunks()
+                    .filter(|c| !c.is_static())
+                    .flat_map(|c| c.timelines()[0].values().to_vec())
+                    .collect();
+                assert_eq!(
+                    frames,
+                    frames_of(i64::from(i)..i64::from(i) + 1),
+                    "{what}, {backend}: file {i}"
+                );
+            }
+            assert!(!rotated_path(&base, 2).exists(), "{what}, {backend}");
+        }
+    }
+}

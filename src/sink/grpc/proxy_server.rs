@@ -419,8 +419,9 @@ pub struct ServeReport {
 ///
 /// assert!(server.wait_until(Duration::from_secs(10), |c| c.calls_finished == 1));
 /// let report = server.shutdown(Instant::now() + Duration::from_secs(10));
-/// assert_eq!(report.counters.messages, 2); // SetStoreInfo + one chunk
-/// assert_eq!(got.decode()?.chunks().count(), 1);
+/// // The recording's preamble (SetStoreInfo, its properties), then one chunk.
+/// assert_eq!(report.counters.messages, 3);
+/// assert_eq!(got.decode()?.chunks().count(), 2);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct ProxyServer {

@@ -19,7 +19,6 @@ use spate::sink::{
 };
 use spate::stats::SinkStats;
 use spate::wire::EncodedMessage;
-use spate::{MemorySink, Recording, SinkReport};
 
 use super::scenario::{Scenario, SinkArg};
 
@@ -141,20 +140,6 @@ impl Drop for TempDir {
     }
 }
 
-/// The bytes every sink receives before any row (`SetStoreInfo`, then the recording's
-/// properties), measured rather than assumed: what a memory sink receives from a recording
-/// like the check's that logs nothing.
-fn preamble_bytes() -> anyhow::Result<u64> {
-    let (sink, received) = MemorySink::new();
-    let rec = Recording::builder("spate_check").sinks(sink).start()?;
-    let report = rec.shutdown(Instant::now() + Duration::from_secs(10));
-    anyhow::ensure!(
-        report.sinks.iter().all(SinkReport::is_complete),
-        "cannot measure the preamble the sinks receive: {report:?}"
-    );
-    Ok(received.messages().iter().map(|m| m.len() as u64).sum())
-}
-
 /// Things shared by the runs of one `spate check` (several with `--find-max`).
 pub struct Environment {
     /// The in-process gRPC receiver, started if a sink needs it.
@@ -163,8 +148,6 @@ pub struct Environment {
     pub temp: Option<TempDir>,
     /// How long a gRPC sink may take to connect before the check fails.
     pub connect_timeout: Duration,
-    /// Bytes every sink receives before any row: see [`preamble_bytes`].
-    pub preamble_bytes: u64,
     /// Runs so far that wrote a temporary file: each run gets its own (a file sink given up
     /// on at a run's deadline still holds its file's lock while it finishes).
     temp_files: std::sync::atomic::AtomicUsize,
@@ -192,7 +175,6 @@ impl Environment {
             receiver,
             temp,
             connect_timeout,
-            preamble_bytes: preamble_bytes()?,
             temp_files: std::sync::atomic::AtomicUsize::new(0),
         })
     }

@@ -93,7 +93,7 @@ pub struct RunResult {
     pub generator_done: Option<f64>,
     /// The end of the measurement window: `duration + grace`, seconds.
     pub window_end: f64,
-    /// Bytes of the messages each sink gets first (`SetStoreInfo`, the recording's
+    /// Bytes of the preamble each sink gets first (`SetStoreInfo`, then the recording's
     /// properties).
     pub hello_bytes: u64,
     /// The engine's counters at shutdown.
@@ -154,7 +154,7 @@ pub fn run(
         .lane_policy(scenario.lane_policy())
         .sinks(specs)
         .start()?;
-    let hello_bytes = env.preamble_bytes;
+    let hello_bytes = rec.preamble().iter().map(|m| m.len() as u64).sum();
     let labels: Vec<String> = args.iter().map(SinkArg::label).collect();
     // What every sink should receive, estimated up front for the progress bars only.
     let expected = scenario.scheduled_payload();
