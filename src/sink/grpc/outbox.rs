@@ -440,9 +440,22 @@ impl Inner {
     }
 
     /// Drops the oldest unpinned queued messages until `len` more bytes fit (DropOldest);
-    /// returns whether they fit.
+    /// returns whether they fit. A message larger than the whole budget fits only once
+    /// nothing is held, as on the write path; if evicting every unpinned message cannot get
+    /// there, nothing is evicted for it (only the new message is lost, not the queue too).
     fn make_room(&mut self, len: u64) -> bool {
         if self.overflow == OverflowPolicy::DropOldest {
+            let evictable: u64 = self
+                .queue
+                .iter()
+                .filter(|i| !self.is_pinned(i.seq))
+                .map(|i| i.msg.len() as u64)
+                .sum();
+            let evicts_all =
+                evictable == self.queue_bytes && self.unconfirmed.iter().all(|i| i.replay);
+            if self.held_bytes - evictable + len > self.budget && !evicts_all {
+                return false;
+            }
             let mut i = 0;
             while self.held_bytes + len > self.budget && i < self.queue.len() {
                 if self.is_pinned(self.queue[i].seq) {
@@ -457,7 +470,7 @@ impl Inner {
                 }
             }
         }
-        self.held_bytes + len <= self.budget
+        self.held_bytes + len <= self.budget || self.nothing_held()
     }
 
     /// Whether the current call should end now (the request stream half-closes, and the
@@ -905,6 +918,62 @@ mod tests {
         let s = g.stats();
         assert_eq!((s.lost_messages, s.abandoned_messages), (1, 2));
         assert_eq!(g.settled, g.written);
+    }
+
+    /// Regression: under DropOldest a message larger than the whole budget evicted every
+    /// queued message and was then dropped itself; now it takes the emptied queue (as a
+    /// message over budget does when nothing is held), and when evicting cannot empty the
+    /// queue (pinned statics), only the new message is dropped.
+    #[test]
+    fn a_message_over_the_whole_budget_is_not_lost_together_with_the_queue() {
+        use crate::{Chunk, EntityPath, Points3D, RowId, TimePoint};
+        let store = StoreInfo::new("app", "rec").unwrap();
+        let msg = |points: usize, is_static: bool, e: &str| {
+            let time = if is_static {
+                TimePoint::default()
+            } else {
+                TimePoint::default().with_sequence("frame", 0).unwrap()
+            };
+            let chunk = Chunk::from_row(
+                EntityPath::parse(e).unwrap(),
+                RowId::new(),
+                &time,
+                &Points3D::new(vec![[0.0f32; 3]; points]),
+            )
+            .unwrap();
+            EncodedMessage::arrow_msg(&chunk, &store, crate::wire::Compression::Off).unwrap()
+        };
+        // Disconnected: what does not fit makes room instead of waiting.
+        let disconnected = || {
+            let outbox = Outbox::new(&GrpcSinkOptions::default().buffer_bytes(20_000));
+            let mut g = outbox.lock();
+            let generation = g.begin_connection();
+            g.connection_lost(generation, &GrpcSinkError::ConnectionClosed);
+            drop(g);
+            outbox
+        };
+        let outbox = disconnected();
+        for _ in 0..3 {
+            outbox.push(&msg(400, false, "p")).unwrap(); // ~5 kB each
+        }
+        let big = msg(10_000, false, "p"); // ~120 kB: over the whole budget
+        outbox.push(&big).unwrap();
+        {
+            let g = outbox.lock();
+            let s = g.stats();
+            assert_eq!(s.dropped_messages, 3, "the three older ones make room");
+            assert_eq!(g.queue.len(), 1);
+            assert_eq!(g.queue[0].msg.len(), big.len(), "the big one is kept");
+        }
+        // A pinned static stays: the queue cannot be emptied, so the big message alone
+        // is dropped and the small temporal one stays.
+        let outbox = disconnected();
+        outbox.push(&msg(400, true, "map")).unwrap();
+        outbox.push(&msg(400, false, "p")).unwrap();
+        outbox.push(&big).unwrap();
+        let g = outbox.lock();
+        assert_eq!(g.stats().dropped_messages, 1);
+        assert_eq!(g.queue.len(), 2, "static and temporal kept");
     }
 
     /// Regression: the rows of abandoned chunks were left out of
