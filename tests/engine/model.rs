@@ -1,5 +1,7 @@
 //! A model-based test of the engine: seeded random runs of a `Recording` — 1 to 8 logging
-//! threads (random entities, sizes, timelines, static rows), `flush`, `set_sinks` (memory,
+//! threads (random entities, sizes, timelines, static rows; clouds, rows of a generic
+//! archetype carrying the same positions column, and `send_columns` batches of up to 300
+//! rows), `flush`, `set_sinks` (memory,
 //! file, null, failing, panicking and stalling sinks; `Block` and `DropNewest`), and a
 //! `shutdown` at a random point — checked against a reference model of what must hold:
 //!
@@ -21,14 +23,19 @@
 //! that reproduces it).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Barrier, Mutex};
+use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
+
+use arrow_array::{Array, ArrayRef, FixedSizeListArray, Float32Array, ListArray};
+use arrow_buffer::{OffsetBuffer, ScalarBuffer};
+use arrow_schema::{DataType, Field};
 
 use spate::sink::{FileSink, FileSinkOptions, NullSink};
 use spate::wire::{DecodedRrd, EncodedMessage};
 use spate::{
-    BatchPolicy, EntityPath, LanePolicy, MemorySink, MemorySinkHandle, Points3D, Recording,
-    RecordingError, ShutdownReport, Sink, SinkError, SinkPolicy, SinkSpec,
+    BatchPolicy, ComponentColumn, ComponentDescriptor, DynamicArchetype, EntityPath, LanePolicy,
+    MemorySink, MemorySinkHandle, Points3D, Recording, RecordingError, ShutdownReport, Sink,
+    SinkError, SinkPolicy, SinkSpec, TimeColumn, Timeline,
 };
 
 /// SplitMix64: small, seedable, good enough to pick plans.
@@ -84,6 +91,16 @@ enum Op {
         shape: u8,
         is_static: bool,
     },
+    /// A row of the same data through the generic path (`DynamicArchetype`).
+    Generic {
+        entity: u8,
+        points: usize,
+    },
+    /// `rows` rows at once (`send_columns`), one point each, at `frame` = their seqs.
+    Columns {
+        entity: u8,
+        rows: u32,
+    },
     Flush(Duration),
     /// Only the controlling thread (0) changes sinks.
     SetSinks(Vec<SinkPlan>, Duration),
@@ -138,7 +155,15 @@ fn plan(seed: u64) -> Plan {
         .map(|t| {
             (0..20 + rng.below(400))
                 .map(|_| match rng.below(100) {
-                    0..=84 => Op::Log {
+                    0..=4 => Op::Generic {
+                        entity: rng.below(3) as u8,
+                        points: if rng.chance(5) { 30_000 } else { 1 },
+                    },
+                    5..=7 => Op::Columns {
+                        entity: rng.below(3) as u8,
+                        rows: 1 + rng.below(300) as u32,
+                    },
+                    8..=84 => Op::Log {
                         entity: rng.below(3) as u8,
                         points: match rng.below(50) {
                             0 => 30_000, // 360 kB: a pass-through chunk
@@ -247,6 +272,38 @@ fn build(p: &SinkPlan, dir: &std::path::Path, n: &mut usize) -> Built {
     }
 }
 
+/// The positions column's descriptor, as `Points3D` writes it (so every kind of row
+/// decodes the same way).
+fn positions_descriptor() -> ComponentDescriptor {
+    ComponentDescriptor::new(
+        "rerun.archetypes.Points3D",
+        "Points3D:positions",
+        "rerun.components.Position3D",
+    )
+}
+
+/// `[x, y, z]` points as a fixed-size-list array.
+fn positions(points: &[[f32; 3]]) -> FixedSizeListArray {
+    let flat: Vec<f32> = points.iter().flatten().copied().collect();
+    FixedSizeListArray::new(
+        Arc::new(Field::new_list_field(DataType::Float32, false)),
+        3,
+        Arc::new(Float32Array::from(flat)),
+        None,
+    )
+}
+
+/// A list column with one instance per row.
+fn one_per_row(values: ArrayRef) -> ListArray {
+    let offsets: Vec<i32> = (0..=values.len() as i32).collect();
+    ListArray::new(
+        Arc::new(Field::new_list_field(values.data_type().clone(), true)),
+        OffsetBuffer::new(ScalarBuffer::from(offsets)),
+        values,
+        None,
+    )
+}
+
 /// A row's identity: (thread, entity, seq).
 type RowKey = (u8, u8, u32);
 
@@ -347,6 +404,60 @@ fn run_thread(
                     Err(other) => panic!("log: {other}"),
                 }
                 seq += 1;
+            }
+            Op::Generic { entity, points } => {
+                let x = seq as f32;
+                let positions = positions(&vec![[x, f32::from(t), f32::from(*entity)]; *points]);
+                let row = DynamicArchetype::any_values()
+                    .with_descriptor(positions_descriptor(), Arc::new(positions));
+                let e = &entities[*entity as usize];
+                let result = rec
+                    .set_time_sequence("frame", i64::from(seq))
+                    .and_then(|()| rec.log(e, &row));
+                match result {
+                    Ok(()) => {
+                        let key = (t, *entity, seq);
+                        trace.ok.push(key);
+                        unflushed.push(key);
+                        if t == 0 {
+                            trace.generation_of.insert(key, generation);
+                        }
+                    }
+                    Err(RecordingError::Closed) => return trace,
+                    Err(other) => panic!("log generic: {other}"),
+                }
+                seq += 1;
+            }
+            Op::Columns { entity, rows } => {
+                let seqs: Vec<u32> = (seq..seq + rows).collect();
+                let points: Vec<[f32; 3]> = seqs
+                    .iter()
+                    .map(|&q| [q as f32, f32::from(t), f32::from(*entity)])
+                    .collect();
+                let column = ComponentColumn::new(
+                    positions_descriptor(),
+                    one_per_row(Arc::new(positions(&points))),
+                );
+                let frames = TimeColumn::new(
+                    Timeline::sequence("frame").unwrap(),
+                    seqs.iter().map(|&q| i64::from(q)).collect(),
+                );
+                let e = &entities[*entity as usize];
+                match rec.send_columns(e, vec![frames], vec![column]) {
+                    Ok(()) => {
+                        for q in seqs {
+                            let key = (t, *entity, q);
+                            trace.ok.push(key);
+                            unflushed.push(key);
+                            if t == 0 {
+                                trace.generation_of.insert(key, generation);
+                            }
+                        }
+                    }
+                    Err(RecordingError::Closed) => return trace,
+                    Err(other) => panic!("send_columns: {other}"),
+                }
+                seq += rows;
             }
             Op::Flush(limit) => {
                 let started = Instant::now();
