@@ -108,6 +108,7 @@
 
 pub mod archetype;
 pub mod chunk;
+mod component;
 mod deadline;
 #[doc(hidden)]
 pub mod demo;

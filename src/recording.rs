@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use arrow_array::Array;
 
-use crate::archetype::ArchetypeError;
+use crate::archetype::{ArchetypeError, Points3D};
 use crate::chunk::batcher::BatchPolicy;
 use crate::chunk::{
     AsComponents, Chunk, ChunkError, ChunkId, ComponentColumn, ComponentDescriptor, RowId,
@@ -591,7 +591,7 @@ impl Recording {
     fn row_data(
         data: &(impl AsComponents + ?Sized),
     ) -> Result<(RowData, usize, usize), RecordingError> {
-        if let Some(p) = data.as_points3d() {
+        if let Some(p) = data.as_any().and_then(|a| a.downcast_ref::<Points3D>()) {
             p.validate()?;
             return Ok((
                 RowData::Points3D(p.clone()),

@@ -40,6 +40,7 @@ use arrow_buffer::{ArrowNativeType, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{DataType, Field};
 
 use crate::chunk::{ComponentColumn, ComponentDescriptor};
+pub use crate::component::ArchetypeError;
 
 /// A descriptor of one of Rerun's own archetypes, usable in `const`s.
 pub(crate) const fn descriptor(
@@ -120,55 +121,6 @@ pub use boxes3d::{Boxes3D, FillMode, RotationAxisAngle};
 pub use line_strips3d::LineStrips3D;
 pub use points2d::Points2D;
 pub use text_log::{TextLog, TextLogLevel};
-
-/// Why an archetype's components do not fit together.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ArchetypeError {
-    /// An optional component has neither one value per instance nor a single value to splat.
-    #[error("{component} has {found} values, expected {expected} (one per instance) or 1")]
-    LengthMismatch {
-        /// Component name, e.g. `Points3D:colors`.
-        component: &'static str,
-        /// Number of instances (positions, boxes, strips, arrows…).
-        expected: usize,
-        /// Number of values given.
-        found: usize,
-    },
-    /// Two components of one row with the same name.
-    #[error("component {0} appears twice in one row")]
-    DuplicateComponent(String),
-    /// A component without a name (the name is its column's name).
-    #[error("a component has an empty name")]
-    EmptyComponentName,
-    /// A buffer whose size does not match its description (e.g. an image's width, height
-    /// and pixel format).
-    #[error("{component} has {found} bytes, expected {expected}")]
-    BufferSize {
-        /// Component name, e.g. `Image:buffer`.
-        component: &'static str,
-        /// Bytes the description calls for.
-        expected: usize,
-        /// Bytes given.
-        found: usize,
-    },
-    /// A value out of what the component allows.
-    #[error("{component}: {reason}")]
-    Invalid {
-        /// Component name.
-        component: &'static str,
-        /// What is wrong.
-        reason: String,
-    },
-    /// More instances than an Arrow list with 32-bit offsets can hold.
-    #[error("{component} has {found} values; at most {} fit one row", i32::MAX)]
-    TooLarge {
-        /// Component name.
-        component: &'static str,
-        /// Number of values.
-        found: usize,
-    },
-}
 
 /// Values of one primitive component, taken from the caller.
 ///

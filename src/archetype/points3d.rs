@@ -244,7 +244,7 @@ impl Points3DColumns {
 }
 
 impl AsComponents for Points3D {
-    fn as_points3d(&self) -> Option<&Points3D> {
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
         Some(self)
     }
 

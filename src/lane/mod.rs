@@ -30,11 +30,9 @@ pub enum LanePolicy {
     DropNewest,
 }
 
-/// The data of one logged row, moved through the lane. (Public only so the hidden
-/// `AsComponents::as_points3d` hook can exist; not reachable from outside the crate.)
+/// The data of one logged row, moved through the lane.
 #[derive(Clone, Debug)]
-#[doc(hidden)]
-pub enum RowData {
+pub(crate) enum RowData {
     /// A point cloud (the common, allocation-free case).
     Points3D(Points3D),
     /// Any other archetype: its component arrays, as `AsComponents` gave them.
