@@ -124,6 +124,7 @@ pub mod sink;
 pub mod stats;
 mod sync;
 mod time;
+pub mod units;
 pub mod wire;
 
 pub use archetype::{ArchetypeError, DynamicArchetype, Points3D};

@@ -332,6 +332,66 @@ fn bad_flags_exit_2() {
     }
 }
 
+/// One parser for sizes and durations: flags and scenario files take `500ms`, `2m`, `64MiB`,
+/// `1GB` as well as plain numbers, and a value that does not parse names its flag.
+#[test]
+fn durations_and_sizes_take_units_in_flags_and_scenario_files() {
+    let r = check_json(
+        &[
+            "--producers",
+            "1",
+            "--points",
+            "100",
+            "--hz",
+            "10",
+            "--duration",
+            "500ms",
+            "--grace",
+            "1s",
+            "--queue-bytes",
+            "64MiB",
+            "--sink",
+            "null",
+        ],
+        0,
+    );
+    assert_eq!(f(&r["scenario"]["duration_s"]), 0.5);
+    assert_eq!(f(&r["scenario"]["grace_s"]), 1.0);
+    assert_eq!(u(&r["scenario"]["queue_bytes"]), 64 << 20);
+    assert_eq!(r["generator"]["scheduled_clouds"], 5);
+
+    let dir = tempfile::tempdir().unwrap();
+    let toml = dir.path().join("s.toml");
+    std::fs::write(
+        &toml,
+        "producers = 1\npoints = 100\nhz = 10.0\nduration = \"0.5s\"\ngrace = 2\n\
+         queue_bytes = \"1MB\"\nsinks = [\"null\"]\n",
+    )
+    .unwrap();
+    let r = check_json(&["--scenario", toml.to_str().unwrap()], 0);
+    assert_eq!(f(&r["scenario"]["duration_s"]), 0.5);
+    assert_eq!(f(&r["scenario"]["grace_s"]), 2.0);
+    assert_eq!(u(&r["scenario"]["queue_bytes"]), 1_000_000);
+
+    for (flag, value) in [
+        ("--duration", "10x"),
+        ("--grace", "soon"),
+        ("--queue-bytes", "lots"),
+        ("--trial-duration", "1d"),
+        ("--connect-timeout", "3 weeks"),
+    ] {
+        let err = check_error(&[flag, value]);
+        assert!(err.contains(flag), "{flag}: {err}");
+        assert!(err.contains("e.g."), "{flag}: the accepted forms: {err}");
+    }
+    std::fs::write(&toml, "duration = \"forever\"\n").unwrap();
+    let err = check_error(&["--scenario", toml.to_str().unwrap()]);
+    assert!(
+        err.contains("forever") && err.contains("not a duration"),
+        "{err}"
+    );
+}
+
 #[test]
 fn unwritable_path_exits_2() {
     let err = check_error(&[MODEST, &["--sink", "file:/nonexistent-spate-dir/sub/x.rrd"]].concat());

@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, ensure};
 use spate::sink::IoBackend;
+use spate::units::{parse_seconds, parse_size};
 
 use crate::Judgement;
 use scenario::{
@@ -171,8 +172,8 @@ pub struct Args {
     /// Total payload rate of all producers in MB/s (instead of --hz).
     #[arg(long, value_name = "MBPS")]
     pub rate: Option<f64>,
-    /// Seconds of load [default: 10].
-    #[arg(long, value_name = "SECS")]
+    /// How long the load runs: 10s, 2m, 500ms or plain seconds [default: 10s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_seconds)]
     pub duration: Option<f64>,
     /// Entities lidar/0.., spread over the producers [default: one per producer].
     #[arg(long, value_name = "E")]
@@ -183,8 +184,8 @@ pub struct Args {
     /// What a full sink queue does [default: drop].
     #[arg(long, value_enum)]
     pub sink_policy: Option<PolicyArg>,
-    /// Bound of each sink's queue in bytes [default: 268435456].
-    #[arg(long, value_name = "BYTES")]
+    /// Bound of each sink's queue: 256MiB, 1GB or plain bytes [default: 256MiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub queue_bytes: Option<u64>,
     /// File sinks' I/O backend: auto, uring, mmap or pwrite [default: auto].
     #[arg(long)]
@@ -192,9 +193,9 @@ pub struct Args {
     /// When file sinks fdatasync [default: close].
     #[arg(long, value_enum)]
     pub sync: Option<SyncArg>,
-    /// Seconds after the load within which every sink must have delivered everything
-    /// [default: max(1, 10 % of the duration)].
-    #[arg(long, value_name = "SECS")]
+    /// How long after the load every sink may take to deliver everything (a duration)
+    /// [default: max(1s, 10 % of the duration)].
+    #[arg(long, value_name = "DURATION", value_parser = parse_seconds)]
     pub grace: Option<f64>,
     /// A sink: file:PATH, grpc:URL, grpc (in-process receiver), null or throttle:MBPS;
     /// repeat for a tee.
@@ -220,15 +221,15 @@ pub struct Args {
     /// cameras and IMUs keep their rates).
     #[arg(long)]
     pub find_max: bool,
-    /// Seconds of load per --find-max trial.
-    #[arg(long, value_name = "SECS", default_value_t = 3.0)]
+    /// Load per --find-max trial (a duration).
+    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = parse_seconds)]
     pub trial_duration: f64,
     /// Most trials per sink with --find-max.
     #[arg(long, value_name = "N", default_value_t = 8,
           value_parser = clap::value_parser!(u32).range(1..=40))]
     pub max_trials: u32,
-    /// Seconds a gRPC sink may take to connect before the check fails.
-    #[arg(long, value_name = "SECS", default_value_t = 3.0)]
+    /// How long a gRPC sink may take to connect before the check fails (a duration).
+    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = parse_seconds)]
     pub connect_timeout: f64,
     /// Keep the default rig's temporary .rrd file (its path is printed on stderr).
     #[arg(long)]

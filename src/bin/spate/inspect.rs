@@ -75,7 +75,7 @@ pub struct Args {
     pub json: bool,
     /// Largest payload an LZ4 chunk may decompress to; a file claiming more is refused as
     /// undecodable before anything is allocated for it.
-    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = crate::serve::parse_size)]
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = spate::units::parse_size)]
     pub max_uncompressed_bytes: u64,
 }
 

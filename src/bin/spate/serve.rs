@@ -11,6 +11,7 @@ use spate::sink::grpc::{ProxyServer, ProxyServerOptions};
 use spate::sink::{
     FileSink, FileSinkOptions, GrpcSink, IoBackend, Relay, SinkExt, SinkPolicy, SinkSpec,
 };
+use spate::units::{parse_duration, parse_size};
 
 use super::Judgement;
 
@@ -96,47 +97,6 @@ pub struct Args {
     /// How long to wait for the sinks when stopping.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     shutdown_timeout: Duration,
-}
-
-/// `1GiB`, `512MiB`, `64KiB`, `1G`, `10MB`, `4096`.
-pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("invalid size {s:?}"))?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" => 1_000,
-        "kib" => 1 << 10,
-        "m" | "mb" => 1_000_000,
-        "mib" => 1 << 20,
-        "g" | "gb" => 1_000_000_000,
-        "gib" => 1 << 30,
-        "t" | "tb" => 1_000_000_000_000,
-        "tib" => 1 << 40,
-        u => return Err(format!("unknown size unit {u:?} in {s:?}")),
-    };
-    Ok((n * mult as f64) as u64)
-}
-
-/// `500ms`, `30s`, `10m`, `1h`, or plain seconds.
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("invalid duration {s:?}"))?;
-    let secs = match unit.trim() {
-        "ms" => n / 1000.0,
-        "" | "s" => n,
-        "m" | "min" => n * 60.0,
-        "h" => n * 3600.0,
-        u => return Err(format!("unknown duration unit {u:?} in {s:?}")),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("invalid duration {s:?}: {e}"))
 }
 
 fn sinks(args: &Args) -> anyhow::Result<Vec<SinkSpec>> {

@@ -510,14 +510,14 @@ pub struct KindLoad {
 /// points = 50000
 /// hz = 20.0            # or: rate = 40.0  (MB/s of payload, all producers together);
 ///                      # hz = 0: unpaced, as fast as the engine accepts
-/// duration = 5.0       # seconds
+/// duration = "5s"     # or seconds: 5.0
 /// entities = 2
 /// lane_policy = "block"
 /// sink_policy = "drop"
-/// queue_bytes = 268435456
+/// queue_bytes = "256MiB"   # or bytes: 268435456
 /// backend = "auto"
 /// sync = "close"
-/// grace = 1.0          # seconds
+/// grace = "1s"         # or seconds: 1.0
 /// sinks = ["file:/tmp/x.rrd", "grpc", "null"]
 ///
 /// [[camera]]           # one thread per camera, entity camera/NAME
@@ -547,7 +547,8 @@ pub struct ScenarioFile {
     pub hz: Option<f64>,
     /// Payload MB/s of all producers together (instead of `hz`).
     pub rate: Option<f64>,
-    /// Seconds of load.
+    /// How long the load runs: seconds, or a duration string (`"10s"`, `"2m"`).
+    #[serde(default, deserialize_with = "seconds")]
     pub duration: Option<f64>,
     /// Entities.
     pub entities: Option<u32>,
@@ -555,13 +556,15 @@ pub struct ScenarioFile {
     pub lane_policy: Option<PolicyArg>,
     /// Sink queue policy.
     pub sink_policy: Option<PolicyArg>,
-    /// Sink queue bound.
+    /// Sink queue bound: bytes, or a size string (`"256MiB"`).
+    #[serde(default, deserialize_with = "bytes")]
     pub queue_bytes: Option<u64>,
     /// File I/O backend.
     pub backend: Option<String>,
     /// File sync policy.
     pub sync: Option<SyncArg>,
-    /// Grace after the load, seconds.
+    /// Grace after the load: seconds, or a duration string.
+    #[serde(default, deserialize_with = "seconds")]
     pub grace: Option<f64>,
     /// Sinks, as on the command line.
     pub sinks: Option<Vec<String>>,
@@ -569,6 +572,39 @@ pub struct ScenarioFile {
     pub camera: Option<Vec<CameraSpec>>,
     /// `[[imu]]` tables.
     pub imu: Option<Vec<ImuSpec>>,
+}
+
+/// A number, or a string in the units the command line takes (`spate::units`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum NumberOrText {
+    Number(f64),
+    Text(String),
+}
+
+/// Seconds from `duration = 5.0` or `duration = "500ms"`.
+fn seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    match NumberOrText::deserialize(d)? {
+        NumberOrText::Number(n) => Ok(Some(n)),
+        NumberOrText::Text(t) => spate::units::parse_seconds(&t)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+    }
+}
+
+/// Bytes from `queue_bytes = 268435456` or `queue_bytes = "256MiB"`.
+fn bytes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    match NumberOrText::deserialize(d)? {
+        NumberOrText::Number(n) if n >= 0.0 && n.fract() == 0.0 && n < u64::MAX as f64 => {
+            Ok(Some(n as u64))
+        }
+        NumberOrText::Number(n) => Err(serde::de::Error::custom(format!(
+            "{n} is not a whole number of bytes"
+        ))),
+        NumberOrText::Text(t) => spate::units::parse_size(&t)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+    }
 }
 
 impl ScenarioFile {
