@@ -325,12 +325,6 @@ fn check_names<'a>(
     Ok(())
 }
 
-/// What one push carries: a row of an archetype, or a chunk from `send_columns`.
-enum Item<'a, A: ?Sized> {
-    Row(&'a A),
-    Chunk(Chunk),
-}
-
 /// How long dropping the last handle waits for the sinks.
 pub const DROP_FLUSH_DEADLINE: Duration = Duration::from_secs(5);
 
@@ -612,28 +606,23 @@ impl Recording {
         Ok((RowData::Components(components), payload, retained))
     }
 
-    /// Pushes one lane item: a row of `data` at `time` (None: this thread's times), or a
-    /// whole chunk.
+    /// Pushes one lane item — `data()`: the item and its payload and retained bytes, made
+    /// once the recording is known to be open — at `time` (None: this thread's times),
+    /// on `log_time` too when `temporal` and the recording keeps it.
     fn push(
         &self,
         entity: &EntityPath,
-        data: Item<'_, impl AsComponents + ?Sized>,
         time: Option<&TimePoint>,
-        is_static: bool,
+        temporal: bool,
+        data: impl FnOnce() -> Result<(RowData, usize, usize), RecordingError>,
     ) -> Result<(), RecordingError> {
         let handle = &*self.handle;
         let hub = &handle.hub;
         if hub.gate.is_closed() {
             return Err(RecordingError::Closed);
         }
-        let (data, payload_bytes, retained_bytes) = match data {
-            Item::Row(data) => Self::row_data(data)?,
-            Item::Chunk(chunk) => {
-                let bytes = chunk.heap_size_bytes();
-                (RowData::Chunk(Box::new(chunk)), bytes, bytes)
-            }
-        };
-        let log_time = handle.log_time && !is_static && !matches!(data, RowData::Chunk(_));
+        let (data, payload_bytes, retained_bytes) = data()?;
+        let log_time = handle.log_time && temporal;
         let result = with_local(hub, |local| {
             if local.producer.is_none() {
                 let (p, c) = new_lane(handle.lane_slots, handle.lane_bytes, handle.lane_policy);
@@ -688,7 +677,7 @@ impl Recording {
         entity: &EntityPath,
         data: &(impl AsComponents + ?Sized),
     ) -> Result<(), RecordingError> {
-        self.push(entity, Item::Row(data), None, false)
+        self.push(entity, None, true, || Self::row_data(data))
     }
 
     /// Logs `data` as static: valid at all times, on no timeline.
@@ -697,7 +686,9 @@ impl Recording {
         entity: &EntityPath,
         data: &(impl AsComponents + ?Sized),
     ) -> Result<(), RecordingError> {
-        self.push(entity, Item::Row(data), Some(&TimePoint::default()), true)
+        self.push(entity, Some(&TimePoint::default()), false, || {
+            Self::row_data(data)
+        })
     }
 
     /// Logs `data` at an explicit time point instead of this thread's current times (and
@@ -708,7 +699,7 @@ impl Recording {
         entity: &EntityPath,
         data: &(impl AsComponents + ?Sized),
     ) -> Result<(), RecordingError> {
-        self.push(entity, Item::Row(data), Some(time), false)
+        self.push(entity, Some(time), true, || Self::row_data(data))
     }
 
     /// Logs many rows of one entity at once, as the official SDK's `send_columns` does:
@@ -763,12 +754,11 @@ impl Recording {
         let first = RowId::new_range(rows as u64);
         let row_ids: Vec<RowId> = (0..rows as u64).map(|k| first.offset(k)).collect();
         let chunk = Chunk::new(ChunkId::new(), entity.clone(), &row_ids, times, components)?;
-        self.push(
-            entity,
-            Item::<crate::archetype::DynamicArchetype>::Chunk(chunk),
-            None,
-            false,
-        )
+        // Exactly at the given times: none of this thread's, no `log_time`.
+        let bytes = chunk.heap_size_bytes();
+        self.push(entity, Some(&TimePoint::default()), false, || {
+            Ok((RowData::Chunk(Box::new(chunk)), bytes, bytes))
+        })
     }
 
     fn set_time_cell(&self, name: &str, time: TimeCell) -> Result<(), RecordingError> {
