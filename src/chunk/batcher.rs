@@ -4,16 +4,13 @@
 
 use std::time::{Duration, Instant};
 
-use std::sync::Arc;
-
-use arrow_array::{Array, ArrayRef, ListArray};
-use arrow_buffer::{OffsetBuffer, ScalarBuffer};
-use arrow_schema::{ArrowError, DataType, Field};
+use arrow_array::ArrayRef;
+use arrow_schema::DataType;
 
 use crate::archetype::Points3DColumns;
 use crate::chunk::{
     AsComponents, Chunk, ChunkError, ChunkId, ComponentColumn, ComponentDescriptor, RowId,
-    TimeColumn,
+    TimeColumn, concat_lists,
 };
 use crate::entity::EntityPath;
 use crate::lane::{Row, RowData};
@@ -155,7 +152,8 @@ fn shape(data: &RowData) -> Option<Shape<'_>> {
 /// same order, in every row.
 struct GenericColumns {
     descriptors: Vec<(ComponentDescriptor, DataType)>,
-    cells: Vec<Vec<ArrayRef>>,
+    /// Per component, each row's array (all present: rows of one shape).
+    cells: Vec<Vec<Option<ArrayRef>>>,
 }
 
 impl GenericColumns {
@@ -180,7 +178,7 @@ impl GenericColumns {
 
     fn push(&mut self, row: Vec<(ComponentDescriptor, ArrayRef)>) {
         for (cells, (_, a)) in self.cells.iter_mut().zip(row) {
-            cells.push(a);
+            cells.push(Some(a));
         }
     }
 
@@ -189,27 +187,7 @@ impl GenericColumns {
             .into_iter()
             .zip(self.cells)
             .map(|((d, _), cells)| {
-                let mut offsets = Vec::with_capacity(cells.len() + 1);
-                offsets.push(0i32);
-                let mut end = 0usize;
-                for c in &cells {
-                    end += c.len();
-                    offsets.push(i32::try_from(end).map_err(|_| {
-                        ArrowError::InvalidArgumentError(format!(
-                            "{end} instances of {} overflow a 32-bit list",
-                            d.component
-                        ))
-                    })?);
-                }
-                let parts: Vec<&dyn Array> = cells.iter().map(|a| a.as_ref()).collect();
-                let values = arrow_select::concat::concat(&parts)?;
-                let field = Arc::new(Field::new_list_field(values.data_type().clone(), true));
-                let list = ListArray::try_new(
-                    field,
-                    OffsetBuffer::new(ScalarBuffer::from(offsets)),
-                    values,
-                    None,
-                )?;
+                let list = concat_lists(&d, &cells)?;
                 Ok(ComponentColumn::new(d, list))
             })
             .collect()

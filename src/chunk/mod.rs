@@ -502,8 +502,9 @@ impl ChunkBuilder {
     }
 }
 
-/// Concatenates per-row arrays (None = null row) into one list array.
-fn concat_lists(
+/// Concatenates per-row arrays (None = null row) into one list array (`ChunkBuilder`, and
+/// the batcher's rows of other archetypes than clouds).
+pub(crate) fn concat_lists(
     d: &ComponentDescriptor,
     cells: &[Option<ArrayRef>],
 ) -> Result<ListArray, ChunkError> {
