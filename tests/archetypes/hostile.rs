@@ -14,6 +14,8 @@ use spate::{
     Points3D, Recording, RecordingError, TimeColumn, Timeline,
 };
 
+use crate::rng::Rng;
+
 fn deadline() -> Instant {
     Instant::now() + Duration::from_secs(30)
 }
@@ -125,21 +127,6 @@ fn a_component_that_changes_type_keeps_every_row_in_order() {
         }
     }
     assert_eq!(frames, (0..40).collect::<Vec<i64>>());
-}
-
-/// A tiny deterministic generator (no dependency): xorshift64*.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 /// Threads log a random mix — clouds, scalars, text, dynamic columns (small and large,

@@ -12,6 +12,8 @@ mod harness;
 mod official;
 #[path = "../support/procs.rs"]
 mod procs;
+#[path = "../support/rng.rs"]
+mod rng;
 
 // The spate side of each case, a module per group:
 mod camera;

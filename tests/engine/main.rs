@@ -12,6 +12,8 @@ mod model;
 mod official;
 #[path = "../support/preamble.rs"]
 mod preamble;
+#[path = "../support/rng.rs"]
+mod rng;
 mod sinks;
 mod tee;
 mod wakeups;

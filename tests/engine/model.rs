@@ -38,27 +38,7 @@ use spate::{
     SinkError, SinkPolicy, SinkSpec, TimeColumn, Timeline,
 };
 
-/// SplitMix64: small, seedable, good enough to pick plans.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-    fn millis(&mut self, lo: u64, hi: u64) -> Duration {
-        Duration::from_millis(lo + self.below(hi - lo + 1))
-    }
-}
+use crate::rng::Rng;
 
 /// How long past its deadline a call may return (scheduling on a loaded 2-core machine).
 const SLACK: Duration = Duration::from_secs(2);
@@ -304,6 +284,70 @@ fn one_per_row(values: ArrayRef) -> ListArray {
     )
 }
 
+/// The entity index a logging op writes to.
+fn op_entity(op: &Op) -> u8 {
+    match op {
+        Op::Log { entity, .. } | Op::Generic { entity, .. } | Op::Columns { entity, .. } => *entity,
+        _ => unreachable!("not a logging op: {op:?}"),
+    }
+}
+
+/// Runs a logging op of thread `t` whose first row is `seq`: how many rows it logs (seqs
+/// `seq..seq + rows`), and what the call returned.
+fn log_op(
+    op: &Op,
+    t: u8,
+    seq: u32,
+    rec: &Recording,
+    entities: &[EntityPath],
+) -> (u32, Result<(), RecordingError>) {
+    let e = &entities[op_entity(op) as usize];
+    let point = |q: u32| [q as f32, f32::from(t), f32::from(op_entity(op))];
+    let at_seq = || rec.set_time_sequence("frame", i64::from(seq));
+    match op {
+        Op::Log {
+            points,
+            shape,
+            is_static,
+            ..
+        } => {
+            let p = Points3D::new(vec![point(seq); *points]);
+            let p = match shape {
+                0 => p,
+                1 => p.with_radii([0.1f32]),
+                _ => p.with_colors([0x00ff_00ffu32]),
+            };
+            let result = if *is_static {
+                rec.log_static(e, &p)
+            } else {
+                at_seq().and_then(|()| rec.log(e, &p))
+            };
+            (1, result)
+        }
+        Op::Generic { points, .. } => {
+            let row = DynamicArchetype::any_values().with_descriptor(
+                positions_descriptor(),
+                Arc::new(positions(&vec![point(seq); *points])),
+            );
+            (1, at_seq().and_then(|()| rec.log(e, &row)))
+        }
+        Op::Columns { rows, .. } => {
+            let seqs = seq..seq + rows;
+            let points: Vec<[f32; 3]> = seqs.clone().map(point).collect();
+            let column = ComponentColumn::new(
+                positions_descriptor(),
+                one_per_row(Arc::new(positions(&points))),
+            );
+            let frames = TimeColumn::new(
+                Timeline::sequence("frame").unwrap(),
+                seqs.map(i64::from).collect(),
+            );
+            (*rows, rec.send_columns(e, vec![frames], vec![column]))
+        }
+        _ => unreachable!("not a logging op: {op:?}"),
+    }
+}
+
 /// A row's identity: (thread, entity, seq).
 type RowKey = (u8, u8, u32);
 
@@ -371,82 +415,11 @@ fn run_thread(
     };
     for op in ops {
         match op {
-            Op::Log {
-                entity,
-                points,
-                shape,
-                is_static,
-            } => {
-                let x = seq as f32;
-                let p = Points3D::new(vec![[x, f32::from(t), f32::from(*entity)]; *points]);
-                let p = match shape {
-                    0 => p,
-                    1 => p.with_radii([0.1f32]),
-                    _ => p.with_colors([0x00ff_00ffu32]),
-                };
-                let e = &entities[*entity as usize];
-                let result = if *is_static {
-                    rec.log_static(e, &p)
-                } else {
-                    rec.set_time_sequence("frame", i64::from(seq))
-                        .and_then(|()| rec.log(e, &p))
-                };
+            Op::Log { .. } | Op::Generic { .. } | Op::Columns { .. } => {
+                let (rows, result) = log_op(op, t, seq, rec, &entities);
                 match result {
                     Ok(()) => {
-                        let key = (t, *entity, seq);
-                        trace.ok.push(key);
-                        unflushed.push(key);
-                        if t == 0 {
-                            trace.generation_of.insert(key, generation);
-                        }
-                    }
-                    Err(RecordingError::Closed) => return trace,
-                    Err(other) => panic!("log: {other}"),
-                }
-                seq += 1;
-            }
-            Op::Generic { entity, points } => {
-                let x = seq as f32;
-                let positions = positions(&vec![[x, f32::from(t), f32::from(*entity)]; *points]);
-                let row = DynamicArchetype::any_values()
-                    .with_descriptor(positions_descriptor(), Arc::new(positions));
-                let e = &entities[*entity as usize];
-                let result = rec
-                    .set_time_sequence("frame", i64::from(seq))
-                    .and_then(|()| rec.log(e, &row));
-                match result {
-                    Ok(()) => {
-                        let key = (t, *entity, seq);
-                        trace.ok.push(key);
-                        unflushed.push(key);
-                        if t == 0 {
-                            trace.generation_of.insert(key, generation);
-                        }
-                    }
-                    Err(RecordingError::Closed) => return trace,
-                    Err(other) => panic!("log generic: {other}"),
-                }
-                seq += 1;
-            }
-            Op::Columns { entity, rows } => {
-                let seqs: Vec<u32> = (seq..seq + rows).collect();
-                let points: Vec<[f32; 3]> = seqs
-                    .iter()
-                    .map(|&q| [q as f32, f32::from(t), f32::from(*entity)])
-                    .collect();
-                let column = ComponentColumn::new(
-                    positions_descriptor(),
-                    one_per_row(Arc::new(positions(&points))),
-                );
-                let frames = TimeColumn::new(
-                    Timeline::sequence("frame").unwrap(),
-                    seqs.iter().map(|&q| i64::from(q)).collect(),
-                );
-                let e = &entities[*entity as usize];
-                match rec.send_columns(e, vec![frames], vec![column]) {
-                    Ok(()) => {
-                        for q in seqs {
-                            let key = (t, *entity, q);
+                        for key in (seq..seq + rows).map(|q| (t, op_entity(op), q)) {
                             trace.ok.push(key);
                             unflushed.push(key);
                             if t == 0 {
@@ -455,7 +428,7 @@ fn run_thread(
                         }
                     }
                     Err(RecordingError::Closed) => return trace,
-                    Err(other) => panic!("send_columns: {other}"),
+                    Err(other) => panic!("{op:?}: {other}"),
                 }
                 seq += rows;
             }
