@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use spate::sink::{FileSink, FileSinkOptions};
-use spate::wire::decode_rrd;
+use spate::wire::{DecodedRrd, decode_rrd};
 use spate::{EntityPath, MemorySink, Points3D, Recording, SinkExt, SinkPolicy, TextLog, TimePoint};
 
 use crate::harness;
@@ -102,12 +102,7 @@ fn timelines_of(
     received: &spate::MemorySinkHandle,
     entity: &str,
 ) -> Vec<Vec<String>> {
-    assert!(
-        rec.shutdown(Instant::now() + Duration::from_secs(30))
-            .is_complete()
-    );
-    let decoded = received.decode().unwrap();
-    decoded
+    shut_down_and_decode(rec, received)
         .chunks()
         .filter(|c| c.entity().to_string() == entity)
         .flat_map(|c| {
@@ -119,6 +114,23 @@ fn timelines_of(
             std::iter::repeat_n(names, c.num_rows())
         })
         .collect()
+}
+
+/// Shuts `rec` down (nothing may be lost) and decodes what the memory sink received.
+fn shut_down_and_decode(rec: Recording, received: &spate::MemorySinkHandle) -> DecodedRrd {
+    assert!(
+        rec.shutdown(Instant::now() + Duration::from_secs(30))
+            .is_complete()
+    );
+    received.decode().unwrap()
+}
+
+/// The first chunk of `entity` (e.g. `/log`).
+fn chunk_of<'a>(decoded: &'a DecodedRrd, entity: &str) -> &'a spate::Chunk {
+    decoded
+        .chunks()
+        .find(|c| c.entity().to_string() == entity)
+        .unwrap_or_else(|| panic!("no chunk of {entity}"))
 }
 
 /// A row logged before any time was set is temporal (on `log_time`), as with the SDK: Rerun
@@ -163,16 +175,8 @@ fn rows_logged_without_a_time_stay_temporal() {
     let (sink, received) = MemorySink::new();
     let rec = Recording::builder("t").sinks(sink).start().unwrap();
     rec.log(&e, &TextLog::new("now")).unwrap();
-    assert!(
-        rec.shutdown(Instant::now() + Duration::from_secs(30))
-            .is_complete()
-    );
-    let decoded = received.decode().unwrap();
-    let chunk = decoded
-        .chunks()
-        .find(|c| c.entity().to_string() == "/log")
-        .unwrap();
-    let t = chunk
+    let decoded = shut_down_and_decode(rec, &received);
+    let t = chunk_of(&decoded, "/log")
         .timelines()
         .iter()
         .find(|t| t.timeline().name() == "log_time")
@@ -211,15 +215,8 @@ fn a_user_log_time_is_kept() {
     let e = EntityPath::parse("log").unwrap();
     rec.set_timestamp("log_time", 42).unwrap();
     rec.log(&e, &TextLog::new("mine")).unwrap();
-    assert!(
-        rec.shutdown(Instant::now() + Duration::from_secs(30))
-            .is_complete()
-    );
-    let decoded = received.decode().unwrap();
-    let chunk = decoded
-        .chunks()
-        .find(|c| c.entity().to_string() == "/log")
-        .unwrap();
+    let decoded = shut_down_and_decode(rec, &received);
+    let chunk = chunk_of(&decoded, "/log");
     assert_eq!(chunk.timelines().len(), 1);
     assert_eq!(chunk.timelines()[0].values(), &[42]);
 }
