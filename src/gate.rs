@@ -37,10 +37,12 @@
 //!
 //! The model checker covers every interleaving of this handshake (`tests/loom_gate.rs`; it
 //! fails when the producer's fence is removed).
-//! Cost on the log path: one store, one fence and one load on lines the producer owns or
-//! only reads — no read-modify-write on a shared line.
+//! Cost on the log path: two stores, a compiler fence and one load on lines the producer owns
+//! or only reads — no read-modify-write on a shared line, and no fence instruction where
+//! Linux's membarrier is available: the two fences are an asymmetric pair
+//! (`crate::sync::asymmetric`), whose heavy side `Gate::close` pays once.
 
-use crate::sync::{AtomicBool, Mutex, Ordering, fence};
+use crate::sync::{AtomicBool, Mutex, Ordering, asymmetric};
 
 /// The recording-wide half: closed or open, and the lane registration lock.
 #[derive(Debug)]
@@ -81,7 +83,7 @@ impl Gate {
         let first = !self.closed.load(Ordering::Relaxed);
         self.closed.store(true, Ordering::Release);
         // Pairs with the producers' fence in `Entry::enter` (see the module docs).
-        fence(Ordering::SeqCst);
+        asymmetric::heavy();
         first
     }
 
@@ -117,8 +119,9 @@ impl Entry {
     /// call [`leave`](Self::leave)).
     pub fn enter(&self, gate: &Gate) -> bool {
         self.busy.store(true, Ordering::Relaxed);
-        // Pairs with the fence of `Gate::close`.
-        fence(Ordering::SeqCst);
+        // Pairs with the fence of `Gate::close` (the hot side of the pair: a compiler fence
+        // where the closing side is a membarrier, `crate::sync::asymmetric`).
+        asymmetric::light();
         if gate.closed.load(Ordering::Relaxed) {
             self.busy.store(false, Ordering::Release);
             return false;

@@ -1,20 +1,31 @@
 //! The wake-up protocol between a thread that may sleep (the drain waiting for rows, or a
-//! producer waiting for lane space) and the threads that make work for it.
+//! producer waiting for lane space) and the threads that make work for it. Two flavours:
 //!
-//! The sleeper announces itself with an atomic read-modify-write (`swap(PARKED)`), then looks
-//! for work once more, and only then parks. A notifier, after publishing work, does one RMW
-//! on the same atomic (`fetch_or(0)`) and calls `unpark` only if it read `PARKED`.
+//! **Read-modify-write** ([`Parker::park_unless`] / [`Parker::notify`]), for a producer
+//! waiting for room, which the drain wakes once per burst. The sleeper announces itself with
+//! an atomic read-modify-write (`swap(PARKED)`), then looks for work once more, and only then
+//! parks. A notifier, after publishing work, does one RMW on the same atomic (`fetch_or(0)`)
+//! and calls `unpark` only if it read `PARKED`. Why no wake-up is lost: all RMWs on one atomic
+//! are totally ordered. If the notifier's RMW comes after the sleeper's `swap(PARKED)`, it
+//! reads `PARKED` and unparks (an unpark before the park makes the park return at once). If
+//! it comes before, the sleeper's swap reads from the release sequence headed by the
+//! notifier's RMW, so everything the notifier published before its RMW is visible to the
+//! sleeper's second look for work. This needs only acquire/release RMWs, which is what loom
+//! models exactly (`tests/loom_park.rs`).
 //!
-//! Why no wake-up is lost: all RMWs on one atomic are totally ordered. If the notifier's RMW
-//! comes after the sleeper's `swap(PARKED)`, it reads `PARKED` and unparks (an unpark before
-//! the park makes the park return at once). If it comes before, the sleeper's swap reads from
-//! the release sequence headed by the notifier's RMW, so everything the notifier published
-//! before its RMW is visible to the sleeper's second look for work. This reasoning needs only
-//! acquire/release RMWs, which is what loom models exactly (`tests/loom_park.rs`).
-//!
-//! The notifier's cost when the sleeper is awake is one uncontended RMW — no syscall.
+//! **Fenced** ([`Parker::park_unless_fenced`] / [`Parker::notify_fenced`]), for the drain,
+//! which every `log()` may have to wake. An RMW per row on the drain's word is a cache line
+//! written by every producer: it moves between cores on every row. Instead the notifier
+//! publishes, runs the hot side of an asymmetric fence pair
+//! ([`asymmetric::light`](crate::sync::asymmetric::light)) and only *loads* the word, a line
+//! it shares read-only while the drain is awake; the sleeper stores `PARKED`, runs the heavy
+//! side, and looks for work again. It is Dekker's pattern with two `SeqCst` fences: of the
+//! sleeper's store and the notifier's publication, whichever comes second in the fences'
+//! total order is preceded by a fence that makes the other visible — the notifier sees
+//! `PARKED` and unparks, or the sleeper sees the work and does not sleep (loom checks this
+//! with both fences `SeqCst`, `tests/loom_park.rs`).
 
-use crate::sync::{AtomicU8, Ordering, Thread, current};
+use crate::sync::{AtomicU8, Ordering, Thread, asymmetric, current};
 
 const RUNNING: u8 = 0;
 const PARKED: u8 = 1;
@@ -54,6 +65,37 @@ impl Parker {
             crate::sync::park();
         }
         self.state.swap(RUNNING, Ordering::AcqRel);
+    }
+
+    /// The fenced flavour of [`park_unless`](Self::park_unless) (see the module docs): its
+    /// notifiers must use [`notify_fenced`](Self::notify_fenced).
+    pub fn park_unless_fenced(
+        &self,
+        has_work: impl FnOnce() -> bool,
+        #[cfg_attr(spate_loom, allow(unused_variables))] timeout: Option<std::time::Duration>,
+    ) {
+        self.state.store(PARKED, Ordering::Relaxed);
+        asymmetric::heavy();
+        if !has_work() {
+            #[cfg(not(spate_loom))]
+            match timeout {
+                Some(t) => crate::sync::park_timeout(t),
+                None => crate::sync::park(),
+            }
+            #[cfg(spate_loom)]
+            crate::sync::park();
+        }
+        self.state.store(RUNNING, Ordering::Relaxed);
+    }
+
+    /// Called by a notifier after it published work, for a sleeper that parks with
+    /// [`park_unless_fenced`](Self::park_unless_fenced): a fence on the caller's core and a
+    /// load of a line the sleeper writes only when it parks — no shared write.
+    pub fn notify_fenced(&self) {
+        asymmetric::light();
+        if self.state.load(Ordering::Relaxed) == PARKED {
+            self.thread.unpark();
+        }
     }
 
     /// Called by a notifier after it published work. Unparks only a parked sleeper.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use arrow_array::Array;
 
-use crate::archetype::{ArchetypeError, Points3D};
+use crate::archetype::{ArchetypeError, Points3D, SmallPoints};
 use crate::chunk::batcher::BatchPolicy;
 use crate::chunk::{
     AsComponents, Chunk, ChunkError, ChunkId, ComponentColumn, ComponentDescriptor, RowId,
@@ -17,7 +17,7 @@ use crate::chunk::{
 use crate::drain::hub::{Hub, Request, RoundEnd, SinkOffer};
 use crate::drain::{DrainConfig, DrainLoop, RecordingProperties, preamble};
 use crate::entity::EntityPath;
-use crate::lane::{LanePolicy, LaneProducer, PushError, Row, RowData, new_lane};
+use crate::lane::{LanePolicy, LaneProducer, NewRow, PushError, RowData, new_lane};
 use crate::park::Parker;
 use crate::pool::{BufferPool, Loan, LoanedPoints, PoolStats};
 use crate::sink::IntoSinks;
@@ -186,6 +186,8 @@ impl RecordingBuilder {
 
     /// Starts the drain thread and the sink workers.
     pub fn start(self) -> Result<Recording, RecordingError> {
+        // Before any thread of this recording can use the pair (`crate::sync::asymmetric`).
+        crate::sync::asymmetric::init();
         if !(2..=MAX_LANE_SLOTS).contains(&self.lane_slots) {
             return Err(RecordingError::Setting {
                 setting: "lane_slots",
@@ -417,8 +419,9 @@ fn with_local<R>(hub: &Arc<Hub>, f: impl FnOnce(&mut LocalLane) -> R) -> Option<
 ///
 /// Rows logged by one thread reach every sink in the order they were logged (within an
 /// entity; rows of different entities may be batched into different chunks). Rows of
-/// different threads are interleaved fairly. Every row gets a RowId that increases in
-/// logging order across the whole process.
+/// different threads are interleaved fairly. Every row gets a unique RowId that increases in
+/// logging order on its thread and follows the wall clock across threads, as Rerun's own SDK
+/// makes them (see [`Tuid`](crate::Tuid)); every chunk's RowIds are sorted.
 ///
 /// # Backpressure
 ///
@@ -587,6 +590,11 @@ impl Recording {
     ) -> Result<(RowData, usize, usize), RecordingError> {
         if let Some(p) = data.as_any().and_then(|a| a.downcast_ref::<Points3D>()) {
             p.validate()?;
+            if let Some(small) = SmallPoints::of(p) {
+                // Copied into the row; it keeps nothing else alive.
+                let bytes = small.payload_bytes();
+                return Ok((RowData::SmallPoints(small), bytes, bytes));
+            }
             return Ok((
                 RowData::Points3D(p.clone()),
                 p.payload_bytes(),
@@ -640,16 +648,14 @@ impl Recording {
             let Some(producer) = local.producer.as_mut() else {
                 return Err(PushError::Closed);
             };
-            let row = Row {
+            let row = NewRow {
                 row_id: RowId::new(),
-                entity: entity.clone(),
-                time: time.unwrap_or(&local.time).clone(),
                 log_time,
                 data,
                 payload_bytes,
                 retained_bytes,
             };
-            producer.push_through(&hub.gate, row)
+            producer.push_through(&hub.gate, entity, time.unwrap_or(&local.time), row)
         })
         .ok_or(RecordingError::ThreadExiting)?;
         match result {
@@ -764,17 +770,11 @@ impl Recording {
     fn set_time_cell(&self, name: &str, time: TimeCell) -> Result<(), RecordingError> {
         let (kind, value) = (time.kind(), time.value());
         with_local(&self.handle.hub, |local| {
-            // Reuse the existing timeline (no allocation) when only the value changes.
-            let existing = local
-                .time
-                .iter()
-                .find(|(t, _)| t.name() == name && t.kind() == kind)
-                .map(|(t, _)| t.clone());
-            let timeline = match existing {
-                Some(t) => t,
-                None => Timeline::new(name, kind)?,
-            };
-            local.time.insert(timeline, value)?;
+            // Only the value changes, in place, when the timeline is set already: no
+            // allocation, no reference count touched.
+            if !local.time.set_existing(name, kind, value) {
+                local.time.insert(Timeline::new(name, kind)?, value)?;
+            }
             Ok(())
         })
         .ok_or(RecordingError::ThreadExiting)?

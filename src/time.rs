@@ -316,6 +316,26 @@ impl TimePoint {
         Ok(())
     }
 
+    /// Sets the value of a timeline already present (same name and kind) in place, without
+    /// touching its reference count; false if there is none (or `value` is reserved: then
+    /// [`insert`](Self::insert) reports the error).
+    pub(crate) fn set_existing(&mut self, name: &str, kind: TimelineKind, value: i64) -> bool {
+        if value == i64::MIN {
+            return false;
+        }
+        match self
+            .0
+            .iter_mut()
+            .find(|(t, _)| t.kind() == kind && t.name() == name)
+        {
+            Some((_, v)) => {
+                *v = value;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Builder form of [`insert`](Self::insert) for a time of any kind
     /// (`SystemTime`, `Duration`, or a [`TimeCell`]).
     pub fn with(mut self, name: &str, time: impl Into<TimeCell>) -> Result<Self, TimeError> {

@@ -112,7 +112,7 @@ pub use image::{
 };
 pub use pinhole::{Pinhole, ViewCoordinates, ViewDir};
 pub use points3d::Points3D;
-pub(crate) use points3d::Points3DColumns;
+pub(crate) use points3d::{Points3DColumns, SmallPoints};
 pub use scalars::Scalars;
 pub use transform3d::{Transform3D, TransformRelation};
 

@@ -117,6 +117,85 @@ impl Points3D {
     }
 }
 
+/// Most points a [`SmallPoints`] holds.
+pub(crate) const SMALL_POINTS: usize = 4;
+
+/// A cloud of at most [`SMALL_POINTS`] points, with colors and radii at most, copied by value:
+/// the lane carries it without touching the caller's reference-counted buffers (whose counts
+/// the drain would otherwise decrement from another core, row after row).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct SmallPoints {
+    positions: [[f32; 3]; SMALL_POINTS],
+    colors: [u32; SMALL_POINTS],
+    radii: [f32; SMALL_POINTS],
+    points: u8,
+    /// Values given: 0 (absent), 1 (one for all), or one per point.
+    n_colors: u8,
+    n_radii: u8,
+}
+
+/// Copies up to `SMALL_POINTS` values into `out`; the count, or `None` if there are more.
+fn copy_small<T: Copy>(values: &[T], out: &mut [T; SMALL_POINTS]) -> Option<u8> {
+    let dst = out.get_mut(..values.len())?;
+    dst.copy_from_slice(values);
+    u8::try_from(values.len()).ok()
+}
+
+impl SmallPoints {
+    /// A copy of `p`, if it is small and has no components beyond colors and radii.
+    pub(crate) fn of(p: &Points3D) -> Option<Self> {
+        let st = &p.style;
+        if st.class_ids.is_some() || st.labels.is_some() || st.show_labels.is_some() {
+            return None;
+        }
+        let mut out = Self {
+            positions: [[0.0; 3]; SMALL_POINTS],
+            colors: [0; SMALL_POINTS],
+            radii: [0.0; SMALL_POINTS],
+            points: 0,
+            n_colors: 0,
+            n_radii: 0,
+        };
+        let flat: &[f32] = &p.positions;
+        let (chunks, rest) = flat.as_chunks::<3>();
+        if !rest.is_empty() {
+            return None;
+        }
+        out.points = copy_small(chunks, &mut out.positions)?;
+        if let Some(c) = &st.colors {
+            out.n_colors = copy_small(c, &mut out.colors)?;
+        }
+        if let Some(r) = &st.radii {
+            out.n_radii = copy_small(r, &mut out.radii)?;
+        }
+        Some(out)
+    }
+
+    /// Payload bytes (as [`Points3D::payload_bytes`] counts them).
+    pub(crate) fn payload_bytes(&self) -> usize {
+        usize::from(self.points) * 12
+            + usize::from(self.n_colors) * 4
+            + usize::from(self.n_radii) * 4
+    }
+
+    /// Which optional components are present (as [`Points3D::component_mask`]).
+    pub(crate) fn component_mask(&self) -> ComponentMask {
+        u8::from(self.n_colors > 0) | u8::from(self.n_radii > 0) << 1
+    }
+
+    /// Back to a cloud of its own (for a row that becomes a chunk alone).
+    pub(crate) fn to_points(&self) -> Points3D {
+        let mut p = Points3D::new(self.positions[..usize::from(self.points)].to_vec());
+        if self.n_colors > 0 {
+            p = p.with_colors(self.colors[..usize::from(self.n_colors)].to_vec());
+        }
+        if self.n_radii > 0 {
+            p = p.with_radii(self.radii[..usize::from(self.n_radii)].to_vec());
+        }
+        p
+    }
+}
+
 /// Appends the rows of one batch (same [`Points3D::component_mask`]) into one growing
 /// buffer per component, so a batch costs one small copy per row and no second pass.
 #[derive(Debug)]
@@ -194,6 +273,25 @@ impl Points3DColumns {
         if let Some(l) = &p.style.labels {
             next_offset(&mut self.label_offsets, l.len())?;
             self.labels.push(StringArray::clone(l));
+        }
+        Ok(())
+    }
+
+    /// Appends one small row (whose mask must equal the batch's).
+    pub(crate) fn push_small(&mut self, p: &SmallPoints) -> Result<(), ArrowError> {
+        let n = usize::from(p.points);
+        self.positions
+            .extend_from_slice(p.positions[..n].as_flattened());
+        next_offset(&mut self.position_offsets, n)?;
+        if p.n_colors > 0 {
+            let c = &p.colors[..usize::from(p.n_colors)];
+            self.colors.0.extend_from_slice(c);
+            next_offset(&mut self.colors.1, c.len())?;
+        }
+        if p.n_radii > 0 {
+            let r = &p.radii[..usize::from(p.n_radii)];
+            self.radii.0.extend_from_slice(r);
+            next_offset(&mut self.radii.1, r.len())?;
         }
         Ok(())
     }

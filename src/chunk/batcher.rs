@@ -2,6 +2,7 @@
 //! and components coalesce into one chunk until a size, row or age limit; large rows pass
 //! through as their own chunk, untouched.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use arrow_array::ArrayRef;
@@ -13,8 +14,9 @@ use crate::chunk::{
     TimeColumn, concat_lists,
 };
 use crate::entity::EntityPath;
-use crate::lane::{Row, RowData};
+use crate::lane::{Row, RowData, Timelines};
 use crate::time::{LOG_TIME, Timeline};
+use std::sync::Arc;
 
 /// When a batch of small rows becomes a chunk.
 ///
@@ -142,6 +144,7 @@ enum Shape<'a> {
 fn shape(data: &RowData) -> Option<Shape<'_>> {
     match data {
         RowData::Points3D(p) => Some(Shape::Points3D(p.component_mask())),
+        RowData::SmallPoints(p) => Some(Shape::Points3D(p.component_mask())),
         RowData::Components(c) => Some(Shape::Generic(c)),
         // A chunk from `send_columns` is never batched.
         RowData::Chunk(_) => None,
@@ -196,7 +199,7 @@ impl GenericColumns {
 
 struct OpenBatch {
     entity: EntityPath,
-    timelines: Vec<Timeline>,
+    timelines: Timelines,
     log_time: bool,
     row_ids: Vec<RowId>,
     /// One column of times per timeline.
@@ -208,18 +211,19 @@ struct OpenBatch {
 }
 
 impl OpenBatch {
-    fn new(row: &Row, now: Instant) -> Self {
+    fn new(row: &Row, entity: &EntityPath, timelines: &Timelines, now: Instant) -> Self {
         let columns = match &row.data {
             RowData::Points3D(p) => Columns::Points3D(Points3DColumns::new(p.component_mask())),
+            RowData::SmallPoints(p) => Columns::Points3D(Points3DColumns::new(p.component_mask())),
             RowData::Components(c) => Columns::Generic(GenericColumns::new(c)),
             RowData::Chunk(_) => unreachable!("chunks are never batched"),
         };
         Self {
-            entity: row.entity.clone(),
-            timelines: row.time.iter().map(|(t, _)| t.clone()).collect(),
+            entity: entity.clone(),
+            timelines: timelines.clone(),
             log_time: row.log_time,
             row_ids: Vec::new(),
-            times: vec![Vec::new(); row.time.len()],
+            times: vec![Vec::new(); timelines.len()],
             columns,
             bytes: 0,
             opened_at: now,
@@ -227,33 +231,32 @@ impl OpenBatch {
         }
     }
 
-    fn accepts(&self, row: &Row, shape: &Shape<'_>) -> bool {
+    /// Whether `row` (of this batch's entity) can join: same columns, timelines and
+    /// `log_time`, and a RowId after the batch's last, so every chunk's RowIds stay sorted
+    /// (RowIds increase per thread; rows of one entity from two threads may interleave).
+    fn accepts(&self, row: &Row, timelines: &Timelines, shape: &Shape<'_>) -> bool {
         let same_columns = match (&self.columns, shape) {
             (Columns::Points3D(c), Shape::Points3D(mask)) => c.mask() == *mask,
             (Columns::Generic(g), Shape::Generic(row)) => g.accepts(row),
             _ => false,
         };
         same_columns
-            && self.entity == row.entity
             && self.log_time == row.log_time
-            && self.timelines.len() == row.time.len()
-            && self
-                .timelines
-                .iter()
-                .zip(row.time.iter())
-                .all(|(a, (b, _))| a == b)
+            && self.row_ids.last().is_none_or(|last| *last < row.row_id)
+            && (Arc::ptr_eq(&self.timelines, timelines) || self.timelines == *timelines)
     }
 
-    /// Appends the row's values; the row itself (and its references) is dropped here.
+    /// Appends the row's values; the row itself is dropped here.
     fn append(&mut self, row: Row) -> Result<(), ChunkError> {
-        for (col, (_, v)) in self.times.iter_mut().zip(row.time.iter()) {
-            col.push(v);
+        for (col, v) in self.times.iter_mut().zip(row.times.iter()) {
+            col.push(*v);
         }
         self.row_ids.push(row.row_id);
         self.bytes += row.payload_bytes;
         self.oldest_logged_at_ns = self.oldest_logged_at_ns.min(row.logged_at_ns());
         match (&mut self.columns, row.data) {
             (Columns::Points3D(c), RowData::Points3D(p)) => c.push(&p)?,
+            (Columns::Points3D(c), RowData::SmallPoints(p)) => c.push_small(&p)?,
             (Columns::Generic(g), RowData::Components(c)) => g.push(c),
             _ => unreachable!("accepts() matched the row's kind"),
         }
@@ -272,9 +275,9 @@ impl OpenBatch {
     fn try_build(self) -> Result<FinishedChunk, ChunkError> {
         let mut timelines: Vec<TimeColumn> = self
             .timelines
-            .into_iter()
+            .iter()
             .zip(self.times)
-            .map(|(t, v)| TimeColumn::new(t, v))
+            .map(|(t, v)| TimeColumn::new(t.clone(), v))
             .collect();
         if self.log_time {
             push_log_time(&mut timelines, &self.row_ids);
@@ -301,6 +304,10 @@ impl OpenBatch {
 pub(crate) struct Batcher {
     policy: BatchPolicy,
     open: Vec<OpenBatch>,
+    /// Where each entity's open batch is in `open`: O(1) per row, however many are open.
+    index: HashMap<EntityPath, usize>,
+    /// The batch the previous row went to: a pointer comparison finds it again.
+    last: usize,
 }
 
 /// Adds the automatic `log_time` column (each row's RowId clock), unless the caller set a
@@ -317,18 +324,27 @@ fn push_log_time(timelines: &mut Vec<TimeColumn>, row_ids: &[RowId]) {
 }
 
 /// One row → one chunk, wrapping the row's buffers without copying.
-fn single(row: Row) -> Batched {
+fn single(row: Row, entity: &EntityPath, timelines: &Timelines) -> Batched {
     let oldest_logged_at_ns = row.logged_at_ns();
     let rows = row.rows();
-    let built = match row.data {
-        RowData::Chunk(chunk) => Ok(*chunk),
-        RowData::Points3D(p) => p
-            .as_components()
-            .map_err(ChunkError::from)
-            .and_then(|c| one_row(row.entity, row.row_id, &row.time, row.log_time, c)),
-        RowData::Components(c) => one_row(row.entity, row.row_id, &row.time, row.log_time, c),
+    let times: Vec<TimeColumn> = timelines
+        .iter()
+        .zip(row.times.iter())
+        .map(|(t, v)| TimeColumn::new(t.clone(), vec![*v]))
+        .collect();
+    let components = match row.data {
+        RowData::Chunk(chunk) => {
+            return Ok(FinishedChunk {
+                chunk: *chunk,
+                oldest_logged_at_ns,
+            });
+        }
+        RowData::Points3D(p) => p.as_components().map_err(ChunkError::from),
+        RowData::SmallPoints(p) => p.to_points().as_components().map_err(ChunkError::from),
+        RowData::Components(c) => Ok(c),
     };
-    built
+    components
+        .and_then(|c| one_row(entity.clone(), row.row_id, times, row.log_time, c))
         .map(|chunk| FinishedChunk {
             chunk,
             oldest_logged_at_ns,
@@ -339,14 +355,10 @@ fn single(row: Row) -> Batched {
 fn one_row(
     entity: EntityPath,
     row_id: RowId,
-    time: &crate::time::TimePoint,
+    mut timelines: Vec<TimeColumn>,
     log_time: bool,
     components: Vec<(ComponentDescriptor, ArrayRef)>,
 ) -> Result<Chunk, ChunkError> {
-    let mut timelines: Vec<TimeColumn> = time
-        .iter()
-        .map(|(t, v)| TimeColumn::new(t.clone(), vec![v]))
-        .collect();
     if log_time {
         push_log_time(&mut timelines, &[row_id]);
     }
@@ -358,49 +370,94 @@ impl Batcher {
         Self {
             policy,
             open: Vec::new(),
+            index: HashMap::new(),
+            last: 0,
         }
     }
 
-    /// Adds a row; finished chunks (full batches, or the row itself if large) go to `out`,
-    /// in the order their rows arrived per entity.
+    /// The open batch of `entity`, if any: the previous row's batch by pointer, else the
+    /// index.
+    fn find(&self, entity: &EntityPath) -> Option<usize> {
+        if self
+            .open
+            .get(self.last)
+            .is_some_and(|b| b.entity == *entity)
+        {
+            return Some(self.last);
+        }
+        self.index.get(entity).copied()
+    }
+
+    /// Removes and finishes the batch at `i` (O(1): the last batch takes its place).
+    fn finish(&mut self, i: usize) -> Batched {
+        let b = self.open.swap_remove(i);
+        self.index.remove(&b.entity);
+        if let Some(moved) = self.open.get(i) {
+            self.index.insert(moved.entity.clone(), i);
+        }
+        b.build()
+    }
+
+    /// Adds a row of `entity` at `timelines` (the lane's table entries for its keys);
+    /// finished chunks (full batches, or the row itself if large) go to `out`, in the order
+    /// their rows arrived per entity.
     ///
     /// An entity has at most one open batch: a row whose timelines or components differ
     /// from its entity's open batch finishes that batch first, so rows of one entity never
     /// overtake each other, whatever their shape.
-    pub(crate) fn push(&mut self, row: Row, now: Instant, out: &mut Vec<Batched>) {
-        let mut idx = self.open.iter().position(|b| b.entity == row.entity);
+    pub(crate) fn push(
+        &mut self,
+        row: Row,
+        entity: &EntityPath,
+        timelines: &Timelines,
+        now: Instant,
+        out: &mut Vec<Batched>,
+    ) {
+        let mut idx = self.find(entity);
         let batchable = shape(&row.data);
         if let Some(i) = idx
             && !batchable
                 .as_ref()
-                .is_some_and(|shape| self.open[i].accepts(&row, shape))
+                .is_some_and(|shape| self.open[i].accepts(&row, timelines, shape))
         {
-            out.push(self.open.swap_remove(i).build());
+            out.push(self.finish(i));
             idx = None;
         }
         if batchable.is_none() || row.payload_bytes >= self.policy.passthrough_bytes {
             // Keep per-entity order: the entity's open batch goes first.
             if let Some(i) = idx {
-                out.push(self.open.swap_remove(i).build());
+                out.push(self.finish(i));
             }
-            out.push(single(row));
+            out.push(single(row, entity, timelines));
             return;
         }
         let i = match idx {
             Some(i) => i,
             None => {
-                self.open.push(OpenBatch::new(&row, now));
-                self.open.len() - 1
+                self.open.push(OpenBatch::new(&row, entity, timelines, now));
+                let i = self.open.len() - 1;
+                self.index.insert(entity.clone(), i);
+                i
             }
         };
+        self.last = i;
         let b = &mut self.open[i];
         if let Err(error) = b.append(row) {
             out.push(Err(FailedRows { error, rows: 1 }));
             return;
         }
         if b.bytes >= self.policy.max_bytes || b.len() >= self.policy.max_rows {
-            out.push(self.open.swap_remove(i).build());
+            out.push(self.finish(i));
         }
+    }
+
+    /// Counts a row whose keys its lane never defined as failed (never expected: the lane
+    /// protocol rules it out, but a drain must not panic over it).
+    pub(crate) fn push_unresolved(row: &Row, out: &mut Vec<Batched>) {
+        out.push(Err(FailedRows {
+            error: ChunkError::UnknownKey,
+            rows: row.rows(),
+        }));
     }
 
     /// Finishes batches older than `max_delay`.
@@ -408,7 +465,7 @@ impl Batcher {
         let mut i = 0;
         while i < self.open.len() {
             if now.saturating_duration_since(self.open[i].opened_at) >= self.policy.max_delay {
-                out.push(self.open.swap_remove(i).build());
+                out.push(self.finish(i));
             } else {
                 i += 1;
             }
@@ -417,6 +474,7 @@ impl Batcher {
 
     /// Finishes every open batch.
     pub(crate) fn flush_all(&mut self, out: &mut Vec<Batched>) {
+        self.index.clear();
         for b in self.open.drain(..) {
             out.push(b.build());
         }
@@ -442,18 +500,32 @@ mod tests {
     use super::*;
     use crate::archetype::Points3D;
     use crate::chunk::RowId;
-    use crate::time::TimePoint;
 
-    fn row(entity: &str, frame: i64, n: usize) -> Row {
+    /// A row as the drain hands it to the batcher: with its entity and timelines.
+    struct Keyed(Row, EntityPath, Timelines);
+
+    fn row(entity: &str, frame: i64, n: usize) -> Keyed {
         let p = Points3D::new(vec![[frame as f32; 3]; n]).with_radii([0.5f32]);
-        Row {
-            row_id: RowId::new(),
-            entity: EntityPath::parse(entity).unwrap(),
-            time: TimePoint::default().with_sequence("frame", frame).unwrap(),
-            log_time: false,
-            payload_bytes: p.payload_bytes(),
-            retained_bytes: p.retained_bytes(),
-            data: RowData::Points3D(p),
+        Keyed(
+            Row {
+                row_id: RowId::new(),
+                entity: 0,
+                timelines: 0,
+                times: smallvec::smallvec![frame],
+                defs: None,
+                log_time: false,
+                payload_bytes: p.payload_bytes(),
+                retained_bytes: p.retained_bytes(),
+                data: RowData::Points3D(p),
+            },
+            EntityPath::parse(entity).unwrap(),
+            Timelines::from([Timeline::sequence("frame").unwrap()]),
+        )
+    }
+
+    impl Batcher {
+        fn push_keyed(&mut self, r: Keyed, now: Instant, out: &mut Vec<Batched>) {
+            self.push(r.0, &r.1, &r.2, now, out);
         }
     }
 
@@ -470,7 +542,7 @@ mod tests {
         let now = Instant::now();
         let mut out = Vec::new();
         for f in 0..7 {
-            b.push(row("a", f, 2), now, &mut out);
+            b.push_keyed(row("a", f, 2), now, &mut out);
         }
         let got = chunks(std::mem::take(&mut out));
         assert_eq!(got.iter().map(Chunk::num_rows).collect::<Vec<_>>(), [3, 3]);
@@ -496,9 +568,9 @@ mod tests {
         let mut b = Batcher::new(policy);
         let t0 = Instant::now();
         let mut out = Vec::new();
-        b.push(row("a", 0, 1), t0, &mut out);
-        b.push(row("b", 0, 1), t0, &mut out);
-        b.push(row("a", 1, 1), t0, &mut out);
+        b.push_keyed(row("a", 0, 1), t0, &mut out);
+        b.push_keyed(row("b", 0, 1), t0, &mut out);
+        b.push_keyed(row("a", 1, 1), t0, &mut out);
         assert!(out.is_empty());
         assert_eq!(b.next_deadline(), Some(t0 + Duration::from_millis(8)));
         b.take_due(t0 + Duration::from_millis(7), &mut out);
@@ -518,9 +590,9 @@ mod tests {
         for f in 0..20 {
             let mut r = row("a", f, 1);
             if f % 3 == 1 {
-                r.data = RowData::Points3D(Points3D::new(vec![[0.0f32; 3]]));
+                r.0.data = RowData::Points3D(Points3D::new(vec![[0.0f32; 3]]));
             }
-            b.push(r, t0, &mut out);
+            b.push_keyed(r, t0, &mut out);
         }
         b.flush_all(&mut out);
         let frames: Vec<i64> = chunks(out)
@@ -538,13 +610,13 @@ mod tests {
         });
         let now = Instant::now();
         let mut out = Vec::new();
-        b.push(row("a", 0, 2), now, &mut out);
+        b.push_keyed(row("a", 0, 2), now, &mut out);
         let big = row("a", 1, 1000);
-        let RowData::Points3D(p) = &big.data else {
+        let RowData::Points3D(p) = &big.0.data else {
             unreachable!("row() makes clouds")
         };
         let big_ptr = p.positions_ptr();
-        b.push(big, now, &mut out);
+        b.push_keyed(big, now, &mut out);
         let got = chunks(out);
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].timelines()[0].values(), &[0]);

@@ -32,6 +32,9 @@ use crate::time::{TimePoint, Timeline, TimelineKind};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ChunkError {
+    /// A row named an entity or timelines its lane never defined (an internal error).
+    #[error("a row's entity or timelines were never defined by its lane")]
+    UnknownKey,
     /// A column's length differs from the number of rows.
     #[error("column {column:?} has {found} rows, expected {expected}")]
     RowCountMismatch {

@@ -238,7 +238,7 @@ impl Hub {
 
     pub(crate) fn notify_drain(&self) {
         if let Some(p) = self.drain.get() {
-            p.notify();
+            p.notify_fenced();
         }
     }
 

@@ -242,9 +242,14 @@ impl DrainLoop {
         // Rows go straight from the ring into their batch: one move each.
         let mut rows = 0;
         let n = fair_round(&mut self.lanes, &mut self.next_lane, BURST, |lane, max| {
-            lane.pop_burst(max, |row| {
+            lane.pop_burst(max, |row, found| {
                 rows += row.rows();
-                batcher.push(row, now, finished);
+                match found {
+                    Some((entity, timelines)) => {
+                        batcher.push(row, entity, timelines, now, finished);
+                    }
+                    None => Batcher::push_unresolved(&row, finished),
+                }
             })
         });
         self.count_drained(rows);
@@ -275,9 +280,14 @@ impl DrainLoop {
             for (lane, mark) in self.lanes.iter_mut().zip(marks.iter_mut()) {
                 let take = (*mark).min(BURST);
                 if take > 0 {
-                    let got = lane.pop_burst(take, |row| {
+                    let got = lane.pop_burst(take, |row, found| {
                         rows += row.rows();
-                        batcher.push(row, now, finished);
+                        match found {
+                            Some((entity, timelines)) => {
+                                batcher.push(row, entity, timelines, now, finished);
+                            }
+                            None => Batcher::push_unresolved(&row, finished),
+                        }
                     });
                     *mark = if got == take { *mark - take } else { 0 };
                 }
@@ -403,7 +413,7 @@ impl DrainLoop {
                 d.saturating_duration_since(Instant::now()).min(IDLE_PARK)
             });
             let parker = self.parker.clone();
-            parker.park_unless(|| self.has_work(), Some(timeout));
+            parker.park_unless_fenced(|| self.has_work(), Some(timeout));
         }
     }
 

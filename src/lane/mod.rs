@@ -11,14 +11,23 @@ use std::time::Duration;
 
 use crossbeam_utils::{Backoff, CachePadded};
 
-use crate::archetype::Points3D;
+use crate::archetype::{Points3D, SmallPoints};
 use crate::chunk::{Chunk, ComponentDescriptor, RowId};
 use crate::entity::EntityPath;
 use crate::gate::{Entry, Gate};
 use crate::park::Parker;
 use crate::time::TimePoint;
 use arrow_array::ArrayRef;
+use smallvec::SmallVec;
 use std::sync::Arc;
+
+mod keys;
+/// The seedable generator of the integration tests, for this module's randomized tests.
+#[cfg(test)]
+#[path = "../../tests/support/rng.rs"]
+#[allow(dead_code)]
+mod test_rng;
+pub(crate) use keys::{ConsumerKeys, Defs, Key, ProducerKeys, Timelines};
 
 /// What a full lane does with a new row.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -33,8 +42,11 @@ pub enum LanePolicy {
 /// The data of one logged row, moved through the lane.
 #[derive(Clone, Debug)]
 pub(crate) enum RowData {
-    /// A point cloud (the common, allocation-free case).
+    /// A point cloud (its buffers shared, not copied).
     Points3D(Points3D),
+    /// A cloud of a few points, copied into the row: no reference counts shared with the
+    /// caller, no allocation.
+    SmallPoints(SmallPoints),
     /// Any other archetype: its component arrays, as `AsComponents` gave them.
     Components(Vec<(ComponentDescriptor, ArrayRef)>),
     /// Many rows at once (`send_columns`): a whole chunk, built on the caller's thread.
@@ -46,7 +58,7 @@ impl RowData {
     pub(crate) fn rows(&self) -> u64 {
         match self {
             Self::Chunk(c) => c.num_rows() as u64,
-            Self::Points3D(_) | Self::Components(_) => 1,
+            Self::Points3D(_) | Self::SmallPoints(_) | Self::Components(_) => 1,
         }
     }
 }
@@ -59,10 +71,15 @@ impl RowData {
 #[repr(align(64))]
 pub(crate) struct Row {
     pub row_id: RowId,
-    pub entity: EntityPath,
-    /// The caller's times (empty for static rows, and for temporal rows logged before any
-    /// time was set: those have `log_time` alone).
-    pub time: TimePoint,
+    /// The entity, as a key of the lane's tables (`keys`).
+    pub entity: Key,
+    /// The caller's timelines, as a key of the lane's tables (none for static rows, and for
+    /// temporal rows logged before any time was set: those have `log_time` alone) …
+    pub timelines: Key,
+    /// … and the row's value on each of them, in that list's order.
+    pub times: SmallVec<[i64; 4]>,
+    /// Table entries this row is the first to use.
+    pub defs: Option<Box<Defs>>,
     /// Index the row on the automatic `log_time` timeline too (its RowId's clock): set on
     /// every temporal row unless the recording turned it off.
     pub log_time: bool,
@@ -82,6 +99,16 @@ impl Row {
     pub(crate) fn rows(&self) -> u64 {
         self.data.rows()
     }
+}
+
+/// A row before it enters a lane: everything but where and when, which the lane turns
+/// into keys.
+pub(crate) struct NewRow {
+    pub row_id: RowId,
+    pub log_time: bool,
+    pub data: RowData,
+    pub payload_bytes: usize,
+    pub retained_bytes: usize,
 }
 
 /// Counters of one lane, written by its producer (single writer: plain load + store) and by
@@ -175,11 +202,13 @@ pub(crate) struct LaneProducer {
     cached_popped: u64,
     max_bytes: u64,
     policy: LanePolicy,
+    keys: ProducerKeys,
 }
 
 /// The consumer end, owned by the drain.
 pub(crate) struct LaneConsumer {
     ring: rtrb::Consumer<Row>,
+    keys: ConsumerKeys,
     pub shared: Arc<LaneShared>,
 }
 
@@ -212,8 +241,13 @@ pub(crate) fn new_lane(
             cached_popped: 0,
             max_bytes,
             policy,
+            keys: ProducerKeys::default(),
         },
-        LaneConsumer { ring: c, shared },
+        LaneConsumer {
+            ring: c,
+            keys: ConsumerKeys::default(),
+            shared,
+        },
     )
 }
 
@@ -235,19 +269,53 @@ impl LaneProducer {
         self.fits(bytes)
     }
 
-    /// Pushes a row unless `gate` is closed, with the shutdown handshake around it (see
-    /// `crate::gate`: the drain's final pass either sees the row or this returns `Closed`).
-    pub(crate) fn push_through(&mut self, gate: &Gate, row: Row) -> Result<(), PushError> {
+    #[inline]
+    /// Pushes a row of `entity` at `time` unless `gate` is closed, with the shutdown
+    /// handshake around it (see `crate::gate`: the drain's final pass either sees the row or
+    /// this returns `Closed`).
+    pub(crate) fn push_through(
+        &mut self,
+        gate: &Gate,
+        entity: &EntityPath,
+        time: &TimePoint,
+        new: NewRow,
+    ) -> Result<(), PushError> {
+        let (fe, ft) = (self.keys.entity(entity), self.keys.timelines(time));
+        let new_entity = matches!(fe, keys::Lookup::New(_));
+        let new_timelines = matches!(ft, keys::Lookup::New(_)).then(|| keys::timelines_of(time));
+        let defs = (new_entity || new_timelines.is_some()).then(|| {
+            Box::new(Defs {
+                entity: new_entity.then(|| entity.clone()),
+                timelines: new_timelines.clone(),
+            })
+        });
+        let row = Row {
+            row_id: new.row_id,
+            entity: fe.key(),
+            timelines: ft.key(),
+            times: time.iter().map(|(_, v)| v).collect(),
+            defs,
+            log_time: new.log_time,
+            data: new.data,
+            payload_bytes: new.payload_bytes,
+            retained_bytes: new.retained_bytes,
+        };
         if !self.shared.entry.enter(gate) {
             return Err(PushError::Closed);
         }
         let pushed = self.push(row, || gate.is_closed());
         self.shared.entry.leave();
+        if pushed.is_ok() {
+            // Only a row in the ring defines keys: the drain sees exactly these.
+            self.keys.commit_entity(fe, entity);
+            self.keys.commit_timelines(ft, new_timelines);
+        }
         pushed
     }
 
     /// Pushes a row, applying the lane policy. `is_closed` lets a blocked producer give up
     /// when the recording shuts down.
+    #[inline]
     pub(crate) fn push(&mut self, row: Row, is_closed: impl Fn() -> bool) -> Result<(), PushError> {
         let bytes = row.retained_bytes as u64;
         if !self.has_room(bytes) {
@@ -256,31 +324,7 @@ impl LaneProducer {
                     bump(&self.shared.dropped, row.rows());
                     return Err(PushError::Dropped);
                 }
-                LanePolicy::Block => {
-                    let backoff = Backoff::new();
-                    loop {
-                        // Closed first, room second: a producer that waited through a
-                        // shutdown must not push behind a final pass that already gave up
-                        // (its room may come from that very pass).
-                        if is_closed() {
-                            return Err(PushError::Closed);
-                        }
-                        if self.has_room(bytes) {
-                            break;
-                        }
-                        if backoff.is_completed() {
-                            // Bounded sleep: the drain notifies after every burst it pops,
-                            // and the timeout re-checks `is_closed`.
-                            let shared = self.shared.clone();
-                            shared.producer.park_unless(
-                                || self.has_room(bytes),
-                                Some(Duration::from_millis(5)),
-                            );
-                        } else {
-                            backoff.snooze();
-                        }
-                    }
-                }
+                LanePolicy::Block => self.wait_for_room(bytes, &is_closed)?,
             }
         }
         let rows = row.rows();
@@ -296,6 +340,34 @@ impl LaneProducer {
             }
             // Unreachable: only this thread pushes and it checked for room above.
             Err(rtrb::PushError::Full(_)) => Err(PushError::Closed),
+        }
+    }
+
+    /// `LanePolicy::Block`'s wait (out of line: the row stays where it is meanwhile).
+    #[cold]
+    #[inline(never)]
+    fn wait_for_room(&mut self, bytes: u64, is_closed: &dyn Fn() -> bool) -> Result<(), PushError> {
+        let backoff = Backoff::new();
+        loop {
+            // Closed first, room second: a producer that waited through a shutdown must not
+            // push behind a final pass that already gave up (its room may come from that
+            // very pass).
+            if is_closed() {
+                return Err(PushError::Closed);
+            }
+            if self.has_room(bytes) {
+                return Ok(());
+            }
+            if backoff.is_completed() {
+                // Bounded sleep: the drain notifies after every burst it pops, and the
+                // timeout re-checks `is_closed`.
+                let shared = self.shared.clone();
+                shared
+                    .producer
+                    .park_unless(|| self.has_room(bytes), Some(Duration::from_millis(5)));
+            } else {
+                backoff.snooze();
+            }
         }
     }
 }
@@ -316,9 +388,14 @@ impl LaneConsumer {
         self.ring.is_abandoned() && self.ring.is_empty()
     }
 
-    /// Pops up to `max` rows into `sink` (one batch read of the ring), updates the counters
-    /// and wakes a producer waiting for room.
-    pub(crate) fn pop_burst(&mut self, max: usize, mut sink: impl FnMut(Row)) -> usize {
+    /// Pops up to `max` rows into `sink` with their entity and timelines (`None`: keys the
+    /// lane never defined, which the protocol rules out), in one batch read of the ring;
+    /// updates the counters and wakes a producer waiting for room.
+    pub(crate) fn pop_burst(
+        &mut self,
+        max: usize,
+        mut sink: impl FnMut(Row, Option<(&EntityPath, &Timelines)>),
+    ) -> usize {
         let available = self.ring.slots();
         if available == 0 {
             return 0;
@@ -328,10 +405,12 @@ impl LaneConsumer {
         let mut bytes = 0u64;
         let mut rows = 0u64;
         if let Ok(chunk) = self.ring.read_chunk(n) {
-            for row in chunk {
+            for mut row in chunk {
                 bytes += row.retained_bytes as u64;
                 rows += row.rows();
-                sink(row);
+                let defs = row.defs.take();
+                let found = self.keys.resolve(row.entity, row.timelines, defs);
+                sink(row, found);
             }
         }
         s.high_water_rows.fetch_max(available, Ordering::Relaxed);
@@ -363,8 +442,10 @@ mod tests {
         let p = Points3D::new(vec![[0.0f32; 3]; n]);
         Row {
             row_id: RowId::new(),
-            entity: EntityPath::parse("x").unwrap(),
-            time: TimePoint::default(),
+            entity: 0,
+            timelines: 0,
+            times: SmallVec::new(),
+            defs: None,
             log_time: false,
             payload_bytes: p.payload_bytes(),
             retained_bytes: p.retained_bytes(),
@@ -380,7 +461,7 @@ mod tests {
         let s = c.shared.snapshot();
         assert_eq!((s.rows_pushed, s.rows_dropped), (4, 6));
         let mut got = 0;
-        c.pop_burst(100, |_| got += 1);
+        c.pop_burst(100, |_, _| got += 1);
         assert_eq!(got, 4);
         assert_eq!(c.shared.snapshot().high_water_rows, 4);
     }
@@ -393,7 +474,7 @@ mod tests {
             "1200 B row into an empty lane"
         );
         assert!(matches!(p.push(row(1), || false), Err(PushError::Dropped)));
-        c.pop_burst(1, |_| {});
+        c.pop_burst(1, |_, _| {});
         assert!(p.push(row(10), || false).is_ok());
         assert!(p.push(row(10), || false).is_ok());
         assert_eq!(c.shared.snapshot().rows_dropped, 1);
@@ -410,7 +491,7 @@ mod tests {
         let mut got = 0;
         let start = std::time::Instant::now();
         while got < 10_000 {
-            got += c.pop_burst(3, |_| {});
+            got += c.pop_burst(3, |_, _| {});
             assert!(start.elapsed() < Duration::from_secs(60), "producer stuck");
         }
         producer.join().unwrap();

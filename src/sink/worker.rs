@@ -478,7 +478,8 @@ impl SinkWorker {
                         }
                         nap = nap.min(left);
                     }
-                    drain.park_unless(|| self.has_room(retained) || s.is_failed(), Some(nap));
+                    drain
+                        .park_unless_fenced(|| self.has_room(retained) || s.is_failed(), Some(nap));
                 }
             }
         }
@@ -713,7 +714,7 @@ fn serve(sink: &mut Option<Box<dyn Sink>>, job: SinkJob, s: &SinkShared, drain: 
             }
             drop(msg);
             s.queued_bytes.fetch_sub(retained, Ordering::AcqRel);
-            drain.notify();
+            drain.notify_fenced();
         }
         SinkJob::Flush => {
             let Some(PendingFlush {

@@ -370,7 +370,9 @@ fn bounds_count_the_memory_a_row_pins() {
     started.recv_timeout(Duration::from_secs(30)).unwrap();
     let e = EntityPath::parse("p").unwrap();
     for _ in 0..20 {
-        rec.log(&e, &pinning_cloud(1)).unwrap();
+        // 8 points: more than a row copies by value (clouds of up to 4 points are copied
+        // into the row and pin nothing), so the row shares the caller's allocation.
+        rec.log(&e, &pinning_cloud(8)).unwrap();
     }
     // The drain takes the first row (then blocks on the stuck sink) and records how much
     // memory the lane held.
