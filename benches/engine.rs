@@ -1,5 +1,10 @@
-//! Engine benchmarks: the cost of `log()`, rows/s end to end, and cloud throughput, all into
+//! Engine benchmarks: the cost of `log()` against its floor (a bare SPSC push of a row of the
+//! same size to a thread that consumes it), rows/s end to end, and cloud throughput, all into
 //! a null sink so the engine itself is measured.
+//!
+//! `engine/log_vs_floor` prints one paired line (and writes it to
+//! `target/criterion/log_vs_floor.json`): medians of interleaved rounds of the floor and of
+//! one-point `log()` calls, and their ratio, measured in the same run.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -18,6 +23,151 @@ fn recording() -> Recording {
 
 fn deadline() -> Instant {
     Instant::now() + Duration::from_secs(120)
+}
+
+/// A ring slot the size of a lane's row (cache-line aligned, as the lane's are).
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Slot([u8; spate::__bench::LANE_ROW_BYTES]);
+
+/// Rounds of this many rows fit a 65,536-slot ring, so neither side ever waits for room:
+/// each measures the producer's own cost while its consumer runs.
+const ROUND: u64 = 32 * 1024;
+
+/// The floor: a bare rtrb ring of row-sized slots, consumed by a thread that reads them in
+/// bursts (as the drain does). Returns the timed push loop of `rows` rows, and a function
+/// that waits until the consumer has taken every row pushed (untimed).
+struct Floor {
+    producer: rtrb::Producer<Slot>,
+    pushed: u64,
+    taken: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    consumer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Floor {
+    fn new() -> Self {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        let (producer, mut consumer) = rtrb::RingBuffer::<Slot>::new(1 << 16);
+        let taken = std::sync::Arc::new(AtomicU64::new(0));
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let (t, st) = (taken.clone(), stop.clone());
+        let consumer = std::thread::spawn(move || {
+            let mut sum = 0u64;
+            while !st.load(Ordering::Relaxed) {
+                let n = consumer.slots().min(256);
+                if n == 0 {
+                    std::hint::spin_loop();
+                    continue;
+                }
+                if let Ok(chunk) = consumer.read_chunk(n) {
+                    for slot in chunk {
+                        sum = sum.wrapping_add(u64::from(slot.0[0]));
+                    }
+                }
+                t.fetch_add(n as u64, Ordering::Release);
+            }
+            black_box(sum);
+        });
+        Self {
+            producer,
+            pushed: 0,
+            taken,
+            stop,
+            consumer: Some(consumer),
+        }
+    }
+
+    fn push_round(&mut self, rows: u64) -> Duration {
+        let slot = Slot([7; spate::__bench::LANE_ROW_BYTES]);
+        let start = Instant::now();
+        for _ in 0..rows {
+            while self.producer.push(black_box(slot)).is_err() {
+                std::hint::spin_loop();
+            }
+        }
+        let t = start.elapsed();
+        self.pushed += rows;
+        while self.taken.load(std::sync::atomic::Ordering::Acquire) < self.pushed {
+            std::thread::yield_now();
+        }
+        t
+    }
+}
+
+impl Drop for Floor {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(c) = self.consumer.take() {
+            let _ = c.join();
+        }
+    }
+}
+
+/// A round of one-point `log()` calls (the drain consumes concurrently); the flush after it
+/// is not timed.
+fn log_round(rec: &Recording, e: &EntityPath, points: &Points3D, rows: u64) -> Duration {
+    let start = Instant::now();
+    for _ in 0..rows {
+        rec.log(e, black_box(points)).unwrap();
+    }
+    let t = start.elapsed();
+    rec.flush(deadline()).unwrap();
+    t
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Paired: interleaved rounds of the floor and of `log()`, medians and their ratio.
+fn log_vs_floor(c: &mut Criterion) {
+    let rec = Recording::builder("bench")
+        .sinks(NullSink.with_policy(SinkPolicy::Block))
+        .lane_slots(1 << 16)
+        .start()
+        .expect("start");
+    let e = EntityPath::parse("p").unwrap();
+    let point = Points3D::new(vec![[1.0f32, 2.0, 3.0]]);
+    let mut floor = Floor::new();
+    // Warm both (lane creation, first allocations of the drain's batches).
+    floor.push_round(ROUND);
+    log_round(&rec, &e, &point, ROUND);
+    let (mut floor_ns, mut log_ns) = (Vec::new(), Vec::new());
+    for _ in 0..31 {
+        floor_ns.push(floor.push_round(ROUND).as_nanos() as f64 / ROUND as f64);
+        log_ns.push(log_round(&rec, &e, &point, ROUND).as_nanos() as f64 / ROUND as f64);
+    }
+    let (f, l) = (median(floor_ns), median(log_ns));
+    let line = format!(
+        "{{\"row_bytes\":{},\"floor_ns\":{f:.1},\"log_ns\":{l:.1},\"ratio\":{:.2}}}",
+        spate::__bench::LANE_ROW_BYTES,
+        l / f
+    );
+    println!("engine/log_vs_floor: {line}");
+    let dir = std::path::Path::new("target/criterion");
+    if std::fs::create_dir_all(dir).is_ok() {
+        let _ = std::fs::write(dir.join("log_vs_floor.json"), format!("{line}\n"));
+    }
+
+    let mut g = c.benchmark_group("engine/floor");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("rtrb_push_row", |b| {
+        b.iter_custom(|iters| {
+            let mut t = Duration::ZERO;
+            let mut left = iters;
+            while left > 0 {
+                let k = left.min(ROUND);
+                t += floor.push_round(k);
+                left -= k;
+            }
+            t
+        })
+    });
+    g.finish();
+    drop(floor);
+    assert!(rec.shutdown(deadline()).is_complete());
 }
 
 fn cloud(n: usize) -> Points3D {
@@ -48,7 +198,7 @@ fn log_call(c: &mut Criterion) {
         let points = cloud(n);
         // Rounds of 32768 rows fit the lane (65536 slots), so the caller never waits for
         // the drain: this is the caller's own cost. The flush between rounds is not timed.
-        let round = 32 * 1024;
+        let round = ROUND;
         g.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 let mut t = Duration::ZERO;
@@ -110,6 +260,29 @@ fn end_to_end_rows(c: &mut Criterion) {
         );
     }
     g.finish();
+}
+
+/// GB/s of 1k-point rows (20 B/point: positions, colors, radii) end to end, one producer
+/// (batched by the drain: each row is copied once into its batch).
+fn kilo_point_rows(c: &mut Criterion) {
+    let mut g = c.benchmark_group("engine/end_to_end");
+    const ROWS: usize = 20_000;
+    let points = cloud(1_000);
+    g.throughput(Throughput::Bytes((points.payload_bytes() * ROWS) as u64));
+    g.sample_size(10);
+    let rec = recording();
+    let e = EntityPath::parse("p").unwrap();
+    g.bench_function("1k_point_rows", |b| {
+        b.iter(|| {
+            for i in 0..ROWS as i64 {
+                rec.set_time_sequence("frame", i).unwrap();
+                rec.log(&e, &points).unwrap();
+            }
+            rec.flush(deadline()).unwrap();
+        })
+    });
+    g.finish();
+    assert!(rec.shutdown(deadline()).is_complete());
 }
 
 /// GB/s of 1M-point clouds (20 B/point) from `log()` to the null sink.
@@ -175,5 +348,13 @@ fn fresh_vs_loaned(c: &mut Criterion) {
     assert!(rec.shutdown(deadline()).is_complete());
 }
 
-criterion_group!(benches, log_call, end_to_end_rows, clouds, fresh_vs_loaned);
+criterion_group!(
+    benches,
+    log_vs_floor,
+    log_call,
+    end_to_end_rows,
+    kilo_point_rows,
+    clouds,
+    fresh_vs_loaned
+);
 criterion_main!(benches);

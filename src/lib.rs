@@ -157,3 +157,11 @@ pub mod __loom {
     pub use crate::gate::{Entry, Gate};
     pub use crate::park::Parker;
 }
+
+/// Internals the benchmarks measure against (not part of the API).
+#[doc(hidden)]
+pub mod __bench {
+    /// Size of one lane slot: what a `log()` moves through its ring, and what the engine
+    /// benchmark's floor (a bare SPSC push) moves too.
+    pub const LANE_ROW_BYTES: usize = std::mem::size_of::<crate::lane::Row>();
+}
