@@ -283,14 +283,7 @@ impl Outbox {
                 g.writer_waiting = false;
                 return Err(SinkError::Closed);
             }
-            let fits = g.held_bytes + len <= g.budget || g.nothing_held();
-            // Until the first connection attempt has an outcome the server is not known to
-            // be down: back-pressure, as when connected (otherwise a burst logged right
-            // after start would be dropped while the sink is still dialing).
-            let first_attempt = g.state == ConnectionState::Connecting
-                && g.connections == 0
-                && g.connect_failures == 0;
-            if fits || !(g.state == ConnectionState::Connected || first_attempt) {
+            if !g.must_wait(len) {
                 break;
             }
             // Connected but over budget: back-pressure. The call is ended to confirm (and
@@ -380,6 +373,18 @@ impl Outbox {
 impl Inner {
     fn nothing_held(&self) -> bool {
         self.queue.is_empty() && self.unconfirmed.iter().all(|i| i.replay)
+    }
+
+    /// Whether a write of `len` bytes waits for room: it does not fit, and the connection
+    /// is up. Until the first connection attempt has an outcome the server is not known
+    /// to be down: back-pressure, as when connected (otherwise a burst logged right after
+    /// start would be dropped while the sink is still dialing).
+    fn must_wait(&self, len: u64) -> bool {
+        let fits = self.held_bytes + len <= self.budget || self.nothing_held();
+        let first_attempt = self.state == ConnectionState::Connecting
+            && self.connections == 0
+            && self.connect_failures == 0;
+        !fits && (self.state == ConnectionState::Connected || first_attempt)
     }
 
     /// Records `item` as the store info or latest static if it is one; returns whether it is
@@ -1008,5 +1013,481 @@ mod tests {
             (sink.dropped_by_sink(), sink.rows_dropped_by_sink()),
             (3, 3)
         );
+    }
+
+    /// SplitMix64, as `tests/support/rng.rs`: seedable, to pick random plans.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n.max(1)
+        }
+    }
+
+    /// A message as the model sees it, and as [`snapshot`] shows a real one: its write
+    /// order, length, rows and flags.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    struct M {
+        seq: u64,
+        len: u64,
+        rows: u64,
+        sent: bool,
+        replay: bool,
+    }
+
+    /// What is compared after every step: where each message is, in order, and the counts.
+    #[derive(Debug, PartialEq, Eq)]
+    struct Snapshot {
+        queue: Vec<M>,
+        unconfirmed: Vec<M>,
+        replay: Vec<M>,
+        written: u64,
+        settled: u64,
+        held_bytes: u64,
+        dropped: [u64; 3],
+        lost: [u64; 3],
+        abandoned: [u64; 2],
+        confirmed: [u64; 2],
+        replay_bytes: u64,
+        statics_not_kept: u64,
+    }
+
+    fn m(i: &Item) -> M {
+        M {
+            seq: i.seq,
+            len: i.msg.len() as u64,
+            rows: rows(&i.msg),
+            sent: i.sent,
+            replay: i.replay,
+        }
+    }
+
+    fn snapshot(g: &Inner) -> Snapshot {
+        let s = g.stats();
+        let snap = Snapshot {
+            queue: g.queue.iter().map(m).collect(),
+            unconfirmed: g.unconfirmed.iter().map(m).collect(),
+            replay: g.replay.iter().map(m).collect(),
+            written: g.written,
+            settled: g.settled,
+            held_bytes: s.queued_bytes,
+            dropped: [s.dropped_messages, s.dropped_bytes, s.dropped_rows],
+            lost: [s.lost_messages, s.lost_bytes, s.lost_rows],
+            abandoned: [s.abandoned_messages, s.abandoned_rows],
+            confirmed: [s.confirmed_messages, s.confirmed_bytes],
+            replay_bytes: g.replay_bytes,
+            statics_not_kept: s.statics_not_kept,
+        };
+        assert_eq!(s.queued_messages, snap.queue.len() as u64);
+        let unconfirmed = snap.unconfirmed.iter().filter(|i| !i.replay).count() as u64;
+        assert_eq!(s.unconfirmed_messages, unconfirmed);
+        assert_eq!(s.written_messages, snap.written);
+        assert_eq!(snap.written, snap.settled + s.queued_messages + unconfirmed);
+        snap
+    }
+
+    /// The reference model: the outbox's queue rules spelled out over plain `Vec`s, every
+    /// question answered by a scan (obviously right, however slow).
+    struct Model {
+        budget: u64,
+        overflow: OverflowPolicy,
+        max_replay_bytes: u64,
+        queue: Vec<M>,
+        unconfirmed: Vec<M>,
+        replay: Vec<M>,
+        /// The latest `SetStoreInfo` per store, then the latest static per key, replayed
+        /// in this order (a superseded static is swap-removed, as the real one does).
+        store_infos: Vec<(Option<StoreInfo>, M)>,
+        statics: Vec<(String, M)>,
+        replay_bytes: u64,
+        statics_not_kept: u64,
+        connected: bool,
+        /// A connection attempt has had an outcome (until then a full budget waits).
+        dialed: bool,
+        next_seq: u64,
+        written: u64,
+        settled: u64,
+        dropped: [u64; 3],
+        lost: [u64; 3],
+        abandoned: [u64; 2],
+        confirmed: [u64; 2],
+    }
+
+    impl Model {
+        fn new(options: &GrpcSinkOptions) -> Self {
+            Self {
+                budget: options.buffer_bytes,
+                overflow: options.overflow,
+                max_replay_bytes: options.max_replay_bytes,
+                queue: Vec::new(),
+                unconfirmed: Vec::new(),
+                replay: Vec::new(),
+                store_infos: Vec::new(),
+                statics: Vec::new(),
+                replay_bytes: 0,
+                statics_not_kept: 0,
+                connected: false,
+                dialed: false,
+                next_seq: 0,
+                written: 0,
+                settled: 0,
+                dropped: [0; 3],
+                lost: [0; 3],
+                abandoned: [0; 2],
+                confirmed: [0; 2],
+            }
+        }
+
+        fn held(&self) -> u64 {
+            let queued: u64 = self.queue.iter().map(|i| i.len).sum();
+            let unconfirmed: u64 = self
+                .unconfirmed
+                .iter()
+                .filter(|i| !i.replay)
+                .map(|i| i.len)
+                .sum();
+            queued + unconfirmed
+        }
+
+        fn nothing_held(&self) -> bool {
+            self.queue.is_empty() && self.unconfirmed.iter().all(|i| i.replay)
+        }
+
+        fn fits(&self, len: u64) -> bool {
+            self.held() + len <= self.budget || self.nothing_held()
+        }
+
+        /// Whether a write of `len` bytes waits for room (back-pressure).
+        fn must_wait(&self, len: u64) -> bool {
+            !self.fits(len) && (self.connected || !self.dialed)
+        }
+
+        fn is_pinned(&self, seq: u64) -> bool {
+            self.store_infos.iter().any(|(_, i)| i.seq == seq)
+                || self.statics.iter().any(|(_, i)| i.seq == seq)
+        }
+
+        fn gone(&mut self, i: &M) {
+            let counts = if i.sent {
+                &mut self.lost
+            } else {
+                &mut self.dropped
+            };
+            counts[0] += 1;
+            counts[1] += i.len;
+            counts[2] += i.rows;
+            self.settled += 1;
+        }
+
+        fn pin(&mut self, msg: &EncodedMessage, item: &M) -> bool {
+            if msg.kind() == MessageKind::SetStoreInfo {
+                let store = msg.store().cloned();
+                match self.store_infos.iter().position(|(s, _)| *s == store) {
+                    Some(p) => {
+                        self.replay_bytes -= self.store_infos[p].1.len;
+                        self.store_infos[p].1 = item.clone();
+                    }
+                    None => self.store_infos.push((store, item.clone())),
+                }
+                self.replay_bytes += item.len;
+                return true;
+            }
+            let Some(key) = static_key(msg) else {
+                return false;
+            };
+            if let Some(p) = self.statics.iter().position(|(k, _)| *k == key) {
+                let (_, old) = self.statics.swap_remove(p);
+                self.replay_bytes -= old.len;
+            }
+            if self.replay_bytes + item.len > self.max_replay_bytes {
+                self.statics_not_kept += 1;
+                return false;
+            }
+            self.replay_bytes += item.len;
+            self.statics.push((key, item.clone()));
+            true
+        }
+
+        /// DropOldest: the oldest unpinned queued messages go until `len` fits, unless
+        /// even all of them would not make it fit (and could not empty what is held).
+        fn make_room(&mut self, len: u64) -> bool {
+            if self.overflow == OverflowPolicy::DropOldest {
+                let unpinned: Vec<&M> = self
+                    .queue
+                    .iter()
+                    .filter(|i| !self.is_pinned(i.seq))
+                    .collect();
+                let evictable: u64 = unpinned.iter().map(|i| i.len).sum();
+                let empties =
+                    unpinned.len() == self.queue.len() && self.unconfirmed.iter().all(|i| i.replay);
+                if self.held() - evictable + len > self.budget && !empties {
+                    return false;
+                }
+                while self.held() + len > self.budget {
+                    let Some(p) = self.queue.iter().position(|i| !self.is_pinned(i.seq)) else {
+                        break;
+                    };
+                    let old = self.queue.remove(p);
+                    self.gone(&old);
+                }
+            }
+            self.fits(len)
+        }
+
+        fn push(&mut self, msg: &EncodedMessage) {
+            let item = M {
+                seq: self.next_seq,
+                len: msg.len() as u64,
+                rows: rows(msg),
+                sent: false,
+                replay: false,
+            };
+            self.next_seq += 1;
+            self.written += 1;
+            let pinned = self.pin(msg, &item);
+            if self.fits(item.len) || self.make_room(item.len) || pinned {
+                self.queue.push(item);
+            } else {
+                self.gone(&item);
+            }
+        }
+
+        fn release(&mut self) {
+            let mut item = if self.replay.is_empty() {
+                self.queue.remove(0)
+            } else {
+                self.replay.remove(0)
+            };
+            item.sent = true;
+            self.unconfirmed.push(item);
+        }
+
+        fn confirm(&mut self) {
+            for i in std::mem::take(&mut self.unconfirmed) {
+                if !i.replay {
+                    self.confirmed[0] += 1;
+                    self.confirmed[1] += i.len;
+                    self.settled += 1;
+                }
+            }
+        }
+
+        fn connect(&mut self) {
+            self.connected = true;
+            self.dialed = true;
+            let queued: Vec<u64> = self.queue.iter().map(|i| i.seq).collect();
+            self.replay = self
+                .store_infos
+                .iter()
+                .map(|(_, i)| i)
+                .chain(self.statics.iter().map(|(_, i)| i))
+                .filter(|i| !queued.contains(&i.seq))
+                .map(|i| M {
+                    replay: true,
+                    ..i.clone()
+                })
+                .collect();
+        }
+
+        fn connect_failed(&mut self) {
+            self.dialed = true;
+        }
+
+        fn lose(&mut self) {
+            self.connected = false;
+            self.dialed = true;
+            let back: Vec<M> = std::mem::take(&mut self.unconfirmed)
+                .into_iter()
+                .filter(|i| !i.replay)
+                .collect();
+            self.queue.splice(0..0, back);
+            self.replay.clear();
+        }
+
+        fn abandon(&mut self) {
+            let left: Vec<M> = std::mem::take(&mut self.unconfirmed)
+                .into_iter()
+                .chain(std::mem::take(&mut self.queue))
+                .filter(|i| !i.replay)
+                .collect();
+            for i in &left {
+                if i.sent {
+                    self.gone(i);
+                } else {
+                    self.abandoned[0] += 1;
+                    self.abandoned[1] += i.rows;
+                    self.settled += 1;
+                }
+            }
+            self.replay.clear();
+        }
+
+        fn snapshot(&self) -> Snapshot {
+            Snapshot {
+                queue: self.queue.clone(),
+                unconfirmed: self.unconfirmed.clone(),
+                replay: self.replay.clone(),
+                written: self.written,
+                settled: self.settled,
+                held_bytes: self.held(),
+                dropped: self.dropped,
+                lost: self.lost,
+                abandoned: self.abandoned,
+                confirmed: self.confirmed,
+                replay_bytes: self.replay_bytes,
+                statics_not_kept: self.statics_not_kept,
+            }
+        }
+    }
+
+    /// Messages of every class the outbox tells apart: `SetStoreInfo`s of two stores,
+    /// statics of a few keys (entity, component set, store) and sizes, temporal chunks of
+    /// a few sizes, and bodies without a chunk summary (not pinnable, no rows).
+    fn message_pool() -> Vec<EncodedMessage> {
+        use crate::{Chunk, EntityPath, Points3D, RowId, TimePoint};
+        let stores = [
+            StoreInfo::new("app", "rec").unwrap(),
+            StoreInfo::new("app", "other").unwrap(),
+        ];
+        let chunk = |store: &StoreInfo, e: &str, time: &TimePoint, points: Points3D| {
+            let chunk = Chunk::from_row(EntityPath::parse(e).unwrap(), RowId::new(), time, &points)
+                .unwrap();
+            EncodedMessage::arrow_msg(&chunk, store, crate::wire::Compression::Off).unwrap()
+        };
+        let mut pool = Vec::new();
+        for store in &stores {
+            pool.push(EncodedMessage::set_store_info(store));
+            for e in ["s0", "s1", "s2"] {
+                for n in [1, 40, 200] {
+                    let statics = TimePoint::default();
+                    pool.push(chunk(store, e, &statics, Points3D::new(vec![[0.5; 3]; n])));
+                }
+            }
+            let colored = Points3D::new(vec![[0.5; 3]; 10]).with_colors(vec![7u32; 10]);
+            pool.push(chunk(store, "s0", &TimePoint::default(), colored));
+            for n in [0, 1, 10, 60, 150, 400] {
+                let time = TimePoint::default().with_sequence("frame", 1).unwrap();
+                pool.push(chunk(store, "t", &time, Points3D::new(vec![[1.0; 3]; n])));
+            }
+        }
+        for len in [0, 200, 3000] {
+            pool.push(EncodedMessage::from_body(
+                MessageKind::ArrowMsg,
+                bytes::Bytes::from(vec![0u8; len]),
+            ));
+        }
+        pool
+    }
+
+    /// Random pushes, releases, confirmations, lost and new connections against
+    /// [`Model`], with random budgets, replay bounds and overflow policies: after every
+    /// step, the same messages are in the same places in the same order, and every
+    /// message is delivered, counted, or still held.
+    #[test]
+    fn the_queue_matches_a_reference_model_under_random_operations() {
+        let pool = message_pool();
+        let mut sizes: Vec<u64> = pool.iter().map(|m| m.len() as u64).collect();
+        sizes.sort_unstable();
+        let median = sizes[sizes.len() / 2];
+        for seed in 0..300u64 {
+            let mut rng = Rng(seed);
+            let overflow = if rng.below(2) == 0 {
+                OverflowPolicy::DropOldest
+            } else {
+                OverflowPolicy::DropNewest
+            };
+            // Budgets from half a message to a few dozen (queues of up to ~100).
+            let room = if rng.below(4) == 0 { 40 } else { 10 };
+            let options = GrpcSinkOptions::default()
+                .buffer_bytes(median / 2 + rng.below(median * room))
+                .max_replay_bytes(rng.below(median * 6))
+                .overflow(overflow);
+            let outbox = Outbox::new(&options);
+            let mut model = Model::new(&options);
+            let mut connection: Option<(u64, u64)> = None;
+            let mut log = Vec::new();
+            for step in 0..400 {
+                let op = rng.below(100);
+                let mut g = outbox.lock();
+                match op {
+                    0..55 => {
+                        let msg = &pool[rng.below(pool.len() as u64) as usize];
+                        let len = msg.len() as u64;
+                        assert_eq!(
+                            g.must_wait(len),
+                            model.must_wait(len),
+                            "seed {seed} step {step}"
+                        );
+                        if model.must_wait(len) {
+                            log.push(format!("push {len}: waits"));
+                        } else {
+                            drop(g);
+                            outbox.push(msg).unwrap();
+                            g = outbox.lock();
+                            model.push(msg);
+                            log.push(format!("push {len}"));
+                        }
+                    }
+                    55..75 => {
+                        if model.replay.is_empty() && model.queue.is_empty() {
+                            continue;
+                        }
+                        assert!(g.release().is_some());
+                        model.release();
+                        log.push("release".into());
+                    }
+                    75..85 => {
+                        let Some((generation, call)) = connection else {
+                            continue;
+                        };
+                        g.call.ended = true;
+                        g.call_answered(generation, call).unwrap();
+                        let call = g.begin_call(generation).unwrap();
+                        connection = Some((generation, call));
+                        model.confirm();
+                        log.push("confirm".into());
+                    }
+                    85..92 => match connection.take() {
+                        Some((generation, _)) => {
+                            g.connection_lost(generation, &GrpcSinkError::ConnectionClosed);
+                            model.lose();
+                            log.push("lose".into());
+                        }
+                        None => {
+                            let generation = g.begin_connection();
+                            let call = g.begin_call(generation).unwrap();
+                            connection = Some((generation, call));
+                            model.connect();
+                            log.push("connect".into());
+                        }
+                    },
+                    _ => {
+                        if connection.is_some() {
+                            continue;
+                        }
+                        g.connect_failed(&GrpcSinkError::ConnectionClosed);
+                        model.connect_failed();
+                        log.push("connect failed".into());
+                    }
+                }
+                assert_eq!(
+                    snapshot(&g),
+                    model.snapshot(),
+                    "seed {seed} ({options:?}), after {log:?}"
+                );
+            }
+            let mut g = outbox.lock();
+            g.abandon_rest();
+            model.abandon();
+            assert_eq!(snapshot(&g), model.snapshot(), "seed {seed}: abandoned");
+            assert_eq!(g.settled, g.written, "seed {seed}: everything is counted");
+        }
     }
 }
