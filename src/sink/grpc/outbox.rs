@@ -2,16 +2,29 @@
 //! [`GrpcSink`](super::GrpcSink) (the sink's worker thread) and the `spate-grpc` thread,
 //! under one mutex.
 //!
-//! Every message taken by [`Outbox::push`] is, at any time, in exactly one place:
-//! `queue` (waiting to be released to a call, perhaps again), `unconfirmed` (released to
+//! Every message taken by [`Outbox::push`] is, at any time, in exactly one place: the
+//! queue (waiting to be released to a call, perhaps again), `unconfirmed` (released to
 //! the current call, waiting for its response), or counted: confirmed, dropped, lost or
 //! abandoned (see [`GrpcSinkStats`]). `settled` counts the counted ones, so
 //! `written == settled + queue + unconfirmed` (replays aside: they are copies of messages
 //! already counted).
+//!
+//! # Cost under the lock
+//!
+//! The writer (the sink's worker) and the `spate-grpc` thread share one mutex, so what
+//! happens under it is kept to moving items and counting:
+//!
+//! * The queue is two queues: the messages pinned when written (store infos, statics kept
+//!   for replay) and the others, each in write order; the queue's order is their merge.
+//!   The first victim of `DropOldest` — the oldest message not pinned — is then the front
+//!   of the second queue, or the oldest pinned one that a newer message of its key has
+//!   superseded since (a heap of those). Making room costs O(1) per message evicted (a
+//!   superseded static, O(log n)); counters replace every scan.
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
@@ -39,6 +52,28 @@ pub(crate) struct Item {
     /// Already handed to a call whose connection failed before confirming it: if it is
     /// given up now, it may or may not have arrived (counted lost, not dropped).
     sent: bool,
+    /// Pinned when written (see [`Inner::pin`]): queued in `Inner::queue_pinned`, where it
+    /// stays once superseded.
+    pinned_when_written: bool,
+}
+
+/// A place in [`Inner::queue_pinned`]: a message, or the hole an evicted one left (removed
+/// when it reaches the front).
+#[derive(Debug)]
+struct Slot {
+    seq: u64,
+    item: Option<Item>,
+}
+
+/// The index of the message `seq` in `queue` (not a hole), if it is there.
+fn find_slot(queue: &VecDeque<Slot>, seq: u64, steps: &mut u64) -> Option<usize> {
+    let i = queue
+        .binary_search_by(|s| {
+            *steps += 1;
+            s.seq.cmp(&seq)
+        })
+        .ok()?;
+    queue[i].item.is_some().then_some(i)
 }
 
 /// The `WriteMessages` call open on the current connection.
@@ -63,23 +98,43 @@ pub(crate) struct Inner {
     /// back with every confirmed call, so that frequent cuts do not re-send forever.
     window: u64,
 
-    /// Not yet released to the current call, in `seq` order.
-    pub(crate) queue: VecDeque<Item>,
-    /// Bytes in `queue`.
+    /// The queue: not yet released to the current call. The messages not pinned when
+    /// written, in `seq` order (the oldest is the first to evict)...
+    queue_unpinned: VecDeque<Item>,
+    /// ... and those pinned when written, in `seq` order, with holes where a superseded one
+    /// was evicted (never at the front; removed all at once when they are most of it). The
+    /// queue's order is the merge of the two.
+    queue_pinned: VecDeque<Slot>,
+    /// Holes in `queue_pinned`.
+    holes: u64,
+    /// The `seq`s of the messages in `queue_pinned` that are no longer pinned (a newer
+    /// message of their key came): evictable, oldest first.
+    superseded: BinaryHeap<Reverse<u64>>,
+    /// Messages and bytes in the queue.
+    queue_len: u64,
     queue_bytes: u64,
-    /// To send first on the current connection.
+    /// Of those, the evictable ones: `queue_unpinned` and `superseded`.
+    evictable_len: u64,
+    evictable_bytes: u64,
+    /// To send first on the current connection, and its bytes.
     replay: VecDeque<Item>,
+    replay_pending_bytes: u64,
     /// Released to the current call, not yet confirmed by its response, in `seq` order
     /// (replays included).
     unconfirmed: VecDeque<Item>,
-    /// Bytes of `queue` and the non-replay `unconfirmed` items: what the budget limits.
+    /// The non-replay items in `unconfirmed`.
+    unconfirmed_held: u64,
+    /// Bytes of the queue and the non-replay `unconfirmed` items: what the budget limits.
     held_bytes: u64,
     next_seq: u64,
 
     /// The latest `SetStoreInfo` per store.
     store_infos: Vec<Item>,
-    /// The latest static chunk per (store, entity, components).
-    statics: Vec<(String, Item)>,
+    /// The latest static chunk per (store, entity, components), and where each key is.
+    statics: Vec<(Arc<str>, Item)>,
+    static_index: HashMap<Arc<str>, usize>,
+    /// The `seq`s of the items in `store_infos` and `statics`: the pinned messages.
+    pinned_seqs: HashSet<u64>,
     /// Bytes of `store_infos` and `statics`, and their bound (`max_replay_bytes`).
     replay_bytes: u64,
     max_replay_bytes: u64,
@@ -130,6 +185,11 @@ pub(crate) struct Inner {
     abandoned: u64,
     abandoned_rows: u64,
     last_error: Option<String>,
+
+    /// Queue items looked at by eviction and release (pops, hole skips, binary-search
+    /// steps): shows that making room does not scan the queue.
+    #[cfg(test)]
+    visits: u64,
 }
 
 /// The shared state and the condition variable signalled on every change.
@@ -144,7 +204,8 @@ pub(crate) struct Outbox {
 
 /// Identifies the latest static chunk to replay
 /// ([`ChunkSummary::static_key`](crate::wire::ChunkSummary::static_key): store, entity and
-/// component set; a sink may carry several stores, e.g. `spate serve --forward`).
+/// component set; a sink may carry several stores, e.g. `spate serve --forward`). `None`
+/// (without formatting anything) for other messages.
 fn static_key(msg: &EncodedMessage) -> Option<String> {
     msg.summary()?.static_key()
 }
@@ -172,14 +233,24 @@ impl Outbox {
                 overflow: options.overflow,
                 window_max,
                 window: window_max,
-                queue: VecDeque::new(),
+                queue_unpinned: VecDeque::new(),
+                queue_pinned: VecDeque::new(),
+                holes: 0,
+                superseded: BinaryHeap::new(),
+                queue_len: 0,
                 queue_bytes: 0,
+                evictable_len: 0,
+                evictable_bytes: 0,
                 replay: VecDeque::new(),
+                replay_pending_bytes: 0,
                 unconfirmed: VecDeque::new(),
+                unconfirmed_held: 0,
                 held_bytes: 0,
                 next_seq: 0,
                 store_infos: Vec::new(),
                 statics: Vec::new(),
+                static_index: HashMap::new(),
+                pinned_seqs: HashSet::new(),
                 replay_bytes: 0,
                 max_replay_bytes: options.max_replay_bytes,
                 statics_not_kept: 0,
@@ -216,6 +287,8 @@ impl Outbox {
                 abandoned: 0,
                 abandoned_rows: 0,
                 last_error: None,
+                #[cfg(test)]
+                visits: 0,
             }),
             changed: Condvar::new(),
             progress: AtomicU64::new(0),
@@ -298,22 +371,21 @@ impl Outbox {
             g = self.wait(g, Duration::from_millis(50));
         }
         g.writer_waiting = false;
-        let item = Item {
+        let mut item = Item {
             seq: g.next_seq,
             msg: msg.clone(),
             head,
             queued_at: Instant::now(),
             replay: false,
             sent: false,
+            pinned_when_written: false,
         };
         g.next_seq += 1;
         g.written += 1;
-        let pinned = g.pin(&item);
+        item.pinned_when_written = g.pin(&item);
         let accept = g.held_bytes + len <= g.budget || g.nothing_held() || g.make_room(len);
-        if accept || pinned {
-            g.queue_bytes += len;
-            g.held_bytes += len;
-            g.queue.push_back(item);
+        if accept || item.pinned_when_written {
+            g.enqueue(item);
         } else {
             g.count_gone(&item.msg, false);
         }
@@ -372,7 +444,7 @@ impl Outbox {
 
 impl Inner {
     fn nothing_held(&self) -> bool {
-        self.queue.is_empty() && self.unconfirmed.iter().all(|i| i.replay)
+        self.queue_len == 0 && self.unconfirmed_held == 0
     }
 
     /// Whether a write of `len` bytes waits for room: it does not fit, and the connection
@@ -395,37 +467,196 @@ impl Inner {
     fn pin(&mut self, item: &Item) -> bool {
         let len = item.msg.len() as u64;
         if item.msg.kind() == MessageKind::SetStoreInfo {
-            // One per store: the latest `SetStoreInfo` of each is replayed.
+            // One per store (a handful): the latest `SetStoreInfo` of each is replayed.
             let store = item.msg.store();
-            match self.store_infos.iter_mut().find(|i| i.msg.store() == store) {
-                Some(slot) => {
-                    self.replay_bytes -= slot.msg.len() as u64;
-                    *slot = item.clone();
+            match self.store_infos.iter().position(|i| i.msg.store() == store) {
+                Some(i) => {
+                    let old = std::mem::replace(&mut self.store_infos[i], item.clone());
+                    self.replay_bytes -= old.msg.len() as u64;
+                    self.unpin(&old);
                 }
                 None => self.store_infos.push(item.clone()),
             }
+            self.pinned_seqs.insert(item.seq);
             self.replay_bytes += len;
             return true;
         }
-        let Some(key) = static_key(&item.msg) else {
+        let Some(key) = static_key(&item.msg).map(Arc::<str>::from) else {
             return false;
         };
-        if let Some(i) = self.statics.iter().position(|(k, _)| *k == key) {
+        if let Some(i) = self.static_index.remove(&key) {
             let (_, old) = self.statics.swap_remove(i);
+            if let Some((moved, _)) = self.statics.get(i)
+                && let Some(at) = self.static_index.get_mut(moved)
+            {
+                *at = i;
+            }
             self.replay_bytes -= old.msg.len() as u64;
+            self.unpin(&old);
         }
         if self.replay_bytes + len > self.max_replay_bytes {
             self.statics_not_kept += 1;
             return false;
         }
         self.replay_bytes += len;
+        self.static_index.insert(key.clone(), self.statics.len());
         self.statics.push((key, item.clone()));
+        self.pinned_seqs.insert(item.seq);
         true
     }
 
-    fn is_pinned(&self, seq: u64) -> bool {
-        self.store_infos.iter().any(|i| i.seq == seq)
-            || self.statics.iter().any(|(_, i)| i.seq == seq)
+    /// `old`, the pinned copy of a message, was superseded: if the message is queued, it
+    /// becomes evictable.
+    fn unpin(&mut self, old: &Item) {
+        self.pinned_seqs.remove(&old.seq);
+        if self.find_pinned(old.seq).is_some() {
+            self.superseded.push(Reverse(old.seq));
+            self.evictable_len += 1;
+            self.evictable_bytes += old.msg.len() as u64;
+        }
+    }
+
+    /// Where the message `seq` is in `queue_pinned`, if it is there.
+    fn find_pinned(&mut self, seq: u64) -> Option<usize> {
+        let mut steps = 0;
+        let found = find_slot(&self.queue_pinned, seq, &mut steps);
+        self.count_visits(steps);
+        found
+    }
+
+    /// Counts queue items looked at (in tests; see `visits`).
+    fn count_visits(&mut self, n: u64) {
+        #[cfg(test)]
+        {
+            self.visits += n;
+        }
+        let _ = n;
+    }
+
+    /// Appends a message just written to the queue.
+    fn enqueue(&mut self, item: Item) {
+        let n = item.msg.len() as u64;
+        self.queue_len += 1;
+        self.queue_bytes += n;
+        self.held_bytes += n;
+        if item.pinned_when_written {
+            self.queue_pinned.push_back(Slot {
+                seq: item.seq,
+                item: Some(item),
+            });
+        } else {
+            self.evictable_len += 1;
+            self.evictable_bytes += n;
+            self.queue_unpinned.push_back(item);
+        }
+    }
+
+    /// Puts an unconfirmed message back at the front of the queue (it is older than
+    /// everything queued). It is still held.
+    fn requeue(&mut self, item: Item) {
+        let n = item.msg.len() as u64;
+        self.queue_len += 1;
+        self.queue_bytes += n;
+        if item.pinned_when_written {
+            if !self.pinned_seqs.contains(&item.seq) {
+                self.superseded.push(Reverse(item.seq));
+                self.evictable_len += 1;
+                self.evictable_bytes += n;
+            }
+            self.queue_pinned.push_front(Slot {
+                seq: item.seq,
+                item: Some(item),
+            });
+        } else {
+            self.evictable_len += 1;
+            self.evictable_bytes += n;
+            self.queue_unpinned.push_front(item);
+        }
+    }
+
+    /// The oldest queued message.
+    fn front(&self) -> Option<&Item> {
+        let pinned = self.queue_pinned.front().and_then(|s| s.item.as_ref());
+        match (self.queue_unpinned.front(), pinned) {
+            (Some(u), Some(p)) => Some(if p.seq < u.seq { p } else { u }),
+            (u, p) => u.or(p),
+        }
+    }
+
+    /// Removes the holes at the front of `queue_pinned`.
+    fn skip_holes(&mut self) {
+        while self.queue_pinned.front().is_some_and(|s| s.item.is_none()) {
+            self.queue_pinned.pop_front();
+            self.holes -= 1;
+            self.count_visits(1);
+        }
+    }
+
+    /// Takes the oldest queued message (to release it).
+    fn pop_front(&mut self) -> Option<Item> {
+        let from_pinned = match (self.queue_unpinned.front(), self.queue_pinned.front()) {
+            (Some(u), Some(p)) => p.seq < u.seq,
+            (u, p) => u.is_none() && p.is_some(),
+        };
+        self.count_visits(1);
+        let item = if from_pinned {
+            let slot = self.queue_pinned.pop_front();
+            self.skip_holes();
+            slot.and_then(|s| s.item)? // the front is never a hole
+        } else {
+            self.queue_unpinned.pop_front()?
+        };
+        let n = item.msg.len() as u64;
+        self.queue_len -= 1;
+        self.queue_bytes -= n;
+        // A superseded one is the oldest in `superseded`, as it is the oldest queued.
+        let superseded = self.superseded.peek() == Some(&Reverse(item.seq));
+        if superseded {
+            self.superseded.pop();
+        }
+        if superseded || !item.pinned_when_written {
+            self.evictable_len -= 1;
+            self.evictable_bytes -= n;
+        }
+        Some(item)
+    }
+
+    /// Takes the oldest evictable queued message: the front of `queue_unpinned` or the
+    /// oldest superseded one, whichever came first.
+    fn evict_oldest(&mut self) -> Option<Item> {
+        self.count_visits(1);
+        let unpinned = self.queue_unpinned.front().map(|i| i.seq);
+        let superseded = self.superseded.peek().map(|s| s.0);
+        let item = match (unpinned, superseded) {
+            (Some(u), Some(s)) if s < u => self.take_superseded(),
+            (Some(_), _) => self.queue_unpinned.pop_front(),
+            (None, Some(_)) => self.take_superseded(),
+            (None, None) => None,
+        }?;
+        let n = item.msg.len() as u64;
+        self.queue_len -= 1;
+        self.queue_bytes -= n;
+        self.held_bytes -= n;
+        self.evictable_len -= 1;
+        self.evictable_bytes -= n;
+        Some(item)
+    }
+
+    /// Takes the oldest superseded message out of `queue_pinned`, leaving a hole. Holes
+    /// behind a message still pinned would stay while it does (a whole outage): once they
+    /// are most of `queue_pinned`, they are removed (amortized O(1) per hole).
+    fn take_superseded(&mut self) -> Option<Item> {
+        let Reverse(seq) = self.superseded.pop()?;
+        let i = self.find_pinned(seq)?; // `superseded` holds only queued messages
+        let item = self.queue_pinned[i].item.take();
+        self.holes += 1;
+        self.skip_holes();
+        if self.holes * 2 > self.queue_pinned.len() as u64 {
+            self.count_visits(self.queue_pinned.len() as u64);
+            self.queue_pinned.retain(|s| s.item.is_some());
+            self.holes = 0;
+        }
+        item
     }
 
     /// Counts a message given up: lost if it was `sent` before (it may have arrived),
@@ -450,29 +681,15 @@ impl Inner {
     /// there, nothing is evicted for it (only the new message is lost, not the queue too).
     fn make_room(&mut self, len: u64) -> bool {
         if self.overflow == OverflowPolicy::DropOldest {
-            let evictable: u64 = self
-                .queue
-                .iter()
-                .filter(|i| !self.is_pinned(i.seq))
-                .map(|i| i.msg.len() as u64)
-                .sum();
-            let evicts_all =
-                evictable == self.queue_bytes && self.unconfirmed.iter().all(|i| i.replay);
-            if self.held_bytes - evictable + len > self.budget && !evicts_all {
+            let evicts_all = self.evictable_len == self.queue_len && self.unconfirmed_held == 0;
+            if self.held_bytes - self.evictable_bytes + len > self.budget && !evicts_all {
                 return false;
             }
-            let mut i = 0;
-            while self.held_bytes + len > self.budget && i < self.queue.len() {
-                if self.is_pinned(self.queue[i].seq) {
-                    i += 1;
-                    continue;
-                }
-                if let Some(old) = self.queue.remove(i) {
-                    let n = old.msg.len() as u64;
-                    self.queue_bytes -= n;
-                    self.held_bytes -= n;
-                    self.count_gone(&old.msg, old.sent);
-                }
+            while self.held_bytes + len > self.budget {
+                let Some(old) = self.evict_oldest() else {
+                    break;
+                };
+                self.count_gone(&old.msg, old.sent);
             }
         }
         self.held_bytes + len <= self.budget || self.nothing_held()
@@ -495,10 +712,13 @@ impl Inner {
     /// queue.
     fn release(&mut self) -> Option<(EncodedMessage, Head)> {
         let mut item = match self.replay.pop_front() {
-            Some(i) => i,
+            Some(i) => {
+                self.replay_pending_bytes -= i.msg.len() as u64;
+                i
+            }
             None => {
-                let i = self.queue.pop_front()?;
-                self.queue_bytes -= i.msg.len() as u64;
+                let i = self.pop_front()?;
+                self.unconfirmed_held += 1;
                 i
             }
         };
@@ -522,18 +742,18 @@ impl Inner {
     fn next_len(&self) -> Option<usize> {
         self.replay
             .front()
-            .or_else(|| self.queue.front())
+            .or_else(|| self.front())
             .map(|i| i.msg.len())
     }
 
     /// Whether anything waits to be released.
     fn has_pending(&self) -> bool {
-        !self.replay.is_empty() || !self.queue.is_empty()
+        !self.replay.is_empty() || self.queue_len > 0
     }
 
     /// Bytes waiting to be released.
     fn pending_bytes(&self) -> u64 {
-        self.queue_bytes + self.replay.iter().map(|i| i.msg.len() as u64).sum::<u64>()
+        self.queue_bytes + self.replay_pending_bytes
     }
 
     /// Whether a call should be opened: something waits to be sent, or the sink closes.
@@ -555,18 +775,22 @@ impl Inner {
         self.generation += 1;
         self.connections += 1;
         self.replay.clear();
-        let queued = |seq: u64| self.queue.binary_search_by_key(&seq, |i| i.seq).is_ok();
-        let replay: Vec<Item> = self
+        self.replay_pending_bytes = 0;
+        let mut steps = 0;
+        let pinned = self
             .store_infos
             .iter()
-            .chain(self.statics.iter().map(|(_, i)| i))
-            .filter(|i| !queued(i.seq))
-            .map(|i| Item {
-                replay: true,
-                ..i.clone()
-            })
-            .collect();
-        self.replay.extend(replay);
+            .chain(self.statics.iter().map(|(_, i)| i));
+        for item in pinned {
+            // Pinned messages queue in `queue_pinned`.
+            if find_slot(&self.queue_pinned, item.seq, &mut steps).is_none() {
+                self.replay_pending_bytes += item.msg.len() as u64;
+                self.replay.push_back(Item {
+                    replay: true,
+                    ..item.clone()
+                });
+            }
+        }
         self.state = ConnectionState::Connected;
         self.down_since = None;
         self.generation
@@ -597,6 +821,7 @@ impl Inner {
         if !self.call.ended {
             return Err(GrpcSinkError::EndedEarly);
         }
+        self.unconfirmed_held = 0;
         for item in std::mem::take(&mut self.unconfirmed) {
             if !item.replay {
                 let n = item.msg.len() as u64;
@@ -617,18 +842,18 @@ impl Inner {
     pub(crate) fn connection_lost(&mut self, generation: u64, error: &GrpcSinkError) {
         if generation == self.generation {
             self.generation += 1;
-            let mut requeued = false;
-            for item in std::mem::take(&mut self.unconfirmed).into_iter().rev() {
+            let requeued = self.unconfirmed_held > 0;
+            while let Some(item) = self.unconfirmed.pop_back() {
                 if !item.replay {
-                    requeued = true;
-                    self.queue_bytes += item.msg.len() as u64;
-                    self.queue.push_front(item);
+                    self.requeue(item);
                 }
             }
+            self.unconfirmed_held = 0;
             if requeued {
                 self.window = (self.window / 2).max(MIN_WINDOW_BYTES.min(self.window_max));
             }
             self.replay.clear();
+            self.replay_pending_bytes = 0;
             self.call = Call {
                 id: self.call.id,
                 ..Call::default()
@@ -661,18 +886,20 @@ impl Inner {
     /// Closing, every message was confirmed or counted, and the connection's replay (if
     /// any) went out.
     pub(crate) fn drained_for_close(&self) -> bool {
-        self.closing && !self.has_pending() && self.unconfirmed.iter().all(|i| i.replay)
+        self.closing && !self.has_pending() && self.unconfirmed_held == 0
     }
 
     /// Gives up on every message not confirmed: those sent before are counted lost (they
     /// may have arrived), the others abandoned.
     pub(crate) fn abandon_rest(&mut self) {
-        let left: Vec<Item> = std::mem::take(&mut self.unconfirmed)
-            .into_iter()
-            .chain(self.queue.drain(..))
-            .filter(|i| !i.replay)
-            .collect();
-        for item in &left {
+        let unconfirmed = std::mem::take(&mut self.unconfirmed);
+        let queue_unpinned = std::mem::take(&mut self.queue_unpinned);
+        let queue_pinned = std::mem::take(&mut self.queue_pinned);
+        let queued = queue_pinned.iter().filter_map(|s| s.item.as_ref());
+        for item in unconfirmed.iter().chain(&queue_unpinned).chain(queued) {
+            if item.replay {
+                continue;
+            }
             if item.sent {
                 self.count_gone(&item.msg, true);
             } else {
@@ -681,8 +908,15 @@ impl Inner {
                 self.settled += 1;
             }
         }
-        self.replay.clear();
+        self.superseded.clear();
+        self.holes = 0;
+        self.queue_len = 0;
         self.queue_bytes = 0;
+        self.evictable_len = 0;
+        self.evictable_bytes = 0;
+        self.replay_pending_bytes = 0;
+        self.unconfirmed_held = 0;
+        self.replay.clear();
         self.held_bytes = 0;
         self.generation += 1;
     }
@@ -728,7 +962,7 @@ impl Inner {
             return Next::Wait(None);
         }
         let now = Instant::now();
-        let start_by = self.queue.front().map_or(now, |i| i.queued_at + max_delay);
+        let start_by = self.front().map_or(now, |i| i.queued_at + max_delay);
         let due = !self.replay.is_empty()
             || self.closing
             || self.flushing
@@ -789,8 +1023,8 @@ impl Inner {
             lost_rows: self.lost_rows,
             abandoned_messages: self.abandoned,
             abandoned_rows: self.abandoned_rows,
-            queued_messages: self.queue.len() as u64,
-            unconfirmed_messages: self.unconfirmed.iter().filter(|i| !i.replay).count() as u64,
+            queued_messages: self.queue_len,
+            unconfirmed_messages: self.unconfirmed_held,
             queued_bytes: self.held_bytes,
             last_error: self.last_error.clone(),
             statics_not_kept: self.statics_not_kept,
@@ -803,6 +1037,79 @@ mod tests {
     use super::*;
     use crate::wire::StoreInfo;
 
+    impl Outbox {
+        /// [`Outbox::push`] as `GrpcSink::write` calls it.
+        fn write(&self, msg: &EncodedMessage) -> Result<(), SinkError> {
+            self.push(msg)
+        }
+    }
+
+    impl Inner {
+        /// The queue in order (the merge of its two parts).
+        fn queued(&self) -> Vec<&Item> {
+            let pinned = self.queue_pinned.iter().filter_map(|s| s.item.as_ref());
+            let mut all: Vec<&Item> = self.queue_unpinned.iter().chain(pinned).collect();
+            all.sort_by_key(|i| i.seq);
+            all
+        }
+
+        /// Recounts what the counters, the heap and the index keep: they agree with a scan.
+        fn check_consistency(&self) {
+            let queued = self.queued();
+            let bytes = |items: &[&Item]| items.iter().map(|i| i.msg.len() as u64).sum::<u64>();
+            let evictable: Vec<&Item> = queued
+                .iter()
+                .copied()
+                .filter(|i| !i.pinned_when_written || !self.pinned_seqs.contains(&i.seq))
+                .collect();
+            let mut superseded: Vec<u64> = self.superseded.iter().map(|s| s.0).collect();
+            superseded.sort_unstable();
+            let want: Vec<u64> = evictable
+                .iter()
+                .filter(|i| i.pinned_when_written)
+                .map(|i| i.seq)
+                .collect();
+            assert_eq!(superseded, want, "superseded");
+            assert_eq!(self.queue_len, queued.len() as u64);
+            assert_eq!(self.queue_bytes, bytes(&queued));
+            assert_eq!(self.evictable_len, evictable.len() as u64);
+            assert_eq!(self.evictable_bytes, bytes(&evictable));
+            assert!(self.queue_unpinned.iter().all(|i| !i.pinned_when_written));
+            assert!(
+                self.queue_pinned
+                    .iter()
+                    .flat_map(|s| &s.item)
+                    .all(|i| i.pinned_when_written)
+            );
+            let holes = self
+                .queue_pinned
+                .iter()
+                .filter(|s| s.item.is_none())
+                .count();
+            assert_eq!(self.holes, holes as u64, "holes");
+            assert!(
+                self.queue_pinned.front().is_none_or(|s| s.item.is_some()),
+                "a hole in front"
+            );
+            let held: Vec<&Item> = self.unconfirmed.iter().filter(|i| !i.replay).collect();
+            assert_eq!(self.unconfirmed_held, held.len() as u64);
+            assert_eq!(self.held_bytes, bytes(&queued) + bytes(&held));
+            let replay: Vec<&Item> = self.replay.iter().collect();
+            assert_eq!(self.replay_pending_bytes, bytes(&replay));
+            let pinned: HashSet<u64> = self
+                .store_infos
+                .iter()
+                .chain(self.statics.iter().map(|(_, i)| i))
+                .map(|i| i.seq)
+                .collect();
+            assert_eq!(pinned, self.pinned_seqs);
+            assert_eq!(self.static_index.len(), self.statics.len());
+            for (i, (key, _)) in self.statics.iter().enumerate() {
+                assert_eq!(self.static_index.get(key), Some(&i), "index of {key}");
+            }
+        }
+    }
+
     /// An outbox with a connection and a call open (generation and call id) and three
     /// messages written.
     fn three_written_while_connected() -> (Outbox, u64, u64) {
@@ -813,7 +1120,7 @@ mod tests {
         let call = g.begin_call(generation).unwrap();
         drop(g);
         for _ in 0..3 {
-            outbox.push(&info).unwrap();
+            outbox.write(&info).unwrap();
         }
         (outbox, generation, call)
     }
@@ -834,7 +1141,7 @@ mod tests {
             g.connection_lost(generation, &GrpcSinkError::ConnectionClosed);
         }
         outbox
-            .push(&EncodedMessage::set_store_info(&store))
+            .write(&EncodedMessage::set_store_info(&store))
             .unwrap();
         // 100 statics of ~12 kB, each of its own entity: 1.2 MB pinned without a bound.
         for e in 0..100 {
@@ -847,7 +1154,7 @@ mod tests {
             .unwrap();
             let msg =
                 EncodedMessage::arrow_msg(&chunk, &store, crate::wire::Compression::Off).unwrap();
-            outbox.push(&msg).unwrap();
+            outbox.write(&msg).unwrap();
         }
         let g = outbox.lock();
         let s = g.stats();
@@ -871,7 +1178,7 @@ mod tests {
     }
 
     #[test]
-    fn a_lost_connection_requeues_the_unconfirmed_and_a_confirmed_call_settles_them() {
+    fn a_lost_connection_requeues_theunconfirmed_and_a_confirmed_call_settles_them() {
         let (outbox, generation, call) = three_written_while_connected();
         let mut g = outbox.lock();
         let next = |g: &mut Inner| g.next_for_call(generation, call, Duration::ZERO, 1 << 20);
@@ -886,7 +1193,7 @@ mod tests {
         assert_eq!((s.sent_messages, s.unconfirmed_messages), (3, 3));
         // The connection fails before the call's response: all three go back, in order.
         g.connection_lost(generation, &GrpcSinkError::ConnectionClosed);
-        let seqs: Vec<u64> = g.queue.iter().map(|i| i.seq).collect();
+        let seqs: Vec<u64> = g.queued().iter().map(|i| i.seq).collect();
         assert_eq!(seqs, [0, 1, 2]);
         let generation = g.begin_connection();
         let call = g.begin_call(generation).unwrap();
@@ -959,26 +1266,26 @@ mod tests {
         };
         let outbox = disconnected();
         for _ in 0..3 {
-            outbox.push(&msg(400, false, "p")).unwrap(); // ~5 kB each
+            outbox.write(&msg(400, false, "p")).unwrap(); // ~5 kB each
         }
         let big = msg(10_000, false, "p"); // ~120 kB: over the whole budget
-        outbox.push(&big).unwrap();
+        outbox.write(&big).unwrap();
         {
             let g = outbox.lock();
             let s = g.stats();
             assert_eq!(s.dropped_messages, 3, "the three older ones make room");
-            assert_eq!(g.queue.len(), 1);
-            assert_eq!(g.queue[0].msg.len(), big.len(), "the big one is kept");
+            assert_eq!(g.queued().len(), 1);
+            assert_eq!(g.queued()[0].msg.len(), big.len(), "the big one is kept");
         }
         // A pinned static stays: the queue cannot be emptied, so the big message alone
         // is dropped and the small temporal one stays.
         let outbox = disconnected();
-        outbox.push(&msg(400, true, "map")).unwrap();
-        outbox.push(&msg(400, false, "p")).unwrap();
-        outbox.push(&big).unwrap();
+        outbox.write(&msg(400, true, "map")).unwrap();
+        outbox.write(&msg(400, false, "p")).unwrap();
+        outbox.write(&big).unwrap();
         let g = outbox.lock();
         assert_eq!(g.stats().dropped_messages, 1);
-        assert_eq!(g.queue.len(), 2, "static and temporal kept");
+        assert_eq!(g.queued().len(), 2, "static and temporal kept");
     }
 
     /// Regression: the rows of abandoned chunks were left out of
@@ -999,7 +1306,7 @@ mod tests {
             .unwrap();
             let msg =
                 EncodedMessage::arrow_msg(&chunk, &store, crate::wire::Compression::Off).unwrap();
-            outbox.push(&msg).unwrap();
+            outbox.write(&msg).unwrap();
         }
         let mut g = outbox.lock();
         g.abandon_rest();
@@ -1070,9 +1377,10 @@ mod tests {
     }
 
     fn snapshot(g: &Inner) -> Snapshot {
+        g.check_consistency();
         let s = g.stats();
         let snap = Snapshot {
-            queue: g.queue.iter().map(m).collect(),
+            queue: g.queued().into_iter().map(m).collect(),
             unconfirmed: g.unconfirmed.iter().map(m).collect(),
             replay: g.replay.iter().map(m).collect(),
             written: g.written,
@@ -1429,7 +1737,7 @@ mod tests {
                             log.push(format!("push {len}: waits"));
                         } else {
                             drop(g);
-                            outbox.push(msg).unwrap();
+                            outbox.write(msg).unwrap();
                             g = outbox.lock();
                             model.push(msg);
                             log.push(format!("push {len}"));
@@ -1489,5 +1797,89 @@ mod tests {
             assert_eq!(snapshot(&g), model.snapshot(), "seed {seed}: abandoned");
             assert_eq!(g.settled, g.written, "seed {seed}: everything is counted");
         }
+    }
+
+    /// Making room does not scan the queue: with `n` messages queued (pinned statics among
+    /// them), a write that evicts the oldest temporal message looks at one queue item,
+    /// whatever `n`; one that evicts a superseded static at O(log n) (a binary search),
+    /// amortized. Counted in `Inner::visits`, not timed.
+    #[test]
+    fn making_room_looks_at_a_bounded_number_of_queue_items_whatever_the_queue_length() {
+        use crate::{Chunk, EntityPath, Points3D, RowId, TimePoint};
+        let store = StoreInfo::new("app", "rec").unwrap();
+        let chunk = |e: &str, time: TimePoint| {
+            let entity = EntityPath::parse(e).unwrap();
+            let points = Points3D::new(vec![[0.0f32; 3]; 10]);
+            let chunk = Chunk::from_row(entity, RowId::new(), &time, &points).unwrap();
+            EncodedMessage::arrow_msg(&chunk, &store, crate::wire::Compression::Off).unwrap()
+        };
+        let info = EncodedMessage::set_store_info(&store);
+        let temporal = chunk("t", TimePoint::default().with_sequence("frame", 0).unwrap());
+        let statics: Vec<EncodedMessage> = (0..1_000)
+            .map(|k| chunk(&format!("s/{k}"), TimePoint::default()))
+            .collect();
+        let len = |m: &EncodedMessage| m.len() as u64;
+        const WRITES: u64 = 1_000;
+        // Disconnected, DropOldest, a budget `fill` fills exactly; then `WRITES` writes of
+        // `next`, each evicting one message. Returns the items they looked at.
+        let visits = |fill: &[&EncodedMessage], next: &EncodedMessage| {
+            let budget = fill.iter().map(|m| len(m)).sum();
+            let outbox = Outbox::new(&GrpcSinkOptions::default().buffer_bytes(budget));
+            let mut g = outbox.lock();
+            let generation = g.begin_connection();
+            g.connection_lost(generation, &GrpcSinkError::ConnectionClosed);
+            drop(g);
+            for m in fill {
+                outbox.write(m).unwrap();
+            }
+            let before = outbox.lock().visits;
+            for _ in 0..WRITES {
+                outbox.write(next).unwrap();
+            }
+            let g = outbox.lock();
+            assert_eq!(g.stats().dropped_messages, WRITES, "one evicted per write");
+            g.check_consistency();
+            let slots = g.queue_pinned.len() as u64;
+            assert!(slots <= 2 * g.queue_len + 1, "holes pile up: {slots} slots");
+            g.visits - before
+        };
+
+        // Temporal messages behind a store info, with a pinned static every tenth.
+        let temporal_behind_pins = |n: usize| {
+            let mut fill = vec![&info];
+            for i in 0..n {
+                fill.push(if i % 10 == 0 {
+                    &statics[i / 10]
+                } else {
+                    &temporal
+                });
+            }
+            visits(&fill, &temporal)
+        };
+        let (short, long) = (temporal_behind_pins(100), temporal_behind_pins(10_000));
+        assert_eq!(short, WRITES, "one item per eviction");
+        assert_eq!(long, short, "the same with a queue 100 times longer");
+
+        // Versions of one static behind a store info: each write supersedes the last one
+        // and evicts the oldest superseded.
+        let superseded = |n: usize| {
+            let mut fill = vec![&info];
+            fill.extend(std::iter::repeat_n(&statics[0], n));
+            visits(&fill, &statics[0])
+        };
+        let (short, long) = (superseded(100), superseded(10_000));
+        // Two binary searches per write (unpinning, evicting), over at most twice the
+        // versions queued (holes included), and compaction: about 20 items at n = 100.
+        for (n, v) in [(100u64, short), (10_000, long)] {
+            let bound = WRITES * 4 * u64::from(n.ilog2() + 1);
+            assert!(
+                v <= bound,
+                "{v} items for {WRITES} evictions from {n} queued"
+            );
+        }
+        assert!(
+            long < 2 * short,
+            "100 times the queue, {short} → {long} items"
+        );
     }
 }
