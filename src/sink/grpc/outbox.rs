@@ -20,6 +20,11 @@
 //!   of the second queue, or the oldest pinned one that a newer message of its key has
 //!   superseded since (a heap of those). Making room costs O(1) per message evicted (a
 //!   superseded static, O(log n)); counters replace every scan.
+//! * [`Outbox::push`] makes the queue's copy of the message (an `Arc`) and a static's
+//!   replay key before it locks; the request stream gets an `Arc` clone. Messages that
+//!   leave under the lock (evicted, superseded, confirmed, abandoned) are handed to the
+//!   caller and dropped after it unlocks: the last reference to a chunk may free a large
+//!   buffer.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
@@ -43,7 +48,7 @@ const MIN_WINDOW_BYTES: u64 = 256 << 10;
 pub(crate) struct Item {
     /// Write order (replays keep the sequence number of the original).
     pub(crate) seq: u64,
-    pub(crate) msg: EncodedMessage,
+    pub(crate) msg: Arc<EncodedMessage>,
     /// Its gRPC framing, computed once by `push`.
     pub(crate) head: Head,
     pub(crate) queued_at: Instant,
@@ -74,6 +79,16 @@ fn find_slot(queue: &VecDeque<Slot>, seq: u64, steps: &mut u64) -> Option<usize>
         })
         .ok()?;
     queue[i].item.is_some().then_some(i)
+}
+
+/// What [`Inner::abandon_rest`] took out of the outbox: drop it after unlocking.
+#[must_use = "dropped after the lock is released: it may free large buffers"]
+pub(crate) struct Abandoned {
+    queue_unpinned: VecDeque<Item>,
+    queue_pinned: VecDeque<Slot>,
+    unconfirmed: VecDeque<Item>,
+    #[expect(dead_code, reason = "only held, to be dropped after unlocking")]
+    replay: VecDeque<Item>,
 }
 
 /// The `WriteMessages` call open on the current connection.
@@ -217,7 +232,7 @@ fn rows(msg: &EncodedMessage) -> u64 {
 /// What the request stream of one call asks of the outbox.
 pub(crate) enum Next {
     /// Send this message (its framing and body).
-    Message(EncodedMessage, Head),
+    Message(Arc<EncodedMessage>, Head),
     /// End the request stream: the call's response will confirm what it carried.
     End,
     /// Nothing to do until woken (or, with a batching delay, until `Some(instant)`).
@@ -328,14 +343,18 @@ impl Outbox {
     /// `Sink::write`: queues `msg` (see the module docs of `grpc` for the budget rules). A
     /// message too large for gRPC is counted dropped (and `oversized`) and recorded as the
     /// last error; the sink carries on.
-    pub(crate) fn push(&self, msg: &EncodedMessage) -> Result<(), SinkError> {
+    ///
+    /// `dead` (empty; the caller keeps it to reuse its capacity) receives the messages that
+    /// leave the outbox under the lock (evicted, superseded for replay, or this one dropped):
+    /// they are dropped after it is released.
+    pub(crate) fn push(&self, msg: &EncodedMessage, dead: &mut Vec<Item>) -> Result<(), SinkError> {
         let Some(head) = frame_head(msg.kind(), msg.len()) else {
             return Ok(()); // End: gRPC has no footer
         };
         let head = match head {
             Ok(head) => head,
             Err(len) => {
-                let e = GrpcSinkError::MessageTooLarge { len };
+                let e = ErrorChain(&GrpcSinkError::MessageTooLarge { len }).to_string();
                 let mut g = self.lock();
                 if g.closed {
                     return Err(SinkError::Closed);
@@ -343,13 +362,18 @@ impl Outbox {
                 g.written += 1;
                 g.oversized += 1;
                 g.count_gone(msg, false);
-                g.last_error = Some(ErrorChain(&e).to_string());
+                g.last_error = Some(e);
                 drop(g);
                 self.notify();
                 return Ok(());
             }
         };
+        // What the queue keeps is made before locking: its reference to the message, and a
+        // static's replay key.
+        let shared = Arc::new(msg.clone());
+        let key = static_key(msg).map(Arc::<str>::from);
         let len = msg.len() as u64;
+        let mut queued_at = Instant::now();
         let mut g = self.lock();
         loop {
             if g.closed {
@@ -369,31 +393,34 @@ impl Outbox {
                 }
             }
             g = self.wait(g, Duration::from_millis(50));
+            queued_at = Instant::now();
         }
         g.writer_waiting = false;
         let mut item = Item {
             seq: g.next_seq,
-            msg: msg.clone(),
+            msg: shared,
             head,
-            queued_at: Instant::now(),
+            queued_at,
             replay: false,
             sent: false,
             pinned_when_written: false,
         };
         g.next_seq += 1;
         g.written += 1;
-        item.pinned_when_written = g.pin(&item);
-        let accept = g.held_bytes + len <= g.budget || g.nothing_held() || g.make_room(len);
+        item.pinned_when_written = g.pin(&item, key, dead);
+        let accept = g.held_bytes + len <= g.budget || g.nothing_held() || g.make_room(len, dead);
         if accept || item.pinned_when_written {
             g.enqueue(item);
         } else {
             g.count_gone(&item.msg, false);
+            dead.push(item);
         }
         let waker = g.waker.take();
         drop(g);
         if let Some(w) = waker {
             w.wake();
         }
+        dead.clear();
         Ok(())
     }
 
@@ -428,8 +455,10 @@ impl Outbox {
         while g.state != ConnectionState::Closed {
             let now = Instant::now();
             if now >= deadline {
-                g.abandon_rest();
+                let left = g.abandon_rest();
                 g.finish(None);
+                drop(g);
+                drop(left);
                 self.notify();
                 return Err(SinkError::Deadline);
             }
@@ -459,12 +488,13 @@ impl Inner {
         !fits && (self.state == ConnectionState::Connected || first_attempt)
     }
 
-    /// Records `item` as the store info or latest static if it is one; returns whether it is
-    /// pinned (kept for replay, never dropped). Store infos always are (a stream needs
-    /// them); statics while `max_replay_bytes` holds them — one that does not fit is not
-    /// pinned (counted in `statics_not_kept`), and the older static of its key is unpinned
-    /// too, so a reconnect never replays stale data.
-    fn pin(&mut self, item: &Item) -> bool {
+    /// Records `item` as the store info or latest static (of replay key `key`) if it is
+    /// one; returns whether it is pinned (kept for replay, never dropped). Store infos
+    /// always are (a stream needs them); statics while `max_replay_bytes` holds them — one
+    /// that does not fit is not pinned (counted in `statics_not_kept`), and the older static
+    /// of its key is unpinned too, so a reconnect never replays stale data. The copies
+    /// superseded go to `dead`.
+    fn pin(&mut self, item: &Item, key: Option<Arc<str>>, dead: &mut Vec<Item>) -> bool {
         let len = item.msg.len() as u64;
         if item.msg.kind() == MessageKind::SetStoreInfo {
             // One per store (a handful): the latest `SetStoreInfo` of each is replayed.
@@ -473,7 +503,7 @@ impl Inner {
                 Some(i) => {
                     let old = std::mem::replace(&mut self.store_infos[i], item.clone());
                     self.replay_bytes -= old.msg.len() as u64;
-                    self.unpin(&old);
+                    self.unpin(old, dead);
                 }
                 None => self.store_infos.push(item.clone()),
             }
@@ -481,7 +511,7 @@ impl Inner {
             self.replay_bytes += len;
             return true;
         }
-        let Some(key) = static_key(&item.msg).map(Arc::<str>::from) else {
+        let Some(key) = key else {
             return false;
         };
         if let Some(i) = self.static_index.remove(&key) {
@@ -492,7 +522,7 @@ impl Inner {
                 *at = i;
             }
             self.replay_bytes -= old.msg.len() as u64;
-            self.unpin(&old);
+            self.unpin(old, dead);
         }
         if self.replay_bytes + len > self.max_replay_bytes {
             self.statics_not_kept += 1;
@@ -506,14 +536,15 @@ impl Inner {
     }
 
     /// `old`, the pinned copy of a message, was superseded: if the message is queued, it
-    /// becomes evictable.
-    fn unpin(&mut self, old: &Item) {
+    /// becomes evictable. The copy goes to `dead`.
+    fn unpin(&mut self, old: Item, dead: &mut Vec<Item>) {
         self.pinned_seqs.remove(&old.seq);
         if self.find_pinned(old.seq).is_some() {
             self.superseded.push(Reverse(old.seq));
             self.evictable_len += 1;
             self.evictable_bytes += old.msg.len() as u64;
         }
+        dead.push(old);
     }
 
     /// Where the message `seq` is in `queue_pinned`, if it is there.
@@ -679,7 +710,8 @@ impl Inner {
     /// returns whether they fit. A message larger than the whole budget fits only once
     /// nothing is held, as on the write path; if evicting every unpinned message cannot get
     /// there, nothing is evicted for it (only the new message is lost, not the queue too).
-    fn make_room(&mut self, len: u64) -> bool {
+    /// The evicted messages go to `dead`.
+    fn make_room(&mut self, len: u64, dead: &mut Vec<Item>) -> bool {
         if self.overflow == OverflowPolicy::DropOldest {
             let evicts_all = self.evictable_len == self.queue_len && self.unconfirmed_held == 0;
             if self.held_bytes - self.evictable_bytes + len > self.budget && !evicts_all {
@@ -690,6 +722,7 @@ impl Inner {
                     break;
                 };
                 self.count_gone(&old.msg, old.sent);
+                dead.push(old);
             }
         }
         self.held_bytes + len <= self.budget || self.nothing_held()
@@ -710,7 +743,7 @@ impl Inner {
 
     /// Takes the next message to release to the current call: replays first, then the
     /// queue.
-    fn release(&mut self) -> Option<(EncodedMessage, Head)> {
+    fn release(&mut self) -> Option<(Arc<EncodedMessage>, Head)> {
         let mut item = match self.replay.pop_front() {
             Some(i) => {
                 self.replay_pending_bytes -= i.msg.len() as u64;
@@ -733,7 +766,7 @@ impl Inner {
         item.sent = true;
         self.call.bytes += n;
         self.call.messages += 1;
-        let out = (item.msg.clone(), item.head);
+        let out = (Arc::clone(&item.msg), item.head);
         self.unconfirmed.push_back(item);
         Some(out)
     }
@@ -814,15 +847,25 @@ impl Inner {
     /// The server answered call `id` of `generation` with OK: if the sink had ended the
     /// call, the server read all of it, which confirms every message it carried. An answer
     /// before the end is an error ([`GrpcSinkError::EndedEarly`]): nothing is confirmed.
-    pub(crate) fn call_answered(&mut self, generation: u64, id: u64) -> Result<(), GrpcSinkError> {
+    ///
+    /// The confirmed messages are swapped into `confirmed` (empty; the caller keeps it, so
+    /// the two buffers trade places call after call) to be dropped after unlocking.
+    pub(crate) fn call_answered(
+        &mut self,
+        generation: u64,
+        id: u64,
+        confirmed: &mut VecDeque<Item>,
+    ) -> Result<(), GrpcSinkError> {
         if generation != self.generation || id != self.call.id {
             return Ok(()); // given up meanwhile; what it carried was counted or re-queued
         }
         if !self.call.ended {
             return Err(GrpcSinkError::EndedEarly);
         }
+        confirmed.clear();
+        std::mem::swap(&mut self.unconfirmed, confirmed);
         self.unconfirmed_held = 0;
-        for item in std::mem::take(&mut self.unconfirmed) {
+        for item in confirmed.iter() {
             if !item.replay {
                 let n = item.msg.len() as u64;
                 self.held_bytes -= n;
@@ -890,13 +933,21 @@ impl Inner {
     }
 
     /// Gives up on every message not confirmed: those sent before are counted lost (they
-    /// may have arrived), the others abandoned.
-    pub(crate) fn abandon_rest(&mut self) {
-        let unconfirmed = std::mem::take(&mut self.unconfirmed);
-        let queue_unpinned = std::mem::take(&mut self.queue_unpinned);
-        let queue_pinned = std::mem::take(&mut self.queue_pinned);
-        let queued = queue_pinned.iter().filter_map(|s| s.item.as_ref());
-        for item in unconfirmed.iter().chain(&queue_unpinned).chain(queued) {
+    /// may have arrived), the others abandoned. Returns them, to drop after unlocking.
+    pub(crate) fn abandon_rest(&mut self) -> Abandoned {
+        let left = Abandoned {
+            queue_unpinned: std::mem::take(&mut self.queue_unpinned),
+            queue_pinned: std::mem::take(&mut self.queue_pinned),
+            unconfirmed: std::mem::take(&mut self.unconfirmed),
+            replay: std::mem::take(&mut self.replay),
+        };
+        let queued = left.queue_pinned.iter().filter_map(|s| s.item.as_ref());
+        for item in left
+            .unconfirmed
+            .iter()
+            .chain(&left.queue_unpinned)
+            .chain(queued)
+        {
             if item.replay {
                 continue;
             }
@@ -916,9 +967,9 @@ impl Inner {
         self.evictable_bytes = 0;
         self.replay_pending_bytes = 0;
         self.unconfirmed_held = 0;
-        self.replay.clear();
         self.held_bytes = 0;
         self.generation += 1;
+        left
     }
 
     /// The sink is closed for good; the first outcome recorded is kept.
@@ -990,7 +1041,7 @@ impl Inner {
         run_len: usize,
         run_max: usize,
         small_max: usize,
-    ) -> Option<(EncodedMessage, Head)> {
+    ) -> Option<(Arc<EncodedMessage>, Head)> {
         if run_len >= run_max || self.call.bytes >= self.window {
             return None;
         }
@@ -1040,7 +1091,7 @@ mod tests {
     impl Outbox {
         /// [`Outbox::push`] as `GrpcSink::write` calls it.
         fn write(&self, msg: &EncodedMessage) -> Result<(), SinkError> {
-            self.push(msg)
+            self.push(msg, &mut Vec::new())
         }
     }
 
@@ -1203,12 +1254,13 @@ mod tests {
         }
         // An answer before the sink ended the call confirms nothing.
         assert!(matches!(
-            g.call_answered(generation, call),
+            g.call_answered(generation, call, &mut VecDeque::new()),
             Err(GrpcSinkError::EndedEarly)
         ));
         g.flushing = true;
         assert!(matches!(next(&mut g), Next::End));
-        g.call_answered(generation, call).unwrap();
+        g.call_answered(generation, call, &mut VecDeque::new())
+            .unwrap();
         let s = g.stats();
         assert_eq!(
             (s.confirmed_messages, s.resent_messages, s.confirmed_calls),
@@ -1226,7 +1278,7 @@ mod tests {
             g.next_for_call(generation, call, Duration::ZERO, 1 << 20),
             Next::Message(..)
         ));
-        g.abandon_rest();
+        drop(g.abandon_rest());
         let s = g.stats();
         assert_eq!((s.lost_messages, s.abandoned_messages), (1, 2));
         assert_eq!(g.settled, g.written);
@@ -1309,7 +1361,7 @@ mod tests {
             outbox.write(&msg).unwrap();
         }
         let mut g = outbox.lock();
-        g.abandon_rest();
+        drop(g.abandon_rest());
         let grpc = g.stats();
         assert_eq!((grpc.abandoned_messages, grpc.abandoned_rows), (3, 3));
         let sink = crate::stats::SinkStats {
@@ -1756,7 +1808,8 @@ mod tests {
                             continue;
                         };
                         g.call.ended = true;
-                        g.call_answered(generation, call).unwrap();
+                        g.call_answered(generation, call, &mut VecDeque::new())
+                            .unwrap();
                         let call = g.begin_call(generation).unwrap();
                         connection = Some((generation, call));
                         model.confirm();
@@ -1792,7 +1845,7 @@ mod tests {
                 );
             }
             let mut g = outbox.lock();
-            g.abandon_rest();
+            drop(g.abandon_rest());
             model.abandon();
             assert_eq!(snapshot(&g), model.snapshot(), "seed {seed}: abandoned");
             assert_eq!(g.settled, g.written, "seed {seed}: everything is counted");
