@@ -332,6 +332,7 @@ async fn run_connection(
             generation,
             call: id,
             batch: options.batch,
+            run: Vec::with_capacity(64),
             parts: VecDeque::new(),
             sleep: Box::pin(tokio::time::sleep(Duration::ZERO)),
         };
@@ -428,6 +429,8 @@ pub(crate) struct WriteBody {
     generation: u64,
     call: u64,
     batch: GrpcBatchPolicy,
+    /// The messages of the small run being built (empty between runs).
+    run: Vec<(Arc<EncodedMessage>, Head)>,
     /// Parts of the current large message not yet handed over.
     parts: VecDeque<Bytes>,
     sleep: Pin<Box<tokio::time::Sleep>>,
@@ -466,20 +469,24 @@ impl WriteBody {
     }
 
     /// Copies `first` and the small messages queued behind it (up to `max_bytes`, within
-    /// the call's window) into one buffer.
-    fn small_run(&mut self, first: &(Arc<EncodedMessage>, Head)) -> Bytes {
+    /// the call's window) into one buffer: they are released under the outbox's lock, and
+    /// copied after it.
+    fn small_run(&mut self, first: (Arc<EncodedMessage>, Head)) -> Bytes {
+        let framed = |(msg, head): &(Arc<EncodedMessage>, Head)| head.as_slice().len() + msg.len();
+        let mut len = framed(&first);
+        self.run.push(first);
         let mut g = self.shared.lock();
-        let mut run =
-            BytesMut::with_capacity(self.batch.max_bytes.min(4 << 20).max(first.0.len() + 64));
-        let put = |(msg, head): &(Arc<EncodedMessage>, Head), run: &mut BytesMut| {
+        while let Some(next) = g.next_small(len, self.batch.max_bytes, ZERO_COPY_MIN) {
+            len += framed(&next);
+            self.run.push(next);
+        }
+        drop(g);
+        let mut run = BytesMut::with_capacity(len);
+        for (msg, head) in self.run.drain(..) {
             run.put_slice(head.as_slice());
             for part in msg.parts() {
                 run.put_slice(part);
             }
-        };
-        put(first, &mut run);
-        while let Some(next) = g.next_small(run.len(), self.batch.max_bytes, ZERO_COPY_MIN) {
-            put(&next, &mut run);
         }
         run.freeze()
     }
@@ -502,7 +509,7 @@ impl Body for WriteBody {
             return Poll::Ready(None);
         };
         if first.0.len() < ZERO_COPY_MIN {
-            return Poll::Ready(Some(Ok(Frame::data(this.small_run(&first)))));
+            return Poll::Ready(Some(Ok(Frame::data(this.small_run(first)))));
         }
         let (msg, head) = first;
         this.parts
