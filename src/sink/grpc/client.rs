@@ -20,7 +20,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle as TaskHandle;
 
 use super::codec::{Head, WRITE_MESSAGES};
-use super::outbox::{Next, Outbox};
+use super::outbox::{Item, Next, Outbox};
 use super::{GrpcBatchPolicy, GrpcSinkError, GrpcSinkOptions, GrpcUrl, Http2Tuning};
 use crate::wire::EncodedMessage;
 
@@ -42,11 +42,13 @@ struct ExitGuard(Arc<Outbox>);
 impl Drop for ExitGuard {
     fn drop(&mut self) {
         let mut g = self.0.lock();
-        if !g.is_closed() {
-            g.abandon_rest();
+        let left = (!g.is_closed()).then(|| {
+            let left = g.abandon_rest();
             g.finish(None);
-        }
+            left
+        });
         drop(g);
+        drop(left);
         self.0.notify();
     }
 }
@@ -304,6 +306,9 @@ async fn run_connection(
     shared: &Arc<Outbox>,
     control: &mut watch::Receiver<Control>,
 ) -> CallEnd {
+    // The messages each confirmed call carried, freed after the outbox is unlocked (and the
+    // buffer given back to the outbox by the next confirmation).
+    let mut confirmed: VecDeque<Item> = VecDeque::new();
     let outcome = loop {
         // A call is opened only when there is something to send (or a close to confirm).
         tokio::select! {
@@ -327,6 +332,7 @@ async fn run_connection(
             generation,
             call: id,
             batch: options.batch,
+            run: Vec::with_capacity(64),
             parts: VecDeque::new(),
             sleep: Box::pin(tokio::time::sleep(Duration::ZERO)),
         };
@@ -343,11 +349,12 @@ async fn run_connection(
         };
         shared.note_progress();
         let mut g = shared.lock();
-        match answer.and_then(|()| g.call_answered(generation, id)) {
+        match answer.and_then(|()| g.call_answered(generation, id, &mut confirmed)) {
             Ok(()) => {
                 let done = g.drained_for_close();
                 drop(g);
                 shared.notify();
+                confirmed.clear();
                 if done {
                     break CallEnd::Closed;
                 }
@@ -422,6 +429,8 @@ pub(crate) struct WriteBody {
     generation: u64,
     call: u64,
     batch: GrpcBatchPolicy,
+    /// The messages of the small run being built (empty between runs).
+    run: Vec<(Arc<EncodedMessage>, Head)>,
     /// Parts of the current large message not yet handed over.
     parts: VecDeque<Bytes>,
     sleep: Pin<Box<tokio::time::Sleep>>,
@@ -430,7 +439,7 @@ pub(crate) struct WriteBody {
 impl WriteBody {
     /// Waits until a run is due (see `GrpcBatchPolicy`) and releases its first message;
     /// `None` ends the call.
-    fn poll_first(&mut self, cx: &mut Context<'_>) -> Poll<Option<(EncodedMessage, Head)>> {
+    fn poll_first(&mut self, cx: &mut Context<'_>) -> Poll<Option<(Arc<EncodedMessage>, Head)>> {
         let mut g = self.shared.lock();
         loop {
             let next = g.next_for_call(
@@ -460,20 +469,24 @@ impl WriteBody {
     }
 
     /// Copies `first` and the small messages queued behind it (up to `max_bytes`, within
-    /// the call's window) into one buffer.
-    fn small_run(&mut self, first: &(EncodedMessage, Head)) -> Bytes {
+    /// the call's window) into one buffer: they are released under the outbox's lock, and
+    /// copied after it.
+    fn small_run(&mut self, first: (Arc<EncodedMessage>, Head)) -> Bytes {
+        let framed = |(msg, head): &(Arc<EncodedMessage>, Head)| head.as_slice().len() + msg.len();
+        let mut len = framed(&first);
+        self.run.push(first);
         let mut g = self.shared.lock();
-        let mut run =
-            BytesMut::with_capacity(self.batch.max_bytes.min(4 << 20).max(first.0.len() + 64));
-        let put = |(msg, head): &(EncodedMessage, Head), run: &mut BytesMut| {
+        while let Some(next) = g.next_small(len, self.batch.max_bytes, ZERO_COPY_MIN) {
+            len += framed(&next);
+            self.run.push(next);
+        }
+        drop(g);
+        let mut run = BytesMut::with_capacity(len);
+        for (msg, head) in self.run.drain(..) {
             run.put_slice(head.as_slice());
             for part in msg.parts() {
                 run.put_slice(part);
             }
-        };
-        put(first, &mut run);
-        while let Some(next) = g.next_small(run.len(), self.batch.max_bytes, ZERO_COPY_MIN) {
-            put(&next, &mut run);
         }
         run.freeze()
     }
@@ -496,7 +509,7 @@ impl Body for WriteBody {
             return Poll::Ready(None);
         };
         if first.0.len() < ZERO_COPY_MIN {
-            return Poll::Ready(Some(Ok(Frame::data(this.small_run(&first)))));
+            return Poll::Ready(Some(Ok(Frame::data(this.small_run(first)))));
         }
         let (msg, head) = first;
         this.parts

@@ -534,6 +534,9 @@ impl GrpcStateHandle {
 pub struct GrpcSink {
     url: GrpcUrl,
     shared: Arc<Outbox>,
+    /// The messages a write takes out of the outbox, freed after its lock is released
+    /// (kept empty between writes, for its capacity).
+    dead: Vec<outbox::Item>,
     control: tokio::sync::watch::Sender<client::Control>,
     thread: Option<JoinHandle<()>>,
 }
@@ -568,6 +571,7 @@ impl GrpcSink {
         Ok(Self {
             url: parsed,
             shared,
+            dead: Vec::new(),
             control,
             thread: Some(thread),
         })
@@ -609,7 +613,7 @@ impl Sink for GrpcSink {
     }
 
     fn write(&mut self, msg: &EncodedMessage) -> Result<(), SinkError> {
-        self.shared.push(msg)
+        self.shared.push(msg, &mut self.dead)
     }
 
     /// The connection state and counters, shown in [`SinkStats::grpc`](crate::stats::SinkStats::grpc).
