@@ -323,7 +323,8 @@ fn bad_flags_exit_2() {
     for args in [
         &["--producers", "0"][..],
         &["--duration", "0"],
-        &["--hz", "200000"],
+        &["--hz", "2e9"],
+        &["--hz", "inf"],
         &["--points", "0", "--sink", "null"],
         &["--connect-timeout", "0"],
     ] {
