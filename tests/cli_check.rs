@@ -307,6 +307,44 @@ fn find_max_brackets_a_throttled_sink() {
 }
 
 #[test]
+fn one_point_rows_far_above_the_old_hz_cap() {
+    // 500,000 one-point rows a second (five times the old cap of --hz) for 10 ms: paced in
+    // wakes of 500 rows, every row logged once, one shared cloud for all.
+    let r = check_json(
+        &[
+            "--producers",
+            "1",
+            "--points",
+            "1",
+            "--hz",
+            "500000",
+            "--duration",
+            "10ms",
+            "--sink",
+            "null",
+        ],
+        0,
+    );
+    assert_eq!(r["scenario"]["hz"], 500_000.0);
+    let g = &r["generator"];
+    assert_eq!(g["scheduled_clouds"], 5000);
+    assert_eq!(g["logged_clouds"], 5000);
+    assert_eq!(g["cloud_buffers"], "shared");
+    let lidar = &r["load"]["lidar"];
+    assert_eq!(lidar["rows_per_s"], 500_000.0);
+    assert!(f(&lidar["busy_ns_per_row"]) > 0.0, "{lidar}");
+    let s = &r["sinks"][0];
+    assert_eq!(s["verdict"], "KEEPS_UP");
+    assert_eq!(s["delivered_rows"], 5000);
+    assert!(
+        (f(&s["offered_rows_per_s"]) - 500_000.0).abs() < 1e-6,
+        "{s}"
+    );
+    let achieved = f(&s["achieved_rows_per_s"]);
+    assert!(achieved > 0.0 && achieved <= 500_000.0 * 1.0001, "{s}");
+}
+
+#[test]
 fn bad_flags_exit_2() {
     for args in [
         &["--producers", "zero"][..],
@@ -675,7 +713,7 @@ fn camera_and_imu_flags_add_to_lidars() {
             "imu        1 x 200 Hz in send_columns calls of 20 samples",
         ))
         .stdout(predicates::str::contains("achieved pts/s"))
-        .stdout(predicates::str::contains("(110 of 110 rows)"));
+        .stdout(predicates::str::contains("(110 of 110 rows, "));
 }
 
 #[test]

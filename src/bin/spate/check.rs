@@ -46,7 +46,16 @@ over the producers) at H clouds per second (--hz) or at a total payload rate of 
 lidars (--rate, MB/s = 10^6 bytes/s) for D seconds (--duration). --hz 0 is unpaced:
 producers log as fast as the engine accepts for D seconds, and that is their load
 (payload_mbps and points_per_s are then 0 in the JSON scenario; the offered rate is what
-was logged).
+was logged). Any rate can be asked for (up to 1e9 clouds/s per producer, beyond any
+machine): a lidar wakes at most every millisecond and logs the clouds due by then back to
+back, so a million one-point rows a second is a thousand sleeps, not a million; a rate the
+machine cannot generate is reported BEHIND SCHEDULE. Clouds under the engine's
+pass-through size (256 KiB, 13107 points, by default), which the drain copies into a batch
+anyway, are one cloud built before the clock and logged again and again (its buffers
+shared, nothing allocated or copied: a row costs the generator its frame number and the
+log() call); larger clouds are a template copied into pooled buffers every time, as a
+driver fills fresh ones. The frame timeline is set per cloud, the time timeline once per
+wake.
 
 Cameras (--camera, repeatable; one thread each, entity camera/NAME):
   [NAME=]WIDTHxHEIGHT@FPS[:raw|:jpeg[=BYTES]]   e.g. 1920x1080@30, front=1280x720@60:jpeg
@@ -127,18 +136,25 @@ With --json, one JSON object is printed on stdout:
                   entity, hz, batch, bytes_per_sample}}
   load           {lidar, camera, imu, total}: each {sensors, rows_per_s, payload_mbps
                   (offered), scheduled_rows, logged_rows, logged_payload_bytes}, the
-                  kinds also {max_lateness_ms, on_schedule}; rows are clouds, frames,
-                  IMU samples
+                  kinds also {max_lateness_ms, on_schedule, busy_ns_per_row (the
+                  sensors' time making and logging rows, log() and waits for full lanes
+                  included, sleeps not, per row logged; null: none logged),
+                  busy_percent (of the time they ran)}; rows are clouds, frames, IMU
+                  samples
   generator      {scheduled_clouds, logged_clouds (lidar), scheduled_rows, logged_rows
                   (every sensor), lane_dropped_rows, finished_s (null: stopped at T + G),
                   max_lateness_ms, on_schedule, wire_bytes_per_point,
-                  wire_bytes_per_payload_byte, error}
+                  wire_bytes_per_payload_byte, cloud_buffers (\"shared\" | \"pooled\";
+                  null without lidars), error}
   sinks[]        {name, kind (\"file\"|\"grpc\"|\"null\"|\"throttle\"), verdict,
                   behind_percent (null unless FALLS_BEHIND), dropped, drops {queue_full,
                   sink_failed, disconnected, lane_full, shutdown_deadline (backlog left at
                   shutdown; not a drop for the verdict)}, offered_bytes, delivered_bytes,
-                  offered_rows, delivered_rows, offered_mbps, achieved_mbps, offered_points_per_s,
-                  achieved_points_per_s, complete_s (null if not complete by T + G),
+                  offered_rows, delivered_rows, offered_rows_per_s (offered rows / T),
+                  achieved_rows_per_s (rows delivered by complete, or by T + G in
+                  proportion to the bytes, / max(that moment, T)), offered_mbps,
+                  achieved_mbps, offered_points_per_s, achieved_points_per_s,
+                  complete_s (null if not complete by T + G),
                   latency_ms {count, p50, p99, max, mean}, queue_high_water_bytes,
                   closed_cleanly, grpc_sent_messages, receiver {messages, bytes,
                   calls_finished} (in-process receiver only), note}
@@ -165,8 +181,8 @@ pub struct Args {
     /// Points per cloud [default: 262144].
     #[arg(long, value_name = "P")]
     pub points: Option<u32>,
-    /// Clouds per second per producer; 0: unpaced, as fast as the engine accepts
-    /// [default: 10].
+    /// Clouds per second per producer, any rate up to 1e9 (paced in wakes of 1 ms); 0:
+    /// unpaced, as fast as the engine accepts [default: 10].
     #[arg(long, value_name = "H", conflicts_with = "rate")]
     pub hz: Option<f64>,
     /// Total payload rate of all producers in MB/s (instead of --hz).
