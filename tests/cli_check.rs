@@ -345,6 +345,62 @@ fn one_point_rows_far_above_the_old_hz_cap() {
 }
 
 #[test]
+fn find_max_takes_one_point_rows_past_the_old_hz_cap() {
+    // One trial of 50 ms at 150,000 one-point rows/s (over the old cap of 100,000) into a
+    // null sink: 7500 rows.
+    let r = check_json(
+        &[
+            "--find-max",
+            "--sink",
+            "null",
+            "--producers",
+            "1",
+            "--points",
+            "1",
+            "--hz",
+            "150000",
+            "--trial-duration",
+            "50ms",
+            "--max-trials",
+            "1",
+        ],
+        0,
+    );
+    let s = &r["sinks"][0];
+    assert_eq!(s["trials"][0]["verdict"], "KEEPS_UP", "{s:#}");
+    assert_eq!(s["trials"][0]["offered_rows_per_s"], 150_000.0);
+    assert_eq!(s["max_sustained_rows_per_s"], 150_000.0);
+    assert!((f(&s["max_sustained_mbps"]) - 3.0).abs() < 1e-9, "{s:#}");
+    assert!(s["probe_rows_per_s"].is_null());
+}
+
+#[test]
+fn find_max_on_an_unpaced_scenario_starts_from_a_probe() {
+    // hz = 0, as perf/scenarios/*-rows-*.toml: an unpaced probe measures where to start.
+    let out = spate()
+        .args(["check", "--json", "--find-max", "--sink", "null"])
+        .args(["--producers", "1", "--points", "1", "--hz", "0"])
+        .args(["--trial-duration", "50ms", "--max-trials", "1"])
+        .assert()
+        .get_output()
+        .clone();
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{out:?}");
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(r["start_mbps"].is_null());
+    let s = &r["sinks"][0];
+    let probe = f(&s["probe_rows_per_s"]);
+    assert!(probe > 0.0, "{s:#}");
+    // The first trial offers what the probe logged.
+    let first = f(&s["trials"][0]["offered_rows_per_s"]);
+    assert!((first / probe - 1.0).abs() < 1e-9, "{s:#}");
+    assert!(
+        (f(&s["start_mbps"]) - probe * 20.0 / 1e6).abs() < 1e-9,
+        "{s:#}"
+    );
+    assert_eq!(s["trials"].as_array().unwrap().len(), 1);
+}
+
+#[test]
 fn bad_flags_exit_2() {
     for args in [
         &["--producers", "zero"][..],

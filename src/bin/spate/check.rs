@@ -118,9 +118,12 @@ max). Queue hw is the most bytes ever queued for the sink.
 --find-max tests each sink alone with short trials (--trial-duration, default 3 s,
 grace max(0.25 s, 10 %)): the rate doubles while trials keep up, halves while they
 fail, then bisects (geometric mean) until within 10 % or --max-trials; it reports the
-highest rate that kept up. Exit 0 if every sink sustained the starting rate. Only the
-lidars are scaled (it needs --producers >= 1): cameras and IMUs run at their own rates in
-every trial as a fixed background load, and the rates reported are the lidars'.
+highest rate that kept up, in MB/s, rows (clouds) per second and points per second. It
+starts from the scenario's rate; an unpaced scenario (--hz 0) starts, per sink, from what
+one unpaced probe trial logged (not counted in --max-trials). Exit 0 if every sink
+sustained the starting rate (unpaced: any rate). Only the lidars are scaled (it needs
+--producers >= 1): cameras and IMUs run at their own rates in every trial as a fixed
+background load, and the rates reported are the lidars'.
 
 --plot FILE.svg draws the achieved rate and the mean latency over time per sink.
 Progress bars (offered and achieved MB/s, queue fill) are drawn on stderr when it is a
@@ -159,15 +162,18 @@ With --json, one JSON object is printed on stdout:
                   closed_cleanly, grpc_sent_messages, receiver {messages, bytes,
                   calls_finished} (in-process receiver only), note}
   shutdown_s     seconds closing the sinks took
-With --find-max: {mode: \"find_max\", exit_code, start_mbps, fixed_mbps (cameras and
-  IMUs), trial_duration_s, grace_s,
-  sinks[] {name, kind, max_sustained_mbps, max_sustained_points_per_s,
-  first_failing_mbps, trials[] {offered_mbps, verdict, achieved_mbps, behind_percent}}}";
+With --find-max: {mode: \"find_max\", exit_code, start_mbps (null when unpaced),
+  fixed_mbps (cameras and IMUs), trial_duration_s, grace_s,
+  sinks[] {name, kind, start_mbps, probe_rows_per_s (null when paced),
+  max_sustained_mbps, max_sustained_rows_per_s, max_sustained_points_per_s,
+  first_failing_mbps, trials[] {offered_mbps, offered_rows_per_s, verdict, achieved_mbps,
+  behind_percent}}}";
 
 /// Exit codes of `spate check`.
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
-  0  every sink KEEPS UP (with --find-max: every sink sustained the starting rate)
+  0  every sink KEEPS UP (with --find-max: every sink sustained the starting rate; when
+     unpaced, some rate)
   1  a sink FALLS BEHIND or DROPPED (with --find-max: one did not sustain it)
   2  error: invalid arguments or scenario, unwritable path, unreachable gRPC server";
 
