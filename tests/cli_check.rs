@@ -401,6 +401,34 @@ fn find_max_on_an_unpaced_scenario_starts_from_a_probe() {
 }
 
 #[test]
+fn find_max_trials_take_their_own_grace_not_the_scenario_files() {
+    // perf/scenarios/*-rows-*.toml give grace = 30 for their 1 s runs: after 50 ms trials
+    // it would let any rate "keep up". A --grace flag still applies.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rows.toml");
+    std::fs::write(
+        &path,
+        "producers = 1\npoints = 1\nhz = 1000\nduration = 1.0\ngrace = 30.0\nsinks = [\"null\"]\n",
+    )
+    .unwrap();
+    let scenario = path.to_str().unwrap();
+    let common = [
+        "--find-max",
+        "--trial-duration",
+        "50ms",
+        "--max-trials",
+        "1",
+    ];
+    let r = check_json(&[&["--scenario", scenario][..], &common].concat(), 0);
+    assert_eq!(r["grace_s"], 0.25);
+    let r = check_json(
+        &[&["--scenario", scenario, "--grace", "400ms"][..], &common].concat(),
+        0,
+    );
+    assert_eq!(r["grace_s"], 0.4);
+}
+
+#[test]
 fn bad_flags_exit_2() {
     for args in [
         &["--producers", "zero"][..],

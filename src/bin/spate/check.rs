@@ -116,7 +116,8 @@ Latency is from log() of a chunk's oldest row to the sink's write returning (p50
 max). Queue hw is the most bytes ever queued for the sink.
 
 --find-max tests each sink alone with short trials (--trial-duration, default 3 s,
-grace max(0.25 s, 10 %)): the rate doubles while trials keep up, halves while they
+grace max(0.25 s, 10 %) unless --grace is given: a scenario file's grace goes with its
+duration, which the trials replace): the rate doubles while trials keep up, halves while they
 fail, then bisects (geometric mean) until within 10 % or --max-trials; it reports the
 highest rate that kept up, in MB/s, rows (clouds) per second and points per second. It
 starts from the scenario's rate; an unpaced scenario (--hz 0) starts, per sink, from what
@@ -331,6 +332,13 @@ pub fn run(args: &Args) -> anyhow::Result<Judgement> {
             if !args.quiet {
                 eprintln!("{line}");
             }
+        };
+        // Trials replace the scenario's duration, so they replace the grace that goes with
+        // it too (a scenario file's 30 s after 1 s of load would let any rate keep up),
+        // unless --grace is given here.
+        let scenario = Scenario {
+            grace: args.grace.and(scenario.grace),
+            ..scenario
         };
         let result = find_max::run(
             &scenario,
