@@ -307,6 +307,128 @@ fn find_max_brackets_a_throttled_sink() {
 }
 
 #[test]
+fn one_point_rows_far_above_the_old_hz_cap() {
+    // 500,000 one-point rows a second (five times the old cap of --hz) for 10 ms: paced in
+    // wakes of 500 rows, every row logged once, one shared cloud for all.
+    let r = check_json(
+        &[
+            "--producers",
+            "1",
+            "--points",
+            "1",
+            "--hz",
+            "500000",
+            "--duration",
+            "10ms",
+            "--sink",
+            "null",
+        ],
+        0,
+    );
+    assert_eq!(r["scenario"]["hz"], 500_000.0);
+    let g = &r["generator"];
+    assert_eq!(g["scheduled_clouds"], 5000);
+    assert_eq!(g["logged_clouds"], 5000);
+    assert_eq!(g["cloud_buffers"], "shared");
+    let lidar = &r["load"]["lidar"];
+    assert_eq!(lidar["rows_per_s"], 500_000.0);
+    assert!(f(&lidar["busy_ns_per_row"]) > 0.0, "{lidar}");
+    let s = &r["sinks"][0];
+    assert_eq!(s["verdict"], "KEEPS_UP");
+    assert_eq!(s["delivered_rows"], 5000);
+    assert!(
+        (f(&s["offered_rows_per_s"]) - 500_000.0).abs() < 1e-6,
+        "{s}"
+    );
+    let achieved = f(&s["achieved_rows_per_s"]);
+    assert!(achieved > 0.0 && achieved <= 500_000.0 * 1.0001, "{s}");
+}
+
+#[test]
+fn find_max_takes_one_point_rows_past_the_old_hz_cap() {
+    // One trial of 50 ms at 150,000 one-point rows/s (over the old cap of 100,000) into a
+    // null sink: 7500 rows.
+    let r = check_json(
+        &[
+            "--find-max",
+            "--sink",
+            "null",
+            "--producers",
+            "1",
+            "--points",
+            "1",
+            "--hz",
+            "150000",
+            "--trial-duration",
+            "50ms",
+            "--max-trials",
+            "1",
+        ],
+        0,
+    );
+    let s = &r["sinks"][0];
+    assert_eq!(s["trials"][0]["verdict"], "KEEPS_UP", "{s:#}");
+    assert_eq!(s["trials"][0]["offered_rows_per_s"], 150_000.0);
+    assert_eq!(s["max_sustained_rows_per_s"], 150_000.0);
+    assert!((f(&s["max_sustained_mbps"]) - 3.0).abs() < 1e-9, "{s:#}");
+    assert!(s["probe_rows_per_s"].is_null());
+}
+
+#[test]
+fn find_max_on_an_unpaced_scenario_starts_from_a_probe() {
+    // hz = 0, as perf/scenarios/*-rows-*.toml: an unpaced probe measures where to start.
+    let out = spate()
+        .args(["check", "--json", "--find-max", "--sink", "null"])
+        .args(["--producers", "1", "--points", "1", "--hz", "0"])
+        .args(["--trial-duration", "50ms", "--max-trials", "1"])
+        .assert()
+        .get_output()
+        .clone();
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{out:?}");
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(r["start_mbps"].is_null());
+    let s = &r["sinks"][0];
+    let probe = f(&s["probe_rows_per_s"]);
+    assert!(probe > 0.0, "{s:#}");
+    // The first trial offers what the probe logged.
+    let first = f(&s["trials"][0]["offered_rows_per_s"]);
+    assert!((first / probe - 1.0).abs() < 1e-9, "{s:#}");
+    assert!(
+        (f(&s["start_mbps"]) - probe * 20.0 / 1e6).abs() < 1e-9,
+        "{s:#}"
+    );
+    assert_eq!(s["trials"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn find_max_trials_take_their_own_grace_not_the_scenario_files() {
+    // perf/scenarios/*-rows-*.toml give grace = 30 for their 1 s runs: after 50 ms trials
+    // it would let any rate "keep up". A --grace flag still applies.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rows.toml");
+    std::fs::write(
+        &path,
+        "producers = 1\npoints = 1\nhz = 1000\nduration = 1.0\ngrace = 30.0\nsinks = [\"null\"]\n",
+    )
+    .unwrap();
+    let scenario = path.to_str().unwrap();
+    let common = [
+        "--find-max",
+        "--trial-duration",
+        "50ms",
+        "--max-trials",
+        "1",
+    ];
+    let r = check_json(&[&["--scenario", scenario][..], &common].concat(), 0);
+    assert_eq!(r["grace_s"], 0.25);
+    let r = check_json(
+        &[&["--scenario", scenario, "--grace", "400ms"][..], &common].concat(),
+        0,
+    );
+    assert_eq!(r["grace_s"], 0.4);
+}
+
+#[test]
 fn bad_flags_exit_2() {
     for args in [
         &["--producers", "zero"][..],
@@ -323,7 +445,8 @@ fn bad_flags_exit_2() {
     for args in [
         &["--producers", "0"][..],
         &["--duration", "0"],
-        &["--hz", "200000"],
+        &["--hz", "2e9"],
+        &["--hz", "inf"],
         &["--points", "0", "--sink", "null"],
         &["--connect-timeout", "0"],
     ] {
@@ -674,7 +797,7 @@ fn camera_and_imu_flags_add_to_lidars() {
             "imu        1 x 200 Hz in send_columns calls of 20 samples",
         ))
         .stdout(predicates::str::contains("achieved pts/s"))
-        .stdout(predicates::str::contains("(110 of 110 rows)"));
+        .stdout(predicates::str::contains("(110 of 110 rows, "));
 }
 
 #[test]

@@ -46,7 +46,16 @@ over the producers) at H clouds per second (--hz) or at a total payload rate of 
 lidars (--rate, MB/s = 10^6 bytes/s) for D seconds (--duration). --hz 0 is unpaced:
 producers log as fast as the engine accepts for D seconds, and that is their load
 (payload_mbps and points_per_s are then 0 in the JSON scenario; the offered rate is what
-was logged).
+was logged). Any rate can be asked for (up to 1e9 clouds/s per producer, beyond any
+machine): a lidar wakes at most every millisecond and logs the clouds due by then back to
+back, so a million one-point rows a second is a thousand sleeps, not a million; a rate the
+machine cannot generate is reported BEHIND SCHEDULE. Clouds under the engine's
+pass-through size (256 KiB, 13107 points, by default), which the drain copies into a batch
+anyway, are one cloud built before the clock and logged again and again (its buffers
+shared, nothing allocated or copied: a row costs the generator its frame number and the
+log() call); larger clouds are a template copied into pooled buffers every time, as a
+driver fills fresh ones. The frame timeline is set per cloud, the time timeline once per
+wake.
 
 Cameras (--camera, repeatable; one thread each, entity camera/NAME):
   [NAME=]WIDTHxHEIGHT@FPS[:raw|:jpeg[=BYTES]]   e.g. 1920x1080@30, front=1280x720@60:jpeg
@@ -107,11 +116,15 @@ Latency is from log() of a chunk's oldest row to the sink's write returning (p50
 max). Queue hw is the most bytes ever queued for the sink.
 
 --find-max tests each sink alone with short trials (--trial-duration, default 3 s,
-grace max(0.25 s, 10 %)): the rate doubles while trials keep up, halves while they
+grace max(0.25 s, 10 %) unless --grace is given: a scenario file's grace goes with its
+duration, which the trials replace): the rate doubles while trials keep up, halves while they
 fail, then bisects (geometric mean) until within 10 % or --max-trials; it reports the
-highest rate that kept up. Exit 0 if every sink sustained the starting rate. Only the
-lidars are scaled (it needs --producers >= 1): cameras and IMUs run at their own rates in
-every trial as a fixed background load, and the rates reported are the lidars'.
+highest rate that kept up, in MB/s, rows (clouds) per second and points per second. It
+starts from the scenario's rate; an unpaced scenario (--hz 0) starts, per sink, from what
+one unpaced probe trial logged (not counted in --max-trials). Exit 0 if every sink
+sustained the starting rate (unpaced: any rate). Only the lidars are scaled (it needs
+--producers >= 1): cameras and IMUs run at their own rates in every trial as a fixed
+background load, and the rates reported are the lidars'.
 
 --plot FILE.svg draws the achieved rate and the mean latency over time per sink.
 Progress bars (offered and achieved MB/s, queue fill) are drawn on stderr when it is a
@@ -127,31 +140,41 @@ With --json, one JSON object is printed on stdout:
                   entity, hz, batch, bytes_per_sample}}
   load           {lidar, camera, imu, total}: each {sensors, rows_per_s, payload_mbps
                   (offered), scheduled_rows, logged_rows, logged_payload_bytes}, the
-                  kinds also {max_lateness_ms, on_schedule}; rows are clouds, frames,
-                  IMU samples
+                  kinds also {max_lateness_ms, on_schedule, busy_ns_per_row (the
+                  sensors' time making and logging rows, log() and waits for full lanes
+                  included, sleeps not, per row logged; null: none logged),
+                  busy_percent (of the time they ran)}; rows are clouds, frames, IMU
+                  samples
   generator      {scheduled_clouds, logged_clouds (lidar), scheduled_rows, logged_rows
                   (every sensor), lane_dropped_rows, finished_s (null: stopped at T + G),
                   max_lateness_ms, on_schedule, wire_bytes_per_point,
-                  wire_bytes_per_payload_byte, error}
+                  wire_bytes_per_payload_byte, cloud_buffers (\"shared\" | \"pooled\";
+                  null without lidars), error}
   sinks[]        {name, kind (\"file\"|\"grpc\"|\"null\"|\"throttle\"), verdict,
                   behind_percent (null unless FALLS_BEHIND), dropped, drops {queue_full,
                   sink_failed, disconnected, lane_full, shutdown_deadline (backlog left at
                   shutdown; not a drop for the verdict)}, offered_bytes, delivered_bytes,
-                  offered_rows, delivered_rows, offered_mbps, achieved_mbps, offered_points_per_s,
-                  achieved_points_per_s, complete_s (null if not complete by T + G),
+                  offered_rows, delivered_rows, offered_rows_per_s (offered rows / T),
+                  achieved_rows_per_s (rows delivered by complete, or by T + G in
+                  proportion to the bytes, / max(that moment, T)), offered_mbps,
+                  achieved_mbps, offered_points_per_s, achieved_points_per_s,
+                  complete_s (null if not complete by T + G),
                   latency_ms {count, p50, p99, max, mean}, queue_high_water_bytes,
                   closed_cleanly, grpc_sent_messages, receiver {messages, bytes,
                   calls_finished} (in-process receiver only), note}
   shutdown_s     seconds closing the sinks took
-With --find-max: {mode: \"find_max\", exit_code, start_mbps, fixed_mbps (cameras and
-  IMUs), trial_duration_s, grace_s,
-  sinks[] {name, kind, max_sustained_mbps, max_sustained_points_per_s,
-  first_failing_mbps, trials[] {offered_mbps, verdict, achieved_mbps, behind_percent}}}";
+With --find-max: {mode: \"find_max\", exit_code, start_mbps (null when unpaced),
+  fixed_mbps (cameras and IMUs), trial_duration_s, grace_s,
+  sinks[] {name, kind, start_mbps, probe_rows_per_s (null when paced),
+  max_sustained_mbps, max_sustained_rows_per_s, max_sustained_points_per_s,
+  first_failing_mbps, trials[] {offered_mbps, offered_rows_per_s, verdict, achieved_mbps,
+  behind_percent}}}";
 
 /// Exit codes of `spate check`.
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
-  0  every sink KEEPS UP (with --find-max: every sink sustained the starting rate)
+  0  every sink KEEPS UP (with --find-max: every sink sustained the starting rate; when
+     unpaced, some rate)
   1  a sink FALLS BEHIND or DROPPED (with --find-max: one did not sustain it)
   2  error: invalid arguments or scenario, unwritable path, unreachable gRPC server";
 
@@ -165,8 +188,8 @@ pub struct Args {
     /// Points per cloud [default: 262144].
     #[arg(long, value_name = "P")]
     pub points: Option<u32>,
-    /// Clouds per second per producer; 0: unpaced, as fast as the engine accepts
-    /// [default: 10].
+    /// Clouds per second per producer, any rate up to 1e9 (paced in wakes of 1 ms); 0:
+    /// unpaced, as fast as the engine accepts [default: 10].
     #[arg(long, value_name = "H", conflicts_with = "rate")]
     pub hz: Option<f64>,
     /// Total payload rate of all producers in MB/s (instead of --hz).
@@ -309,6 +332,13 @@ pub fn run(args: &Args) -> anyhow::Result<Judgement> {
             if !args.quiet {
                 eprintln!("{line}");
             }
+        };
+        // Trials replace the scenario's duration, so they replace the grace that goes with
+        // it too (a scenario file's 30 s after 1 s of load would let any rate keep up),
+        // unless --grace is given here.
+        let scenario = Scenario {
+            grace: args.grace.and(scenario.grace),
+            ..scenario
         };
         let result = find_max::run(
             &scenario,

@@ -7,13 +7,23 @@
 //! * an **IMU** sends `batch` samples (six scalars each) per `send_columns` call to
 //!   `imu/NAME`, `hz` samples per second, so `hz / batch` calls per second.
 //!
-//! Clouds and frames are filled by copying a precomputed template into buffers loaned from
-//! the recording's pools (no allocation and no pixel math in the steady state, as a
-//! well-behaved driver would do: the generator's cost is a `memcpy`). Pacing is by absolute
-//! deadlines (`t0 + k / hz`; an IMU's call at the end of its batch's sampling window): a
-//! sensor that is late logs its next call at once and the lateness is recorded, so a
-//! generator that cannot produce the load on this machine shows in the report instead of
-//! silently lowering it.
+//! Frames, and clouds that pass through the engine untouched (at least its pass-through
+//! size, 256 KiB by default: 13,108 points), are filled by copying a precomputed template
+//! into buffers loaned from the recording's pools (no allocation and no pixel math in the
+//! steady state, as a well-behaved driver would do: the generator's cost is a `memcpy`).
+//! Smaller clouds, which the drain copies into a batch anyway, are all one cloud built
+//! before the clock: logging it again shares its buffers (no allocation, no copy), so a
+//! one-point row costs the generator little more than the `log()` itself (its frame number)
+//! and the verdict is about the sinks, not the generator.
+//!
+//! Pacing is by absolute deadlines (`t0 + k / hz`; an IMU's call at the end of its batch's
+//! sampling window), computed from the row index, so nothing drifts: a sensor that is late
+//! logs its next call at once and the lateness is recorded, so a generator that cannot
+//! produce the load on this machine shows in the report instead of silently lowering it.
+//! A lidar paces in **wakes**: the clouds due within one [`WAKE_PERIOD`] are logged back
+//! to back after one sleep and one clock read, so any rate the machine can generate can be
+//! asked for (a million rows a second is a thousand wakes, not a million sleeps); its
+//! wall-clock `time` is set once per wake, its `frame` once per cloud.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,12 +32,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use spate::archetype::{ColorModel, MediaType, Scalars};
 use spate::{
-    EncodedImage, EntityPath, Image, Loan, LoanedPoints, Points3D, Recording, RecordingError,
-    TimeColumn, Timeline,
+    BatchPolicy, EncodedImage, EntityPath, Image, Loan, LoanedPoints, Points3D, Recording,
+    RecordingError, TimeColumn, Timeline,
 };
 
 use super::scenario::{
-    BYTES_PER_IMU_SAMPLE, Camera, CameraEncoding, IMU_VALUES_PER_SAMPLE, Imu, Scenario, SensorKind,
+    BYTES_PER_IMU_SAMPLE, BYTES_PER_POINT, Camera, CameraEncoding, IMU_VALUES_PER_SAMPLE, Imu,
+    Scenario, SensorKind,
 };
 
 /// What one sensor thread did.
@@ -40,10 +51,14 @@ pub struct ProducerResult {
     pub rows_logged: u64,
     /// Their payload bytes.
     pub payload_logged: u64,
-    /// Largest delay between a call's deadline and the call.
+    /// Largest delay between a wake's deadline and the wake.
     pub max_lateness: Duration,
-    /// Time between two calls of the schedule (`Duration::MAX` when unpaced).
+    /// Time between two wakes of the schedule (`Duration::MAX` when unpaced): being late by
+    /// up to one period is on schedule.
     pub period: Duration,
+    /// Time spent making and logging rows (from each wake to the end of its calls; sleeps
+    /// excluded, `log()` and any wait for a full lane included).
+    pub busy: Duration,
     /// When the sensor finished, from the start of the load.
     pub finished_after: Duration,
     /// An unexpected logging error (not the recording closing at the hard stop).
@@ -58,10 +73,73 @@ impl ProducerResult {
             payload_logged: 0,
             max_lateness: Duration::ZERO,
             period,
+            busy: Duration::ZERO,
             finished_after: Duration::ZERO,
             error: None,
         }
     }
+}
+
+/// How a lidar's clouds are made.
+enum Clouds {
+    /// One cloud built before the clock, logged every time: a clone shares its buffers, so
+    /// a cloud costs no allocation and no copy. For clouds under the engine's pass-through
+    /// size, which the drain copies into a batch whatever buffers they came in.
+    Shared(Points3D),
+    /// The template copied into pooled loans for every cloud, as a driver fills fresh
+    /// buffers: for clouds that pass through the engine untouched and are written from
+    /// their own memory (one buffer for all would be written cache-hot every time).
+    Pooled(Template),
+}
+
+impl Clouds {
+    /// The clouds of `points` points for a recording whose pass-through size is
+    /// `passthrough_bytes`.
+    fn new(points: u32, passthrough_bytes: usize) -> Self {
+        let template = Template::lidar(points);
+        if u64::from(points) * BYTES_PER_POINT < passthrough_bytes as u64 {
+            Self::Shared(
+                Points3D::new(template.positions)
+                    .with_colors(template.colors)
+                    .with_radii(template.radii),
+            )
+        } else {
+            Self::Pooled(template)
+        }
+    }
+
+    /// `shared` or `pooled`, as in the report.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Shared(_) => "shared",
+            Self::Pooled(_) => "pooled",
+        }
+    }
+
+    fn log(&self, rec: &Recording, entity: &EntityPath) -> Result<(), RecordingError> {
+        match self {
+            Self::Shared(cloud) => rec.log(entity, cloud),
+            Self::Pooled(template) => {
+                let (positions, colors, radii) = template.loan(rec);
+                rec.log(
+                    entity,
+                    &Points3D::new(positions)
+                        .with_colors(colors)
+                        .with_radii(radii),
+                )
+            }
+        }
+    }
+}
+
+/// The engine's pass-through size: rows of at least this many payload bytes are not
+/// batched (the recording's batch policy: the live defaults with the environment's
+/// overrides).
+fn passthrough_bytes() -> usize {
+    BatchPolicy::live()
+        .with_env()
+        .unwrap_or_else(|_| BatchPolicy::live())
+        .passthrough_bytes
 }
 
 /// One lidar rotation: `channels` rings of points on a sphere shell, colored by channel.
@@ -231,9 +309,16 @@ const GRPC_BUFFER_BYTES: u64 = 64 << 20;
 
 /// The templates of a run, built before the clock starts.
 pub struct Prepared {
-    lidar: Option<Arc<Template>>,
+    lidar: Option<Arc<Clouds>>,
     frames: Vec<Arc<Frame>>,
     imu_values: Vec<Arc<Vec<f64>>>,
+}
+
+impl Prepared {
+    /// How the lidars' clouds are made: `shared` or `pooled` (None: no lidar).
+    pub fn cloud_buffers(&self) -> Option<&'static str> {
+        self.lidar.as_deref().map(Clouds::as_str)
+    }
 }
 
 /// The sensor threads of one run.
@@ -267,8 +352,8 @@ impl Generator {
         };
         let lidar = scenario
             .has_lidar()
-            .then(|| Arc::new(Template::lidar(scenario.points)));
-        if let Some(template) = &lidar {
+            .then(|| Arc::new(Clouds::new(scenario.points, passthrough_bytes())));
+        if let Some(Clouds::Pooled(template)) = lidar.as_deref() {
             let loans: Vec<_> = (0..warm_calls(scenario.cloud_bytes())
                 * scenario.producers as usize)
                 .map(|_| template.loan(rec))
@@ -307,7 +392,10 @@ impl Generator {
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();
         let n = scenario.producers;
-        if let Some(template) = &prepared.lidar {
+        // Row i of a sensor due at `t0 + i / hz` is at `wall_t0 + i / hz` on the wall clock;
+        // a wake at instant `w` is at `wall_t0 + (w - t0)`.
+        let wall_t0 = wall_clock_ns() - i64::try_from(t0.elapsed().as_nanos()).unwrap_or(0);
+        if let Some(clouds) = &prepared.lidar {
             for p in 0..n {
                 // Entities `lidar/e` go to producer e % n; a producer with none (fewer
                 // entities than producers) shares entity p % entities.
@@ -321,29 +409,29 @@ impl Generator {
                         p % scenario.entities
                     ))?);
                 }
-                let (rec, template, stop) = (rec.clone(), template.clone(), stop.clone());
-                let pace = match scenario.clouds_per_producer() {
-                    Some(clouds) => Pace::every(clouds, scenario.hz),
-                    None => Pace::Unpaced {
-                        until: t0 + scenario.duration,
-                    },
-                };
+                let (rec, clouds, stop) = (rec.clone(), clouds.clone(), stop.clone());
                 let cloud_bytes = scenario.cloud_bytes();
+                let pace = match scenario.clouds_per_producer() {
+                    Some(rows) => Pace::rows(rows, scenario.hz),
+                    None => Pace::unpaced(t0 + scenario.duration, cloud_bytes),
+                };
                 threads.push(
                     std::thread::Builder::new()
                         .name(format!("lidar-{p}"))
                         .spawn(move || {
-                            produce(SensorKind::Lidar, pace, t0, &stop, |k, _, _| {
+                            produce(SensorKind::Lidar, pace, t0, &stop, |call| {
+                                if let Some(woke) = call.woke_at {
+                                    let since = woke.saturating_duration_since(t0).as_nanos();
+                                    let ns = i64::try_from(since).unwrap_or(i64::MAX);
+                                    rec.set_timestamp("time", wall_t0.saturating_add(ns))?;
+                                }
+                                let k = call.index;
                                 rec.set_time_sequence(
                                     "frame",
                                     i64::try_from(k).unwrap_or(i64::MAX),
                                 )?;
-                                rec.set_timestamp("time", wall_clock_ns())?;
-                                let (positions, colors, radii) = template.loan(&rec);
-                                let cloud = Points3D::new(positions)
-                                    .with_colors(colors)
-                                    .with_radii(radii);
-                                rec.log(&entities[(k as usize) % entities.len()], &cloud)?;
+                                clouds
+                                    .log(&rec, &entities[(k % entities.len() as u64) as usize])?;
                                 Ok(cloud_bytes)
                             })
                         })?,
@@ -359,7 +447,8 @@ impl Generator {
                 std::thread::Builder::new()
                     .name(format!("camera-{}", camera.name))
                     .spawn(move || {
-                        produce(SensorKind::Camera, pace, t0, &stop, |k, _, _| {
+                        produce(SensorKind::Camera, pace, t0, &stop, |call| {
+                            let k = call.index;
                             rec.set_time_sequence("frame", i64::try_from(k).unwrap_or(i64::MAX))?;
                             rec.set_timestamp("time", wall_clock_ns())?;
                             frame.log(&rec, &entity)?;
@@ -368,8 +457,6 @@ impl Generator {
                     })?,
             );
         }
-        // Sample i of an IMU is at `t0 + i / hz` on the wall clock.
-        let wall_t0 = wall_clock_ns() - i64::try_from(t0.elapsed().as_nanos()).unwrap_or(0);
         for (imu, values) in scenario.imus.iter().zip(&prepared.imu_values) {
             let entity = EntityPath::parse(&imu.entity())?;
             let timeline = Timeline::timestamp("time")?;
@@ -380,7 +467,8 @@ impl Generator {
                 std::thread::Builder::new()
                     .name(format!("imu-{}", imu.name))
                     .spawn(move || {
-                        produce(SensorKind::Imu, pace, t0, &stop, |_, first, rows| {
+                        produce(SensorKind::Imu, pace, t0, &stop, |call| {
+                            let (first, rows) = (call.first_row, call.rows);
                             let times: Vec<i64> = (first..first + rows)
                                 .map(|i| wall_t0 + (i as f64 * ns_per_sample) as i64)
                                 .collect();
@@ -423,13 +511,24 @@ impl Generator {
     }
 }
 
+/// A lidar wakes at most this often: the clouds due within one period are logged back to
+/// back after one sleep (and one clock read), so a rate far above what sleeping can pace
+/// costs a sleep per wake, not per row.
+pub const WAKE_PERIOD: Duration = Duration::from_millis(1);
+/// Most calls per wake (a paced wake at more than [`MAX_CALLS_PER_WAKE`] calls per
+/// [`WAKE_PERIOD`] is shorter than the period; the stop flag is read once per wake).
+const MAX_CALLS_PER_WAKE: u64 = 1024;
+/// An unpaced lidar reads the clock (its end) once per this many payload bytes of clouds.
+const UNPACED_WAKE_BYTES: u64 = 64 << 10;
+
 /// How a sensor paces its calls.
 #[derive(Clone, Copy, Debug)]
 enum Pace {
     /// `rows` rows at `hz` rows per second, `per_call` rows per call; call k holds rows
     /// `k × per_call ..` and is due when its first row is (clouds, frames:
     /// `per_call = 1`), or, with `at_batch_end`, when its last row has been sampled (IMU
-    /// batches: `t0 + min((k + 1) × per_call, rows) / hz`).
+    /// batches: `t0 + min((k + 1) × per_call, rows) / hz`). Calls are made in wakes of
+    /// `calls_per_wake`: a wake is due when its first call is.
     Paced {
         /// Rows in all.
         rows: u64,
@@ -439,99 +538,186 @@ enum Pace {
         hz: f64,
         /// Whether a call is due at the end of its rows' sampling window.
         at_batch_end: bool,
+        /// Calls per wake.
+        calls_per_wake: u64,
     },
-    /// One row per call, as fast as the engine accepts, until this moment.
+    /// One row per call, as fast as the engine accepts, until this moment (read once per
+    /// wake of `calls_per_wake` calls).
     Unpaced {
         /// When to stop.
         until: Instant,
+        /// Calls per wake.
+        calls_per_wake: u64,
     },
 }
 
+/// One call of a sensor's schedule.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Call {
+    /// The call's index, from 0.
+    index: u64,
+    /// Its first row's index.
+    first_row: u64,
+    /// Rows it holds.
+    rows: u64,
+    /// For the first call of a wake, when the sensor woke (its deadline, or later when
+    /// late); None for the others.
+    woke_at: Option<Instant>,
+}
+
 impl Pace {
-    /// `rows` single-row calls at `hz`, call k at `t0 + k / hz`.
+    /// `rows` single-row calls at `hz`, call k at `t0 + k / hz`, in wakes of the calls due
+    /// within one [`WAKE_PERIOD`] (at least 1, at most [`MAX_CALLS_PER_WAKE`]).
+    fn rows(rows: u64, hz: f64) -> Self {
+        let due_per_wake = (hz * WAKE_PERIOD.as_secs_f64()).floor() as u64;
+        Self::Paced {
+            rows,
+            per_call: 1,
+            hz,
+            at_batch_end: false,
+            calls_per_wake: due_per_wake.clamp(1, MAX_CALLS_PER_WAKE),
+        }
+    }
+
+    /// `rows` single-row calls at `hz`, one call per wake (frames).
     fn every(rows: u64, hz: f64) -> Self {
         Self::Paced {
             rows,
             per_call: 1,
             hz,
             at_batch_end: false,
+            calls_per_wake: 1,
         }
     }
 
-    /// An IMU's batches.
+    /// An IMU's batches, one call per wake (each call when its last sample is due).
     fn batches(imu: &Imu, duration: Duration) -> Self {
         Self::Paced {
             rows: imu.samples(duration),
             per_call: u64::from(imu.batch),
             hz: imu.hz,
             at_batch_end: true,
+            calls_per_wake: 1,
         }
     }
 
-    /// Time between two calls.
+    /// Single-row calls of `call_bytes` each until `until`, the clock read once per
+    /// [`UNPACED_WAKE_BYTES`] (at least every call, at most every
+    /// [`MAX_CALLS_PER_WAKE`]).
+    fn unpaced(until: Instant, call_bytes: u64) -> Self {
+        Self::Unpaced {
+            until,
+            calls_per_wake: (UNPACED_WAKE_BYTES / call_bytes.max(1)).clamp(1, MAX_CALLS_PER_WAKE),
+        }
+    }
+
+    /// Time between two wakes.
     fn period(self) -> Duration {
         match self {
-            Self::Paced { per_call, hz, .. } => Duration::from_secs_f64(per_call as f64 / hz),
+            Self::Paced {
+                per_call,
+                hz,
+                calls_per_wake,
+                ..
+            } => Duration::from_secs_f64((calls_per_wake * per_call) as f64 / hz),
             Self::Unpaced { .. } => Duration::MAX,
+        }
+    }
+
+    /// Calls per wake.
+    fn calls_per_wake(self) -> u64 {
+        match self {
+            Self::Paced { calls_per_wake, .. } | Self::Unpaced { calls_per_wake, .. } => {
+                calls_per_wake
+            }
+        }
+    }
+
+    /// Call k's first row and rows (None: past the end of the schedule).
+    fn call(self, k: u64) -> Option<(u64, u64)> {
+        match self {
+            Self::Paced { rows, per_call, .. } => {
+                let first = k.checked_mul(per_call).filter(|f| *f < rows)?;
+                Some((first, per_call.min(rows - first)))
+            }
+            Self::Unpaced { .. } => Some((k, 1)),
+        }
+    }
+
+    /// When the call whose rows start at `first` (and hold `rows`) is due, after `t0`:
+    /// computed from the row index, never by adding periods, so nothing drifts.
+    fn due(self, first: u64, rows: u64) -> Duration {
+        match self {
+            Self::Paced {
+                hz, at_batch_end, ..
+            } => {
+                let row = if at_batch_end { first + rows } else { first };
+                Duration::from_secs_f64(row as f64 / hz)
+            }
+            Self::Unpaced { .. } => Duration::ZERO,
         }
     }
 }
 
-/// Runs one sensor's schedule: `call(k, first_row, rows)` logs call k and returns its
-/// payload bytes.
+/// Runs one sensor's schedule: `call` logs one call and returns its payload bytes.
 fn produce(
     kind: SensorKind,
     pace: Pace,
     t0: Instant,
     stop: &AtomicBool,
-    mut call: impl FnMut(u64, u64, u64) -> Result<u64, RecordingError>,
+    mut call: impl FnMut(Call) -> Result<u64, RecordingError>,
 ) -> ProducerResult {
     let mut result = ProducerResult::new(kind, pace.period());
-    for k in 0u64.. {
-        if stop.load(Ordering::Relaxed) {
+    let mut now = Instant::now();
+    let mut k = 0u64;
+    let mut ended = false;
+    while !ended && !stop.load(Ordering::Relaxed) {
+        let Some((first, rows)) = pace.call(k) else {
             break;
-        }
-        let (first, rows) = match pace {
-            Pace::Paced {
-                rows,
-                per_call,
-                hz,
-                at_batch_end,
-            } => {
-                let first = k * per_call;
-                if first >= rows {
-                    break;
-                }
-                let n = per_call.min(rows - first);
-                let due_row = if at_batch_end { first + n } else { first };
-                let deadline = t0 + Duration::from_secs_f64(due_row as f64 / hz);
-                let now = Instant::now();
+        };
+        match pace {
+            Pace::Paced { .. } => {
+                let deadline = t0 + pace.due(first, rows);
                 if now < deadline {
                     std::thread::sleep(deadline - now);
+                    now = Instant::now();
                 } else {
                     result.max_lateness = result.max_lateness.max(now - deadline);
                 }
-                (first, n)
             }
-            Pace::Unpaced { until } => {
-                if Instant::now() >= until {
-                    break;
+            Pace::Unpaced { until, .. } if now >= until => break,
+            Pace::Unpaced { .. } => {}
+        }
+        let woke = now;
+        for i in 0..pace.calls_per_wake() {
+            let Some((first_row, rows)) = pace.call(k) else {
+                break;
+            };
+            let this = Call {
+                index: k,
+                first_row,
+                rows,
+                woke_at: (i == 0).then_some(woke),
+            };
+            match call(this) {
+                Ok(payload) => {
+                    result.rows_logged += rows;
+                    result.payload_logged += payload;
+                    k += 1;
                 }
-                (k, 1)
+                // The hard stop shut the recording while this sensor waited for a full lane.
+                Err(RecordingError::Closed) => ended = true,
+                Err(e) => {
+                    result.error = Some(e.to_string());
+                    ended = true;
+                }
             }
-        };
-        match call(k, first, rows) {
-            Ok(payload) => {
-                result.rows_logged += rows;
-                result.payload_logged += payload;
-            }
-            // The hard stop shut the recording while this sensor waited for a full lane.
-            Err(RecordingError::Closed) => break,
-            Err(e) => {
-                result.error = Some(e.to_string());
+            if ended {
                 break;
             }
         }
+        now = Instant::now();
+        result.busy += now - woke;
     }
     result.finished_after = t0.elapsed();
     result
@@ -570,9 +756,9 @@ mod tests {
         let t0 = Instant::now();
         let stop = AtomicBool::new(false);
         let mut calls = Vec::new();
-        let r = produce(SensorKind::Imu, pace, t0, &stop, |k, first, rows| {
-            calls.push((k, first, rows, t0.elapsed()));
-            Ok(rows)
+        let r = produce(SensorKind::Imu, pace, t0, &stop, |c| {
+            calls.push((c.index, c.first_row, c.rows, t0.elapsed()));
+            Ok(c.rows)
         });
         // 1000 samples in batches of 300: 300, 300, 300, 100, due at 30, 60, 90, 100 ms.
         let shape: Vec<_> = calls.iter().map(|c| (c.0, c.1, c.2)).collect();
@@ -585,5 +771,138 @@ mod tests {
         }
         assert_eq!(r.rows_logged, 1000);
         assert_eq!(r.payload_logged, 1000);
+    }
+
+    #[test]
+    fn wakes_are_sized_by_the_rate() {
+        // Clouds at 10 Hz wake per cloud; a million rows a second wake every millisecond
+        // (1000 rows); beyond 1024 rows a millisecond, wakes come more often.
+        for (hz, calls, period) in [
+            (10.0, 1, Duration::from_millis(100)),
+            (1e6, 1000, WAKE_PERIOD),
+            (4e6, MAX_CALLS_PER_WAKE, Duration::from_micros(256)),
+        ] {
+            let pace = Pace::rows(1, hz);
+            assert_eq!(
+                (pace.calls_per_wake(), pace.period()),
+                (calls, period),
+                "{hz}"
+            );
+        }
+        // Unpaced: the clock is read once per 64 KiB of clouds, at most every 1024 clouds.
+        let until = Instant::now();
+        for (bytes, calls) in [(20, MAX_CALLS_PER_WAKE), (20_000, 3), (5_242_880, 1)] {
+            let pace = Pace::unpaced(until, bytes);
+            assert_eq!(pace.calls_per_wake(), calls, "{bytes}");
+        }
+    }
+
+    #[test]
+    fn deadlines_come_from_the_row_index_and_do_not_drift() {
+        // Adding a rounded period (333,333,333 ns at 3 Hz) three billion times would be a
+        // second short; the deadline of row 3e9 is exactly 1e9 s.
+        let pace = Pace::rows(u64::MAX, 3.0);
+        assert_eq!(
+            pace.due(3_000_000_000, 1),
+            Duration::from_secs(1_000_000_000)
+        );
+        let pace = Pace::rows(u64::MAX, 1e6);
+        assert_eq!(pace.due(10_000_000, 1), Duration::from_secs(10));
+        assert_eq!(
+            pace.due(1_000_000_001, 1),
+            Duration::from_micros(1_000_000_001)
+        );
+    }
+
+    #[test]
+    fn rows_are_paced_in_wakes_and_every_row_is_logged_once() {
+        // 100,000 rows at 10^6 rows/s: 100 wakes of 1000 rows, 0.1 s.
+        let pace = Pace::rows(100_000, 1e6);
+        let t0 = Instant::now();
+        let stop = AtomicBool::new(false);
+        let mut calls: Vec<Call> = Vec::new();
+        let r = produce(SensorKind::Lidar, pace, t0, &stop, |c| {
+            calls.push(c);
+            Ok(20)
+        });
+        assert_eq!((r.rows_logged, r.payload_logged), (100_000, 2_000_000));
+        assert_eq!(r.period, WAKE_PERIOD);
+        assert!(r.error.is_none());
+        for (i, c) in calls.iter().enumerate() {
+            assert_eq!(
+                (c.index, c.first_row, c.rows),
+                (i as u64, i as u64, 1),
+                "{c:?}"
+            );
+            // A wake starts every 1000 rows, never before its first row is due.
+            assert_eq!(c.woke_at.is_some(), i % 1000 == 0, "{c:?}");
+            if let Some(w) = c.woke_at {
+                assert!(w >= t0 + pace.due(c.first_row, 1), "{c:?}");
+            }
+        }
+        assert_eq!(calls.len(), 100_000);
+        assert!(
+            r.busy > Duration::ZERO && r.busy <= r.finished_after,
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn an_unpaced_sensor_stops_at_a_wake_boundary_after_its_end() {
+        let pace = Pace::unpaced(Instant::now() + Duration::from_millis(20), 20);
+        let stop = AtomicBool::new(false);
+        let mut wakes = 0;
+        let r = produce(SensorKind::Lidar, pace, Instant::now(), &stop, |c| {
+            wakes += u64::from(c.woke_at.is_some());
+            Ok(20)
+        });
+        assert!(r.rows_logged > 0);
+        assert_eq!(r.rows_logged, wakes * MAX_CALLS_PER_WAKE);
+        assert_eq!(r.period, Duration::MAX);
+    }
+
+    #[test]
+    fn a_closed_recording_or_the_stop_flag_ends_a_schedule() {
+        let pace = Pace::rows(1_000_000, 1e9);
+        let stop = AtomicBool::new(false);
+        let r = produce(SensorKind::Lidar, pace, Instant::now(), &stop, |c| {
+            if c.index == 1500 {
+                Err(RecordingError::Closed)
+            } else {
+                Ok(1)
+            }
+        });
+        assert_eq!(r.rows_logged, 1500);
+        assert!(r.error.is_none());
+        stop.store(true, Ordering::Relaxed);
+        let r = produce(SensorKind::Lidar, pace, Instant::now(), &stop, |_| Ok(1));
+        assert_eq!(r.rows_logged, 0);
+    }
+
+    #[test]
+    fn clouds_under_the_pass_through_size_share_one_cloud() {
+        let passthrough = BatchPolicy::live().passthrough_bytes;
+        assert_eq!(passthrough, 256 * 1024);
+        assert_eq!(Clouds::new(1, passthrough).as_str(), "shared");
+        assert_eq!(Clouds::new(13_107, passthrough).as_str(), "shared");
+        assert_eq!(Clouds::new(13_108, passthrough).as_str(), "pooled");
+        // Logged three times, the shared cloud is three rows of the template's points.
+        let (sink, received) = spate::MemorySink::new();
+        let rec = Recording::builder("shared").sinks(sink).start().unwrap();
+        let clouds = Clouds::new(2, passthrough);
+        let entity = EntityPath::parse("lidar/0").unwrap();
+        for frame in 0..3 {
+            rec.set_time_sequence("frame", frame).unwrap();
+            clouds.log(&rec, &entity).unwrap();
+        }
+        let report = rec.shutdown(Instant::now() + Duration::from_secs(10));
+        assert_eq!(report.rows_logged(), 3);
+        let decoded = received.decode().unwrap();
+        let rows: usize = decoded
+            .chunks()
+            .filter(|c| c.entity().to_string() == "/lidar/0")
+            .map(|c| c.num_rows())
+            .sum();
+        assert_eq!(rows, 3);
     }
 }

@@ -20,6 +20,7 @@
 //!   FALLS BEHIND by `1 − achieved / offered`.
 
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use spate::stats::LatencySummary;
@@ -116,6 +117,11 @@ pub struct SinkVerdict {
     pub offered_rows: u64,
     /// Rows delivered, counted when the sink closed.
     pub delivered_rows: u64,
+    /// Offered rows/s: offered rows / `T`.
+    pub offered_rows_per_s: f64,
+    /// Achieved rows/s: rows delivered by completion (or by `T + G`, estimated from the
+    /// bytes) / max(that time, `T`).
+    pub achieved_rows_per_s: f64,
     /// Offered MB/s.
     pub offered_mbps: f64,
     /// Achieved MB/s.
@@ -161,6 +167,11 @@ pub struct KindSummary {
     /// Whether every sensor of the kind kept its schedule (every row logged, every call
     /// within one period of its deadline).
     pub on_schedule: bool,
+    /// The sensors' busy time (making and logging rows, `log()` and waits for full lanes
+    /// included, sleeps not) per row logged, ns (None: no row logged).
+    pub busy_ns_per_row: Option<f64>,
+    /// Their busy time over the time they ran, %.
+    pub busy_percent: f64,
 }
 
 impl KindSummary {
@@ -169,6 +180,8 @@ impl KindSummary {
         let load = scenario.load(kind);
         let logged_rows = mine().map(|p| p.rows_logged).sum();
         let scheduled_rows = load.scheduled_rows.unwrap_or(logged_rows);
+        let busy: Duration = mine().map(|p| p.busy).sum();
+        let ran: Duration = mine().map(|p| p.finished_after).sum();
         Self {
             kind,
             load,
@@ -183,6 +196,13 @@ impl KindSummary {
                 * 1e3,
             on_schedule: logged_rows == scheduled_rows
                 && mine().all(|p| p.max_lateness <= p.period),
+            busy_ns_per_row: (logged_rows > 0)
+                .then(|| busy.as_secs_f64() * 1e9 / logged_rows as f64),
+            busy_percent: if ran.is_zero() {
+                0.0
+            } else {
+                busy.as_secs_f64() / ran.as_secs_f64() * 100.0
+            },
         }
     }
 
@@ -216,6 +236,9 @@ pub struct GeneratorSummary {
     pub on_schedule: bool,
     /// A sensor's unexpected error.
     pub error: Option<String>,
+    /// How the lidars' clouds were made: `shared` (one cloud built before the clock) or
+    /// `pooled` (a template copied into pooled loans per cloud); None: no lidar.
+    pub cloud_buffers: Option<&'static str>,
 }
 
 impl GeneratorSummary {
@@ -310,6 +333,7 @@ impl Report {
             wire_bytes_per_point: BYTES_PER_POINT as f64 * wire_ratio,
             on_schedule: kinds.iter().all(|k| k.on_schedule),
             error: run.producers.iter().find_map(|p| p.error.clone()),
+            cloud_buffers: run.cloud_buffers,
             kinds,
         };
         let lidar_share = if scheduled_payload > 0 {
@@ -400,9 +424,18 @@ impl Report {
         } else {
             format!("max lateness {:.1} ms", g.max_lateness_ms)
         };
+        let lidar = g.kind(SensorKind::Lidar);
+        let busy = match (sc.has_lidar(), lidar.busy_ns_per_row) {
+            (true, Some(ns)) => format!(
+                ", lidars busy {:.0} % ({} a cloud, log() included)",
+                lidar.busy_percent,
+                nanos(ns)
+            ),
+            _ => String::new(),
+        };
         let _ = writeln!(
             out,
-            "generator  {} logged, {}, {lateness}{}{}",
+            "generator  {} logged, {}, {lateness}{busy}{}{}",
             g.logged_text(false),
             finished,
             if g.lane_dropped > 0 {
@@ -556,11 +589,12 @@ impl Report {
 
     fn detail(&self, s: &SinkVerdict) -> String {
         let mut d = format!(
-            "{} of {} delivered ({} of {} rows)",
+            "{} of {} delivered ({} of {} rows, {} rows/s)",
             bytes(s.delivered_bytes),
             bytes(s.offered_bytes),
             s.delivered_rows,
-            s.offered_rows
+            s.offered_rows,
+            si(s.achieved_rows_per_s)
         );
         match s.complete_s {
             Some(c) => {
@@ -652,6 +686,7 @@ impl Report {
                 "on_schedule": g.on_schedule,
                 "wire_bytes_per_point": g.wire_bytes_per_point,
                 "wire_bytes_per_payload_byte": g.wire_per_payload_byte,
+                "cloud_buffers": g.cloud_buffers,
                 "error": g.error,
             },
             "sinks": self.sinks.iter().map(sink_json).collect::<Vec<_>>(),
@@ -676,6 +711,8 @@ impl Report {
                     "logged_payload_bytes": k.logged_payload,
                     "max_lateness_ms": k.max_lateness_ms,
                     "on_schedule": k.on_schedule,
+                    "busy_ns_per_row": k.busy_ns_per_row,
+                    "busy_percent": k.busy_percent,
                 }),
             );
         }
@@ -717,6 +754,8 @@ fn sink_json(s: &SinkVerdict) -> Value {
         "delivered_bytes": s.delivered_bytes,
         "offered_rows": s.offered_rows,
         "delivered_rows": s.delivered_rows,
+        "offered_rows_per_s": s.offered_rows_per_s,
+        "achieved_rows_per_s": s.achieved_rows_per_s,
         "offered_mbps": s.offered_mbps,
         "achieved_mbps": s.achieved_mbps,
         "offered_points_per_s": s.offered_pps,
@@ -769,6 +808,13 @@ fn judge(
     };
     let elapsed = complete.unwrap_or(run.window_end).max(t);
     let achieved_mbps = delivered as f64 / elapsed / 1e6;
+    // Rows are counted when the sink closed: by the end of the window, the share of them
+    // its bytes delivered by then.
+    let delivered_rows = if complete.is_some() || s.delivered_final == 0 {
+        s.delivered_rows as f64
+    } else {
+        s.delivered_rows as f64 * (delivered as f64 / s.delivered_final as f64).min(1.0)
+    };
     let offered_mbps = offered as f64 / t / 1e6;
     let payload = |b: u64| b.saturating_sub(run.hello_bytes) as f64;
     let achieved_pps = payload(delivered) * lidar_share / generator.wire_bytes_per_point / elapsed;
@@ -821,6 +867,8 @@ fn judge(
         achieved_mbps,
         offered_rows: generator.scheduled_rows,
         delivered_rows: s.delivered_rows,
+        offered_rows_per_s: generator.scheduled_rows as f64 / t,
+        achieved_rows_per_s: delivered_rows / elapsed,
         offered_pps: if run.scenario.paced() {
             run.scenario.points_per_s()
         } else {
@@ -964,6 +1012,17 @@ pub fn si(v: f64) -> String {
         format!("{:.1} k", v / 1e3)
     } else {
         format!("{v:.0}")
+    }
+}
+
+/// `410 ns`, `12.3 µs`, `4.5 ms`.
+fn nanos(ns: f64) -> String {
+    if ns >= 1e6 {
+        format!("{:.1} ms", ns / 1e6)
+    } else if ns >= 1e4 {
+        format!("{:.1} µs", ns / 1e3)
+    } else {
+        format!("{ns:.0} ns")
     }
 }
 

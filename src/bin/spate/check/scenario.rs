@@ -274,8 +274,8 @@ pub const MIN_JPEG_BYTES: u64 = 1024;
 const MAX_FPS: f64 = 1000.0;
 /// Fastest IMU, samples per second.
 const MAX_IMU_HZ: f64 = 1_000_000.0;
-/// Most `send_columns` calls per second of one IMU (as many as lidar clouds).
-const MAX_IMU_CALLS_PER_S: f64 = MAX_HZ;
+/// Most `send_columns` calls per second of one IMU.
+const MAX_IMU_CALLS_PER_S: f64 = 100_000.0;
 /// Largest IMU batch.
 const MAX_IMU_BATCH: u32 = 1_000_000;
 
@@ -693,8 +693,14 @@ const MAX_POINTS: u32 = 10_000_000;
 const MAX_PRODUCERS: u32 = 256;
 /// Longest run.
 const MAX_DURATION_S: f64 = 3600.0;
-/// Fastest cloud rate per producer.
-const MAX_HZ: f64 = 100_000.0;
+/// Fastest cloud rate per producer accepted: a cloud a nanosecond, beyond what any machine
+/// logs (a producer that cannot keep its rate is reported BEHIND SCHEDULE; `hz = 0` asks for
+/// as fast as the engine accepts). The bound only keeps the schedule's row counts far inside
+/// `u64` (at most 256 × 3600 × 10^9 rows).
+pub const MAX_HZ: f64 = 1e9;
+/// Largest lidar payload rate accepted, MB/s (1 TB/s; like [`MAX_HZ`], beyond any machine):
+/// keeps the schedule's byte counts inside `u64` (at most 3.6 × 10^15 bytes).
+const MAX_PAYLOAD_MBPS: f64 = 1e6;
 
 fn secs(what: &str, s: f64) -> anyhow::Result<Duration> {
     ensure!(
@@ -829,7 +835,14 @@ impl Scenario {
         };
         ensure!(
             hz.is_finite() && (0.0..=MAX_HZ).contains(&hz),
-            "hz must be between 0 (unpaced) and {MAX_HZ} clouds per second per producer, not {hz}"
+            "hz must be between 0 (unpaced: as fast as the engine accepts) and {MAX_HZ:e} clouds \
+             per second per producer, not {hz}"
+        );
+        let mbps = f64::from(producers) * hz * f64::from(points) * BYTES_PER_POINT as f64 / 1e6;
+        ensure!(
+            mbps <= MAX_PAYLOAD_MBPS,
+            "{producers} producers x {points} points x {hz} Hz is {mbps:e} MB/s of payload, over \
+             the {MAX_PAYLOAD_MBPS:e} MB/s accepted (hz = 0: as fast as the engine accepts)"
         );
         ensure!(
             producers == 0 || hz == 0.0 || hz * duration.as_secs_f64() >= 0.5,
@@ -1016,7 +1029,7 @@ impl Scenario {
     /// The same scenario at another payload rate (MB/s), for `--find-max`.
     pub fn at_rate(&self, mbps: f64) -> Self {
         Self {
-            hz: hz_for_rate(mbps, self.producers, self.points).min(MAX_HZ),
+            hz: hz_for_rate(mbps.min(MAX_PAYLOAD_MBPS), self.producers, self.points).min(MAX_HZ),
             ..self.clone()
         }
     }
@@ -1080,6 +1093,48 @@ mod tests {
             ..Overrides::default()
         };
         assert!(Scenario::resolve(both, None).is_err());
+    }
+
+    #[test]
+    fn hz_is_not_capped_at_what_sleeping_can_pace() {
+        let one_point = |hz: Option<f64>, rate: Option<f64>| Overrides {
+            producers: Some(2),
+            points: Some(1),
+            hz,
+            rate,
+            sinks: vec![SinkArg::Null],
+            ..Overrides::default()
+        };
+        // A million one-point rows a second per producer (ten times the old cap), by hz
+        // or by rate.
+        let s = Scenario::resolve(one_point(Some(1e6), None), None).unwrap();
+        assert_eq!(s.clouds_per_producer(), Some(10_000_000));
+        assert_eq!(s.load(SensorKind::Lidar).scheduled_rows, Some(20_000_000));
+        assert_eq!(s.load(SensorKind::Lidar).rows_per_s, 2e6);
+        let s = Scenario::resolve(one_point(None, Some(40.0)), None).unwrap();
+        assert_eq!(s.hz, 1e6);
+        // find-max's rates are not clamped either.
+        assert_eq!(s.at_rate(400.0).hz, 1e7);
+        assert_eq!(
+            Scenario::resolve(one_point(Some(MAX_HZ), None), None)
+                .unwrap()
+                .hz,
+            MAX_HZ
+        );
+        for bad in [MAX_HZ * 2.0, f64::INFINITY, f64::NAN, -1.0] {
+            let err = Scenario::resolve(one_point(Some(bad), None), None).unwrap_err();
+            assert!(
+                err.to_string().contains("hz must be between 0"),
+                "{bad}: {err}"
+            );
+        }
+        // 10 M points a cloud at a million clouds a second: 200 TB/s is refused.
+        let flags = Overrides {
+            points: Some(10_000_000),
+            ..one_point(Some(1e6), None)
+        };
+        let err = Scenario::resolve(flags, None).unwrap_err();
+        assert!(err.to_string().contains("MB/s of payload, over"), "{err}");
     }
 
     #[test]

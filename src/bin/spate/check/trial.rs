@@ -89,6 +89,8 @@ pub struct RunResult {
     pub samples: Vec<Sample>,
     /// Per sensor thread (lidars, then cameras, then IMUs).
     pub producers: Vec<ProducerResult>,
+    /// How the lidars' clouds were made: `shared` or `pooled` (None: no lidar).
+    pub cloud_buffers: Option<&'static str>,
     /// When every sensor had logged its whole schedule (None: stopped at the hard stop).
     pub generator_done: Option<f64>,
     /// The end of the measurement window: `duration + grace`, seconds.
@@ -258,6 +260,7 @@ pub fn run(
         scenario: scenario.clone(),
         samples,
         producers,
+        cloud_buffers: prepared.cloud_buffers(),
         generator_done,
         window_end: window.as_secs_f64(),
         hello_bytes,
