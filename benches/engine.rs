@@ -122,7 +122,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// Paired: interleaved rounds of the floor and of `log()`, medians and their ratio.
-fn log_vs_floor(c: &mut Criterion) {
+fn log_vs_floor(_: &mut Criterion) {
     let rec = Recording::builder("bench")
         .sinks(NullSink.with_policy(SinkPolicy::Block))
         .lane_slots(1 << 16)
@@ -151,21 +151,6 @@ fn log_vs_floor(c: &mut Criterion) {
         let _ = std::fs::write(dir.join("log_vs_floor.json"), format!("{line}\n"));
     }
 
-    let mut g = c.benchmark_group("engine/floor");
-    g.throughput(Throughput::Elements(1));
-    g.bench_function("rtrb_push_row", |b| {
-        b.iter_custom(|iters| {
-            let mut t = Duration::ZERO;
-            let mut left = iters;
-            while left > 0 {
-                let k = left.min(ROUND);
-                t += floor.push_round(k);
-                left -= k;
-            }
-            t
-        })
-    });
-    g.finish();
     drop(floor);
     assert!(rec.shutdown(deadline()).is_complete());
 }

@@ -596,7 +596,7 @@ impl Recording {
                 return Ok((RowData::SmallPoints(small), bytes, bytes));
             }
             return Ok((
-                RowData::Points3D(p.clone()),
+                RowData::Points3D(Box::new(p.clone())),
                 p.payload_bytes(),
                 p.retained_bytes(),
             ));

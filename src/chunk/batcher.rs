@@ -516,7 +516,7 @@ mod tests {
                 log_time: false,
                 payload_bytes: p.payload_bytes(),
                 retained_bytes: p.retained_bytes(),
-                data: RowData::Points3D(p),
+                data: RowData::Points3D(Box::new(p)),
             },
             EntityPath::parse(entity).unwrap(),
             Timelines::from([Timeline::sequence("frame").unwrap()]),
@@ -590,7 +590,7 @@ mod tests {
         for f in 0..20 {
             let mut r = row("a", f, 1);
             if f % 3 == 1 {
-                r.0.data = RowData::Points3D(Points3D::new(vec![[0.0f32; 3]]));
+                r.0.data = RowData::Points3D(Box::new(Points3D::new(vec![[0.0f32; 3]])));
             }
             b.push_keyed(r, t0, &mut out);
         }
