@@ -657,7 +657,7 @@ impl Recording {
             };
             producer.push_through(&hub.gate, entity, time.unwrap_or(&local.time), row)
         })
-        .ok_or(RecordingError::ThreadExiting)?;
+        .ok_or_else(|| RecordingError::ThreadExiting)?;
         match result {
             Ok(()) => {
                 hub.notify_drain();
@@ -777,7 +777,7 @@ impl Recording {
             }
             Ok(())
         })
-        .ok_or(RecordingError::ThreadExiting)?
+        .ok_or_else(|| RecordingError::ThreadExiting)?
     }
 
     /// Sets this thread's time on `timeline`: a [`SystemTime`] (a timestamp), a

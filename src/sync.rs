@@ -24,8 +24,8 @@ pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Asymmetric fences: a pair of `SeqCst` fences where one side is hot (a producer's
-/// `log()`, millions of times a second) and the other rare (the drain about to sleep,
-/// shutdown closing the gate).
+/// `log()`, millions of times a second) and the other rare (shutdown closing the gate; not
+/// the drain going to sleep, which is too frequent for a membarrier: see `crate::park`).
 ///
 /// [`light`](asymmetric::light) is only a compiler fence when
 /// [`heavy`](asymmetric::heavy) is Linux's `membarrier(PRIVATE_EXPEDITED)`, which makes every

@@ -51,8 +51,8 @@ fn two_notifiers_never_lose_a_wakeup() {
 }
 
 /// The fenced flavour (the drain's): notifiers publish with a plain store, then
-/// `notify_fenced` (a fence and a load, no read-modify-write); the sleeper parks with
-/// `park_unless_fenced`. Under loom both sides of the asymmetric pair are `SeqCst` fences.
+/// `notify_fenced` (a `SeqCst` fence and a load, no read-modify-write); the sleeper parks
+/// with `park_unless_fenced` (a store, a `SeqCst` fence, a second look for work).
 fn model_fenced(notifiers: usize) {
     loom::model(move || {
         let flags: Arc<Vec<AtomicUsize>> =

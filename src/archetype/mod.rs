@@ -182,7 +182,10 @@ impl<T: ArrowNativeType> From<ScalarBuffer<T>> for Values<T> {
 /// Arrow `FixedSizeList<Float32 not null>[N]`, as Rerun's own components are.
 ///
 /// From an owned `Vec<[f32; N]>` it takes the allocation as the Arrow buffer **without
-/// copying** (`N` = 2, 3 or 4); from a slice or array it copies once.
+/// copying** (`N` = 2, 3 or 4) — unless it holds at most [`Coords::INLINE_FLOATS`] floats:
+/// those few values are copied into the `Coords` itself and the `Vec` is freed, which is
+/// cheaper than giving a tiny allocation a shared buffer of its own (a one-point cloud
+/// logged per row should cost no more than its values). From a slice or array it copies once.
 ///
 /// ```
 /// use spate::archetype::Coords;
@@ -191,28 +194,97 @@ impl<T: ArrowNativeType> From<ScalarBuffer<T>> for Values<T> {
 /// assert_eq!(coords.len(), 2);
 /// ```
 #[derive(Clone, Debug)]
-pub struct Coords<const N: usize>(pub(crate) ScalarBuffer<f32>);
+pub struct Coords<const N: usize>(pub(crate) CoordValues);
+
+/// Where the floats of a [`Coords`] are.
+#[derive(Clone, Debug)]
+pub(crate) enum CoordValues {
+    /// An Arrow buffer (the caller's allocation, a loan, or a copy).
+    Buffer(ScalarBuffer<f32>),
+    /// A few values held by value.
+    Inline {
+        values: [f32; INLINE_FLOATS],
+        len: u8,
+    },
+}
+
+const INLINE_FLOATS: usize = 12;
 
 impl<const N: usize> Coords<N> {
+    /// Most floats an owned `Vec` may hold to be copied in rather than taken over.
+    pub const INLINE_FLOATS: usize = INLINE_FLOATS;
+
+    /// Coords over an Arrow buffer.
+    pub(crate) fn from_buffer(b: ScalarBuffer<f32>) -> Self {
+        Self(CoordValues::Buffer(b))
+    }
+
+    /// Coords of these values: held inline when they fit, else copied into a buffer.
+    pub(crate) fn from_floats(v: &[f32]) -> Self {
+        let mut values = [0.0; INLINE_FLOATS];
+        match values.get_mut(..v.len()) {
+            Some(dst) => {
+                dst.copy_from_slice(v);
+                // v.len() ≤ INLINE_FLOATS: the cast is exact.
+                Self(CoordValues::Inline {
+                    values,
+                    len: v.len() as u8,
+                })
+            }
+            None => Self::from_buffer(ScalarBuffer::from(v.to_vec())),
+        }
+    }
+
     /// Number of instances (`[f32; N]` values).
     pub fn len(&self) -> usize {
-        self.0.len() / N
+        self.values().len() / N
     }
 
     /// No instances.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.values().is_empty()
+    }
+
+    /// The floats, `N` per instance.
+    pub(crate) fn values(&self) -> &[f32] {
+        match &self.0 {
+            CoordValues::Buffer(b) => b,
+            CoordValues::Inline { values, len } => &values[..usize::from(*len)],
+        }
+    }
+
+    /// The values as an Arrow buffer: the same buffer (no copy), or a new one for inline
+    /// values.
+    pub(crate) fn buffer(&self) -> ScalarBuffer<f32> {
+        match &self.0 {
+            CoordValues::Buffer(b) => b.clone(),
+            CoordValues::Inline { .. } => ScalarBuffer::from(self.values().to_vec()),
+        }
+    }
+
+    /// Bytes of values.
+    pub(crate) fn payload_bytes(&self) -> usize {
+        std::mem::size_of_val(self.values())
+    }
+
+    /// Memory these coords keep alive beyond themselves: the whole allocation behind a
+    /// buffer (none for inline values).
+    pub(crate) fn retained_bytes(&self) -> usize {
+        match &self.0 {
+            CoordValues::Buffer(b) => instance_style::pinned(b),
+            CoordValues::Inline { .. } => 0,
+        }
     }
 
     /// The Arrow array: `FixedSizeList<Float32 not null>[N]` over the same buffer (no copy).
     pub(crate) fn to_array(&self) -> FixedSizeListArray {
-        fixed_size_floats::<N>(self.0.clone())
+        fixed_size_floats::<N>(self.buffer())
     }
 
-    /// Address of the buffer (tests check that owned `Vec`s are never copied).
+    /// Address of the values (tests check that owned `Vec`s are never copied).
     #[cfg(test)]
     pub(crate) fn as_ptr(&self) -> *const u8 {
-        self.0.inner().as_ptr()
+        self.values().as_ptr().cast()
     }
 }
 
@@ -272,16 +344,19 @@ macro_rules! coords_from {
     ($($n:literal),*) => {$(
         impl From<Vec<[f32; $n]>> for Coords<$n> {
             fn from(v: Vec<[f32; $n]>) -> Self {
+                if v.len() * $n <= INLINE_FLOATS {
+                    return Self::from_floats(v.as_flattened());
+                }
                 // Same allocation reinterpreted as x,y,… (equal alignment, size N × 4 bytes):
                 // the Arrow buffer is the caller's memory.
                 let flat: Vec<f32> = bytemuck::allocation::cast_vec(v);
-                Self(ScalarBuffer::from(flat))
+                Self::from_buffer(ScalarBuffer::from(flat))
             }
         }
 
         impl From<&[[f32; $n]]> for Coords<$n> {
             fn from(v: &[[f32; $n]]) -> Self {
-                Self(ScalarBuffer::from(bytemuck::cast_slice::<[f32; $n], f32>(v).to_vec()))
+                Self::from_floats(v.as_flattened())
             }
         }
 

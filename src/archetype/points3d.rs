@@ -8,7 +8,7 @@ use arrow_array::{
 use arrow_buffer::{OffsetBuffer, ScalarBuffer};
 use arrow_schema::{ArrowError, Field};
 
-use super::instance_style::{InstanceStyle, StyleNames, pinned};
+use super::instance_style::{InstanceStyle, StyleNames};
 use super::{ArchetypeError, check_fits, fixed_size_floats, sorted_by_name};
 use crate::chunk::{AsComponents, ComponentColumn, ComponentDescriptor};
 
@@ -23,7 +23,7 @@ pub type Positions = super::Coords<3>;
 impl From<crate::pool::LoanedPoints> for Positions {
     /// Pooled positions, without copying; they return to the pool when every sink is done.
     fn from(p: crate::pool::LoanedPoints) -> Self {
-        Self(p.into_scalar_buffer())
+        Self::from_buffer(p.into_scalar_buffer())
     }
 }
 
@@ -47,7 +47,7 @@ impl From<crate::pool::LoanedPoints> for Positions {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Points3D {
-    positions: ScalarBuffer<f32>,
+    positions: Positions,
     /// Colors, radii, class ids and labels (Points3D has no `show_labels` builder here).
     style: InstanceStyle,
 }
@@ -56,7 +56,7 @@ impl Points3D {
     /// A cloud at these positions.
     pub fn new(positions: impl Into<Positions>) -> Self {
         Self {
-            positions: positions.into().0,
+            positions: positions.into(),
             style: InstanceStyle::default(),
         }
     }
@@ -65,12 +65,12 @@ impl Points3D {
 
     /// Number of points (positions).
     pub fn num_points(&self) -> usize {
-        self.positions.len() / 3
+        self.positions.len()
     }
 
     /// Payload bytes this cloud holds (all component buffers).
     pub fn payload_bytes(&self) -> usize {
-        self.positions.inner().len() + self.style.payload_bytes()
+        self.positions.payload_bytes() + self.style.payload_bytes()
     }
 
     /// Memory this cloud keeps alive, in bytes: the whole allocations behind its buffers
@@ -80,13 +80,17 @@ impl Points3D {
     /// ```
     /// use spate::Points3D;
     /// let mut v = Vec::with_capacity(1_000_000);
-    /// v.push([0.0f32; 3]);
+    /// v.resize(5, [0.0f32; 3]);
     /// let p = Points3D::new(v);
-    /// assert_eq!(p.payload_bytes(), 12);
+    /// assert_eq!(p.payload_bytes(), 60);
     /// assert!(p.retained_bytes() >= 12_000_000);
+    /// // Up to 4 points from an owned `Vec` are copied in (and the `Vec` freed): nothing kept.
+    /// let mut v = Vec::with_capacity(1_000_000);
+    /// v.push([0.0f32; 3]);
+    /// assert_eq!(Points3D::new(v).retained_bytes(), 0);
     /// ```
     pub fn retained_bytes(&self) -> usize {
-        pinned(&self.positions) + self.style.retained_bytes()
+        self.positions.retained_bytes() + self.style.retained_bytes()
     }
 
     /// Checks every optional component has one value per point or exactly one value.
@@ -104,7 +108,7 @@ impl Points3D {
     /// Address of the positions buffer (tests check that it is never copied).
     #[cfg(test)]
     pub(crate) fn positions_ptr(&self) -> *const u8 {
-        self.positions.inner().as_ptr()
+        self.positions.as_ptr()
     }
 
     /// Which optional components are present.
@@ -156,7 +160,7 @@ impl SmallPoints {
             n_colors: 0,
             n_radii: 0,
         };
-        let flat: &[f32] = &p.positions;
+        let flat: &[f32] = p.positions.values();
         let (chunks, rest) = flat.as_chunks::<3>();
         if !rest.is_empty() {
             return None;
@@ -184,7 +188,7 @@ impl SmallPoints {
     }
 
     /// Back to a cloud of its own (for a row that becomes a chunk alone).
-    pub(crate) fn to_points(&self) -> Points3D {
+    pub(crate) fn to_points(self) -> Points3D {
         let mut p = Points3D::new(self.positions[..usize::from(self.points)].to_vec());
         if self.n_colors > 0 {
             p = p.with_colors(self.colors[..usize::from(self.n_colors)].to_vec());
@@ -256,8 +260,8 @@ impl Points3DColumns {
 
     /// Appends one row (whose mask must equal the batch's).
     pub(crate) fn push(&mut self, p: &Points3D) -> Result<(), ArrowError> {
-        self.positions.extend_from_slice(&p.positions);
-        next_offset(&mut self.position_offsets, p.positions.len() / 3)?;
+        self.positions.extend_from_slice(p.positions.values());
+        next_offset(&mut self.position_offsets, p.positions.len())?;
         if let Some(c) = &p.style.colors {
             self.colors.0.extend_from_slice(c);
             next_offset(&mut self.colors.1, c.len())?;
@@ -350,10 +354,7 @@ impl AsComponents for Points3D {
         self.validate()?;
         let mut out: Vec<(ComponentDescriptor, ArrayRef)> = Vec::with_capacity(5);
         self.style.push_components(&STYLE, &mut out);
-        out.push((
-            POSITIONS,
-            Arc::new(fixed_size_floats::<3>(self.positions.clone())),
-        ));
+        out.push((POSITIONS, Arc::new(self.positions.to_array())));
         Ok(sorted_by_name(out))
     }
 }
@@ -365,12 +366,49 @@ mod tests {
     use super::super::Colors;
     use super::*;
 
+    /// The boundary of `Coords::INLINE_FLOATS`: 4 points from an owned `Vec` are held by
+    /// value (the `Vec`'s memory is not the buffer) and come out equal; 5 are taken over.
+    #[test]
+    fn tiny_owned_clouds_are_held_inline_and_larger_ones_taken_over() {
+        let four = vec![
+            [1.0f32, 2.0, 3.0],
+            [4.0, 5.0, 6.0],
+            [7.0, 8.0, 9.0],
+            [10.0, 11.0, 12.0],
+        ];
+        let ptr = four.as_ptr().cast::<u8>();
+        let p = Points3D::new(four.clone());
+        assert_ne!(p.positions.as_ptr(), ptr);
+        assert_eq!(p.retained_bytes(), 0);
+        assert_eq!(p.payload_bytes(), 48);
+        let comps = p.as_components().unwrap();
+        let (_, arr) = comps
+            .iter()
+            .find(|(d, _)| d.component == "Points3D:positions")
+            .unwrap();
+        let fsl = arr.as_any().downcast_ref::<FixedSizeListArray>().unwrap();
+        let values = fsl
+            .values()
+            .as_any()
+            .downcast_ref::<Float32Array>()
+            .unwrap();
+        assert_eq!(values.values().as_ref(), four.as_flattened());
+        let small = SmallPoints::of(&p).unwrap();
+        assert_eq!(small.to_points().positions.values(), four.as_flattened());
+
+        let five = vec![[1.0f32; 3]; 5];
+        let ptr = five.as_ptr().cast::<u8>();
+        let p = Points3D::new(five);
+        assert_eq!(p.positions.as_ptr(), ptr);
+        assert!(SmallPoints::of(&p).is_none());
+    }
+
     #[test]
     fn owned_positions_are_not_copied() {
         let v = vec![[1.0f32, 2.0, 3.0]; 1000];
         let ptr = v.as_ptr().cast::<u8>();
         let p = Points3D::new(v);
-        assert_eq!(p.positions.inner().as_ptr(), ptr);
+        assert_eq!(p.positions.as_ptr(), ptr);
         let comps = p.as_components().unwrap();
         let (_, arr) = comps
             .iter()

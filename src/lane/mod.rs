@@ -25,7 +25,6 @@ mod keys;
 /// The seedable generator of the integration tests, for this module's randomized tests.
 #[cfg(test)]
 #[path = "../../tests/support/rng.rs"]
-#[allow(dead_code)]
 mod test_rng;
 pub(crate) use keys::{ConsumerKeys, Defs, Key, ProducerKeys, Timelines};
 

@@ -607,9 +607,10 @@ fn relay_send_blocking_sleeps_on_a_message_that_pins_more_than_it_encodes() {
     for _ in 0..3 {
         relay.send_blocking(info()).unwrap();
     }
-    // One point in a Vec with room for a million: ~2 kB encoded, 12 MB pinned.
+    // Five points in a Vec with room for a million: ~2 kB encoded, 12 MB pinned (a Vec of up
+    // to 4 points would be copied, not kept).
     let mut v = Vec::with_capacity(1_000_000);
-    v.push([1.0f32; 3]);
+    v.resize(5, [1.0f32; 3]);
     let chunk = spate::Chunk::from_row(
         EntityPath::parse("p").unwrap(),
         spate::RowId::new(),
