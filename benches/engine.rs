@@ -3,8 +3,8 @@
 //! a null sink so the engine itself is measured.
 //!
 //! `engine/log_vs_floor` prints one paired line (and writes it to
-//! `target/criterion/log_vs_floor.json`): medians of interleaved rounds of the floor and of
-//! one-point `log()` calls, and their ratio, measured in the same run.
+//! `target/criterion/log_vs_floor.json`): medians of 31 interleaved rounds of the floor and of
+//! one-point `log()` calls, and the median (min, max) of each round pair's ratio.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -134,23 +134,28 @@ fn log_vs_floor(_: &mut Criterion) {
     // Warm both (lane creation, first allocations of the drain's batches).
     floor.push_round(ROUND);
     log_round(&rec, &e, &point, ROUND);
-    let (mut floor_ns, mut log_ns) = (Vec::new(), Vec::new());
+    let (mut floor_ns, mut log_ns, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..31 {
-        floor_ns.push(floor.push_round(ROUND).as_nanos() as f64 / ROUND as f64);
-        log_ns.push(log_round(&rec, &e, &point, ROUND).as_nanos() as f64 / ROUND as f64);
+        let f = floor.push_round(ROUND).as_nanos() as f64 / ROUND as f64;
+        let l = log_round(&rec, &e, &point, ROUND).as_nanos() as f64 / ROUND as f64;
+        floor_ns.push(f);
+        log_ns.push(l);
+        ratios.push(l / f);
     }
-    let (f, l) = (median(floor_ns), median(log_ns));
+    let (lo, hi) = (
+        ratios.iter().copied().fold(f64::INFINITY, f64::min),
+        ratios.iter().copied().fold(0.0, f64::max),
+    );
+    let (f, l, r) = (median(floor_ns), median(log_ns), median(ratios));
     let line = format!(
-        "{{\"row_bytes\":{},\"floor_ns\":{f:.1},\"log_ns\":{l:.1},\"ratio\":{:.2}}}",
+        "{{\"row_bytes\":{},\"floor_ns\":{f:.1},\"log_ns\":{l:.1},\"ratio\":{r:.2},\"ratio_min\":{lo:.2},\"ratio_max\":{hi:.2}}}",
         spate::__bench::LANE_ROW_BYTES,
-        l / f
     );
     println!("engine/log_vs_floor: {line}");
     let dir = std::path::Path::new("target/criterion");
     if std::fs::create_dir_all(dir).is_ok() {
         let _ = std::fs::write(dir.join("log_vs_floor.json"), format!("{line}\n"));
     }
-
     drop(floor);
     assert!(rec.shutdown(deadline()).is_complete());
 }
