@@ -17,7 +17,7 @@ use crate::chunk::{
 use crate::drain::hub::{Hub, Request, RoundEnd, SinkOffer};
 use crate::drain::{DrainConfig, DrainLoop, RecordingProperties, preamble};
 use crate::entity::EntityPath;
-use crate::lane::{LanePolicy, LaneProducer, NewRow, PushError, RowData, new_lane};
+use crate::lane::{LanePolicy, LaneProducer, PushError, RowData, new_lane};
 use crate::park::Parker;
 use crate::pool::{BufferPool, Loan, LoanedPoints, PoolStats};
 use crate::sink::IntoSinks;
@@ -648,14 +648,16 @@ impl Recording {
             let Some(producer) = local.producer.as_mut() else {
                 return Err(PushError::Closed);
             };
-            let row = NewRow {
-                row_id: RowId::new(),
+            producer.push_through(
+                &hub.gate,
+                entity,
+                time.unwrap_or(&local.time),
+                RowId::new(),
                 log_time,
                 data,
                 payload_bytes,
                 retained_bytes,
-            };
-            producer.push_through(&hub.gate, entity, time.unwrap_or(&local.time), row)
+            )
         })
         .ok_or_else(|| RecordingError::ThreadExiting)?;
         match result {

@@ -101,16 +101,6 @@ impl Row {
     }
 }
 
-/// A row before it enters a lane: everything but where and when, which the lane turns
-/// into keys.
-pub(crate) struct NewRow {
-    pub row_id: RowId,
-    pub log_time: bool,
-    pub data: RowData,
-    pub payload_bytes: usize,
-    pub retained_bytes: usize,
-}
-
 /// Counters of one lane, written by its producer (single writer: plain load + store) and by
 /// the drain, read by `stats()`.
 #[derive(Debug)]
@@ -269,16 +259,25 @@ impl LaneProducer {
         self.fits(bytes)
     }
 
-    #[inline]
     /// Pushes a row of `entity` at `time` unless `gate` is closed, with the shutdown
     /// handshake around it (see `crate::gate`: the drain's final pass either sees the row or
-    /// this returns `Closed`).
+    /// this returns `Closed`). The row is built once, in the argument of the ring's push, after
+    /// room was made: on the log path it is moved once, into its slot.
+    #[inline(always)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the row's fields, so it is built in place"
+    )]
     pub(crate) fn push_through(
         &mut self,
         gate: &Gate,
         entity: &EntityPath,
         time: &TimePoint,
-        new: NewRow,
+        row_id: RowId,
+        log_time: bool,
+        data: RowData,
+        payload_bytes: usize,
+        retained_bytes: usize,
     ) -> Result<(), PushError> {
         let (fe, ft) = (self.keys.entity(entity), self.keys.timelines(time));
         let new_entity = matches!(fe, keys::Lookup::New(_));
@@ -289,21 +288,29 @@ impl LaneProducer {
                 timelines: new_timelines.clone(),
             })
         });
-        let row = Row {
-            row_id: new.row_id,
-            entity: fe.key(),
-            timelines: ft.key(),
-            times: time.iter().map(|(_, v)| v).collect(),
-            defs,
-            log_time: new.log_time,
-            data: new.data,
-            payload_bytes: new.payload_bytes,
-            retained_bytes: new.retained_bytes,
-        };
         if !self.shared.entry.enter(gate) {
             return Err(PushError::Closed);
         }
-        let pushed = self.push(row, || gate.is_closed());
+        let (rows, bytes) = (data.rows(), retained_bytes as u64);
+        let pushed = self
+            .make_room(bytes, rows, &|| gate.is_closed())
+            .and_then(|()| {
+                self.put(
+                    Row {
+                        row_id,
+                        entity: fe.key(),
+                        timelines: ft.key(),
+                        times: time.iter().map(|(_, v)| v).collect(),
+                        defs,
+                        log_time,
+                        data,
+                        payload_bytes,
+                        retained_bytes,
+                    },
+                    rows,
+                    bytes,
+                )
+            });
         self.shared.entry.leave();
         if pushed.is_ok() {
             // Only a row in the ring defines keys: the drain sees exactly these.
@@ -314,33 +321,49 @@ impl LaneProducer {
     }
 
     /// Pushes a row, applying the lane policy. `is_closed` lets a blocked producer give up
-    /// when the recording shuts down.
-    #[inline]
+    /// when the recording shuts down. (The log path builds its row in place instead.)
+    #[cfg(test)]
     pub(crate) fn push(&mut self, row: Row, is_closed: impl Fn() -> bool) -> Result<(), PushError> {
-        let bytes = row.retained_bytes as u64;
-        if !self.has_room(bytes) {
-            match self.policy {
-                LanePolicy::DropNewest => {
-                    bump(&self.shared.dropped, row.rows());
-                    return Err(PushError::Dropped);
-                }
-                LanePolicy::Block => self.wait_for_room(bytes, &is_closed)?,
-            }
+        let (rows, bytes) = (row.rows(), row.retained_bytes as u64);
+        self.make_room(bytes, rows, &is_closed)?;
+        self.put(row, rows, bytes)
+    }
+
+    /// Room for a row of `bytes` (`rows` rows), by the lane policy: `Ok` once there is, or
+    /// the row is dropped (counted) or the recording closed.
+    #[inline(always)]
+    fn make_room(
+        &mut self,
+        bytes: u64,
+        rows: u64,
+        is_closed: &dyn Fn() -> bool,
+    ) -> Result<(), PushError> {
+        if self.has_room(bytes) {
+            return Ok(());
         }
-        let rows = row.rows();
-        match self.ring.push(row) {
-            Ok(()) => {
-                self.bytes_pushed += bytes;
-                bump(&self.shared.pushed.0, rows);
-                self.shared
-                    .pushed
-                    .1
-                    .store(self.bytes_pushed, Ordering::Relaxed);
-                Ok(())
+        match self.policy {
+            LanePolicy::DropNewest => {
+                bump(&self.shared.dropped, rows);
+                Err(PushError::Dropped)
             }
-            // Unreachable: only this thread pushes and it checked for room above.
-            Err(rtrb::PushError::Full(_)) => Err(PushError::Closed),
+            LanePolicy::Block => self.wait_for_room(bytes, is_closed),
         }
+    }
+
+    /// Moves a row into the ring (there is room) and counts it.
+    #[inline(always)]
+    fn put(&mut self, row: Row, rows: u64, bytes: u64) -> Result<(), PushError> {
+        if self.ring.push(row).is_err() {
+            // Unreachable: only this thread pushes and it made room first.
+            return Err(PushError::Closed);
+        }
+        self.bytes_pushed += bytes;
+        bump(&self.shared.pushed.0, rows);
+        self.shared
+            .pushed
+            .1
+            .store(self.bytes_pushed, Ordering::Relaxed);
+        Ok(())
     }
 
     /// `LanePolicy::Block`'s wait (out of line: the row stays where it is meanwhile).
