@@ -12,6 +12,7 @@ mod model;
 mod official;
 #[path = "../support/preamble.rs"]
 mod preamble;
+mod review;
 #[path = "../support/rng.rs"]
 mod rng;
 mod sinks;
