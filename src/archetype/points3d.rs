@@ -152,6 +152,14 @@ impl SmallPoints {
         if st.class_ids.is_some() || st.labels.is_some() || st.show_labels.is_some() {
             return None;
         }
+        // A present but empty colors or radii component (a cloud of no points) is a value
+        // of its own (an empty list clears it in Rerun); the counts below cannot tell it
+        // from an absent one, so such a cloud keeps its own path.
+        if st.colors.as_ref().is_some_and(|c| c.is_empty())
+            || st.radii.as_ref().is_some_and(|r| r.is_empty())
+        {
+            return None;
+        }
         let mut out = Self {
             positions: [[0.0; 3]; SMALL_POINTS],
             colors: [0; SMALL_POINTS],

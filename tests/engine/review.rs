@@ -331,3 +331,29 @@ fn review_rows_carry_what_they_were_logged_with() {
         one_case(seed);
     }
 }
+
+/// A cloud of no points with an empty colors (or radii) component is logged as it was
+/// given: the component is there, empty (in Rerun an empty list clears it), as it is for
+/// every other cloud and as `as_components` gives it.
+#[test]
+fn review_an_empty_component_of_an_empty_cloud_is_kept() {
+    let (sink, h) = MemorySink::new();
+    let rec = Recording::builder("review_empty")
+        .sinks(sink)
+        .start()
+        .unwrap();
+    let e = EntityPath::parse("empty").unwrap();
+    let cloud = Points3D::new(Vec::<[f32; 3]>::new())
+        .with_colors(Vec::<u32>::new())
+        .with_radii(Vec::<f32>::new());
+    rec.log(&e, &cloud).unwrap();
+    assert!(rec.shutdown(secs(30)).is_complete());
+    let decoded = h.decode().unwrap();
+    let chunk = logged_chunks(&decoded).next().expect("one chunk");
+    for c in ["Points3D:colors", "Points3D:radii"] {
+        let col = chunk
+            .component(c)
+            .unwrap_or_else(|| panic!("{c} was dropped"));
+        assert_eq!(col.list().value(0).len(), 0);
+    }
+}
