@@ -12,9 +12,9 @@ mod model;
 mod official;
 #[path = "../support/preamble.rs"]
 mod preamble;
-mod review;
 #[path = "../support/rng.rs"]
 mod rng;
+mod row_identity;
 mod sinks;
 mod tee;
 mod wakeups;

@@ -256,7 +256,7 @@ fn one_case(seed: u64) {
     for i in 0..if two { 2 } else { 1 } {
         let (sink, h) = MemorySink::new();
         recs.push(
-            Recording::builder(format!("review{i}"))
+            Recording::builder(format!("row_identity{i}"))
                 .sinks(sink)
                 .lane_slots(slots)
                 .lane_policy(policy)
@@ -318,12 +318,12 @@ fn one_case(seed: u64) {
 /// every row is delivered once or counted dropped, with the entity and times it was logged
 /// with, in per-thread order, in chunks of sorted RowIds.
 #[test]
-fn review_rows_carry_what_they_were_logged_with() {
-    let cases: u64 = std::env::var("SPATE_REVIEW_CASES")
+fn rows_carry_what_they_were_logged_with() {
+    let cases: u64 = std::env::var("SPATE_ROW_IDENTITY_CASES")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(4);
-    let first: u64 = std::env::var("SPATE_REVIEW_SEED")
+    let first: u64 = std::env::var("SPATE_ROW_IDENTITY_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
@@ -336,9 +336,9 @@ fn review_rows_carry_what_they_were_logged_with() {
 /// given: the component is there, empty (in Rerun an empty list clears it), as it is for
 /// every other cloud and as `as_components` gives it.
 #[test]
-fn review_an_empty_component_of_an_empty_cloud_is_kept() {
+fn an_empty_component_of_an_empty_cloud_is_kept() {
     let (sink, h) = MemorySink::new();
-    let rec = Recording::builder("review_empty")
+    let rec = Recording::builder("empty_component")
         .sinks(sink)
         .start()
         .unwrap();
