@@ -589,12 +589,13 @@ impl Recording {
         data: &(impl AsComponents + ?Sized),
     ) -> Result<(RowData, usize, usize), RecordingError> {
         if let Some(p) = data.as_any().and_then(|a| a.downcast_ref::<Points3D>()) {
-            p.validate()?;
-            if let Some(small) = SmallPoints::of(p) {
-                // Copied into the row; it keeps nothing else alive.
+            if let Some(small) = SmallPoints::of(p).filter(SmallPoints::is_valid) {
+                // Copied into the row; it keeps nothing else alive. (Checked as it was
+                // copied: an invalid one goes on to `validate`, which names the error.)
                 let bytes = small.payload_bytes();
                 return Ok((RowData::SmallPoints(small), bytes, bytes));
             }
+            p.validate()?;
             return Ok((
                 RowData::Points3D(Box::new(p.clone())),
                 p.payload_bytes(),

@@ -183,6 +183,14 @@ impl SmallPoints {
         Some(out)
     }
 
+    /// Whether the cloud passes [`Points3D::validate`]: colors and radii absent, or one
+    /// value for all points, or one per point (what `of` copied cannot hold more than 4 points
+    /// or a ragged position, so nothing else can fail).
+    pub(crate) fn is_valid(&self) -> bool {
+        let fits = |n: u8| n <= 1 || n == self.points;
+        fits(self.n_colors) && fits(self.n_radii)
+    }
+
     /// Payload bytes (as [`Points3D::payload_bytes`] counts them).
     pub(crate) fn payload_bytes(&self) -> usize {
         usize::from(self.points) * 12
@@ -373,6 +381,31 @@ mod tests {
 
     use super::super::Colors;
     use super::*;
+
+    /// `SmallPoints::is_valid` agrees with `Points3D::validate` on every small shape.
+    #[test]
+    fn small_clouds_validate_as_clouds_do() {
+        for points in 0..=4usize {
+            for colors in [None, Some(0usize), Some(1), Some(2), Some(points), Some(4)] {
+                for radii in [None, Some(1usize), Some(3), Some(points)] {
+                    let mut p = Points3D::new(vec![[1.0f32; 3]; points]);
+                    if let Some(n) = colors {
+                        p = p.with_colors(vec![7u32; n]);
+                    }
+                    if let Some(n) = radii {
+                        p = p.with_radii(vec![0.5f32; n]);
+                    }
+                    if let Some(small) = SmallPoints::of(&p) {
+                        assert_eq!(
+                            small.is_valid(),
+                            p.validate().is_ok(),
+                            "{points} points, colors {colors:?}, radii {radii:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 
     /// The boundary of `Coords::INLINE_FLOATS`: 4 points from an owned `Vec` are held by
     /// value (the `Vec`'s memory is not the buffer) and come out equal; 5 are taken over.
