@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 filter="${1:-engine/}"
 stamp=$(date +%Y-%m-%d-%H%M)
 host=$(hostname -s 2>/dev/null || hostname)
-rm -rf target/criterion/log_vs_floor.json
+# Only this run's benchmarks go into the report (criterion keeps older ones beside them).
+rm -rf target/criterion/log_vs_floor.json target/criterion/engine_*
 cargo bench --bench engine -- "$filter" 2>&1 | tee "target/engine-bench.log"
 out="perf/results/$stamp-vm-engine.md"
 python3 perf/engine_report.py target/criterion "$out" "$host" "$(git rev-parse --short HEAD)" \
