@@ -40,6 +40,18 @@ pub struct Parker {
     thread: Thread,
 }
 
+/// Parks the calling thread, for at most `timeout` (`None`: until unparked). Under loom,
+/// until unparked: the models check that a wake-up comes, not when.
+fn sleep(#[cfg_attr(spate_loom, allow(unused_variables))] timeout: Option<std::time::Duration>) {
+    #[cfg(not(spate_loom))]
+    match timeout {
+        Some(t) => crate::sync::park_timeout(t),
+        None => crate::sync::park(),
+    }
+    #[cfg(spate_loom)]
+    crate::sync::park();
+}
+
 impl Parker {
     /// A parker for the calling thread (the only one that may call [`park_unless`]).
     pub fn for_current_thread() -> Self {
@@ -55,17 +67,11 @@ impl Parker {
     pub fn park_unless(
         &self,
         has_work: impl FnOnce() -> bool,
-        #[cfg_attr(spate_loom, allow(unused_variables))] timeout: Option<std::time::Duration>,
+        timeout: Option<std::time::Duration>,
     ) {
         self.state.swap(PARKED, Ordering::AcqRel);
         if !has_work() {
-            #[cfg(not(spate_loom))]
-            match timeout {
-                Some(t) => crate::sync::park_timeout(t),
-                None => crate::sync::park(),
-            }
-            #[cfg(spate_loom)]
-            crate::sync::park();
+            sleep(timeout);
         }
         self.state.swap(RUNNING, Ordering::AcqRel);
     }
@@ -75,18 +81,12 @@ impl Parker {
     pub fn park_unless_fenced(
         &self,
         has_work: impl FnOnce() -> bool,
-        #[cfg_attr(spate_loom, allow(unused_variables))] timeout: Option<std::time::Duration>,
+        timeout: Option<std::time::Duration>,
     ) {
         self.state.store(PARKED, Ordering::Relaxed);
         fence(Ordering::SeqCst);
         if !has_work() {
-            #[cfg(not(spate_loom))]
-            match timeout {
-                Some(t) => crate::sync::park_timeout(t),
-                None => crate::sync::park(),
-            }
-            #[cfg(spate_loom)]
-            crate::sync::park();
+            sleep(timeout);
         }
         self.state.store(RUNNING, Ordering::Relaxed);
     }
