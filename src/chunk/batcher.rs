@@ -451,13 +451,23 @@ impl Batcher {
         }
     }
 
-    /// Counts a row whose keys its lane never defined as failed (never expected: the lane
-    /// protocol rules it out, but a drain must not panic over it).
-    pub(crate) fn push_unresolved(row: &Row, out: &mut Vec<Batched>) {
-        out.push(Err(FailedRows {
-            error: ChunkError::UnknownKey,
-            rows: row.rows(),
-        }));
+    /// Adds a row as a lane hands it over: with its entity and timelines, or `None` when its
+    /// keys were never defined by its lane — never expected (the lane protocol rules it out),
+    /// but a drain must not panic over it: such a row is counted as failed.
+    pub(crate) fn push_popped(
+        &mut self,
+        row: Row,
+        found: Option<(&EntityPath, &Timelines)>,
+        now: Instant,
+        out: &mut Vec<Batched>,
+    ) {
+        match found {
+            Some((entity, timelines)) => self.push(row, entity, timelines, now, out),
+            None => out.push(Err(FailedRows {
+                error: ChunkError::UnknownKey,
+                rows: row.rows(),
+            })),
+        }
     }
 
     /// Finishes batches older than `max_delay`.
@@ -624,6 +634,22 @@ mod tests {
         let pos = got[1].component("Points3D:positions").unwrap().list();
         let values = pos.values().to_data().child_data()[0].buffers()[0].as_ptr();
         assert_eq!(values, big_ptr, "a large row's positions are not copied");
+    }
+
+    /// A row whose keys its lane never defined is counted as failed, not panicked over.
+    #[test]
+    fn a_row_without_its_entity_is_counted_as_failed() {
+        let mut b = Batcher::new(BatchPolicy::live());
+        let mut out = Vec::new();
+        b.push_popped(row("a", 0, 1).0, None, Instant::now(), &mut out);
+        assert_eq!(b.pending_rows(), 0);
+        assert!(matches!(
+            out.as_slice(),
+            [Err(FailedRows {
+                error: ChunkError::UnknownKey,
+                rows: 1
+            })]
+        ));
     }
 
     #[test]

@@ -244,12 +244,7 @@ impl DrainLoop {
         let n = fair_round(&mut self.lanes, &mut self.next_lane, BURST, |lane, max| {
             lane.pop_burst(max, |row, found| {
                 rows += row.rows();
-                match found {
-                    Some((entity, timelines)) => {
-                        batcher.push(row, entity, timelines, now, finished);
-                    }
-                    None => Batcher::push_unresolved(&row, finished),
-                }
+                batcher.push_popped(row, found, now, finished);
             })
         });
         self.count_drained(rows);
@@ -282,12 +277,7 @@ impl DrainLoop {
                 if take > 0 {
                     let got = lane.pop_burst(take, |row, found| {
                         rows += row.rows();
-                        match found {
-                            Some((entity, timelines)) => {
-                                batcher.push(row, entity, timelines, now, finished);
-                            }
-                            None => Batcher::push_unresolved(&row, finished),
-                        }
+                        batcher.push_popped(row, found, now, finished);
                     });
                     *mark = if got == take { *mark - take } else { 0 };
                 }
