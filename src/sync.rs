@@ -61,7 +61,7 @@ pub(crate) mod asymmetric {
 
     /// Whether the hot side is a compiler fence only.
     #[cfg(not(spate_loom))]
-    pub(crate) fn is_expedited() -> bool {
+    fn is_expedited() -> bool {
         EXPEDITED.get().copied().unwrap_or(false)
     }
 
