@@ -382,6 +382,19 @@ mod tests {
     use super::super::Colors;
     use super::*;
 
+    /// The `Points3D:positions` array `p` turns into.
+    fn positions_array(p: &Points3D) -> FixedSizeListArray {
+        let comps = p.as_components().unwrap();
+        let (_, arr) = comps
+            .iter()
+            .find(|(d, _)| d.component == "Points3D:positions")
+            .unwrap();
+        arr.as_any()
+            .downcast_ref::<FixedSizeListArray>()
+            .unwrap()
+            .clone()
+    }
+
     /// `SmallPoints::is_valid` agrees with `Points3D::validate` on every small shape.
     #[test]
     fn small_clouds_validate_as_clouds_do() {
@@ -422,12 +435,7 @@ mod tests {
         assert_ne!(p.positions.as_ptr(), ptr);
         assert_eq!(p.retained_bytes(), 0);
         assert_eq!(p.payload_bytes(), 48);
-        let comps = p.as_components().unwrap();
-        let (_, arr) = comps
-            .iter()
-            .find(|(d, _)| d.component == "Points3D:positions")
-            .unwrap();
-        let fsl = arr.as_any().downcast_ref::<FixedSizeListArray>().unwrap();
+        let fsl = positions_array(&p);
         let values = fsl
             .values()
             .as_any()
@@ -450,12 +458,7 @@ mod tests {
         let ptr = v.as_ptr().cast::<u8>();
         let p = Points3D::new(v);
         assert_eq!(p.positions.as_ptr(), ptr);
-        let comps = p.as_components().unwrap();
-        let (_, arr) = comps
-            .iter()
-            .find(|(d, _)| d.component == "Points3D:positions")
-            .unwrap();
-        let fsl = arr.as_any().downcast_ref::<FixedSizeListArray>().unwrap();
+        let fsl = positions_array(&p);
         assert_eq!(fsl.len(), 1000);
         assert_eq!(fsl.values().to_data().buffers()[0].as_ptr(), ptr);
     }

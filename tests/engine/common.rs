@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use arrow_array::{Array, FixedSizeListArray, Float32Array};
 use spate::wire::{DecodedRrd, EncodedMessage};
-use spate::{MemorySinkHandle, Points3D, RowId, Sink, SinkError};
+use spate::{Chunk, MemorySinkHandle, Points3D, RowId, Sink, SinkError};
 
 pub use crate::preamble::*;
 
@@ -21,6 +21,30 @@ pub fn point(j: usize) -> Points3D {
     Points3D::new(vec![[j as f32; 3]])
 }
 
+/// The x of the first point of `row`'s `Points3D:positions` (NaN for a row of no points).
+pub fn first_x(chunk: &Chunk, row: usize) -> f32 {
+    let pos = chunk.component("Points3D:positions").expect("positions");
+    let v = pos.list().value(row);
+    let fsl = v.as_any().downcast_ref::<FixedSizeListArray>().unwrap();
+    let xs = fsl
+        .values()
+        .as_any()
+        .downcast_ref::<Float32Array>()
+        .unwrap();
+    if xs.is_empty() { f32::NAN } else { xs.value(0) }
+}
+
+/// `chunk`'s RowIds, asserting they are strictly increasing (Rerun's chunk order).
+pub fn sorted_row_ids(chunk: &Chunk) -> Vec<RowId> {
+    let ids: Vec<RowId> = chunk.row_ids().collect();
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "{}: a chunk's RowIds are not sorted",
+        chunk.entity()
+    );
+    ids
+}
+
 /// Every row the test logged in a decoded stream, in the order received (the recording's
 /// properties left out): (entity, row id, frame or -1, first x or NaN).
 pub fn decoded_rows(decoded: &DecodedRrd) -> Vec<(String, RowId, i64, f32)> {
@@ -30,19 +54,10 @@ pub fn decoded_rows(decoded: &DecodedRrd) -> Vec<(String, RowId, i64, f32)> {
             .timelines()
             .iter()
             .find(|t| t.timeline().name() == "frame");
-        let pos = chunk.component("Points3D:positions").expect("positions");
         let entity = chunk.entity().to_string();
         for (row, id) in chunk.row_ids().enumerate() {
             let frame = frames.map_or(-1, |t| t.values()[row]);
-            let v = pos.list().value(row);
-            let fsl = v.as_any().downcast_ref::<FixedSizeListArray>().unwrap();
-            let xs = fsl
-                .values()
-                .as_any()
-                .downcast_ref::<Float32Array>()
-                .unwrap();
-            let x = if xs.is_empty() { f32::NAN } else { xs.value(0) };
-            out.push((entity.clone(), id, frame, x));
+            out.push((entity.clone(), id, frame, first_x(chunk, row)));
         }
     }
     out

@@ -8,7 +8,7 @@ use spate::{
     SinkPolicy,
 };
 
-use crate::common::{is_preamble, logged_chunks, rows_by_entity, within};
+use crate::common::{is_preamble, logged_chunks, rows_by_entity, sorted_row_ids, within};
 
 const LIMIT: Duration = Duration::from_secs(120);
 
@@ -129,13 +129,7 @@ fn threads_sharing_entities_make_chunks_with_sorted_row_ids() {
     let decoded = got.decode().unwrap();
     let mut rows = 0;
     for chunk in logged_chunks(&decoded) {
-        let ids: Vec<_> = chunk.row_ids().collect();
-        assert!(
-            ids.windows(2).all(|w| w[0] < w[1]),
-            "{}: a chunk's RowIds are not sorted",
-            chunk.entity()
-        );
-        rows += ids.len();
+        rows += sorted_row_ids(chunk).len();
     }
     assert_eq!(rows, THREADS * ROWS);
     let by_entity = rows_by_entity(&got);

@@ -7,13 +7,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow_array::{Array, FixedSizeListArray, Float32Array};
+use arrow_array::Array;
 use spate::{
     BatchPolicy, EntityPath, LanePolicy, MemorySink, MemorySinkHandle, Points3D, Recording, RowId,
     TimePoint, TimelineKind,
 };
 
-use crate::common::{logged_chunks, secs};
+use crate::common::{first_x, logged_chunks, secs, sorted_row_ids};
 use crate::rng::Rng;
 
 const NAMES: [&str; 7] = ["a", "b", "c", "d", "e", "f", "frame"];
@@ -168,22 +168,10 @@ fn decode(h: &MemorySinkHandle) -> Vec<(u32, Expected, RowId)> {
     let decoded = h.decode().expect("valid stream");
     let mut out = Vec::new();
     for chunk in logged_chunks(&decoded) {
-        let ids: Vec<RowId> = chunk.row_ids().collect();
-        assert!(
-            ids.windows(2).all(|w| w[0] < w[1]),
-            "a chunk's RowIds are sorted ({})",
-            chunk.entity()
-        );
-        let pos = chunk.component("Points3D:positions").expect("positions");
-        for (row, id) in ids.into_iter().enumerate() {
-            let v = pos.list().value(row);
-            let fsl = v.as_any().downcast_ref::<FixedSizeListArray>().unwrap();
-            let xs = fsl
-                .values()
-                .as_any()
-                .downcast_ref::<Float32Array>()
-                .unwrap();
-            let key = xs.value(0) as u32;
+        for (row, id) in sorted_row_ids(chunk).into_iter().enumerate() {
+            let x = first_x(chunk, row);
+            assert!(!x.is_nan(), "every logged row has a point");
+            let key = x as u32;
             let times = (!chunk.is_static()).then(|| {
                 chunk
                     .timelines()
