@@ -73,13 +73,7 @@ echo "building (release) ..." >&2
 cargo build --release --example perf_file_sink >&2
 BIN="$ROOT/target/release/examples/perf_file_sink"
 
-DIR=$(mktemp -d "$workdir/spate-perf-file-sink.XXXXXX")
-trap 'rm -rf "$DIR"' EXIT
-RUNS="$DIR/runs.jsonl"
-: >"$RUNS"
-
-started=$(date +%s)
-load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+runs_dir file-sink
 
 # run SIZE ROUND VARIANT OUTFILE CMD...: one run, its JSON line wrapped with its labels.
 run() {
@@ -137,8 +131,7 @@ for spec in "${sizes[@]}"; do
   done
 done
 
-elapsed=$(($(date +%s) - started))
-load_end=$(cut -d' ' -f1-3 /proc/loadavg)
+clock_end
 
 # ---- machine / context ----
 machine_context

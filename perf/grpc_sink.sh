@@ -131,8 +131,7 @@ s=sys.argv[1]; m=re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMGT]?i?B)?", s)
 u={"B":1,"KB":1e3,"MB":1e6,"GB":1e9,"TB":1e12,"KiB":2**10,"MiB":2**20,"GiB":2**30,"TiB":2**40}
 print(int(float(m.group(1))*u[m.group(2) or "B"]/1024) if m else 4*2**20)' "$mem_limit")
 
-started=$(date +%s)
-load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+clock_start
 start_server
 
 # run SIZE ROUND VARIANT CMD...: one run, its JSON line wrapped with its labels and the
@@ -210,8 +209,7 @@ for ((r = 1; r <= repeats; r++)); do
 done
 stop_server
 
-elapsed=$(($(date +%s) - started))
-load_end=$(cut -d' ' -f1-3 /proc/loadavg)
+clock_end
 
 # ---- machine / context ----
 machine_context

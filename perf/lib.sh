@@ -1,4 +1,4 @@
-# Shared by perf/file_sink.sh and perf/grpc_sink.sh: sourced after they `cd` to the repo root
+# Shared by perf/file_sink.sh, perf/grpc_sink.sh and perf/small_rows.sh: sourced after they `cd` to the repo root
 # and set ROOT. Each function sets or reads the caller's globals, as named below.
 
 # official_python: VENV and PY = the venv with rerun-sdk 0.41.0 (installed if missing).
@@ -31,4 +31,24 @@ machine_context() {
   mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)
   rustc_v=$(rustc --version)
   sdk=$("$PY" -c 'import rerun;print("rerun-sdk", rerun.__version__)')
+}
+
+# runs_dir NAME: DIR = a new scratch folder under $workdir (removed at exit), RUNS = its empty
+# runs.jsonl; started and load_start for the report.
+runs_dir() {
+  DIR=$(mktemp -d "$workdir/spate-perf-$1.XXXXXX")
+  trap 'rm -rf "$DIR"' EXIT
+  RUNS="$DIR/runs.jsonl"
+  : >"$RUNS"
+  clock_start
+}
+
+# clock_start / clock_end: started and load_start, then elapsed (s) and load_end.
+clock_start() {
+  started=$(date +%s)
+  load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+}
+clock_end() {
+  elapsed=$(($(date +%s) - started))
+  load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 }

@@ -79,13 +79,7 @@ peer_build_secs=$(($(date +%s) - peer_build_started))
 peer_was_built=0
 [[ $(stat -c %Y "$PEER") != "$peer_before" ]] && peer_was_built=1
 
-DIR=$(mktemp -d "$workdir/spate-perf-small-rows.XXXXXX")
-trap 'rm -rf "$DIR"' EXIT
-RUNS="$DIR/runs.jsonl"
-: >"$RUNS"
-
-started=$(date +%s)
-load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+runs_dir small-rows
 
 # check FILE ROWS: the official tools' verdict on FILE, as a JSON object: verify (ok or the
 # error), rows_read (temporal rows RrdReader sees), entities, file_bytes.
@@ -147,8 +141,7 @@ for ((r = 1; r <= rounds; r++)); do
   done
 done
 
-elapsed=$(($(date +%s) - started))
-load_end=$(cut -d' ' -f1-3 /proc/loadavg)
+clock_end
 
 machine_context
 mkdir -p perf/results
