@@ -137,7 +137,7 @@ pub use chunk::{
 };
 pub use entity::{EntityPath, EntityPathError};
 pub use error::ErrorChain;
-pub use lane::LanePolicy;
+pub use lane::{BlockHook, LanePolicy};
 pub use pool::{BufferPool, Loan, LoanedPoints, PoolStats};
 pub use recording::{
     DEFAULT_LANE_CAPACITY_BYTES, DEFAULT_LANE_SLOTS, DISCARD_WAIT, DROP_FLUSH_DEADLINE,

@@ -17,7 +17,7 @@ use crate::chunk::{
 use crate::drain::hub::{Hub, Request, RoundEnd, SinkOffer};
 use crate::drain::{DrainConfig, DrainLoop, RecordingProperties, preamble};
 use crate::entity::EntityPath;
-use crate::lane::{LanePolicy, LaneProducer, PushError, RowData, new_lane};
+use crate::lane::{BlockHook, LanePolicy, LaneProducer, PushError, RowData, new_lane};
 use crate::park::Parker;
 use crate::pool::{BufferPool, Loan, LoanedPoints, PoolStats};
 use crate::sink::IntoSinks;
@@ -86,6 +86,7 @@ pub struct RecordingBuilder {
     lane_capacity_bytes: u64,
     lane_slots: usize,
     lane_policy: LanePolicy,
+    block_hook: Option<Arc<dyn BlockHook>>,
     drain_core: Option<usize>,
     batch: Option<BatchPolicy>,
     compression: Compression,
@@ -141,6 +142,13 @@ impl RecordingBuilder {
     /// What a full lane does (default [`LanePolicy::Block`]).
     pub fn lane_policy(mut self, policy: LanePolicy) -> Self {
         self.lane_policy = policy;
+        self
+    }
+
+    /// Runs `hook` around every wait of a producer in a full `Block` lane (see
+    /// [`BlockHook`]).
+    pub fn block_hook(mut self, hook: impl BlockHook) -> Self {
+        self.block_hook = Some(Arc::new(hook));
         self
     }
 
@@ -266,6 +274,7 @@ impl RecordingBuilder {
                 lane_slots: self.lane_slots,
                 lane_bytes: self.lane_capacity_bytes,
                 lane_policy: self.lane_policy,
+                block_hook: self.block_hook,
                 log_time: self.log_time,
                 f32_pool: BufferPool::new(DEFAULT_POOLED_BUFFERS),
                 u32_pool: BufferPool::new(DEFAULT_POOLED_BUFFERS),
@@ -287,6 +296,7 @@ struct Handle {
     lane_slots: usize,
     lane_bytes: u64,
     lane_policy: LanePolicy,
+    block_hook: Option<Arc<dyn BlockHook>>,
     log_time: bool,
     f32_pool: BufferPool<f32>,
     u32_pool: BufferPool<u32>,
@@ -544,6 +554,7 @@ impl Recording {
             lane_capacity_bytes: DEFAULT_LANE_CAPACITY_BYTES,
             lane_slots: DEFAULT_LANE_SLOTS,
             lane_policy: LanePolicy::Block,
+            block_hook: None,
             drain_core: None,
             batch: None,
             compression: Compression::Off,
@@ -634,7 +645,12 @@ impl Recording {
         let log_time = handle.log_time && temporal;
         let result = with_local(hub, |local| {
             if local.producer.is_none() {
-                let (p, c) = new_lane(handle.lane_slots, handle.lane_bytes, handle.lane_policy);
+                let (p, c) = new_lane(
+                    handle.lane_slots,
+                    handle.lane_bytes,
+                    handle.lane_policy,
+                    handle.block_hook.clone(),
+                );
                 // Registered before the gate closes, or not at all (`crate::gate`).
                 hub.gate
                     .register(|| {

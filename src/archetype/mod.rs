@@ -375,6 +375,50 @@ macro_rules! coords_from {
 }
 coords_from!(2, 3, 4);
 
+impl<const N: usize> Coords<N> {
+    /// Coords over an Arrow buffer of `N` floats per instance, **without copying** (e.g.
+    /// memory another runtime owns, wrapped with `Buffer::from_custom_allocation`). Fails
+    /// when the length is not a multiple of `N`.
+    ///
+    /// ```
+    /// use arrow_buffer::ScalarBuffer;
+    /// use spate::archetype::Coords;
+    /// let floats = ScalarBuffer::from(vec![0.0f32; 3 * 1000]);
+    /// let coords = Coords::<3>::try_from_buffer(floats.clone())?;
+    /// assert_eq!(coords.len(), 1000);
+    /// assert!(Coords::<3>::try_from_buffer(floats.slice(0, 10)).is_err());
+    /// # Ok::<(), spate::ArchetypeError>(())
+    /// ```
+    pub fn try_from_buffer(floats: ScalarBuffer<f32>) -> Result<Self, ArchetypeError> {
+        whole_vectors::<N>(floats.len())?;
+        Ok(Self::from_buffer(floats))
+    }
+
+    /// Coords of a copy of `floats`, `N` per instance (a few are held by value, without an
+    /// allocation). Fails when the length is not a multiple of `N`.
+    ///
+    /// ```
+    /// use spate::archetype::Coords;
+    /// assert_eq!(Coords::<2>::try_from_floats(&[1.0, 2.0, 3.0, 4.0])?.len(), 2);
+    /// assert!(Coords::<2>::try_from_floats(&[1.0]).is_err());
+    /// # Ok::<(), spate::ArchetypeError>(())
+    /// ```
+    pub fn try_from_floats(floats: &[f32]) -> Result<Self, ArchetypeError> {
+        whole_vectors::<N>(floats.len())?;
+        Ok(Self::from_floats(floats))
+    }
+}
+
+fn whole_vectors<const N: usize>(floats: usize) -> Result<(), ArchetypeError> {
+    if floats % N == 0 {
+        return Ok(());
+    }
+    Err(ArchetypeError::Invalid {
+        component: "coordinates",
+        reason: format!("{floats} floats are not a whole number of {N}-vectors"),
+    })
+}
+
 /// Colors as `0xRRGGBBAA` (`u32`, Rerun's `Color`); from `Vec<u32>` without copying, or from
 /// RGB(A) bytes.
 ///

@@ -38,6 +38,43 @@ pub enum LanePolicy {
     DropNewest,
 }
 
+/// Runs around a producer's wait for room in a full [`LanePolicy::Block`] lane: the place
+/// to let go of a lock the logging thread holds while it waits (an interpreter's global
+/// lock, so other threads run meanwhile). Called only when the lane is full; the fast path
+/// never sees it.
+///
+/// ```
+/// use spate::{BlockHook, EntityPath, LanePolicy, Points3D, Recording};
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicU64, Ordering};
+///
+/// struct CountWaits(Arc<AtomicU64>);
+/// impl BlockHook for CountWaits {
+///     fn around_wait(&self, wait: &mut (dyn FnMut() + Send)) {
+///         self.0.fetch_add(1, Ordering::Relaxed); // e.g. release a lock here…
+///         wait();                                  // …wait for room…
+///     }                                            // …and take it back here
+/// }
+/// let waits = Arc::new(AtomicU64::new(0));
+/// let rec = Recording::builder("hooked")
+///     .lane_slots(2)
+///     .lane_policy(LanePolicy::Block)
+///     .block_hook(CountWaits(waits.clone()))
+///     .start()?;
+/// let p = EntityPath::parse("p")?;
+/// for _ in 0..1000 {
+///     rec.log(&p, &Points3D::new(vec![[0.0f32; 3]]))?;
+/// }
+/// // With 2 slots the producer outran the drain at least once (or never had to wait).
+/// println!("waited {} times", waits.load(Ordering::Relaxed));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub trait BlockHook: Send + Sync + 'static {
+    /// Calls `wait` once (it returns when the lane has room or the recording closed). A
+    /// hook that does not call it gets it called right after, without the hook.
+    fn around_wait(&self, wait: &mut (dyn FnMut() + Send));
+}
+
 /// The data of one logged row, moved through the lane.
 #[derive(Clone, Debug)]
 pub(crate) enum RowData {
@@ -193,6 +230,7 @@ pub(crate) struct LaneProducer {
     max_bytes: u64,
     policy: LanePolicy,
     keys: ProducerKeys,
+    block_hook: Option<Arc<dyn BlockHook>>,
 }
 
 /// The consumer end, owned by the drain.
@@ -207,6 +245,7 @@ pub(crate) fn new_lane(
     slots: usize,
     max_bytes: u64,
     policy: LanePolicy,
+    block_hook: Option<Arc<dyn BlockHook>>,
 ) -> (LaneProducer, LaneConsumer) {
     let (p, c) = rtrb::RingBuffer::new(slots.max(2));
     let t = std::thread::current();
@@ -232,6 +271,7 @@ pub(crate) fn new_lane(
             max_bytes,
             policy,
             keys: ProducerKeys::default(),
+            block_hook,
         },
         LaneConsumer {
             ring: c,
@@ -323,7 +363,11 @@ impl LaneProducer {
     /// Pushes a row, applying the lane policy. `is_closed` lets a blocked producer give up
     /// when the recording shuts down. (The log path builds its row in place instead.)
     #[cfg(test)]
-    pub(crate) fn push(&mut self, row: Row, is_closed: impl Fn() -> bool) -> Result<(), PushError> {
+    pub(crate) fn push(
+        &mut self,
+        row: Row,
+        is_closed: impl Fn() -> bool + Sync,
+    ) -> Result<(), PushError> {
         let (rows, bytes) = (row.rows(), row.retained_bytes as u64);
         self.make_room(bytes, rows, &is_closed)?;
         self.put(row, rows, bytes)
@@ -336,7 +380,7 @@ impl LaneProducer {
         &mut self,
         bytes: u64,
         rows: u64,
-        is_closed: &dyn Fn() -> bool,
+        is_closed: &(dyn Fn() -> bool + Sync),
     ) -> Result<(), PushError> {
         if self.has_room(bytes) {
             return Ok(());
@@ -366,10 +410,31 @@ impl LaneProducer {
         Ok(())
     }
 
-    /// `LanePolicy::Block`'s wait (out of line: the row stays where it is meanwhile).
+    /// `LanePolicy::Block`'s wait (out of line: the row stays where it is meanwhile),
+    /// inside the recording's [`BlockHook`] if it has one.
     #[cold]
     #[inline(never)]
-    fn wait_for_room(&mut self, bytes: u64, is_closed: &dyn Fn() -> bool) -> Result<(), PushError> {
+    fn wait_for_room(
+        &mut self,
+        bytes: u64,
+        is_closed: &(dyn Fn() -> bool + Sync),
+    ) -> Result<(), PushError> {
+        let Some(hook) = self.block_hook.clone() else {
+            return self.wait_loop(bytes, is_closed);
+        };
+        let mut result = None;
+        hook.around_wait(&mut || result = Some(self.wait_loop(bytes, is_closed)));
+        match result {
+            Some(r) => r,
+            None => self.wait_loop(bytes, is_closed),
+        }
+    }
+
+    fn wait_loop(
+        &mut self,
+        bytes: u64,
+        is_closed: &(dyn Fn() -> bool + Sync),
+    ) -> Result<(), PushError> {
         let backoff = Backoff::new();
         loop {
             // Closed first, room second: a producer that waited through a shutdown must not
@@ -478,7 +543,7 @@ mod tests {
 
     #[test]
     fn drop_newest_counts_every_drop_when_slots_run_out() {
-        let (mut p, mut c) = new_lane(4, u64::MAX, LanePolicy::DropNewest);
+        let (mut p, mut c) = new_lane(4, u64::MAX, LanePolicy::DropNewest, None);
         let results: Vec<bool> = (0..10).map(|_| p.push(row(1), || false).is_ok()).collect();
         assert_eq!(results.iter().filter(|ok| **ok).count(), 4);
         let s = c.shared.snapshot();
@@ -491,7 +556,7 @@ mod tests {
 
     #[test]
     fn byte_budget_bounds_the_lane_but_admits_one_oversized_row() {
-        let (mut p, mut c) = new_lane(100, 1000, LanePolicy::DropNewest);
+        let (mut p, mut c) = new_lane(100, 1000, LanePolicy::DropNewest, None);
         assert!(
             p.push(row(100), || false).is_ok(),
             "1200 B row into an empty lane"
@@ -505,7 +570,7 @@ mod tests {
 
     #[test]
     fn block_waits_for_the_drain_and_loses_nothing() {
-        let (mut p, mut c) = new_lane(8, u64::MAX, LanePolicy::Block);
+        let (mut p, mut c) = new_lane(8, u64::MAX, LanePolicy::Block, None);
         let producer = std::thread::spawn(move || {
             for _ in 0..10_000 {
                 p.push(row(1), || false).unwrap();
@@ -524,7 +589,7 @@ mod tests {
 
     #[test]
     fn a_blocked_producer_gives_up_when_closed() {
-        let (mut p, _c) = new_lane(2, u64::MAX, LanePolicy::Block);
+        let (mut p, _c) = new_lane(2, u64::MAX, LanePolicy::Block, None);
         p.push(row(1), || false).unwrap();
         p.push(row(1), || false).unwrap();
         assert!(matches!(p.push(row(1), || true), Err(PushError::Closed)));

@@ -1,0 +1,175 @@
+//! Arguments as the official SDK accepts them, converted once: NumPy arrays of the right
+//! dtype are shared without copying (see [`crate::zero_copy`]); anything else goes through
+//! one NumPy conversion (in `spate/_convert.py`, with the SDK's rules and messages) into a
+//! fresh array that is then shared.
+
+use arrow_buffer::{ArrowNativeType, ScalarBuffer};
+use numpy::{Element, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyFloat, PyInt, PyString};
+use spate::archetype::{Colors, Coords, Values};
+
+use crate::zero_copy::share;
+
+/// The Python helpers of `spate._convert`, imported once.
+fn helper<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+    static MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+    MODULE
+        .get_or_try_init(py, || py.import("spate._convert").map(Bound::unbind))?
+        .bind(py)
+        .getattr(name)
+}
+
+/// A NumPy array of `T` already, shared as it is (C-contiguous, aligned, native order).
+fn shared_array<T: Element + ArrowNativeType>(obj: &Bound<'_, PyAny>) -> Option<ScalarBuffer<T>> {
+    obj.cast::<PyArrayDyn<T>>().ok().and_then(share)
+}
+
+/// A fresh array the helper made: shared (it is ours alone), or copied if NumPy handed back
+/// something unshareable (an empty array).
+fn take<T: Element + ArrowNativeType>(fresh: &Bound<'_, PyAny>) -> PyResult<ScalarBuffer<T>> {
+    let array = fresh.cast::<PyArrayDyn<T>>()?;
+    match share(array) {
+        Some(b) => Ok(b),
+        None => Ok(ScalarBuffer::from(array.to_vec()?)),
+    }
+}
+
+/// The SDK's rule for vectors of `N` floats: a flat array whose length is a multiple of
+/// `N`, or an array whose trailing dimensions hold `N` values (`(n, N)`, `(n, N, 1)`, …).
+fn vector_shape_ok<const N: usize>(shape: &[usize]) -> bool {
+    match shape {
+        [len] => len % N == 0,
+        [_, rest @ ..] => rest.iter().product::<usize>() == N,
+        [] => false,
+    }
+}
+
+/// `positions`-like arguments: `N` floats per instance.
+pub(crate) fn coords<const N: usize>(obj: &Bound<'_, PyAny>) -> PyResult<Coords<N>> {
+    if let Ok(array) = obj.cast::<PyArrayDyn<f32>>() {
+        if vector_shape_ok::<N>(array.shape()) {
+            if array.len() <= Coords::<N>::INLINE_FLOATS {
+                // A few floats: copied by value, no reference kept to the array.
+                if let Ok(values) = array.try_readonly() {
+                    if let Ok(slice) = values.as_slice() {
+                        return floats_to_coords(slice);
+                    }
+                }
+            } else if let Some(buffer) = share(array) {
+                return coords_of(buffer);
+            }
+        }
+    }
+    let fresh = helper(obj.py(), "vectors")?.call1((obj, N))?;
+    coords_of(take::<f32>(&fresh)?)
+}
+
+fn coords_of<const N: usize>(buffer: ScalarBuffer<f32>) -> PyResult<Coords<N>> {
+    Coords::try_from_buffer(buffer)
+        .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))
+}
+
+fn floats_to_coords<const N: usize>(v: &[f32]) -> PyResult<Coords<N>> {
+    Coords::try_from_floats(v).map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))
+}
+
+/// Float32 values (radii, …): a scalar splats, arrays are flattened.
+pub(crate) fn f32s(obj: &Bound<'_, PyAny>) -> PyResult<Values<f32>> {
+    if let Ok(f) = obj.cast::<PyFloat>() {
+        return Ok(Values::from(vec![f.value() as f32]));
+    }
+    if let Some(b) = shared_array::<f32>(obj) {
+        return Ok(Values::from(b));
+    }
+    let fresh = helper(obj.py(), "flat")?.call1((obj, "float32"))?;
+    Ok(Values::from(take::<f32>(&fresh)?))
+}
+
+/// Float64 values (scalars).
+pub(crate) fn f64s(obj: &Bound<'_, PyAny>) -> PyResult<Values<f64>> {
+    if let Ok(f) = obj.cast::<PyFloat>() {
+        return Ok(Values::from(vec![f.value()]));
+    }
+    if let Some(b) = shared_array::<f64>(obj) {
+        return Ok(Values::from(b));
+    }
+    let fresh = helper(obj.py(), "flat")?.call1((obj, "float64"))?;
+    Ok(Values::from(take::<f64>(&fresh)?))
+}
+
+/// Unsigned 16-bit ids (class ids, keypoint ids), wrapping as NumPy's cast does.
+pub(crate) fn u16s(obj: &Bound<'_, PyAny>) -> PyResult<Values<u16>> {
+    if let Some(b) = shared_array::<u16>(obj) {
+        return Ok(Values::from(b));
+    }
+    let fresh = helper(obj.py(), "flat")?.call1((obj, "uint16"))?;
+    Ok(Values::from(take::<u16>(&fresh)?))
+}
+
+/// Colors as the SDK takes them: packed `0xRRGGBBAA` integers, RGB(A) rows of `u8` (or of
+/// floats in 0..1), one color as a 3- or 4-sequence.
+pub(crate) fn colors(obj: &Bound<'_, PyAny>) -> PyResult<Colors> {
+    if let Ok(i) = obj.cast::<PyInt>() {
+        return Ok(Colors::from(vec![i.extract::<u32>()?]));
+    }
+    if let Some(b) = shared_array::<u32>(obj) {
+        return Ok(Colors::from(Values::from(b)));
+    }
+    if let Ok(rows) = obj.cast::<PyArrayDyn<u8>>() {
+        if let [_, channels @ (3 | 4)] = rows.shape() {
+            let channels = *channels;
+            if let Ok(values) = rows.try_readonly() {
+                if let Ok(bytes) = values.as_slice() {
+                    return Ok(Colors::from(pack(bytes, channels)));
+                }
+            }
+        }
+    }
+    let fresh = helper(obj.py(), "colors")?.call1((obj,))?;
+    Ok(Colors::from(Values::from(take::<u32>(&fresh)?)))
+}
+
+/// RGB or RGBA byte rows as `0xRRGGBBAA` (alpha 255 for RGB), in one pass.
+fn pack(bytes: &[u8], channels: usize) -> Vec<u32> {
+    bytes
+        .chunks_exact(channels)
+        .map(|c| {
+            let a = c.get(3).copied().unwrap_or(255);
+            u32::from_be_bytes([c[0], c[1], c[2], a])
+        })
+        .collect()
+}
+
+/// Labels: one string, or a sequence of things made strings.
+pub(crate) fn strings(obj: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+    if let Ok(s) = obj.cast::<PyString>() {
+        return Ok(vec![s.to_str()?.to_owned()]);
+    }
+    helper(obj.py(), "strings")?.call1((obj,))?.extract()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sdk_vector_shapes() {
+        assert!(vector_shape_ok::<3>(&[9]));
+        assert!(vector_shape_ok::<3>(&[4, 3]));
+        assert!(vector_shape_ok::<3>(&[4, 3, 1]));
+        assert!(vector_shape_ok::<3>(&[4, 1, 3]));
+        assert!(vector_shape_ok::<3>(&[0, 3]));
+        assert!(!vector_shape_ok::<3>(&[4, 2]));
+        assert!(!vector_shape_ok::<3>(&[7]));
+        assert!(!vector_shape_ok::<3>(&[2, 6]));
+        assert!(!vector_shape_ok::<3>(&[]));
+    }
+
+    #[test]
+    fn packs_rgb_with_opaque_alpha_and_rgba_as_given() {
+        assert_eq!(pack(&[255, 0, 0, 1, 2, 3], 3), [0xFF00_00FF, 0x0102_03FF]);
+        assert_eq!(pack(&[1, 2, 3, 4], 4), [0x0102_0304]);
+    }
+}
