@@ -8,6 +8,7 @@
 use pyo3::prelude::*;
 
 mod archetypes;
+mod columns;
 mod convert;
 mod errors;
 mod report;
@@ -43,6 +44,7 @@ fn _spate(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(stream::init, m)?)?;
     m.add_function(wrap_pyfunction!(stream::log, m)?)?;
     m.add_function(wrap_pyfunction!(stream::set_time, m)?)?;
+    m.add_function(wrap_pyfunction!(stream::send_columns, m)?)?;
     m.add_function(wrap_pyfunction!(stream::reset_time, m)?)?;
     m.add_function(wrap_pyfunction!(stream::set_sinks, m)?)?;
     m.add_function(wrap_pyfunction!(stream::flush, m)?)?;

@@ -20,9 +20,10 @@ use crate::{errors, report, sinks};
 
 /// One recording as the package holds it.
 pub(crate) struct Stream {
+    /// The engine's recording.
     pub(crate) rec: Recording,
     /// `default_enabled=False` (or `RERUN=off`): every call does nothing.
-    enabled: bool,
+    pub(crate) enabled: bool,
     /// Whether `set_sinks` was ever called (rows before it reach no sink: warned once).
     has_sinks: AtomicBool,
     warned_no_sinks: AtomicBool,
@@ -211,7 +212,7 @@ fn archetype<'a, 'py>(entity: &'a Bound<'py, PyAny>) -> PyResult<&'a Bound<'py, 
 }
 
 /// The entity path of `entity_path` (a `str`, or a list of parts joined by `/`).
-fn cached_path<'c>(
+pub(crate) fn cached_path<'c>(
     cache: &'c mut HashMap<String, EntityPath>,
     entity_path: &Bound<'_, PyAny>,
 ) -> PyResult<&'c EntityPath> {
@@ -254,7 +255,7 @@ fn deadline_after(timeout_sec: f64) -> PyResult<Instant> {
 }
 
 /// The recording a call acts on: `recording=`, else the thread's default, else the global.
-fn resolve(recording: Option<&Bound<'_, PyAny>>) -> PyResult<Arc<Stream>> {
+pub(crate) fn resolve(recording: Option<&Bound<'_, PyAny>>) -> PyResult<Arc<Stream>> {
     if let Some(r) = recording.filter(|r| !r.is_none()) {
         return r
             .cast::<RecordingStream>()
@@ -363,6 +364,19 @@ impl RecordingStream {
 
     fn reset_time(&self) {
         self.stream.rec.reset_time();
+    }
+
+    #[pyo3(signature = (entity_path, indexes, columns, *, strict=None))]
+    fn send_columns(
+        &self,
+        py: Python<'_>,
+        entity_path: &Bound<'_, PyAny>,
+        indexes: &Bound<'_, PyAny>,
+        columns: &Bound<'_, PyAny>,
+        strict: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let _ = strict;
+        crate::columns::send_columns(py, &self.stream, entity_path, indexes, columns)
     }
 
     #[pyo3(signature = (*sinks, default_blueprint=None))]
@@ -595,6 +609,21 @@ pub(crate) fn log(
 ) -> PyResult<()> {
     let _ = strict;
     resolve(recording)?.log(py, entity_path, entity, extra, r#static)
+}
+
+/// `spate.send_columns`: many rows of one entity at once, as one chunk.
+#[pyfunction]
+#[pyo3(signature = (entity_path, indexes, columns, *, recording=None, strict=None))]
+pub(crate) fn send_columns(
+    py: Python<'_>,
+    entity_path: &Bound<'_, PyAny>,
+    indexes: &Bound<'_, PyAny>,
+    columns: &Bound<'_, PyAny>,
+    recording: Option<&Bound<'_, PyAny>>,
+    strict: Option<&Bound<'_, PyAny>>,
+) -> PyResult<()> {
+    let _ = strict;
+    crate::columns::send_columns(py, &*resolve(recording)?, entity_path, indexes, columns)
 }
 
 /// `spate.set_time`.
