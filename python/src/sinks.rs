@@ -33,7 +33,7 @@ impl GrpcSink {
         let url = url.unwrap_or_else(|| DEFAULT_GRPC_URL.to_owned());
         GrpcUrl::parse(&url).map_err(|e| {
             pyo3::exceptions::PyValueError::new_err(format!(
-                "invalid gRPC URL {url:?}: {} (expected rerun+http://host:port/proxy)",
+                "invalid gRPC URL {url:?}: {}",
                 spate::ErrorChain(&e)
             ))
         })?;
