@@ -439,6 +439,25 @@ impl RecordingStream {
     }
 }
 
+impl Drop for RecordingStream {
+    /// The last handle of a recording shuts it down (the engine does so when its last
+    /// handle goes, waiting up to `spate::DROP_FLUSH_DEADLINE` for the sinks): here with the
+    /// GIL released, so other Python threads run meanwhile.
+    fn drop(&mut self) {
+        if Arc::strong_count(&self.stream) == 1 {
+            let rec = &self.stream.rec;
+            let report = Python::attach(|py| {
+                py.detach(|| rec.shutdown(Instant::now() + spate::DROP_FLUSH_DEADLINE))
+            });
+            if !report.is_complete() {
+                eprintln!(
+                    "spate: a recording let go without shutdown() did not deliver everything: {report}"
+                );
+            }
+        }
+    }
+}
+
 thread_local! {
     /// The thread defaults `__enter__` replaced, restored by `__exit__`.
     static ENTERED: RefCell<Vec<Option<Arc<Stream>>>> = const { RefCell::new(Vec::new()) };
