@@ -27,6 +27,8 @@ pub(crate) struct Stream {
     /// Whether `set_sinks` was ever called (rows before it reach no sink: warned once).
     has_sinks: AtomicBool,
     warned_no_sinks: AtomicBool,
+    /// `shutdown` ran (asked for, or at exit): dropping the last handle has nothing to do.
+    shut_down: AtomicBool,
 }
 
 /// Every recording made, for the exit hook (weak: a recording nobody holds is flushed by
@@ -75,6 +77,7 @@ impl Stream {
             enabled,
             has_sinks: AtomicBool::new(false),
             warned_no_sinks: AtomicBool::new(false),
+            shut_down: AtomicBool::new(false),
         });
         let mut live = LIVE.lock().unwrap_or_else(PoisonError::into_inner);
         live.retain(|w| w.strong_count() > 0);
@@ -182,6 +185,7 @@ impl Stream {
     fn shutdown<'py>(&self, py: Python<'py>, timeout_sec: f64) -> PyResult<Bound<'py, PyDict>> {
         let deadline = deadline_after(timeout_sec)?;
         let rec = &self.rec;
+        self.shut_down.store(true, Ordering::Relaxed);
         let report = py.detach(|| rec.shutdown(deadline));
         report::shutdown(py, &report)
     }
@@ -444,7 +448,7 @@ impl Drop for RecordingStream {
     /// handle goes, waiting up to `spate::DROP_FLUSH_DEADLINE` for the sinks): here with the
     /// GIL released, so other Python threads run meanwhile.
     fn drop(&mut self) {
-        if Arc::strong_count(&self.stream) == 1 {
+        if Arc::strong_count(&self.stream) == 1 && !self.stream.shut_down.load(Ordering::Relaxed) {
             let rec = &self.stream.rec;
             let report = Python::attach(|py| {
                 py.detach(|| rec.shutdown(Instant::now() + spate::DROP_FLUSH_DEADLINE))
@@ -770,7 +774,10 @@ pub(crate) fn _shutdown_all<'py>(
         std::thread::scope(|s| {
             let handles: Vec<_> = live
                 .iter()
-                .map(|stream| s.spawn(move || (stream.enabled, stream.rec.shutdown(deadline))))
+                .map(|stream| {
+                    stream.shut_down.store(true, Ordering::Relaxed);
+                    s.spawn(move || (stream.enabled, stream.rec.shutdown(deadline)))
+                })
                 .collect();
             handles
                 .into_iter()
