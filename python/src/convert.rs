@@ -53,10 +53,8 @@ pub(crate) fn coords<const N: usize>(obj: &Bound<'_, PyAny>) -> PyResult<Coords<
     {
         if array.len() <= Coords::<N>::INLINE_FLOATS {
             // A few floats: copied by value, no reference kept to the array.
-            if let Ok(values) = array.try_readonly()
-                && let Ok(slice) = values.as_slice()
-            {
-                return floats_to_coords(slice);
+            if let Ok(values) = array.to_vec() {
+                return floats_to_coords(&values);
             }
         } else if let Some(buffer) = share(array) {
             return coords_of(buffer);
@@ -120,10 +118,9 @@ pub(crate) fn colors(obj: &Bound<'_, PyAny>) -> PyResult<Colors> {
     }
     if let Ok(rows) = obj.cast::<PyArrayDyn<u8>>()
         && let [_, channels @ (3 | 4)] = *rows.shape()
-        && let Ok(values) = rows.try_readonly()
-        && let Ok(bytes) = values.as_slice()
+        && let Ok(bytes) = rows.to_vec()
     {
-        return Ok(Colors::from(pack(bytes, channels)));
+        return Ok(Colors::from(pack(&bytes, channels)));
     }
     let fresh = helper(obj.py(), "colors")?.call1((obj,))?;
     Ok(Colors::from(Values::from(take::<u32>(&fresh)?)))
