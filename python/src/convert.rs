@@ -53,7 +53,10 @@ pub(crate) fn coords<const N: usize>(obj: &Bound<'_, PyAny>) -> PyResult<Coords<
     {
         if array.len() <= Coords::<N>::INLINE_FLOATS {
             // A few floats: copied by value, no reference kept to the array.
-            if let Ok(values) = array.to_vec() {
+            // (`to_vec` also takes Fortran order, as it lies in memory: C order only.)
+            if array.is_c_contiguous()
+                && let Ok(values) = array.to_vec()
+            {
                 return floats_to_coords(&values);
             }
         } else if let Some(buffer) = share(array) {
@@ -118,6 +121,7 @@ pub(crate) fn colors(obj: &Bound<'_, PyAny>) -> PyResult<Colors> {
     }
     if let Ok(rows) = obj.cast::<PyArrayDyn<u8>>()
         && let [_, channels @ (3 | 4)] = *rows.shape()
+        && rows.is_c_contiguous()
         && let Ok(bytes) = rows.to_vec()
     {
         return Ok(Colors::from(pack(&bytes, channels)));
