@@ -48,18 +48,18 @@ fn vector_shape_ok<const N: usize>(shape: &[usize]) -> bool {
 
 /// `positions`-like arguments: `N` floats per instance.
 pub(crate) fn coords<const N: usize>(obj: &Bound<'_, PyAny>) -> PyResult<Coords<N>> {
-    if let Ok(array) = obj.cast::<PyArrayDyn<f32>>() {
-        if vector_shape_ok::<N>(array.shape()) {
-            if array.len() <= Coords::<N>::INLINE_FLOATS {
-                // A few floats: copied by value, no reference kept to the array.
-                if let Ok(values) = array.try_readonly() {
-                    if let Ok(slice) = values.as_slice() {
-                        return floats_to_coords(slice);
-                    }
-                }
-            } else if let Some(buffer) = share(array) {
-                return coords_of(buffer);
+    if let Ok(array) = obj.cast::<PyArrayDyn<f32>>()
+        && vector_shape_ok::<N>(array.shape())
+    {
+        if array.len() <= Coords::<N>::INLINE_FLOATS {
+            // A few floats: copied by value, no reference kept to the array.
+            if let Ok(values) = array.try_readonly()
+                && let Ok(slice) = values.as_slice()
+            {
+                return floats_to_coords(slice);
             }
+        } else if let Some(buffer) = share(array) {
+            return coords_of(buffer);
         }
     }
     let fresh = helper(obj.py(), "vectors")?.call1((obj, N))?;
@@ -146,12 +146,11 @@ pub(crate) fn call_helper<'py>(
 /// `N` floats per instance, as a flat buffer (for columns): zero copy for a C-contiguous
 /// float32 array of the SDK's shapes.
 pub(crate) fn vector_buffer<const N: usize>(obj: &Bound<'_, PyAny>) -> PyResult<ScalarBuffer<f32>> {
-    if let Ok(array) = obj.cast::<PyArrayDyn<f32>>() {
-        if vector_shape_ok::<N>(array.shape()) {
-            if let Some(buffer) = share(array) {
-                return Ok(buffer);
-            }
-        }
+    if let Ok(array) = obj.cast::<PyArrayDyn<f32>>()
+        && vector_shape_ok::<N>(array.shape())
+        && let Some(buffer) = share(array)
+    {
+        return Ok(buffer);
     }
     let fresh = helper(obj.py(), "vectors")?.call1((obj, N))?;
     take::<f32>(&fresh)
@@ -171,15 +170,12 @@ pub(crate) fn color_buffer(obj: &Bound<'_, PyAny>) -> PyResult<ScalarBuffer<u32>
     if let Some(b) = shared_array::<u32>(obj) {
         return Ok(b);
     }
-    if let Ok(rows) = obj.cast::<PyArrayDyn<u8>>() {
-        if let [_, channels @ (3 | 4)] = rows.shape() {
-            let channels = *channels;
-            if let Ok(values) = rows.try_readonly() {
-                if let Ok(bytes) = values.as_slice() {
-                    return Ok(ScalarBuffer::from(pack(bytes, channels)));
-                }
-            }
-        }
+    if let Ok(rows) = obj.cast::<PyArrayDyn<u8>>()
+        && let [_, channels @ (3 | 4)] = rows.shape()
+        && let Ok(values) = rows.try_readonly()
+        && let Ok(bytes) = values.as_slice()
+    {
+        return Ok(ScalarBuffer::from(pack(bytes, *channels)));
     }
     let fresh = helper(obj.py(), "colors")?.call1((obj,))?;
     take::<u32>(&fresh)

@@ -410,7 +410,7 @@ impl<const N: usize> Coords<N> {
 }
 
 fn whole_vectors<const N: usize>(floats: usize) -> Result<(), ArchetypeError> {
-    if floats % N == 0 {
+    if floats.is_multiple_of(N) {
         return Ok(());
     }
     Err(ArchetypeError::Invalid {

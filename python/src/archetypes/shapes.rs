@@ -72,7 +72,6 @@ pub struct Arrows3D;
 impl Arrows3D {
     #[new]
     #[pyo3(signature = (*, vectors, origins=None, radii=None, colors=None, labels=None, show_labels=None, class_ids=None))]
-    #[expect(clippy::too_many_arguments, reason = "the official SDK's signature")]
     fn new(
         vectors: &Bound<'_, PyAny>,
         origins: Option<&Bound<'_, PyAny>>,
