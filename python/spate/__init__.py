@@ -20,13 +20,40 @@ import atexit as _atexit
 import os as _os
 import sys as _sys
 
-from . import _spate
+from . import _spate, components
+from ._datatypes import (
+    Angle,
+    ChannelDatatype,
+    ColorModel,
+    PixelFormat,
+    Quaternion,
+    RotationAxisAngle,
+    TransformRelation,
+    ViewCoordinates,
+)
+from ._datatypes import MediaType, TextLogLevel
 from ._errors import DataLost, FlushTimeout, NoRecording, RecordingClosed
 from ._spate import (
+    AnyValues,
     Archetype,
+    Arrows3D,
+    Boxes3D,
+    ComponentColumn,
+    ComponentColumnList,
+    DepthImage,
+    DynamicArchetype,
+    EncodedImage,
     FileSink,
     GrpcSink,
+    Image,
+    LineStrips3D,
+    Pinhole,
+    Points2D,
     Points3D,
+    Scalars,
+    TextLog,
+    TimeColumn,
+    Transform3D,
     RecordingStream,
     disconnect,
     flush,
@@ -99,7 +126,34 @@ def _at_exit() -> None:
 
 
 __all__ = [
+    "Angle",
+    "AnyValues",
     "Archetype",
+    "Arrows3D",
+    "Boxes3D",
+    "ChannelDatatype",
+    "ColorModel",
+    "ComponentColumn",
+    "ComponentColumnList",
+    "DepthImage",
+    "DynamicArchetype",
+    "EncodedImage",
+    "Image",
+    "LineStrips3D",
+    "MediaType",
+    "Pinhole",
+    "PixelFormat",
+    "Points2D",
+    "Quaternion",
+    "RotationAxisAngle",
+    "Scalars",
+    "TextLog",
+    "TextLogLevel",
+    "TimeColumn",
+    "Transform3D",
+    "TransformRelation",
+    "ViewCoordinates",
+    "components",
     "DataLost",
     "FileSink",
     "FlushTimeout",

@@ -1,20 +1,475 @@
 //! `send_columns`, `TimeColumn` and the archetypes' `columns(...)`: many rows of one entity
 //! as one chunk.
+//!
+//! An archetype's `columns(...)` converts each argument given into one Arrow array of all
+//! its instances (with the same conversions as the constructor) and returns a
+//! [`ComponentColumnList`] of unit-length rows; `.partition(lengths)` cuts the same
+//! instances into rows of other lengths, without copying them.
 
-use pyo3::exceptions::PyNotImplementedError;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_array::{
+    Array, ArrayRef, BooleanArray, DurationNanosecondArray, FixedSizeListArray, Float32Array,
+    Float64Array, Int64Array, ListArray, StringArray, StructArray, TimestampNanosecondArray,
+    UInt8Array, UInt16Array, UInt32Array,
+};
+use arrow_buffer::{OffsetBuffer, ScalarBuffer};
+use arrow_schema::{DataType, Field, Fields};
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::PyList;
+use spate::chunk::ComponentDescriptor;
+use spate::{TimeColumn as EngineTimeColumn, Timeline, TimelineKind};
 
+use crate::archetypes::{given, none_or};
 use crate::stream::Stream;
+use crate::{convert, errors};
 
 /// Logs the columns as one chunk on `stream`.
 pub(crate) fn send_columns(
-    _py: Python<'_>,
-    _stream: &Stream,
-    _entity_path: &Bound<'_, PyAny>,
-    _indexes: &Bound<'_, PyAny>,
-    _columns: &Bound<'_, PyAny>,
+    py: Python<'_>,
+    stream: &Stream,
+    entity_path: &Bound<'_, PyAny>,
+    indexes: &Bound<'_, PyAny>,
+    columns: &Bound<'_, PyAny>,
 ) -> PyResult<()> {
-    Err(PyNotImplementedError::new_err(
-        "spate: send_columns is not built yet",
-    ))
+    let mut times = Vec::new();
+    for index in indexes.try_iter()? {
+        let index = index?;
+        let Ok(column) = index.cast::<TimeColumn>() else {
+            return Err(PyTypeError::new_err(format!(
+                "send_columns: indexes must be spate.TimeColumn objects, got {}",
+                index.get_type().name()?
+            )));
+        };
+        times.push(column.get().column.clone());
+    }
+    let mut components = Vec::new();
+    for column in columns.try_iter()? {
+        let column = column?;
+        let Ok(column) = column.cast::<ComponentColumn>() else {
+            return Err(PyTypeError::new_err(format!(
+                "send_columns: columns must be component columns (from an archetype's columns(...)), got {}",
+                column.get_type().name()?
+            )));
+        };
+        components.push(column.get().column.clone());
+    }
+    if !stream.enabled {
+        return Ok(());
+    }
+    let mut cache = HashMap::new();
+    let path = crate::stream::cached_path(&mut cache, entity_path)?;
+    stream
+        .rec
+        .send_columns(path, times, components)
+        .map_err(|e| errors::recording(py, e))
+}
+
+/// One index column for `send_columns`: a timeline and one time per row.
+#[pyclass(frozen, module = "spate")]
+pub struct TimeColumn {
+    column: EngineTimeColumn,
+}
+
+#[pymethods]
+impl TimeColumn {
+    #[new]
+    #[pyo3(signature = (timeline, *, sequence=None, duration=None, timestamp=None))]
+    fn new(
+        py: Python<'_>,
+        timeline: &str,
+        sequence: Option<&Bound<'_, PyAny>>,
+        duration: Option<&Bound<'_, PyAny>>,
+        timestamp: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let (kind, values): (String, Bound<'_, PyAny>) = convert::call_helper(
+            py,
+            "time_column",
+            (
+                timeline,
+                none_or(py, sequence),
+                none_or(py, duration),
+                none_or(py, timestamp),
+            ),
+        )?
+        .extract()?;
+        let values = convert::buffer_of::<i64>(&values)?;
+        let (kind, times): (TimelineKind, ArrayRef) = match kind.as_str() {
+            "sequence" => (
+                TimelineKind::Sequence,
+                Arc::new(Int64Array::new(values, None)),
+            ),
+            "duration" => (
+                TimelineKind::Duration,
+                Arc::new(DurationNanosecondArray::new(values, None)),
+            ),
+            _ => (
+                TimelineKind::Timestamp,
+                Arc::new(TimestampNanosecondArray::new(values, None)),
+            ),
+        };
+        let timeline = Timeline::new(timeline, kind).map_err(errors::value)?;
+        let column = EngineTimeColumn::from_array(timeline, times).map_err(errors::value)?;
+        Ok(Self { column })
+    }
+
+    /// The timeline's name.
+    fn timeline_name(&self) -> String {
+        self.column.timeline().name().to_owned()
+    }
+
+    fn __len__(&self) -> usize {
+        self.column.array().len()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "TimeColumn({:?}, {} times)",
+            self.column.timeline().name(),
+            self.column.array().len()
+        )
+    }
+}
+
+/// One component's values for `send_columns`, cut into rows.
+#[pyclass(frozen, module = "spate")]
+pub struct ComponentColumn {
+    /// All instances, before cutting.
+    values: ArrayRef,
+    column: spate::ComponentColumn,
+}
+
+impl ComponentColumn {
+    fn cut(
+        descriptor: ComponentDescriptor,
+        values: ArrayRef,
+        lengths: impl IntoIterator<Item = usize>,
+    ) -> PyResult<Self> {
+        let column = spate::ComponentColumn::from_lengths(descriptor, values.clone(), lengths)
+            .map_err(errors::value)?;
+        Ok(Self { values, column })
+    }
+
+    fn repartition(&self, lengths: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let lengths: Vec<usize> =
+            convert::call_helper(lengths.py(), "lengths", (lengths,))?.extract()?;
+        Self::cut(
+            self.column.descriptor().clone(),
+            self.values.clone(),
+            lengths,
+        )
+    }
+}
+
+#[pymethods]
+impl ComponentColumn {
+    /// The same instances cut into rows of `lengths` (which must add up to their number).
+    fn partition(&self, lengths: &Bound<'_, PyAny>) -> PyResult<Self> {
+        self.repartition(lengths)
+    }
+
+    /// The component's name, e.g. `Points3D:positions`.
+    #[getter]
+    fn component(&self) -> String {
+        self.column.descriptor().component.to_string()
+    }
+
+    /// Number of rows.
+    fn __len__(&self) -> usize {
+        self.column.list().len()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "ComponentColumn({:?}, {} rows)",
+            self.column.descriptor().component,
+            self.column.list().len()
+        )
+    }
+}
+
+/// The columns an archetype's `columns(...)` returns: iterate it (or splat it into a list)
+/// and give it to `send_columns`; `.partition(lengths)` re-cuts every column.
+#[pyclass(frozen, sequence, module = "spate")]
+pub struct ComponentColumnList {
+    columns: Vec<Py<ComponentColumn>>,
+}
+
+#[pymethods]
+impl ComponentColumnList {
+    /// Every column cut into rows of `lengths`.
+    fn partition(&self, py: Python<'_>, lengths: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let columns = self
+            .columns
+            .iter()
+            .map(|c| Py::new(py, c.get().repartition(lengths)?))
+            .collect::<PyResult<_>>()?;
+        Ok(Self { columns })
+    }
+
+    fn __len__(&self) -> usize {
+        self.columns.len()
+    }
+
+    fn __getitem__(&self, py: Python<'_>, index: isize) -> PyResult<Py<ComponentColumn>> {
+        let len = self.columns.len() as isize;
+        let i = if index < 0 { index + len } else { index };
+        usize::try_from(i)
+            .ok()
+            .and_then(|i| self.columns.get(i))
+            .map(|c| c.clone_ref(py))
+            .ok_or_else(|| pyo3::exceptions::PyIndexError::new_err("column index out of range"))
+    }
+
+    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let list = PyList::new(py, self.columns.iter().map(|c| c.clone_ref(py)))?;
+        Ok(list.try_iter()?.into_any())
+    }
+}
+
+/// The columns of one archetype, added argument by argument.
+pub(crate) struct Columns {
+    archetype: &'static str,
+    values: Vec<(ComponentDescriptor, ArrayRef)>,
+}
+
+impl Columns {
+    pub(crate) fn of(archetype: &'static str) -> Self {
+        Self {
+            archetype,
+            values: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, field: &str, component_type: &str, values: ArrayRef) {
+        let descriptor = ComponentDescriptor {
+            archetype: Some(Cow::Owned(format!("rerun.archetypes.{}", self.archetype))),
+            component: Cow::Owned(format!("{}:{field}", self.archetype)),
+            component_type: Some(Cow::Owned(format!("rerun.components.{component_type}"))),
+        };
+        self.values.push((descriptor, values));
+    }
+
+    /// `N` floats per instance (`FixedSizeList<Float32 not null>[N]`).
+    pub(crate) fn vectors<const N: usize>(
+        mut self,
+        field: &str,
+        ty: &str,
+        arg: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        if let Some(a) = given(arg) {
+            let floats = convert::vector_buffer::<N>(a)?;
+            self.push(field, ty, Arc::new(fixed_floats(N, floats)));
+        }
+        Ok(self)
+    }
+
+    /// Float32 values.
+    pub(crate) fn f32s(
+        mut self,
+        field: &str,
+        ty: &str,
+        arg: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        if let Some(a) = given(arg) {
+            let values = convert::f32_buffer(a)?;
+            self.push(field, ty, Arc::new(Float32Array::new(values, None)));
+        }
+        Ok(self)
+    }
+
+    /// Float64 values.
+    pub(crate) fn f64s(
+        mut self,
+        field: &str,
+        ty: &str,
+        arg: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        if let Some(a) = given(arg) {
+            let values = convert::f64_buffer(a)?;
+            self.push(field, ty, Arc::new(Float64Array::new(values, None)));
+        }
+        Ok(self)
+    }
+
+    /// Class or keypoint ids.
+    pub(crate) fn u16s(
+        mut self,
+        field: &str,
+        ty: &str,
+        arg: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        if let Some(a) = given(arg) {
+            let values = convert::u16_buffer(a)?;
+            self.push(field, ty, Arc::new(UInt16Array::new(values, None)));
+        }
+        Ok(self)
+    }
+
+    /// Colors, packed `0xRRGGBBAA`.
+    pub(crate) fn colors(mut self, field: &str, arg: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        if let Some(a) = given(arg) {
+            let values = convert::color_buffer(a)?;
+            self.push(field, "Color", Arc::new(UInt32Array::new(values, None)));
+        }
+        Ok(self)
+    }
+
+    /// Texts (labels, frame names, levels).
+    pub(crate) fn texts(
+        mut self,
+        field: &str,
+        ty: &str,
+        arg: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        if let Some(a) = given(arg) {
+            let texts = convert::strings(a)?;
+            self.push(field, ty, Arc::new(StringArray::from(texts)));
+        }
+        Ok(self)
+    }
+
+    /// Booleans (`show_labels`).
+    pub(crate) fn bools(
+        mut self,
+        field: &str,
+        ty: &str,
+        arg: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        if let Some(a) = given(arg) {
+            let flat = convert::call_helper(a.py(), "flat", (a, "bool"))?;
+            let values: Vec<bool> = flat.call_method0("tolist")?.extract()?;
+            self.push(field, ty, Arc::new(BooleanArray::from(values)));
+        }
+        Ok(self)
+    }
+
+    /// Enum values (`u8`) of `kind` (`"TransformRelation"`, …).
+    pub(crate) fn enums(
+        mut self,
+        field: &str,
+        ty: &str,
+        kind: &str,
+        arg: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        if let Some(a) = given(arg) {
+            let values = convert::call_helper(a.py(), "enum_values", (kind, a))?;
+            let values = convert::buffer_of::<u8>(&values)?;
+            self.push(field, ty, Arc::new(UInt8Array::new(values, None)));
+        }
+        Ok(self)
+    }
+
+    /// 3×3 matrices given row-major (`(n, 3, 3)` or one), stored column-major.
+    pub(crate) fn matrices(
+        mut self,
+        field: &str,
+        ty: &str,
+        arg: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        if let Some(a) = given(arg) {
+            let rows = convert::vector_buffer::<9>(a)?;
+            let columns: Vec<f32> = rows
+                .chunks_exact(9)
+                .flat_map(|m| (0..9).map(move |k| m[(k % 3) * 3 + k / 3]))
+                .collect();
+            self.push(
+                field,
+                ty,
+                Arc::new(fixed_floats(9, ScalarBuffer::from(columns))),
+            );
+        }
+        Ok(self)
+    }
+
+    /// Rotations about an axis (`RotationAxisAngle`s).
+    pub(crate) fn axis_angles(
+        mut self,
+        field: &str,
+        arg: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        if let Some(a) = given(arg) {
+            let rotations = crate::archetypes::axis_angles_of(a)?;
+            let axes = fixed_floats(
+                3,
+                rotations
+                    .iter()
+                    .flat_map(|r| r.axis)
+                    .collect::<Vec<_>>()
+                    .into(),
+            );
+            let angles = Float32Array::from_iter_values(rotations.iter().map(|r| r.angle));
+            let fields = Fields::from(vec![
+                Field::new("axis", axes.data_type().clone(), false),
+                Field::new("angle", DataType::Float32, false),
+            ]);
+            let array = StructArray::new(fields, vec![Arc::new(axes), Arc::new(angles)], None);
+            self.push(field, "RotationAxisAngle", Arc::new(array));
+        }
+        Ok(self)
+    }
+
+    /// Blobs (encoded images): a sequence of bytes-likes, one per instance.
+    pub(crate) fn blobs(
+        mut self,
+        field: &str,
+        ty: &str,
+        arg: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        if let Some(a) = given(arg) {
+            let (data, lengths): (Bound<'_, PyAny>, Vec<usize>) =
+                convert::call_helper(a.py(), "blobs", (a,))?.extract()?;
+            let data = convert::buffer_of::<u8>(&data)?;
+            let mut offsets = vec![0i32];
+            for len in lengths {
+                let last = *offsets.last().unwrap_or(&0);
+                let next = i32::try_from(len)
+                    .ok()
+                    .and_then(|l| last.checked_add(l))
+                    .ok_or_else(|| PyValueError::new_err("blobs too large for one column"))?;
+                offsets.push(next);
+            }
+            let item = Arc::new(Field::new_list_field(DataType::UInt8, false));
+            let list = ListArray::try_new(
+                item,
+                OffsetBuffer::new(ScalarBuffer::from(offsets)),
+                Arc::new(UInt8Array::new(data, None)),
+                None,
+            )
+            .map_err(errors::value)?;
+            self.push(field, ty, Arc::new(list));
+        }
+        Ok(self)
+    }
+
+    /// The columns, one instance per row.
+    pub(crate) fn finish(self, py: Python<'_>) -> PyResult<ComponentColumnList> {
+        let columns = self
+            .values
+            .into_iter()
+            .map(|(descriptor, values)| {
+                let rows = values.len();
+                Py::new(
+                    py,
+                    ComponentColumn::cut(descriptor, values, std::iter::repeat_n(1, rows))?,
+                )
+            })
+            .collect::<PyResult<_>>()?;
+        Ok(ComponentColumnList { columns })
+    }
+}
+
+/// `FixedSizeList<Float32 not null>[n]` over `floats` (a multiple of `n` of them).
+fn fixed_floats(n: usize, floats: ScalarBuffer<f32>) -> FixedSizeListArray {
+    let item = Arc::new(Field::new_list_field(DataType::Float32, false));
+    // n ≤ 9 here.
+    FixedSizeListArray::new(
+        item,
+        n as i32,
+        Arc::new(Float32Array::new(floats, None)),
+        None,
+    )
 }

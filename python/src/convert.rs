@@ -78,56 +78,120 @@ fn floats_to_coords<const N: usize>(v: &[f32]) -> PyResult<Coords<N>> {
 
 /// Float32 values (radii, …): a scalar splats, arrays are flattened.
 pub(crate) fn f32s(obj: &Bound<'_, PyAny>) -> PyResult<Values<f32>> {
+    f32_buffer(obj).map(Values::from)
+}
+
+/// [`f32s`] as the buffer itself (for columns).
+pub(crate) fn f32_buffer(obj: &Bound<'_, PyAny>) -> PyResult<ScalarBuffer<f32>> {
     if let Ok(f) = obj.cast::<PyFloat>() {
-        return Ok(Values::from(vec![f.value() as f32]));
+        return Ok(ScalarBuffer::from(vec![f.value() as f32]));
     }
     if let Some(b) = shared_array::<f32>(obj) {
-        return Ok(Values::from(b));
+        return Ok(b);
     }
     let fresh = helper(obj.py(), "flat")?.call1((obj, "float32"))?;
-    Ok(Values::from(take::<f32>(&fresh)?))
+    take::<f32>(&fresh)
 }
 
 /// Float64 values (scalars).
-#[allow(dead_code, reason = "for the archetypes of float64 values (Scalars)")]
 pub(crate) fn f64s(obj: &Bound<'_, PyAny>) -> PyResult<Values<f64>> {
+    f64_buffer(obj).map(Values::from)
+}
+
+/// [`f64s`] as the buffer itself (for columns).
+pub(crate) fn f64_buffer(obj: &Bound<'_, PyAny>) -> PyResult<ScalarBuffer<f64>> {
     if let Ok(f) = obj.cast::<PyFloat>() {
-        return Ok(Values::from(vec![f.value()]));
+        return Ok(ScalarBuffer::from(vec![f.value()]));
     }
     if let Some(b) = shared_array::<f64>(obj) {
-        return Ok(Values::from(b));
+        return Ok(b);
     }
     let fresh = helper(obj.py(), "flat")?.call1((obj, "float64"))?;
-    Ok(Values::from(take::<f64>(&fresh)?))
+    take::<f64>(&fresh)
 }
 
 /// Unsigned 16-bit ids (class ids, keypoint ids), wrapping as NumPy's cast does.
 pub(crate) fn u16s(obj: &Bound<'_, PyAny>) -> PyResult<Values<u16>> {
+    u16_buffer(obj).map(Values::from)
+}
+
+/// [`u16s`] as the buffer itself (for columns).
+pub(crate) fn u16_buffer(obj: &Bound<'_, PyAny>) -> PyResult<ScalarBuffer<u16>> {
     if let Some(b) = shared_array::<u16>(obj) {
-        return Ok(Values::from(b));
+        return Ok(b);
     }
     let fresh = helper(obj.py(), "flat")?.call1((obj, "uint16"))?;
-    Ok(Values::from(take::<u16>(&fresh)?))
+    take::<u16>(&fresh)
+}
+
+/// Any array a helper of `spate._convert` made (or the caller gave) as a buffer of `T`: shared
+/// when it is a NumPy array of `T`, else copied.
+pub(crate) fn buffer_of<T: Element + ArrowNativeType>(
+    obj: &Bound<'_, PyAny>,
+) -> PyResult<ScalarBuffer<T>> {
+    if let Some(b) = shared_array::<T>(obj) {
+        return Ok(b);
+    }
+    take::<T>(obj)
+}
+
+/// Calls the helper `name` of `spate._convert` with `args`.
+pub(crate) fn call_helper<'py>(
+    py: Python<'py>,
+    name: &str,
+    args: impl pyo3::call::PyCallArgs<'py>,
+) -> PyResult<Bound<'py, PyAny>> {
+    helper(py, name)?.call1(args)
+}
+
+/// `N` floats per instance, as a flat buffer (for columns): zero copy for a C-contiguous
+/// float32 array of the SDK's shapes.
+pub(crate) fn vector_buffer<const N: usize>(obj: &Bound<'_, PyAny>) -> PyResult<ScalarBuffer<f32>> {
+    if let Ok(array) = obj.cast::<PyArrayDyn<f32>>()
+        && vector_shape_ok::<N>(array.shape())
+        && let Some(buffer) = share(array)
+    {
+        return Ok(buffer);
+    }
+    let fresh = helper(obj.py(), "vectors")?.call1((obj, N))?;
+    take::<f32>(&fresh)
 }
 
 /// Colors as the SDK takes them: packed `0xRRGGBBAA` integers, RGB(A) rows of `u8` (or of
 /// floats in 0..1), one color as a 3- or 4-sequence.
 pub(crate) fn colors(obj: &Bound<'_, PyAny>) -> PyResult<Colors> {
+    color_buffer(obj).map(|b| Colors::from(Values::from(b)))
+}
+
+/// [`colors`] as the buffer of packed `0xRRGGBBAA` values (for columns).
+pub(crate) fn color_buffer(obj: &Bound<'_, PyAny>) -> PyResult<ScalarBuffer<u32>> {
     if let Ok(i) = obj.cast::<PyInt>() {
-        return Ok(Colors::from(vec![i.extract::<u32>()?]));
+        return Ok(ScalarBuffer::from(vec![i.extract::<u32>()?]));
     }
     if let Some(b) = shared_array::<u32>(obj) {
-        return Ok(Colors::from(Values::from(b)));
+        return Ok(b);
     }
     if let Ok(rows) = obj.cast::<PyArrayDyn<u8>>()
         && let [_, channels @ (3 | 4)] = *rows.shape()
         && rows.is_c_contiguous()
         && let Ok(bytes) = rows.to_vec()
     {
-        return Ok(Colors::from(pack(&bytes, channels)));
+        return Ok(ScalarBuffer::from(pack(&bytes, channels)));
     }
     let fresh = helper(obj.py(), "colors")?.call1((obj,))?;
-    Ok(Colors::from(Values::from(take::<u32>(&fresh)?)))
+    take::<u32>(&fresh)
+}
+
+/// Exactly one color (a `TextLog`'s, a `Pinhole`'s frustum).
+pub(crate) fn one_color(obj: &Bound<'_, PyAny>) -> PyResult<u32> {
+    let b = color_buffer(obj)?;
+    match b.as_ref() {
+        [c] => Ok(*c),
+        other => Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "expected one color, got {}",
+            other.len()
+        ))),
+    }
 }
 
 /// RGB or RGBA byte rows as `0xRRGGBBAA` (alpha 255 for RGB), in one pass.

@@ -183,6 +183,60 @@ impl ComponentColumn {
         Self { descriptor, list }
     }
 
+    /// A column cut from one array of instances: row `i` holds the next `lengths[i]`
+    /// instances of `values`, as the official SDK's `ComponentColumn.partition(lengths)`
+    /// does. The instances are not copied (only the offsets are new). Fails unless the
+    /// lengths add up to `values.len()` and fit 32-bit offsets.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use arrow_array::{Array, Float64Array};
+    /// use spate::{ComponentColumn, ComponentDescriptor};
+    ///
+    /// let values = Arc::new(Float64Array::from(vec![1.0, 2.0, 3.0, 4.0, 5.0]));
+    /// let column = ComponentColumn::from_lengths(ComponentDescriptor::named("x"), values.clone(), [2, 0, 3])?;
+    /// assert_eq!(column.list().len(), 3); // three rows
+    /// assert_eq!(column.list().value(2).len(), 3);
+    /// assert!(ComponentColumn::from_lengths(ComponentDescriptor::named("x"), values, [2, 2]).is_err());
+    /// # Ok::<(), spate::ChunkError>(())
+    /// ```
+    pub fn from_lengths(
+        descriptor: ComponentDescriptor,
+        values: ArrayRef,
+        lengths: impl IntoIterator<Item = usize>,
+    ) -> Result<Self, ChunkError> {
+        let mut offsets = vec![0i32];
+        let mut end = 0usize;
+        for len in lengths {
+            end = end.saturating_add(len);
+            let offset = i32::try_from(end).map_err(|_| {
+                ChunkError::Archetype(ArchetypeError::TooLarge {
+                    component: "send_columns",
+                    found: end,
+                })
+            })?;
+            offsets.push(offset);
+        }
+        if end != values.len() {
+            return Err(ChunkError::Archetype(ArchetypeError::Invalid {
+                component: "send_columns",
+                reason: format!(
+                    "the lengths add up to {end}, but {} has {} instances",
+                    descriptor.component,
+                    values.len()
+                ),
+            }));
+        }
+        let field = Arc::new(Field::new_list_field(values.data_type().clone(), true));
+        let list = ListArray::try_new(
+            field,
+            OffsetBuffer::new(ScalarBuffer::from(offsets)),
+            values,
+            None,
+        )?;
+        Ok(Self::new(descriptor, list))
+    }
+
     /// The descriptor.
     pub fn descriptor(&self) -> &ComponentDescriptor {
         &self.descriptor

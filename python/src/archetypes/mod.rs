@@ -7,9 +7,14 @@ use pyo3::exceptions::PyNotImplementedError;
 use pyo3::prelude::*;
 use spate::AsComponents;
 
+mod images;
 mod points3d;
+mod shapes;
+mod transforms;
+mod values;
 
 pub(crate) use points3d::Points3D;
+pub(crate) use shapes::axis_angles_of;
 
 /// What `log` takes: the components of one row, built by an archetype's constructor.
 #[pyclass(subclass, frozen, module = "spate")]
@@ -51,9 +56,55 @@ pub(crate) fn unsupported(
     }
 }
 
+/// An optional argument that was given (not `None`).
+pub(crate) fn given<'a, 'py>(arg: Option<&'a Bound<'py, PyAny>>) -> Option<&'a Bound<'py, PyAny>> {
+    arg.filter(|a| !a.is_none())
+}
+
+/// An optional argument as a Python object (`None` when not given), to pass on to a helper.
+pub(crate) fn none_or<'py>(py: Python<'py>, arg: Option<&Bound<'py, PyAny>>) -> Bound<'py, PyAny> {
+    arg.cloned().unwrap_or_else(|| py.None().into_bound(py))
+}
+
+/// The `u8` value of an enum-like argument of `kind` (`"FillMode"`, …): a member of spate's
+/// or the official SDK's enum, its int value, or its name in any case.
+pub(crate) fn enum_value(obj: &Bound<'_, PyAny>, kind: &str) -> PyResult<u8> {
+    crate::convert::call_helper(obj.py(), "enum_value", (kind, obj))?.extract()
+}
+
+/// A `FillMode` argument.
+pub(crate) fn fill_mode(obj: &Bound<'_, PyAny>) -> PyResult<spate::archetype::FillMode> {
+    use spate::archetype::FillMode as F;
+    match enum_value(obj, "FillMode")? {
+        1 => Ok(F::MajorWireframe),
+        2 => Ok(F::DenseWireframe),
+        3 => Ok(F::Solid),
+        4 => Ok(F::TransparentFillMajorWireframe),
+        v => Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "Cannot convert {v} to FillMode"
+        ))),
+    }
+}
+
 /// Adds the archetype classes to the module.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Archetype>()?;
     m.add_class::<Points3D>()?;
+    m.add_class::<shapes::Points2D>()?;
+    m.add_class::<shapes::Arrows3D>()?;
+    m.add_class::<shapes::Boxes3D>()?;
+    m.add_class::<shapes::LineStrips3D>()?;
+    m.add_class::<transforms::Transform3D>()?;
+    m.add_class::<transforms::Pinhole>()?;
+    m.add_class::<images::Image>()?;
+    m.add_class::<images::DepthImage>()?;
+    m.add_class::<images::EncodedImage>()?;
+    m.add_class::<values::Scalars>()?;
+    m.add_class::<values::TextLog>()?;
+    m.add_class::<values::AnyValues>()?;
+    m.add_class::<values::DynamicArchetype>()?;
+    m.add_class::<crate::columns::TimeColumn>()?;
+    m.add_class::<crate::columns::ComponentColumn>()?;
+    m.add_class::<crate::columns::ComponentColumnList>()?;
     Ok(())
 }

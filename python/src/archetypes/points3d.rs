@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 use spate::Points3D as Cloud;
 
 use super::{Archetype, unsupported};
+use crate::columns::{Columns, ComponentColumnList};
 use crate::convert;
 
 /// A 3D point cloud: positions `(n, 3)`, and per point (or one for all) colors, radii,
@@ -50,5 +51,32 @@ impl Points3D {
         }
         cloud.validate().map_err(crate::errors::value)?;
         Ok(PyClassInitializer::from(Archetype::of(cloud)).add_subclass(Points3D))
+    }
+
+    /// Columns for `send_columns`, one instance per row (`.partition(lengths)` re-cuts).
+    #[staticmethod]
+    #[pyo3(signature = (*, positions=None, radii=None, colors=None, labels=None, show_labels=None, point_shading=None, class_ids=None, keypoint_ids=None))]
+    #[expect(clippy::too_many_arguments, reason = "the official SDK's signature")]
+    fn columns(
+        py: Python<'_>,
+        positions: Option<&Bound<'_, PyAny>>,
+        radii: Option<&Bound<'_, PyAny>>,
+        colors: Option<&Bound<'_, PyAny>>,
+        labels: Option<&Bound<'_, PyAny>>,
+        show_labels: Option<&Bound<'_, PyAny>>,
+        point_shading: Option<&Bound<'_, PyAny>>,
+        class_ids: Option<&Bound<'_, PyAny>>,
+        keypoint_ids: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<ComponentColumnList> {
+        unsupported("Points3D.columns", "point_shading", point_shading)?;
+        Columns::of("Points3D")
+            .u16s("class_ids", "ClassId", class_ids)?
+            .colors("colors", colors)?
+            .u16s("keypoint_ids", "KeypointId", keypoint_ids)?
+            .texts("labels", "Text", labels)?
+            .vectors::<3>("positions", "Position3D", positions)?
+            .f32s("radii", "Radius", radii)?
+            .bools("show_labels", "ShowLabels", show_labels)?
+            .finish(py)
     }
 }
