@@ -258,6 +258,30 @@ impl ImageFormat {
     }
 
     fn to_array(self) -> ArrayRef {
+        Self::array_of(&[self])
+    }
+
+    /// Many formats as one `rerun.components.ImageFormat` array, one instance each (what a
+    /// column of images sent with `send_columns` needs), unset fields null.
+    ///
+    /// ```
+    /// use arrow_array::{Array, StructArray};
+    /// use spate::archetype::{ChannelDatatype, ColorModel, ImageFormat};
+    ///
+    /// let rgb = ImageFormat {
+    ///     width: 640,
+    ///     height: 480,
+    ///     pixel_format: None,
+    ///     color_model: Some(ColorModel::Rgb),
+    ///     channel_datatype: Some(ChannelDatatype::U8),
+    /// };
+    /// let depth = ImageFormat { color_model: None, channel_datatype: Some(ChannelDatatype::U16), ..rgb };
+    /// let array = ImageFormat::array_of(&[rgb, depth]);
+    /// let formats = array.as_any().downcast_ref::<StructArray>().unwrap();
+    /// assert_eq!(formats.len(), 2);
+    /// assert!(formats.column_by_name("color_model").unwrap().is_null(1));
+    /// ```
+    pub fn array_of(formats: &[ImageFormat]) -> ArrayRef {
         let u8_field = |name| Field::new(name, DataType::UInt8, true);
         let fields = Fields::from(vec![
             Field::new("width", DataType::UInt32, false),
@@ -266,14 +290,15 @@ impl ImageFormat {
             u8_field("color_model"),
             u8_field("channel_datatype"),
         ]);
+        let u8s = |value: fn(&ImageFormat) -> Option<u8>| -> ArrayRef {
+            Arc::new(formats.iter().map(value).collect::<UInt8Array>())
+        };
         let columns: Vec<ArrayRef> = vec![
-            Arc::new(UInt32Array::from(vec![self.width])),
-            Arc::new(UInt32Array::from(vec![self.height])),
-            Arc::new(UInt8Array::from(vec![self.pixel_format.map(|v| v as u8)])),
-            Arc::new(UInt8Array::from(vec![self.color_model.map(|v| v as u8)])),
-            Arc::new(UInt8Array::from(vec![
-                self.channel_datatype.map(|v| v as u8),
-            ])),
+            Arc::new(formats.iter().map(|f| f.width).collect::<UInt32Array>()),
+            Arc::new(formats.iter().map(|f| f.height).collect::<UInt32Array>()),
+            u8s(|f| f.pixel_format.map(|v| v as u8)),
+            u8s(|f| f.color_model.map(|v| v as u8)),
+            u8s(|f| f.channel_datatype.map(|v| v as u8)),
         ];
         // Lengths and types match the fields by construction.
         Arc::new(StructArray::new(fields, columns, None))
