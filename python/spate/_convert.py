@@ -578,3 +578,66 @@ def strips(x: Any) -> tuple[np.ndarray, list[int]]:
         parts.append(a)
     flat = np.concatenate(parts).reshape(-1) if parts else np.zeros(0, dtype=np.float32)
     return np.ascontiguousarray(flat, dtype=np.float32), [len(p) for p in parts]
+
+
+def view_coordinates_column(v: Any) -> np.ndarray:
+    """`Pinhole.columns(camera_xyz=…)`: one `ViewCoordinates` (or name like "RDF", or three
+    directions) or a sequence of them, as uint8 (n*3)."""
+    if isinstance(v, str) or hasattr(v, "coordinates"):
+        items = [v]
+    elif isinstance(v, np.ndarray):
+        items = list(v.reshape(-1, 3))
+    else:
+        items = list(v)
+        if len(items) == 3 and all(isinstance(d, (int, np.integer, Enum)) for d in items):
+            items = [items]  # one, given as its three directions
+    return np.array([view_coordinates(i) for i in items], dtype=np.uint8).reshape(-1)
+
+
+def image_formats(x: Any) -> list[tuple[int, int, int | None, int | None, int | None]]:
+    """`ImageFormat`s (spate's or the official SDK's; one or a sequence) as (width, height,
+    pixel format, color model, channel datatype), the last three as `u8` values or None."""
+    items = [x] if hasattr(x, "width") else list(x)
+
+    def value(kind: str, v: Any) -> int | None:
+        return None if v is None else enum_value(kind, v)
+
+    out = []
+    for f in items:
+        if not hasattr(f, "width") or not hasattr(f, "height"):
+            raise TypeError(f"format must be rr.components.ImageFormat objects, got {type(f).__name__}")
+        out.append((
+            int(f.width),
+            int(f.height),
+            value("PixelFormat", getattr(f, "pixel_format", None)),
+            value("ColorModel", getattr(f, "color_model", None)),
+            value("ChannelDatatype", getattr(f, "channel_datatype", None)),
+        ))
+    return out
+
+
+def _is_row(v: Any) -> bool:
+    return isinstance(v, (Sequence, np.ndarray)) and not isinstance(v, (str, bytes, bytearray))
+
+
+def any_column(name: str, x: Any, drop_untyped_nones: bool) -> tuple[str, Any, Any, list[int] | None] | None:
+    """An `AnyValues.columns` / `DynamicArchetype.columns` field by the SDK's rules: None when
+    it is dropped (None or empty, with `drop_untyped_nones`), else `any_value`'s (kind, data,
+    validity) and the rows' lengths: a sequence of sequences is one row per inner sequence
+    (None: one row per value)."""
+    empty = x is None or (_is_row(x) and len(x) == 0)
+    if empty:
+        if drop_untyped_nones:
+            return None
+        raise NotImplementedError(
+            f"spate: AnyValues field {name!r} is {'None' if x is None else 'empty'} and has no type "
+            "(keep drop_untyped_nones=True)"
+        )
+    if isinstance(x, np.ndarray) and x.ndim != 1:
+        raise ValueError(f"{name}: cannot convert an array of shape {x.shape} (give 1-D arrays, or a list of rows)")
+    if isinstance(x, Sequence) and not isinstance(x, (str, bytes, bytearray)) and all(_is_row(v) for v in x):
+        rows = [list(v) for v in x]
+        kind, data, valid = any_value([v for row in rows for v in row])
+        return kind, data, valid, [len(row) for row in rows]
+    kind, data, valid = any_value(x)
+    return kind, data, valid, None

@@ -292,3 +292,40 @@ class Quaternion:
 
     def __repr__(self) -> str:
         return f"Quaternion(xyzw={self.xyzw.tolist()})"
+
+
+class ImageFormat:
+    """How to read an image's bytes (`rr.components.ImageFormat`): its size and either a pixel
+    format or a color model and channel datatype (a depth image: the datatype alone). What
+    `Image.columns(format=…)` and `DepthImage.columns(format=…)` take."""
+
+    __slots__ = ("width", "height", "pixel_format", "color_model", "channel_datatype")
+
+    def __init__(
+        self,
+        width: int,
+        height: int,
+        *,
+        pixel_format: Any = None,
+        color_model: Any = None,
+        channel_datatype: Any = None,
+    ) -> None:
+        self.width = int(width)
+        self.height = int(height)
+        self.pixel_format = None if pixel_format is None else PixelFormat.auto(pixel_format)
+        self.color_model = None if color_model is None else ColorModel.auto(color_model)
+        self.channel_datatype = None if channel_datatype is None else ChannelDatatype.auto(channel_datatype)
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{name}={getattr(self, name)}"
+            for name in ("pixel_format", "color_model", "channel_datatype")
+            if getattr(self, name) is not None
+        )
+        return f"ImageFormat({self.width}, {self.height}{', ' + fields if fields else ''})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ImageFormat) and all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
+
+    def __hash__(self) -> int:
+        return hash(tuple(getattr(self, n) for n in self.__slots__))

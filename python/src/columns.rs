@@ -23,6 +23,9 @@ use pyo3::types::PyList;
 use spate::chunk::ComponentDescriptor;
 use spate::{TimeColumn as EngineTimeColumn, Timeline, TimelineKind};
 
+use spate::archetype::ImageFormat;
+
+use crate::archetypes::images::{color_model_of, datatype_of, pixel_format_of};
 use crate::archetypes::{given, none_or};
 use crate::stream::Stream;
 use crate::{convert, errors};
@@ -230,10 +233,11 @@ impl ComponentColumnList {
     }
 }
 
-/// The columns of one archetype, added argument by argument.
+/// The columns of one archetype, added argument by argument: each its descriptor, all its
+/// instances, and the rows they first fall into (one instance each when `None`).
 pub(crate) struct Columns {
     archetype: &'static str,
-    values: Vec<(ComponentDescriptor, ArrayRef)>,
+    values: Vec<(ComponentDescriptor, ArrayRef, Option<Vec<usize>>)>,
 }
 
 impl Columns {
@@ -250,7 +254,19 @@ impl Columns {
             component: Cow::Owned(format!("{}:{field}", self.archetype)),
             component_type: Some(Cow::Owned(format!("rerun.components.{component_type}"))),
         };
-        self.values.push((descriptor, values));
+        self.values.push((descriptor, values, None));
+    }
+
+    /// A column under a descriptor of its own (`AnyValues`, `DynamicArchetype`), first cut
+    /// into rows of `lengths` (one instance each when `None`).
+    pub(crate) fn described(
+        mut self,
+        descriptor: ComponentDescriptor,
+        values: ArrayRef,
+        lengths: Option<Vec<usize>>,
+    ) -> Self {
+        self.values.push((descriptor, values, lengths));
+        self
     }
 
     /// `N` floats per instance (`FixedSizeList<Float32 not null>[N]`).
@@ -445,22 +461,111 @@ impl Columns {
         Ok(self)
     }
 
-    /// The columns, one instance per row.
+    /// `N` doubles per instance (`FixedSizeList<Float64 not null>[N]`): ranges.
+    pub(crate) fn f64_vectors<const N: usize>(
+        mut self,
+        field: &str,
+        ty: &str,
+        arg: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        if let Some(a) = given(arg) {
+            let values = convert::f64_buffer(a)?;
+            if !values.len().is_multiple_of(N) {
+                return Err(PyValueError::new_err(format!(
+                    "{field}: expected {N} values per instance, got {} values",
+                    values.len()
+                )));
+            }
+            let item = Arc::new(Field::new_list_field(DataType::Float64, false));
+            // N ≤ 2 here.
+            let array = FixedSizeListArray::new(
+                item,
+                N as i32,
+                Arc::new(Float64Array::new(values, None)),
+                None,
+            );
+            self.push(field, ty, Arc::new(array));
+        }
+        Ok(self)
+    }
+
+    /// Line strips: one list of 3D points per instance (`List<FixedSizeList<Float32>[3]>`).
+    pub(crate) fn strips(mut self, field: &str, arg: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        if let Some(a) = given(arg) {
+            let (points, lengths): (Bound<'_, PyAny>, Vec<usize>) =
+                convert::call_helper(a.py(), "strips", (a,))?.extract()?;
+            let points = fixed_floats(3, convert::buffer_of::<f32>(&points)?);
+            let offsets = OffsetBuffer::<i32>::from_lengths(lengths);
+            let item = Arc::new(Field::new_list_field(points.data_type().clone(), false));
+            let list =
+                ListArray::try_new(item, offsets, Arc::new(points), None).map_err(errors::value)?;
+            self.push(field, "LineStrip3D", Arc::new(list));
+        }
+        Ok(self)
+    }
+
+    /// View coordinates (`camera_xyz`): three `ViewDir`s per instance.
+    pub(crate) fn view_coordinates(
+        mut self,
+        field: &str,
+        arg: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        if let Some(a) = given(arg) {
+            let dirs = convert::call_helper(a.py(), "view_coordinates_column", (a,))?;
+            let dirs = convert::buffer_of::<u8>(&dirs)?;
+            let item = Arc::new(Field::new_list_field(DataType::UInt8, false));
+            let array =
+                FixedSizeListArray::new(item, 3, Arc::new(UInt8Array::new(dirs, None)), None);
+            self.push(field, "ViewCoordinates", Arc::new(array));
+        }
+        Ok(self)
+    }
+
+    /// Image formats (`rerun.components.ImageFormat` objects, one or a sequence).
+    pub(crate) fn image_formats(
+        mut self,
+        field: &str,
+        arg: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        if let Some(a) = given(arg) {
+            let fields: Vec<FormatFields> =
+                convert::call_helper(a.py(), "image_formats", (a,))?.extract()?;
+            let formats = fields
+                .into_iter()
+                .map(
+                    |(width, height, pixel_format, color_model, channel_datatype)| {
+                        Ok(ImageFormat {
+                            width,
+                            height,
+                            pixel_format: pixel_format.map(pixel_format_of).transpose()?,
+                            color_model: color_model.map(color_model_of).transpose()?,
+                            channel_datatype: channel_datatype.map(datatype_of).transpose()?,
+                        })
+                    },
+                )
+                .collect::<PyResult<Vec<_>>>()?;
+            self.push(field, "ImageFormat", ImageFormat::array_of(&formats));
+        }
+        Ok(self)
+    }
+
+    /// The columns, one instance per row unless cut otherwise.
     pub(crate) fn finish(self, py: Python<'_>) -> PyResult<ComponentColumnList> {
         let columns = self
             .values
             .into_iter()
-            .map(|(descriptor, values)| {
-                let rows = values.len();
-                Py::new(
-                    py,
-                    ComponentColumn::cut(descriptor, values, std::iter::repeat_n(1, rows))?,
-                )
+            .map(|(descriptor, values, lengths)| {
+                let lengths = lengths.unwrap_or_else(|| vec![1; values.len()]);
+                Py::new(py, ComponentColumn::cut(descriptor, values, lengths)?)
             })
             .collect::<PyResult<_>>()?;
         Ok(ComponentColumnList { columns })
     }
 }
+
+/// An image format as `spate._convert.image_formats` gives it: width, height, then the
+/// `u8` values of its pixel format, color model and channel datatype, each if set.
+type FormatFields = (u32, u32, Option<u8>, Option<u8>, Option<u8>);
 
 /// `FixedSizeList<Float32 not null>[n]` over `floats` (a multiple of `n` of them).
 fn fixed_floats(n: usize, floats: ScalarBuffer<f32>) -> FixedSizeListArray {

@@ -88,6 +88,32 @@ impl Image {
         }
         Ok(PyClassInitializer::from(Archetype::of(image)).add_subclass(Self))
     }
+
+    /// Columns for `send_columns`, one image per row: `buffer` is a sequence of bytes-likes
+    /// or an array with one image's bytes per row; `format` `rr.components.ImageFormat`s.
+    #[staticmethod]
+    #[pyo3(signature = (*, buffer=None, format=None, opacity=None, draw_order=None, magnification_filter=None))]
+    fn columns(
+        py: Python<'_>,
+        buffer: Option<&Bound<'_, PyAny>>,
+        format: Option<&Bound<'_, PyAny>>,
+        opacity: Option<&Bound<'_, PyAny>>,
+        draw_order: Option<&Bound<'_, PyAny>>,
+        magnification_filter: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<ComponentColumnList> {
+        Columns::of("Image")
+            .blobs("buffer", "ImageBuffer", buffer)?
+            .f32s("draw_order", "DrawOrder", draw_order)?
+            .image_formats("format", format)?
+            .enums(
+                "magnification_filter",
+                "MagnificationFilter",
+                "MagnificationFilter",
+                magnification_filter,
+            )?
+            .f32s("opacity", "Opacity", opacity)?
+            .finish(py)
+    }
 }
 
 /// A depth image: a 2D array of distances (`uint16` millimeters, `float32` meters, …),
@@ -134,6 +160,40 @@ impl DepthImage {
             depth = depth.with_point_fill_ratio(r.extract()?);
         }
         Ok(PyClassInitializer::from(Archetype::of(depth)).add_subclass(Self))
+    }
+
+    /// Columns for `send_columns`, one depth image per row: `buffer` as for `Image.columns`,
+    /// `format` `rr.components.ImageFormat`s (with a `channel_datatype`), `depth_range`
+    /// `(n, 2)`.
+    #[staticmethod]
+    #[pyo3(signature = (*, buffer=None, format=None, meter=None, colormap=None, depth_range=None, point_fill_ratio=None, draw_order=None, magnification_filter=None))]
+    #[expect(clippy::too_many_arguments, reason = "the official SDK's signature")]
+    fn columns(
+        py: Python<'_>,
+        buffer: Option<&Bound<'_, PyAny>>,
+        format: Option<&Bound<'_, PyAny>>,
+        meter: Option<&Bound<'_, PyAny>>,
+        colormap: Option<&Bound<'_, PyAny>>,
+        depth_range: Option<&Bound<'_, PyAny>>,
+        point_fill_ratio: Option<&Bound<'_, PyAny>>,
+        draw_order: Option<&Bound<'_, PyAny>>,
+        magnification_filter: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<ComponentColumnList> {
+        Columns::of("DepthImage")
+            .blobs("buffer", "ImageBuffer", buffer)?
+            .enums("colormap", "Colormap", "Colormap", colormap)?
+            .f64_vectors::<2>("depth_range", "ValueRange", depth_range)?
+            .f32s("draw_order", "DrawOrder", draw_order)?
+            .image_formats("format", format)?
+            .enums(
+                "magnification_filter",
+                "MagnificationFilter",
+                "MagnificationFilter",
+                magnification_filter,
+            )?
+            .f32s("meter", "DepthMeter", meter)?
+            .f32s("point_fill_ratio", "FillRatio", point_fill_ratio)?
+            .finish(py)
     }
 }
 

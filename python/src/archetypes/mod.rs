@@ -7,7 +7,7 @@ use pyo3::exceptions::PyNotImplementedError;
 use pyo3::prelude::*;
 use spate::AsComponents;
 
-mod images;
+pub(crate) mod images;
 mod points3d;
 mod shapes;
 mod transforms;

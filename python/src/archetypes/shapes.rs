@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 use spate::archetype::{Coords, RotationAxisAngle};
 
 use super::{Archetype, given, none_or};
+use crate::columns::{Columns, ComponentColumnList};
 use crate::{convert, errors};
 
 /// The instance style every shape takes: applied with the archetype's own builders.
@@ -61,6 +62,33 @@ impl Points2D {
         points.validate().map_err(errors::value)?;
         Ok(PyClassInitializer::from(Archetype::of(points)).add_subclass(Self))
     }
+
+    /// Columns for `send_columns`, one instance per row (`.partition(lengths)` re-cuts).
+    #[staticmethod]
+    #[pyo3(signature = (*, positions=None, radii=None, colors=None, labels=None, show_labels=None, draw_order=None, class_ids=None, keypoint_ids=None))]
+    #[expect(clippy::too_many_arguments, reason = "the official SDK's signature")]
+    fn columns(
+        py: Python<'_>,
+        positions: Option<&Bound<'_, PyAny>>,
+        radii: Option<&Bound<'_, PyAny>>,
+        colors: Option<&Bound<'_, PyAny>>,
+        labels: Option<&Bound<'_, PyAny>>,
+        show_labels: Option<&Bound<'_, PyAny>>,
+        draw_order: Option<&Bound<'_, PyAny>>,
+        class_ids: Option<&Bound<'_, PyAny>>,
+        keypoint_ids: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<ComponentColumnList> {
+        Columns::of("Points2D")
+            .u16s("class_ids", "ClassId", class_ids)?
+            .colors("colors", colors)?
+            .f32s("draw_order", "DrawOrder", draw_order)?
+            .u16s("keypoint_ids", "KeypointId", keypoint_ids)?
+            .texts("labels", "Text", labels)?
+            .vectors::<2>("positions", "Position2D", positions)?
+            .f32s("radii", "Radius", radii)?
+            .bools("show_labels", "ShowLabels", show_labels)?
+            .finish(py)
+    }
 }
 
 /// Arrows in 3D: `vectors` `(n, 3)` (keyword-only, as in the SDK), optional origins, and per
@@ -88,6 +116,31 @@ impl Arrows3D {
         let arrows = style!(arrows, colors, radii, labels, show_labels, class_ids);
         arrows.validate().map_err(errors::value)?;
         Ok(PyClassInitializer::from(Archetype::of(arrows)).add_subclass(Self))
+    }
+
+    /// Columns for `send_columns`, one instance per row (`.partition(lengths)` re-cuts).
+    #[staticmethod]
+    #[pyo3(signature = (*, vectors=None, origins=None, radii=None, colors=None, labels=None, show_labels=None, class_ids=None))]
+    #[expect(clippy::too_many_arguments, reason = "the official SDK's signature")]
+    fn columns(
+        py: Python<'_>,
+        vectors: Option<&Bound<'_, PyAny>>,
+        origins: Option<&Bound<'_, PyAny>>,
+        radii: Option<&Bound<'_, PyAny>>,
+        colors: Option<&Bound<'_, PyAny>>,
+        labels: Option<&Bound<'_, PyAny>>,
+        show_labels: Option<&Bound<'_, PyAny>>,
+        class_ids: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<ComponentColumnList> {
+        Columns::of("Arrows3D")
+            .u16s("class_ids", "ClassId", class_ids)?
+            .colors("colors", colors)?
+            .texts("labels", "Text", labels)?
+            .vectors::<3>("origins", "Position3D", origins)?
+            .f32s("radii", "Radius", radii)?
+            .bools("show_labels", "ShowLabels", show_labels)?
+            .vectors::<3>("vectors", "Vector3D", vectors)?
+            .finish(py)
     }
 }
 
@@ -169,6 +222,42 @@ impl Boxes3D {
         boxes.validate().map_err(errors::value)?;
         Ok(PyClassInitializer::from(Archetype::of(boxes)).add_subclass(Self))
     }
+
+    /// Columns for `send_columns`, one instance per row (`.partition(lengths)` re-cuts).
+    /// Takes half sizes and centers (not `sizes`/`mins`), as the SDK's `columns` does.
+    #[staticmethod]
+    #[pyo3(signature = (*, half_sizes=None, centers=None, rotation_axis_angles=None, quaternions=None, colors=None, radii=None, fill_mode=None, labels=None, show_labels=None, class_ids=None))]
+    #[expect(clippy::too_many_arguments, reason = "the official SDK's signature")]
+    fn columns(
+        py: Python<'_>,
+        half_sizes: Option<&Bound<'_, PyAny>>,
+        centers: Option<&Bound<'_, PyAny>>,
+        rotation_axis_angles: Option<&Bound<'_, PyAny>>,
+        quaternions: Option<&Bound<'_, PyAny>>,
+        colors: Option<&Bound<'_, PyAny>>,
+        radii: Option<&Bound<'_, PyAny>>,
+        fill_mode: Option<&Bound<'_, PyAny>>,
+        labels: Option<&Bound<'_, PyAny>>,
+        show_labels: Option<&Bound<'_, PyAny>>,
+        class_ids: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<ComponentColumnList> {
+        let quaternions = match given(quaternions) {
+            Some(q) => Some(convert::call_helper(py, "quaternions", (q,))?),
+            None => None,
+        };
+        Columns::of("Boxes3D")
+            .vectors::<3>("centers", "Translation3D", centers)?
+            .u16s("class_ids", "ClassId", class_ids)?
+            .colors("colors", colors)?
+            .enums("fill_mode", "FillMode", "FillMode", fill_mode)?
+            .vectors::<3>("half_sizes", "HalfSize3D", half_sizes)?
+            .texts("labels", "Text", labels)?
+            .vectors::<4>("quaternions", "RotationQuat", quaternions.as_ref())?
+            .f32s("radii", "Radius", radii)?
+            .axis_angles("rotation_axis_angles", rotation_axis_angles)?
+            .bools("show_labels", "ShowLabels", show_labels)?
+            .finish(py)
+    }
 }
 
 /// `RotationAxisAngle`s (one, or a sequence; already converted by `rotations`, or not).
@@ -212,5 +301,27 @@ impl LineStrips3D {
         let lines = style!(lines, colors, radii, labels, show_labels, class_ids);
         lines.validate().map_err(errors::value)?;
         Ok(PyClassInitializer::from(Archetype::of(lines)).add_subclass(Self))
+    }
+
+    /// Columns for `send_columns`, one strip per row (`.partition(lengths)` re-cuts).
+    #[staticmethod]
+    #[pyo3(signature = (*, strips=None, radii=None, colors=None, labels=None, show_labels=None, class_ids=None))]
+    fn columns(
+        py: Python<'_>,
+        strips: Option<&Bound<'_, PyAny>>,
+        radii: Option<&Bound<'_, PyAny>>,
+        colors: Option<&Bound<'_, PyAny>>,
+        labels: Option<&Bound<'_, PyAny>>,
+        show_labels: Option<&Bound<'_, PyAny>>,
+        class_ids: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<ComponentColumnList> {
+        Columns::of("LineStrips3D")
+            .u16s("class_ids", "ClassId", class_ids)?
+            .colors("colors", colors)?
+            .texts("labels", "Text", labels)?
+            .f32s("radii", "Radius", radii)?
+            .bools("show_labels", "ShowLabels", show_labels)?
+            .strips("strips", strips)?
+            .finish(py)
     }
 }

@@ -195,6 +195,38 @@ impl Pinhole {
         }
         Ok(PyClassInitializer::from(Archetype::of(p)).add_subclass(Self))
     }
+
+    /// Columns for `send_columns`, one camera per row: projections given row-major (`(n, 3,
+    /// 3)`), resolutions `(n, 2)`, `ViewCoordinates`, frames, distances, colors, line widths.
+    #[staticmethod]
+    #[pyo3(signature = (*, image_from_camera=None, resolution=None, camera_xyz=None, child_frame=None, parent_frame=None, image_plane_distance=None, color=None, line_width=None))]
+    #[expect(clippy::too_many_arguments, reason = "the official SDK's signature")]
+    fn columns(
+        py: Python<'_>,
+        image_from_camera: Option<&Bound<'_, PyAny>>,
+        resolution: Option<&Bound<'_, PyAny>>,
+        camera_xyz: Option<&Bound<'_, PyAny>>,
+        child_frame: Option<&Bound<'_, PyAny>>,
+        parent_frame: Option<&Bound<'_, PyAny>>,
+        image_plane_distance: Option<&Bound<'_, PyAny>>,
+        color: Option<&Bound<'_, PyAny>>,
+        line_width: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<ComponentColumnList> {
+        Columns::of("Pinhole")
+            .view_coordinates("camera_xyz", camera_xyz)?
+            .texts("child_frame", "TransformFrameId", child_frame)?
+            .colors("color", color)?
+            .matrices("image_from_camera", "PinholeProjection", image_from_camera)?
+            .f32s(
+                "image_plane_distance",
+                "ImagePlaneDistance",
+                image_plane_distance,
+            )?
+            .f32s("line_width", "Radius", line_width)?
+            .texts("parent_frame", "TransformFrameId", parent_frame)?
+            .vectors::<2>("resolution", "Resolution", resolution)?
+            .finish(py)
+    }
 }
 
 /// `camera_xyz=`: `ViewCoordinates.RDF` (spate's or the SDK's), `"RDF"`, or three directions.

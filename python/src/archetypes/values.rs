@@ -13,6 +13,7 @@ use super::transforms::text;
 use super::{Archetype, given};
 use crate::columns::{Columns, ComponentColumnList};
 use crate::convert;
+use spate::AsComponents;
 
 /// Values to plot: one per series in this row.
 #[pyclass(extends = Archetype, frozen, module = "spate")]
@@ -100,6 +101,19 @@ impl AnyValues {
         let values = with_fields(Dynamic::any_values(), kwargs, drop_untyped_nones)?;
         Ok(PyClassInitializer::from(Archetype::of(values)).add_subclass(Self))
     }
+
+    /// Columns for `send_columns`, one per keyword: a flat sequence (or 1-D array) is one
+    /// value per row, a sequence of sequences one inner sequence per row. `None` and empty
+    /// values are dropped (`drop_untyped_nones=True`) or rejected.
+    #[staticmethod]
+    #[pyo3(signature = (drop_untyped_nones=true, **kwargs))]
+    fn columns(
+        py: Python<'_>,
+        drop_untyped_nones: bool,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<ComponentColumnList> {
+        field_columns(py, Dynamic::any_values, kwargs, drop_untyped_nones)
+    }
 }
 
 /// Columns of an archetype of your own: `DynamicArchetype("MyArchetype", components={…})`
@@ -116,15 +130,7 @@ impl DynamicArchetype {
         drop_untyped_nones: bool,
         components: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyClassInitializer<Self>> {
-        let components = match given(components) {
-            Some(c) => Some(
-                c.py()
-                    .get_type::<PyDict>()
-                    .call1((c,))?
-                    .cast_into::<PyDict>()?,
-            ),
-            None => None,
-        };
+        let components = components_dict(components)?;
         let values = with_fields(
             Dynamic::new(archetype),
             components.as_ref(),
@@ -132,6 +138,81 @@ impl DynamicArchetype {
         )?;
         Ok(PyClassInitializer::from(Archetype::of(values)).add_subclass(Self))
     }
+
+    /// Columns for `send_columns`, one per component, cut into rows as `AnyValues.columns`
+    /// does.
+    #[staticmethod]
+    #[pyo3(signature = (archetype, drop_untyped_nones=true, components=None))]
+    fn columns(
+        py: Python<'_>,
+        archetype: String,
+        drop_untyped_nones: bool,
+        components: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<ComponentColumnList> {
+        let components = components_dict(components)?;
+        field_columns(
+            py,
+            || Dynamic::new(archetype.clone()),
+            components.as_ref(),
+            drop_untyped_nones,
+        )
+    }
+}
+
+/// `components=` as a dict (any mapping, or pairs), in the order given.
+fn components_dict<'py>(
+    components: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Option<Bound<'py, PyDict>>> {
+    match given(components) {
+        Some(c) => Ok(Some(
+            c.py()
+                .get_type::<PyDict>()
+                .call1((c,))?
+                .cast_into::<PyDict>()?,
+        )),
+        None => Ok(None),
+    }
+}
+
+/// A field as `spate._convert.any_column` gives it: the Arrow kind, the values, their
+/// validity (if any is null) and the rows' lengths (one value per row if `None`).
+type AnyColumn<'py> = (
+    String,
+    Bound<'py, PyAny>,
+    Option<Bound<'py, PyAny>>,
+    Option<Vec<usize>>,
+);
+
+/// The columns of `fields`, each named as `archetype()` names its components.
+fn field_columns(
+    py: Python<'_>,
+    archetype: impl Fn() -> Dynamic,
+    fields: Option<&Bound<'_, PyDict>>,
+    drop_untyped_nones: bool,
+) -> PyResult<ComponentColumnList> {
+    let mut columns = Columns::of("AnyValues");
+    for (name, value) in fields.into_iter().flat_map(|f| f.iter()) {
+        let name: String = name.extract()?;
+        let column = convert::call_helper(
+            py,
+            "any_column",
+            (name.as_str(), &value, drop_untyped_nones),
+        )?;
+        if column.is_none() {
+            continue;
+        }
+        let (kind, data, valid, lengths): AnyColumn<'_> = column.extract()?;
+        let values = array_of_kind(&kind, &data, valid.as_ref())?;
+        let described = archetype()
+            .with_component(&name, values.clone())
+            .as_components()
+            .map_err(crate::errors::value)?;
+        let Some((descriptor, _)) = described.into_iter().next() else {
+            continue;
+        };
+        columns = columns.described(descriptor, values, lengths);
+    }
+    columns.finish(py)
 }
 
 /// Adds every field of `fields` to `dynamic`, in the order given.
@@ -162,6 +243,16 @@ fn with_fields(
 pub(crate) fn any_array(value: &Bound<'_, PyAny>) -> PyResult<ArrayRef> {
     let (kind, data, valid): (String, Bound<'_, PyAny>, Option<Bound<'_, PyAny>>) =
         convert::call_helper(value.py(), "any_value", (value,))?.extract()?;
+    array_of_kind(&kind, &data, valid.as_ref())
+}
+
+/// The Arrow array of `kind` (a NumPy dtype name, or `utf8`) over `data`, null where `valid`
+/// is false.
+fn array_of_kind(
+    kind: &str,
+    data: &Bound<'_, PyAny>,
+    valid: Option<&Bound<'_, PyAny>>,
+) -> PyResult<ArrayRef> {
     let nulls = match valid {
         Some(v) => {
             let mask: Vec<bool> = v.call_method0("tolist")?.extract()?;
@@ -172,13 +263,13 @@ pub(crate) fn any_array(value: &Bound<'_, PyAny>) -> PyResult<ArrayRef> {
     macro_rules! primitive {
         ($t:ty, $arrow:ty) => {
             Arc::new(PrimitiveArray::<$arrow>::new(
-                convert::buffer_of::<$t>(&data)?,
+                convert::buffer_of::<$t>(data)?,
                 nulls,
             )) as ArrayRef
         };
     }
     use arrow_array::types::*;
-    Ok(match kind.as_str() {
+    Ok(match kind {
         "utf8" => {
             let texts: Vec<Option<String>> = data.cast::<PyList>()?.extract()?;
             Arc::new(StringArray::from(texts))
