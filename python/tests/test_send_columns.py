@@ -75,6 +75,108 @@ CASES = {
                         columns=rr.TextLog.columns(text=["a", "b"], level=["INFO", "WARN"],
                                                    color=np.array([0xFF0000FF, 0x00FF00FF], np.uint32)))
     """,
+    "points2d_partitioned": """
+        positions = np.arange(2 * 6, dtype=np.float32).reshape(6, 2)
+        rr.send_columns("p2", indexes=[rr.TimeColumn("frame", sequence=[0, 1, 2])],
+                        columns=[*rr.Points2D.columns(positions=positions, radii=np.full(6, 0.5),
+                                                      class_ids=[1, 2, 3, 4, 5, 6], keypoint_ids=np.arange(6),
+                                                      labels=list("abcdef")).partition([1, 2, 3]),
+                                 *rr.Points2D.columns(draw_order=[1.0, 2.0, 3.0], show_labels=[True, False, True],
+                                                      colors=[[255, 0, 0], [0, 255, 0], [0, 0, 255]])])
+    """,
+    "arrows3d_partitioned": """
+        rr.send_columns("a", indexes=[rr.TimeColumn("frame", sequence=[0, 1])],
+                        columns=[*rr.Arrows3D.columns(vectors=np.eye(3)[[0, 1, 2, 0]], origins=np.zeros((4, 3)),
+                                                      class_ids=[1, 2, 3, 4]).partition([3, 1]),
+                                 *rr.Arrows3D.columns(radii=[0.1, 0.2], colors=np.array([0xFF0000FF, 0x00FF00FF], np.uint32),
+                                                      labels=["x", "y"], show_labels=[False, True])])
+    """,
+    "boxes3d": """
+        rr.send_columns("b", indexes=[rr.TimeColumn("frame", sequence=[0, 1, 2])],
+                        columns=rr.Boxes3D.columns(half_sizes=[[1, 2, 3], [4, 5, 6], [7, 8, 9]],
+                                                   centers=np.arange(9.0).reshape(3, 3),
+                                                   quaternions=[rr.Quaternion(xyzw=[0, 0, 0, 1])] * 3,
+                                                   fill_mode=["solid", rr.components.FillMode.MajorWireframe, "densewireframe"],
+                                                   radii=[0.1, 0.2, 0.3], class_ids=[1, 2, 3],
+                                                   labels=["a", "b", "c"], show_labels=[True, True, False]))
+        rr.send_columns("c", indexes=[rr.TimeColumn("frame", sequence=[0, 1])],
+                        columns=[*rr.Boxes3D.columns(half_sizes=np.ones((4, 3)),
+                                                     colors=[[255, 0, 0, 255]] * 4).partition([1, 3]),
+                                 *rr.Boxes3D.columns(rotation_axis_angles=[
+                                     rr.RotationAxisAngle(axis=[0, 0, 1], degrees=90),
+                                     rr.RotationAxisAngle(axis=[1, 0, 0], radians=0.5)])])
+    """,
+    "line_strips3d_partitioned": """
+        strips = [[[0, 0, 0], [1, 1, 1]], [[2, 2, 2], [3, 3, 3], [4, 4, 4]], np.zeros((4, 3)), [[5, 5, 5], [6, 6, 6]]]
+        rr.send_columns("l", indexes=[rr.TimeColumn("frame", sequence=[0, 1, 2])],
+                        columns=[*rr.LineStrips3D.columns(strips=strips, radii=[0.1, 0.2, 0.3, 0.4],
+                                                          colors=[[255, 0, 0]] * 4).partition([2, 0, 2]),
+                                 *rr.LineStrips3D.columns(labels=["a", "b", "c"], class_ids=[1, 2, 3],
+                                                          show_labels=[True, False, True])])
+        rr.send_columns("m", indexes=[rr.TimeColumn("frame", sequence=[0, 1])],
+                        columns=rr.LineStrips3D.columns(strips=np.arange(24.0).reshape(2, 4, 3)))
+    """,
+    "pinhole": """
+        k = np.array([[[500, 0, 320], [0, 500, 240], [0, 0, 1]], [[600, 0, 300], [0, 610, 200], [0, 0, 1]]], dtype=np.float32)
+        rr.send_columns("cam", indexes=[rr.TimeColumn("frame", sequence=[0, 1])],
+                        columns=rr.Pinhole.columns(image_from_camera=k, resolution=[[640, 480], [600, 400]],
+                                                   camera_xyz=[rr.ViewCoordinates.RDF, rr.ViewCoordinates.RUB],
+                                                   child_frame=["cam0", "cam1"], parent_frame=["world", "world"],
+                                                   image_plane_distance=[1.0, 2.0], color=[[255, 255, 0], [0, 255, 255]],
+                                                   line_width=[0.01, 0.02]))
+        rr.send_columns("cam2", indexes=[rr.TimeColumn("frame", sequence=[0])],
+                        columns=rr.Pinhole.columns(camera_xyz=rr.ViewCoordinates.RDF, resolution=[[640, 480]]))
+    """,
+    "images": """
+        frames = np.arange(3 * 4 * 2 * 3, dtype=np.uint8).reshape(3, 4 * 2 * 3)
+        fmt = rr.components.ImageFormat(width=2, height=4, color_model="RGB", channel_datatype="U8")
+        rr.send_columns("img", indexes=[rr.TimeColumn("frame", sequence=[0, 1, 2])],
+                        columns=rr.Image.columns(buffer=frames, format=[fmt] * 3, opacity=[0.5, 0.6, 0.7],
+                                                 draw_order=[1.0, 2.0, 3.0],
+                                                 magnification_filter=["nearest", "linear", rr.components.MagnificationFilter.Bicubic]))
+        nv12 = rr.components.ImageFormat(width=4, height=2, pixel_format=rr.PixelFormat.NV12)
+        rr.send_columns("yuv", indexes=[rr.TimeColumn("frame", sequence=[0, 1])],
+                        columns=[*rr.Image.columns(buffer=[bytes(12), bytes(range(12))]),
+                                 *rr.Image.columns(format=[nv12, nv12])])
+        rr.send_columns("one", indexes=[rr.TimeColumn("frame", sequence=[5])],
+                        columns=rr.Image.columns(buffer=bytes(12), format=nv12))
+        rr.log("static_format", rr.Image(np.zeros((4, 2, 3), np.uint8)), static=True)
+        rr.send_columns("static_format", indexes=[rr.TimeColumn("frame", sequence=[0, 1, 2])],
+                        columns=rr.Image.columns(buffer=frames))
+    """,
+    "depth_images": """
+        depth = np.arange(3 * 6, dtype=np.uint16).reshape(3, 6)
+        fmt = rr.components.ImageFormat(width=3, height=2, channel_datatype=rr.ChannelDatatype.U16)
+        rr.send_columns("d", indexes=[rr.TimeColumn("frame", sequence=[0, 1, 2])],
+                        columns=rr.DepthImage.columns(buffer=[row.tobytes() for row in depth], format=[fmt] * 3,
+                                                      meter=[1000.0, 1000.0, 500.0], colormap=["turbo", "viridis", 1],
+                                                      depth_range=[[0, 10], [0, 20], [5, 15]],
+                                                      point_fill_ratio=[0.5, 0.6, 0.7], draw_order=[1.0, 2.0, 3.0],
+                                                      magnification_filter=["nearest"] * 3))
+        rr.send_columns("e", indexes=[rr.TimeColumn("frame", sequence=[0])],
+                        columns=rr.DepthImage.columns(buffer=[np.zeros(8, np.uint8)], depth_range=[[0.5, 2.5]]))
+    """,
+    "any_values": """
+        rr.send_columns("any", indexes=[rr.TimeColumn("frame", sequence=[0, 1, 2])],
+                        columns=[*rr.AnyValues.columns(confidence=[0.1, 0.5, 0.9], count=np.array([1, 2, 3], np.int32),
+                                                       name=["a", "b", "c"], ok=[True, False, True],
+                                                       gaps=[1, None, 3], dropped=None, empty=[]),
+                                 *rr.AnyValues.columns(per_row=[[1, 2], [], [3]], labels=[["x", "y"], ["z"], []])])
+        rr.send_columns("any2", indexes=[rr.TimeColumn("frame", sequence=[0, 1])],
+                        columns=rr.AnyValues.columns(values=np.arange(6.0)).partition([4, 2]))
+        rr.send_columns("any3", indexes=[rr.TimeColumn("frame", sequence=[0])],
+                        columns=[*rr.AnyValues.columns(text="one"), *rr.AnyValues.columns(x=4.5),
+                                 *rr.AnyValues.columns(floats=np.array([1.5, 2.5], np.float32)).partition([2])])
+    """,
+    "dynamic_archetype": """
+        rr.send_columns("dyn", indexes=[rr.TimeColumn("frame", sequence=[0, 1])],
+                        columns=rr.DynamicArchetype.columns("robot.Odometry", components={
+                            "speed": [1.5, 2.5], "gear": np.array([1, 2], np.uint8), "tags": [["a"], ["b", "c"]],
+                            "unknown": None}))
+        rr.send_columns("dyn", indexes=[rr.TimeColumn("frame", sequence=[2, 3])],
+                        columns=rr.DynamicArchetype.columns(archetype="robot.Odometry",
+                                                            components={"speed": np.arange(4.0)}).partition([1, 3]))
+    """,
     "recording_stream_method": """
         rec = rr.RecordingStream("rerun_example_spate_differential", recording_id="spate-differential")
         rec.set_sinks(rr.FileSink(__import__("pathlib").Path(__file__).with_suffix(".rec.rrd").as_posix()))
