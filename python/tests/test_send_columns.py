@@ -3,11 +3,15 @@ SDK (see `_differential.py`), then their errors in-process."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 import spate
-from _differential import assert_same_as_sdk
+from _differential import SCRIPT_LIMIT_S, assert_same_as_sdk, official_python
 
 CASES = {
     "scalars_sequence": """
@@ -167,6 +171,8 @@ CASES = {
         rr.send_columns("any3", indexes=[rr.TimeColumn("frame", sequence=[0])],
                         columns=[*rr.AnyValues.columns(text="one"), *rr.AnyValues.columns(x=4.5),
                                  *rr.AnyValues.columns(floats=np.array([1.5, 2.5], np.float32)).partition([2])])
+        rr.send_columns("any4", indexes=[rr.TimeColumn("frame", sequence=[0, 1])],
+                        columns=rr.AnyValues.columns(ragged=[[1, 2], [3]]).partition([1, 2]))
     """,
     "dynamic_archetype": """
         rr.send_columns("dyn", indexes=[rr.TimeColumn("frame", sequence=[0, 1])],
@@ -195,6 +201,61 @@ def test_send_columns_matches_the_sdk(tmp_path, name):
     assert_same_as_sdk(tmp_path, CASES[name], name)
 
 
+SIGNATURES = """
+import inspect, json, sys
+import {module} as rr
+
+out = {{}}
+for name in json.loads(sys.argv[1]):
+    columns = getattr(getattr(rr, name, None), "columns", None)
+    if columns is None:
+        out[name] = None
+        continue
+    out[name] = [
+        [p.name, p.kind.name, "<required>" if p.default is inspect.Parameter.empty else repr(p.default)]
+        for p in inspect.signature(columns).parameters.values()
+    ]
+print(json.dumps(out))
+"""
+
+
+def _archetypes() -> list[str]:
+    """Every archetype class `spate` exports."""
+    return sorted(
+        name
+        for name in dir(spate)
+        if isinstance(getattr(spate, name), type)
+        and issubclass(getattr(spate, name), spate.Archetype)
+        and getattr(spate, name) is not spate.Archetype
+    )
+
+
+def _columns_signatures(python, module: str, names: list[str]) -> dict:
+    """`{name: [[parameter, kind, default repr], …] or None}` of `module.<name>.columns`."""
+    p = subprocess.run(
+        [str(python), "-c", SIGNATURES.format(module=module), json.dumps(names)],
+        capture_output=True,
+        text=True,
+        timeout=SCRIPT_LIMIT_S,
+    )
+    assert p.returncode == 0, f"{module}: reading the signatures failed:\n{p.stderr}"
+    return json.loads(p.stdout)
+
+
+def test_every_columns_has_the_sdk_signature():
+    """Every archetype spate exports has `columns` with the official SDK's parameter names,
+    kinds and defaults, so any call written for the SDK binds the same way."""
+    official = official_python()
+    names = _archetypes()
+    assert len(names) >= 14, names
+    ours = _columns_signatures(sys.executable, "spate", names)
+    theirs = _columns_signatures(official, "rerun", names)
+    missing = [n for n in names if ours[n] is None]
+    assert not missing, f"archetypes without columns(...): {missing}"
+    differ = [f"{n}:\n  spate {json.dumps(ours[n])}\n  sdk   {json.dumps(theirs[n])}" for n in names if ours[n] != theirs[n]]
+    assert not differ, "columns(...) signatures differ from the official SDK's:\n" + "\n".join(differ)
+
+
 def test_partition_and_lists_behave_as_the_sdk():
     cols = spate.Points3D.columns(positions=np.zeros((6, 3)), radii=np.ones(6))
     assert len(cols) == 2
@@ -216,6 +277,15 @@ ERRORS = [
     (TypeError, lambda: spate.TimeColumn("t", duration=np.array(["a"]))),
     (ValueError, lambda: spate.TimeColumn("t", timestamp=[1.7e12])),
     (NotImplementedError, lambda: spate.Points3D.columns(point_shading="flat")),
+    (ValueError, lambda: spate.Points2D.columns(positions=np.zeros((3, 3)))),
+    (ValueError, lambda: spate.LineStrips3D.columns(strips=np.zeros((2, 2)))),
+    (ValueError, lambda: spate.Pinhole.columns(camera_xyz="XYZ")),
+    (TypeError, lambda: spate.Image.columns(format=[1, 2])),
+    (ValueError, lambda: spate.DepthImage.columns(depth_range=[1.0, 2.0, 3.0])),
+    (ValueError, lambda: spate.Boxes3D.columns(fill_mode="hollow")),
+    (NotImplementedError, lambda: spate.AnyValues.columns(drop_untyped_nones=False, x=None)),
+    (ValueError, lambda: spate.AnyValues.columns(x=np.zeros((2, 2)))),
+    (ValueError, lambda: spate.DynamicArchetype.columns("A", components={"x": [1.0]}).partition([2])),
 ]
 
 
