@@ -51,11 +51,14 @@ pub(crate) fn coords<const N: usize>(obj: &Bound<'_, PyAny>) -> PyResult<Coords<
     if let Ok(array) = obj.cast::<PyArrayDyn<f32>>() {
         if vector_shape_ok::<N>(array.shape()) {
             if array.len() <= Coords::<N>::INLINE_FLOATS {
-                // A few floats: copied by value, no reference kept to the array.
-                if let Ok(values) = array.try_readonly() {
-                    if let Ok(slice) = values.as_slice() {
-                        return floats_to_coords(slice);
-                    }
+                // A few floats: copied by value, no reference kept to the array. Only a
+                // C-ordered array's memory is its rows in order (`as_slice` also takes an
+                // F-ordered one, whose memory is column by column).
+                if array.is_c_contiguous()
+                    && let Ok(values) = array.try_readonly()
+                    && let Ok(slice) = values.as_slice()
+                {
+                    return floats_to_coords(slice);
                 }
             } else if let Some(buffer) = share(array) {
                 return coords_of(buffer);
@@ -120,10 +123,12 @@ pub(crate) fn colors(obj: &Bound<'_, PyAny>) -> PyResult<Colors> {
     if let Ok(rows) = obj.cast::<PyArrayDyn<u8>>() {
         if let [_, channels @ (3 | 4)] = rows.shape() {
             let channels = *channels;
-            if let Ok(values) = rows.try_readonly() {
-                if let Ok(bytes) = values.as_slice() {
-                    return Ok(Colors::from(pack(bytes, channels)));
-                }
+            // Row by row only if C-ordered (see `coords`); others go through the helper.
+            if rows.is_c_contiguous()
+                && let Ok(values) = rows.try_readonly()
+                && let Ok(bytes) = values.as_slice()
+            {
+                return Ok(Colors::from(pack(bytes, channels)));
             }
         }
     }
