@@ -740,12 +740,15 @@ pub(crate) fn _shutdown_all<'py>(
     timeout_sec: f64,
 ) -> PyResult<Vec<Bound<'py, PyDict>>> {
     let deadline = deadline_after(timeout_sec)?;
-    *GLOBAL.write().unwrap_or_else(PoisonError::into_inner) = None;
+    // Hold every recording before letting go of the global one: if the global were the
+    // last holder, dropping it would shut it down on its own (the engine's drop deadline,
+    // not this one) and its losses would go unreported.
     let live: Vec<Arc<Stream>> =
         std::mem::take(&mut *LIVE.lock().unwrap_or_else(PoisonError::into_inner))
             .iter()
             .filter_map(Weak::upgrade)
             .collect();
+    *GLOBAL.write().unwrap_or_else(PoisonError::into_inner) = None;
     let reports = py.detach(|| {
         // Every recording at once: one deadline for all.
         std::thread::scope(|s| {
