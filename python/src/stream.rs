@@ -27,6 +27,8 @@ pub(crate) struct Stream {
     /// Whether `set_sinks` was ever called (rows before it reach no sink: warned once).
     has_sinks: AtomicBool,
     warned_no_sinks: AtomicBool,
+    /// `shutdown()` was called: its caller got the report, the exit hook does not repeat it.
+    shut_down: AtomicBool,
 }
 
 /// Every recording made, for the exit hook (weak: a recording nobody holds is flushed by
@@ -75,6 +77,7 @@ impl Stream {
             enabled,
             has_sinks: AtomicBool::new(false),
             warned_no_sinks: AtomicBool::new(false),
+            shut_down: AtomicBool::new(false),
         });
         let mut live = LIVE.lock().unwrap_or_else(PoisonError::into_inner);
         live.retain(|w| w.strong_count() > 0);
@@ -183,6 +186,7 @@ impl Stream {
         let deadline = deadline_after(timeout_sec)?;
         let rec = &self.rec;
         let report = py.detach(|| rec.shutdown(deadline));
+        self.shut_down.store(true, Ordering::Relaxed);
         report::shutdown(py, &report)
     }
 }
@@ -754,7 +758,11 @@ pub(crate) fn _shutdown_all<'py>(
         std::thread::scope(|s| {
             let handles: Vec<_> = live
                 .iter()
-                .map(|stream| s.spawn(move || (stream.enabled, stream.rec.shutdown(deadline))))
+                .map(|stream| {
+                    // Reported already (to shutdown()'s caller) if shut down before.
+                    let news = stream.enabled && !stream.shut_down.load(Ordering::Relaxed);
+                    s.spawn(move || (news, stream.rec.shutdown(deadline)))
+                })
                 .collect();
             handles
                 .into_iter()
@@ -763,8 +771,8 @@ pub(crate) fn _shutdown_all<'py>(
         })
     });
     let mut incomplete = Vec::new();
-    for (enabled, r) in reports {
-        if enabled && !r.is_complete() {
+    for (news, r) in reports {
+        if news && !r.is_complete() {
             incomplete.push(report::shutdown(py, &r)?);
         }
     }
