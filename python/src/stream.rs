@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
 
-use pyo3::exceptions::{PyNotImplementedError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyNotImplementedError, PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use spate::chunk::ComponentDescriptor;
@@ -519,15 +519,34 @@ fn given<'a, 'py>(v: Option<&'a Bound<'py, PyAny>>) -> Option<&'a Bound<'py, PyA
 /// The SDK's `to_nanos`: an int is seconds, a float seconds rounded half to even.
 fn duration_ns(d: &Bound<'_, PyAny>) -> PyResult<i64> {
     if let Ok(i) = d.cast_exact::<PyInt>() {
-        return i
-            .extract::<i64>()?
-            .checked_mul(1_000_000_000)
-            .ok_or_else(|| PyValueError::new_err("set_time: duration out of range"));
+        return i.extract::<i64>()?.checked_mul(1_000_000_000).ok_or_else(|| {
+            PyOverflowError::new_err("set_time: the duration in nanoseconds is beyond int64")
+        });
     }
     if let Ok(f) = d.cast_exact::<PyFloat>() {
-        return Ok((1e9 * f.value()).round_ties_even() as i64);
+        return seconds_to_ns(f.value());
     }
     time_helper(d, "to_nanos")
+}
+
+/// `round(1e9 * seconds)`, raising as the SDK's `int(...)` of it does: `ValueError` for
+/// NaN, `OverflowError` for infinities and values beyond int64 (never a saturated time).
+fn seconds_to_ns(seconds: f64) -> PyResult<i64> {
+    /// 2^63, exactly: `i64` holds [-2^63, 2^63).
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    let ns = (1e9 * seconds).round_ties_even();
+    if ns.is_nan() {
+        return Err(PyValueError::new_err(
+            "set_time: cannot convert float NaN to integer",
+        ));
+    }
+    if !(-LIMIT..LIMIT).contains(&ns) {
+        return Err(PyOverflowError::new_err(format!(
+            "set_time: {seconds} s is beyond int64 nanoseconds"
+        )));
+    }
+    // In range and integral (checked above): the cast is exact.
+    Ok(ns as i64)
 }
 
 /// The SDK's `to_nanos_since_epoch`: ints and floats are seconds.
@@ -541,7 +560,7 @@ fn timestamp_ns(t: &Bound<'_, PyAny>) -> PyResult<i64> {
         Some(s) if s > 1e11 => Err(PyValueError::new_err(
             "set_time: Expected seconds since unix epoch, but it looks like this is in milliseconds",
         )),
-        Some(s) => Ok((1e9 * s).round_ties_even() as i64),
+        Some(s) => seconds_to_ns(s),
         None => time_helper(t, "to_nanos_since_epoch"),
     }
 }

@@ -129,7 +129,8 @@ def test_a_timestamp_in_milliseconds_is_a_value_error(rec, value) -> None:
         ({"timestamp": 1e11}, OverflowError),
         ({"timestamp": 9.3e9}, OverflowError),
         ({"timestamp": -1e11}, OverflowError),
-        ({"timestamp": float("inf")}, OverflowError),
+        ({"timestamp": float("inf")}, ValueError),  # "looks like milliseconds", as the SDK
+        ({"timestamp": float("-inf")}, OverflowError),
         ({"timestamp": float("nan")}, ValueError),
         ({"duration": 10**10}, OverflowError),
         ({"duration": 1e10}, OverflowError),
