@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use pyo3::exceptions::{PyNotImplementedError, PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use pyo3::types::{PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use spate::chunk::ComponentDescriptor;
 use spate::{
     ArchetypeError, AsComponents, BlockHook, EntityPath, Recording, RecordingError, SinkSpec,
@@ -492,9 +492,8 @@ fn set_time_on(
     }
     let rec = &stream.rec;
     let result = if let Some(s) = sequence {
-        if s.is_instance_of::<PyBool>()
-            || !(s.is_instance_of::<PyInt>() || s.hasattr("__index__")?)
-        {
+        // As the SDK: any int (`True` included: a bool is an int) or `__index__` object.
+        if !(s.is_instance_of::<PyInt>() || s.hasattr("__index__")?) {
             return Err(PyTypeError::new_err(format!(
                 "set_time: sequence must be an int, got {}",
                 s.get_type().name()?
