@@ -176,10 +176,38 @@ impl Stream {
             match py.detach(|| rec.flush(slice_end)) {
                 Err(RecordingError::Deadline(_)) if slice_end < deadline => py.check_signals()?,
                 Err(RecordingError::Deadline(_)) if timeout_sec == 0.0 => return Ok(()),
+                Err(e @ RecordingError::Deadline(_)) => {
+                    return Err(errors::raise(
+                        py,
+                        "FlushTimeout",
+                        self.behind(&e, timeout_sec),
+                    ));
+                }
                 Ok(()) => return Ok(()),
                 Err(e) => return Err(errors::recording(py, e)),
             }
         }
+    }
+
+    /// Why a flush ran out of time: the sinks still holding data, with their errors (an
+    /// unreachable server says so, as the SDK's "gRPC has been unable to connect").
+    fn behind(&self, e: &RecordingError, timeout_sec: f64) -> String {
+        let stats = self.rec.stats();
+        let sinks: Vec<String> = stats
+            .sinks
+            .iter()
+            .filter(|s| s.queued_bytes > 0 || s.error.is_some())
+            .map(|s| match &s.error {
+                Some(error) => format!("sink {}: {error}", s.name),
+                None => format!("sink {}: {} B still queued", s.name, s.queued_bytes),
+            })
+            .collect();
+        let mut message = format!("flush ({timeout_sec} s): {}", spate::ErrorChain(e));
+        for sink in sinks {
+            message.push_str("; ");
+            message.push_str(&sink);
+        }
+        message
     }
 
     fn shutdown<'py>(&self, py: Python<'py>, timeout_sec: f64) -> PyResult<Bound<'py, PyDict>> {
@@ -518,9 +546,12 @@ fn given<'a, 'py>(v: Option<&'a Bound<'py, PyAny>>) -> Option<&'a Bound<'py, PyA
 /// The SDK's `to_nanos`: an int is seconds, a float seconds rounded half to even.
 fn duration_ns(d: &Bound<'_, PyAny>) -> PyResult<i64> {
     if let Ok(i) = d.cast_exact::<PyInt>() {
-        return i.extract::<i64>()?.checked_mul(1_000_000_000).ok_or_else(|| {
-            PyOverflowError::new_err("set_time: the duration in nanoseconds is beyond int64")
-        });
+        return i
+            .extract::<i64>()?
+            .checked_mul(1_000_000_000)
+            .ok_or_else(|| {
+                PyOverflowError::new_err("set_time: the duration in nanoseconds is beyond int64")
+            });
     }
     if let Ok(f) = d.cast_exact::<PyFloat>() {
         return seconds_to_ns(f.value());
