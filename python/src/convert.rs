@@ -48,21 +48,21 @@ fn vector_shape_ok<const N: usize>(shape: &[usize]) -> bool {
 
 /// `positions`-like arguments: `N` floats per instance.
 pub(crate) fn coords<const N: usize>(obj: &Bound<'_, PyAny>) -> PyResult<Coords<N>> {
-    if let Ok(array) = obj.cast::<PyArrayDyn<f32>>() {
-        if vector_shape_ok::<N>(array.shape()) {
-            if array.len() <= Coords::<N>::INLINE_FLOATS {
-                // A few floats: copied by value, no reference kept to the array. Only a
-                // C-ordered array's memory is its rows in order (`as_slice` also takes an
-                // F-ordered one, whose memory is column by column).
-                if array.is_c_contiguous()
-                    && let Ok(values) = array.try_readonly()
-                    && let Ok(slice) = values.as_slice()
-                {
-                    return floats_to_coords(slice);
-                }
-            } else if let Some(buffer) = share(array) {
-                return coords_of(buffer);
+    if let Ok(array) = obj.cast::<PyArrayDyn<f32>>()
+        && vector_shape_ok::<N>(array.shape())
+    {
+        if array.len() <= Coords::<N>::INLINE_FLOATS {
+            // A few floats: copied by value, no reference kept to the array. Only a
+            // C-ordered array's memory is its rows in order (`as_slice` also takes an
+            // F-ordered one, whose memory is column by column).
+            if array.is_c_contiguous()
+                && let Ok(values) = array.try_readonly()
+                && let Ok(slice) = values.as_slice()
+            {
+                return floats_to_coords(slice);
             }
+        } else if let Some(buffer) = share(array) {
+            return coords_of(buffer);
         }
     }
     let fresh = helper(obj.py(), "vectors")?.call1((obj, N))?;
@@ -91,6 +91,7 @@ pub(crate) fn f32s(obj: &Bound<'_, PyAny>) -> PyResult<Values<f32>> {
 }
 
 /// Float64 values (scalars).
+#[allow(dead_code, reason = "for the Scalars archetype, not registered yet")]
 pub(crate) fn f64s(obj: &Bound<'_, PyAny>) -> PyResult<Values<f64>> {
     if let Ok(f) = obj.cast::<PyFloat>() {
         return Ok(Values::from(vec![f.value()]));
@@ -120,17 +121,14 @@ pub(crate) fn colors(obj: &Bound<'_, PyAny>) -> PyResult<Colors> {
     if let Some(b) = shared_array::<u32>(obj) {
         return Ok(Colors::from(Values::from(b)));
     }
-    if let Ok(rows) = obj.cast::<PyArrayDyn<u8>>() {
-        if let [_, channels @ (3 | 4)] = rows.shape() {
-            let channels = *channels;
-            // Row by row only if C-ordered (see `coords`); others go through the helper.
-            if rows.is_c_contiguous()
-                && let Ok(values) = rows.try_readonly()
-                && let Ok(bytes) = values.as_slice()
-            {
-                return Ok(Colors::from(pack(bytes, channels)));
-            }
-        }
+    // Row by row only if C-ordered (see `coords`); others go through the helper.
+    if let Ok(rows) = obj.cast::<PyArrayDyn<u8>>()
+        && let [_, channels @ (3 | 4)] = *rows.shape()
+        && rows.is_c_contiguous()
+        && let Ok(values) = rows.try_readonly()
+        && let Ok(bytes) = values.as_slice()
+    {
+        return Ok(Colors::from(pack(bytes, channels)));
     }
     let fresh = helper(obj.py(), "colors")?.call1((obj,))?;
     Ok(Colors::from(Values::from(take::<u32>(&fresh)?)))

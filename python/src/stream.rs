@@ -54,7 +54,7 @@ struct ReleaseGil;
 impl BlockHook for ReleaseGil {
     fn around_wait(&self, wait: &mut (dyn FnMut() + Send)) {
         // Only Python callers log into this recording: the thread is attached already.
-        Python::attach(|py| py.detach(|| wait()));
+        Python::attach(|py| py.detach(wait));
     }
 }
 
