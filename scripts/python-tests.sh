@@ -14,6 +14,6 @@ pip=("$VENV/bin/pip" install --quiet --disable-pip-version-check)
 "${pip[@]}" ./python
 built=$(date +%s)
 rc=0
-"$VENV/bin/python" -m pytest -q python/tests "$@" || rc=$?
+"$VENV/bin/python" -m pytest -q -rs python/tests "$@" || rc=$?
 echo "python package: built in $((built - started))s, tested in $(( $(date +%s) - built ))s"
 exit $rc

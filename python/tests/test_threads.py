@@ -77,3 +77,41 @@ def test_threads_log_through_their_own_lanes_and_every_row_arrives(official: Off
         assert r["components"]["Points3D:radii"] == [float(t)]
         seen.add((t, i))
     assert seen == {(t, i) for t in range(THREADS) for i in range(CLOUDS)}
+
+
+def test_a_thread_waiting_in_flush_does_not_hold_up_the_others(tmp_path: Path) -> None:
+    # One thread flushes a recording whose server is unreachable (a long wait, the GIL
+    # released); meanwhile this thread logs and flushes another recording to the end. Were
+    # the GIL held while waiting, this thread could not run until that flush gave up (20 s),
+    # and the waiting thread would be gone by the time the work here was done.
+    from conftest import free_port
+
+    stuck = spate.RecordingStream("rerun_example_stuck")
+    stuck.set_sinks(spate.GrpcSink(f"rerun+http://127.0.0.1:{free_port()}/proxy"))
+    stuck.log("points", spate.Points3D(positions(0, 0)))
+    outcome: list[BaseException | None] = []
+    waiting = threading.Event()
+
+    def flusher() -> None:
+        waiting.set()
+        try:
+            stuck.flush(timeout_sec=20)
+            outcome.append(None)
+        except BaseException as e:  # noqa: BLE001 - checked below
+            outcome.append(e)
+
+    th = threading.Thread(target=flusher, name="flusher")
+    th.start()
+    assert waiting.wait(LIMIT)
+    free = spate.RecordingStream("rerun_example_free")
+    free.set_sinks(spate.FileSink(tmp_path / "free.rrd"))
+    for i in range(CLOUDS):
+        free.set_time("frame", sequence=i)
+        free.log("points", spate.Points3D(positions(1, i)))
+    free.flush()
+    assert free.stats()["sinks"][0]["rows"] == CLOUDS
+    assert th.is_alive(), f"the flush returned before the other thread's work was done: {outcome}"
+    stuck.shutdown(timeout_sec=0.5)  # ends the waiting flush
+    th.join(LIMIT)
+    assert not th.is_alive()
+    assert free.shutdown()["complete"]
