@@ -5,6 +5,7 @@ recording; and the report dicts of `stats()` and `shutdown()`.
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -37,14 +38,8 @@ def dead_url() -> str:
     [(np.zeros((4, 2)), "(4, 2)"), (np.zeros(7), "(7,)"), (np.zeros((2, 6)), "(2, 6)"), (np.zeros((4, 2), np.float32), "(4, 2)")],
 )
 def test_bad_position_shapes_are_value_errors_with_the_sdks_message(positions, shape) -> None:
-    with pytest.raises(ValueError, match=r"Expected either a flat array with a length multiple of 3 elements.*Shape of passed array was " + re_escape(shape)):
+    with pytest.raises(ValueError, match=r"Expected either a flat array with a length multiple of 3 elements.*Shape of passed array was " + re.escape(shape)):
         spate.Points3D(positions)
-
-
-def re_escape(s: str) -> str:
-    import re
-
-    return re.escape(s)
 
 
 @pytest.mark.parametrize("positions", [["a", "b", "c"], "xyz", [object()] * 3, {"x": 1}])
