@@ -34,6 +34,53 @@ fn _positions_address(points: &Bound<'_, archetypes::Points3D>) -> PyResult<usiz
     Ok(list.values().to_data().buffers()[0].as_ptr() as usize)
 }
 
+/// For the package's tests: reads what a Rerun server holds (`ReadMessages`, as a viewer
+/// connecting late does) and writes it to `out_path` as an `.rrd` file, stopping once the
+/// messages hold a recording's properties and at least `min_rows` logged rows (the
+/// official server keeps the call open for live data). Returns the logged rows read;
+/// raises `RuntimeError` if they were not all there by `timeout_sec`.
+#[pyfunction]
+fn _read_messages(
+    py: Python<'_>,
+    url: &str,
+    out_path: std::path::PathBuf,
+    min_rows: u64,
+    timeout_sec: f64,
+) -> PyResult<u64> {
+    use spate::sink::grpc::read_messages;
+    use spate::wire::{Compression, EncodedMessage, RrdEncoder};
+
+    const PROPERTIES: &str = "/__properties";
+    let is_properties =
+        |m: &EncodedMessage| m.summary().is_some_and(|s| s.entity.as_str() == PROPERTIES);
+    let logged_rows = |msgs: &[EncodedMessage]| -> u64 {
+        msgs.iter()
+            .filter(|m| !is_properties(m))
+            .filter_map(|m| m.summary().map(|s| s.num_rows))
+            .sum()
+    };
+    let deadline = std::time::Instant::now()
+        + std::time::Duration::from_secs_f64(timeout_sec.clamp(0.0, 3600.0));
+    let msgs = py
+        .detach(|| {
+            read_messages(url, deadline, |m| {
+                m.iter().any(is_properties) && logged_rows(m) >= min_rows
+            })
+        })
+        .map_err(|e| {
+            pyo3::exceptions::PyRuntimeError::new_err(spate::ErrorChain(&e).to_string())
+        })?;
+    let mut rrd = RrdEncoder::new(Compression::Off);
+    let mut out = Vec::new();
+    rrd.write_header(&mut out)?;
+    for m in &msgs {
+        rrd.write_message(&mut out, m)?;
+    }
+    rrd.write_finish(&mut out)?;
+    std::fs::write(&out_path, &out)?;
+    Ok(logged_rows(&msgs))
+}
+
 #[pymodule]
 fn _spate(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -55,5 +102,6 @@ fn _spate(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(stream::set_global_data_recording, m)?)?;
     m.add_function(wrap_pyfunction!(stream::_shutdown_all, m)?)?;
     m.add_function(wrap_pyfunction!(_positions_address, m)?)?;
+    m.add_function(wrap_pyfunction!(_read_messages, m)?)?;
     Ok(())
 }

@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
 
-use pyo3::exceptions::{PyNotImplementedError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyNotImplementedError, PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use pyo3::types::{PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use spate::chunk::ComponentDescriptor;
 use spate::{
     ArchetypeError, AsComponents, BlockHook, EntityPath, Recording, RecordingError, SinkSpec,
@@ -27,7 +27,8 @@ pub(crate) struct Stream {
     /// Whether `set_sinks` was ever called (rows before it reach no sink: warned once).
     has_sinks: AtomicBool,
     warned_no_sinks: AtomicBool,
-    /// `shutdown` ran (asked for, or at exit): dropping the last handle has nothing to do.
+    /// `shutdown` ran (asked for, or at exit): its report was given once; neither the exit
+    /// hook nor dropping the last handle repeats it.
     shut_down: AtomicBool,
 }
 
@@ -176,10 +177,38 @@ impl Stream {
             match py.detach(|| rec.flush(slice_end)) {
                 Err(RecordingError::Deadline(_)) if slice_end < deadline => py.check_signals()?,
                 Err(RecordingError::Deadline(_)) if timeout_sec == 0.0 => return Ok(()),
+                Err(e @ RecordingError::Deadline(_)) => {
+                    return Err(errors::raise(
+                        py,
+                        "FlushTimeout",
+                        self.behind(&e, timeout_sec),
+                    ));
+                }
                 Ok(()) => return Ok(()),
                 Err(e) => return Err(errors::recording(py, e)),
             }
         }
+    }
+
+    /// Why a flush ran out of time: the sinks still holding data, with their errors (an
+    /// unreachable server says so, as the SDK's "gRPC has been unable to connect").
+    fn behind(&self, e: &RecordingError, timeout_sec: f64) -> String {
+        let stats = self.rec.stats();
+        let sinks: Vec<String> = stats
+            .sinks
+            .iter()
+            .filter(|s| s.queued_bytes > 0 || s.error.is_some())
+            .map(|s| match &s.error {
+                Some(error) => format!("sink {}: {error}", s.name),
+                None => format!("sink {}: {} B still queued", s.name, s.queued_bytes),
+            })
+            .collect();
+        let mut message = format!("flush ({timeout_sec} s): {}", spate::ErrorChain(e));
+        for sink in sinks {
+            message.push_str("; ");
+            message.push_str(&sink);
+        }
+        message
     }
 
     fn shutdown<'py>(&self, py: Python<'py>, timeout_sec: f64) -> PyResult<Bound<'py, PyDict>> {
@@ -511,9 +540,8 @@ fn set_time_on(
     }
     let rec = &stream.rec;
     let result = if let Some(s) = sequence {
-        if s.is_instance_of::<PyBool>()
-            || !(s.is_instance_of::<PyInt>() || s.hasattr("__index__")?)
-        {
+        // As the SDK: any int (`True` included: a bool is an int) or `__index__` object.
+        if !(s.is_instance_of::<PyInt>() || s.hasattr("__index__")?) {
             return Err(PyTypeError::new_err(format!(
                 "set_time: sequence must be an int, got {}",
                 s.get_type().name()?
@@ -541,12 +569,34 @@ fn duration_ns(d: &Bound<'_, PyAny>) -> PyResult<i64> {
         return i
             .extract::<i64>()?
             .checked_mul(1_000_000_000)
-            .ok_or_else(|| PyValueError::new_err("set_time: duration out of range"));
+            .ok_or_else(|| {
+                PyOverflowError::new_err("set_time: the duration in nanoseconds is beyond int64")
+            });
     }
     if let Ok(f) = d.cast_exact::<PyFloat>() {
-        return Ok((1e9 * f.value()).round_ties_even() as i64);
+        return seconds_to_ns(f.value());
     }
     time_helper(d, "to_nanos")
+}
+
+/// `round(1e9 * seconds)`, raising as the SDK's `int(...)` of it does: `ValueError` for
+/// NaN, `OverflowError` for infinities and values beyond int64 (never a saturated time).
+fn seconds_to_ns(seconds: f64) -> PyResult<i64> {
+    /// 2^63, exactly: `i64` holds [-2^63, 2^63).
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    let ns = (1e9 * seconds).round_ties_even();
+    if ns.is_nan() {
+        return Err(PyValueError::new_err(
+            "set_time: cannot convert float NaN to integer",
+        ));
+    }
+    if !(-LIMIT..LIMIT).contains(&ns) {
+        return Err(PyOverflowError::new_err(format!(
+            "set_time: {seconds} s is beyond int64 nanoseconds"
+        )));
+    }
+    // In range and integral (checked above): the cast is exact.
+    Ok(ns as i64)
 }
 
 /// The SDK's `to_nanos_since_epoch`: ints and floats are seconds.
@@ -560,7 +610,7 @@ fn timestamp_ns(t: &Bound<'_, PyAny>) -> PyResult<i64> {
         Some(s) if s > 1e11 => Err(PyValueError::new_err(
             "set_time: Expected seconds since unix epoch, but it looks like this is in milliseconds",
         )),
-        Some(s) => Ok((1e9 * s).round_ties_even() as i64),
+        Some(s) => seconds_to_ns(s),
         None => time_helper(t, "to_nanos_since_epoch"),
     }
 }
@@ -763,20 +813,24 @@ pub(crate) fn _shutdown_all<'py>(
     timeout_sec: f64,
 ) -> PyResult<Vec<Bound<'py, PyDict>>> {
     let deadline = deadline_after(timeout_sec)?;
-    *GLOBAL.write().unwrap_or_else(PoisonError::into_inner) = None;
+    // Hold every recording before letting go of the global one: if the global were the
+    // last holder, dropping it would shut it down on its own (the engine's drop deadline,
+    // not this one) and its losses would go unreported.
     let live: Vec<Arc<Stream>> =
         std::mem::take(&mut *LIVE.lock().unwrap_or_else(PoisonError::into_inner))
             .iter()
             .filter_map(Weak::upgrade)
             .collect();
+    *GLOBAL.write().unwrap_or_else(PoisonError::into_inner) = None;
     let reports = py.detach(|| {
         // Every recording at once: one deadline for all.
         std::thread::scope(|s| {
             let handles: Vec<_> = live
                 .iter()
                 .map(|stream| {
-                    stream.shut_down.store(true, Ordering::Relaxed);
-                    s.spawn(move || (stream.enabled, stream.rec.shutdown(deadline)))
+                    // Reported already (to shutdown()'s caller) if shut down before.
+                    let news = stream.enabled && !stream.shut_down.swap(true, Ordering::Relaxed);
+                    s.spawn(move || (news, stream.rec.shutdown(deadline)))
                 })
                 .collect();
             handles
@@ -786,8 +840,8 @@ pub(crate) fn _shutdown_all<'py>(
         })
     });
     let mut incomplete = Vec::new();
-    for (enabled, r) in reports {
-        if enabled && !r.is_complete() {
+    for (news, r) in reports {
+        if news && !r.is_complete() {
             incomplete.push(report::shutdown(py, &r)?);
         }
     }
