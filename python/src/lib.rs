@@ -14,6 +14,7 @@ mod errors;
 mod report;
 mod sinks;
 mod stream;
+mod testing;
 mod zero_copy;
 
 /// Address of the first float of a `Points3D`'s positions as logged (tests check that a
@@ -103,5 +104,7 @@ fn _spate(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(stream::_shutdown_all, m)?)?;
     m.add_function(wrap_pyfunction!(_positions_address, m)?)?;
     m.add_function(wrap_pyfunction!(_read_messages, m)?)?;
+    m.add_function(wrap_pyfunction!(testing::_stuck_recording, m)?)?;
+    m.add_class::<testing::SinkGate>()?;
     Ok(())
 }

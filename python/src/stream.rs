@@ -66,10 +66,21 @@ impl Stream {
         recording_id: Option<String>,
         enabled: bool,
     ) -> PyResult<Arc<Self>> {
-        let mut builder = Recording::builder(application_id).block_hook(ReleaseGil);
+        let mut builder = Recording::builder(application_id);
         if let Some(id) = recording_id {
             builder = builder.recording_id(id);
         }
+        Self::start_with(py, builder, enabled)
+    }
+
+    /// Starts `builder`'s recording (with the GIL-releasing block hook) and registers it
+    /// for the exit hook.
+    pub(crate) fn start_with(
+        py: Python<'_>,
+        builder: spate::RecordingBuilder,
+        enabled: bool,
+    ) -> PyResult<Arc<Self>> {
+        let builder = builder.block_hook(ReleaseGil);
         let rec = py
             .detach(|| builder.start())
             .map_err(|e| errors::recording(py, e))?;
@@ -84,6 +95,11 @@ impl Stream {
         live.retain(|w| w.strong_count() > 0);
         live.push(Arc::downgrade(&stream));
         Ok(stream)
+    }
+
+    /// Sinks were given at start (no warning about rows reaching none).
+    pub(crate) fn mark_has_sinks(&self) {
+        self.has_sinks.store(true, Ordering::Relaxed);
     }
 
     fn log(

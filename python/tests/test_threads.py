@@ -5,6 +5,7 @@ is an OS thread): every row arrives, with its values and its thread's own time.
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -115,3 +116,45 @@ def test_a_thread_waiting_in_flush_does_not_hold_up_the_others(tmp_path: Path) -
     th.join(LIMIT)
     assert not th.is_alive()
     assert free.shutdown()["complete"]
+
+
+def test_a_thread_waiting_for_room_in_a_full_lane_lets_the_others_run() -> None:
+    # A recording whose only sink is stuck in its first write (`Block`, a one-message queue)
+    # and whose lanes hold 2 rows: the producer soon waits for room inside `log`. Were the
+    # GIL held while it waits, this thread could not run again until the stuck sink gave up
+    # (30 s): by then the producer would have logged everything, and `done` would be set
+    # when this thread looks.
+    rows = 50
+    rec, gate = spate._spate._stuck_recording(2)
+    attempt = [0]
+    done = threading.Event()
+
+    def producer() -> None:
+        for i in range(rows):
+            attempt[0] = i + 1
+            rec.log("points", spate.Points3D(positions(0, i)))
+        done.set()
+
+    th = threading.Thread(target=producer, name="producer")
+    th.start()
+    try:
+        # Wait (bounded) until the producer is inside a `log` that cannot find room: it has
+        # started a row the lane has not taken, and stays there.
+        deadline = time.monotonic() + LIMIT
+        while True:
+            logged = rec.stats()["rows_logged"]
+            if attempt[0] > logged >= 2:
+                threading.Event().wait(0.1)  # the GIL goes to the producer meanwhile
+                if rec.stats()["rows_logged"] == logged:
+                    break
+            assert time.monotonic() < deadline, f"the producer never filled its lane: {rec.stats()}"
+            threading.Event().wait(0.005)
+        assert not done.is_set(), "the producer finished while its sink was stuck"
+        assert th.is_alive()
+    finally:
+        gate.open()
+    th.join(LIMIT)
+    assert done.is_set()
+    report = rec.shutdown()
+    assert report["complete"], report["summary"]
+    assert report["rows_logged"] == rows
