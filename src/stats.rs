@@ -352,7 +352,7 @@ impl fmt::Display for SinkStats {
             write!(f, "; lost by the sink itself: {by_sink} messages")?;
         }
         if let Some(g) = &self.grpc {
-            write!(f, "; connection {:?}", g.state)?;
+            write!(f, "; connection {}", g.state)?;
         }
         if let Some(fs) = self.file.filter(|fs| fs.statics_not_kept > 0) {
             write!(
@@ -388,6 +388,20 @@ pub enum ConnectionState {
     },
     /// Closed (or the sink gave up at a close deadline).
     Closed,
+}
+
+impl fmt::Display for ConnectionState {
+    /// `connecting`, `connected`, `disconnected for 3.2s`, `closed`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Connecting => f.write_str("connecting"),
+            Self::Connected => f.write_str("connected"),
+            Self::Disconnected { since } => {
+                write!(f, "disconnected for {:.1?}", since.elapsed())
+            }
+            Self::Closed => f.write_str("closed"),
+        }
+    }
 }
 
 impl ConnectionState {
