@@ -836,6 +836,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn connection_states_read_as_words() {
+        assert_eq!(ConnectionState::Connected.to_string(), "connected");
+        assert_eq!(ConnectionState::Closed.to_string(), "closed");
+        let since = Instant::now() - Duration::from_secs(3);
+        let text = ConnectionState::Disconnected { since }.to_string();
+        assert!(text.starts_with("disconnected for 3."), "{text}");
+    }
+
+    #[test]
     fn buckets_are_monotonic_and_tight() {
         let mut last = 0;
         for ns in (0..100_000u64).chain([u64::MAX / 2, u64::MAX]) {
