@@ -6,9 +6,9 @@ use std::path::PathBuf;
 
 use pyo3::exceptions::PyNotImplementedError;
 use pyo3::prelude::*;
-use spate::SinkSpec;
 use spate::sink::grpc::GrpcUrl;
 use spate::sink::{FileSink as SpateFileSink, FileSinkOptions, GrpcSink as SpateGrpcSink};
+use spate::{SinkPolicy, SinkSpec};
 
 use crate::errors;
 
@@ -18,7 +18,8 @@ pub(crate) const DEFAULT_GRPC_URL: &str = "rerun+http://127.0.0.1:9876/proxy";
 /// Streams to a Rerun viewer or server over gRPC (`rerun+http://host:port/proxy`).
 ///
 /// Connecting happens in the background: an unreachable server is not an error; messages
-/// wait (bounded) and the sink keeps reconnecting until the recording shuts down.
+/// wait (bounded) and the sink keeps reconnecting until the recording shuts down. Nothing is
+/// dropped while the server takes data: a slow server slows the producers down.
 #[pyclass(frozen, eq, hash, module = "spate")]
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct GrpcSink {
@@ -112,7 +113,11 @@ pub(crate) fn specs(py: Python<'_>, sinks: &[Bound<'_, PyAny>]) -> PyResult<Vec<
             let sink = py
                 .detach(|| SpateGrpcSink::connect(&url))
                 .map_err(errors::value)?;
-            out.push(SinkSpec::from(sink));
+            // Lossless while the server takes data, as the official SDK's gRPC sink: a slow
+            // viewer slows the producers (their wait releases the GIL) instead of losing
+            // rows. Disconnected, the sink buffers up to its budget and then drops the
+            // oldest (counted); the engine's own default for gRPC is to drop.
+            out.push(SinkSpec::from(sink).policy(SinkPolicy::Block));
         } else if let Ok(f) = s.cast::<FileSink>() {
             let path = f.get().path.clone();
             let sink = py
