@@ -7,7 +7,6 @@
 //! instances into rows of other lengths, without copying them.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow_array::{
@@ -63,11 +62,10 @@ pub(crate) fn send_columns(
     if !stream.enabled {
         return Ok(());
     }
-    let mut cache = HashMap::new();
-    let path = crate::stream::cached_path(&mut cache, entity_path)?;
+    let path = crate::stream::entity_path(entity_path)?;
     stream
         .rec
-        .send_columns(path, times, components)
+        .send_columns(&path, times, components)
         .map_err(|e| errors::recording(py, e))
 }
 

@@ -21,9 +21,23 @@ fn helper<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
         .getattr(name)
 }
 
-/// A NumPy array of `T` already, shared as it is (C-contiguous, aligned, native order).
+/// Arrays of at most this many values are copied rather than shared: a copy of a few values
+/// costs less than the owner sharing needs (an `Arc` and a reference to the array, released
+/// later from a sink's thread), and a small row is copied into the lane anyway.
+const COPY_AT_MOST: usize = 16;
+
+/// A NumPy array of `T` already: shared as it is (C-contiguous, aligned, native order), or
+/// copied when small.
 fn shared_array<T: Element + ArrowNativeType>(obj: &Bound<'_, PyAny>) -> Option<ScalarBuffer<T>> {
-    obj.cast::<PyArrayDyn<T>>().ok().and_then(share)
+    let array = obj.cast::<PyArrayDyn<T>>().ok()?;
+    // (`to_vec` takes Fortran order as it lies in memory: C order only.)
+    if array.len() <= COPY_AT_MOST
+        && array.is_c_contiguous()
+        && let Ok(values) = array.to_vec()
+    {
+        return Some(ScalarBuffer::from(values));
+    }
+    share(array)
 }
 
 /// A fresh array the helper made: shared (it is ours alone), or copied if NumPy handed back

@@ -40,8 +40,8 @@ static GLOBAL: RwLock<Option<Arc<Stream>>> = RwLock::new(None);
 thread_local! {
     /// `make_thread_default=True`, or inside `with rec:`.
     static THREAD_DEFAULT: RefCell<Option<Arc<Stream>>> = const { RefCell::new(None) };
-    /// Parsed entity paths by their text (bounded).
-    static PATHS: RefCell<HashMap<String, EntityPath>> = RefCell::new(HashMap::new());
+    /// Parsed entity paths (bounded).
+    static PATHS: RefCell<PathCache> = RefCell::new(PathCache::default());
 }
 
 /// Most entity paths cached per thread (the cache is emptied when full).
@@ -260,35 +260,77 @@ fn archetype<'a, 'py>(entity: &'a Bound<'py, PyAny>) -> PyResult<&'a Bound<'py, 
     })
 }
 
-/// The entity path of `entity_path` (a `str`, or a list of parts joined by `/`).
-pub(crate) fn cached_path<'c>(
-    cache: &'c mut HashMap<String, EntityPath>,
+/// Entity paths parsed before, by their text, and the last one by the `str` object it came
+/// from: a loop logging to one constant path (one object) skips hashing its text.
+#[derive(Default)]
+struct PathCache {
+    /// The last `str` looked up (held: its address is not reused while it is here).
+    last: Option<(Py<PyAny>, EntityPath)>,
+    by_text: HashMap<String, EntityPath>,
+}
+
+/// The entity path of `entity_path`, from `cache` when seen before.
+fn cached_path<'c>(
+    cache: &'c mut PathCache,
     entity_path: &Bound<'_, PyAny>,
 ) -> PyResult<&'c EntityPath> {
-    let text: String;
-    let key = if let Ok(s) = entity_path.cast::<PyString>() {
-        s.to_str()?
-    } else if let Ok(parts) = entity_path.cast::<PyList>() {
-        text = parts
+    let same = |last: &Option<(Py<PyAny>, EntityPath)>| {
+        last.as_ref()
+            .is_some_and(|(obj, _)| obj.as_ptr() == entity_path.as_ptr())
+    };
+    if !same(&cache.last) {
+        let mut text = String::new();
+        let key = path_text(entity_path, &mut text)?;
+        let path = match cache.by_text.get(key) {
+            Some(p) => p.clone(),
+            None => {
+                let p = EntityPath::parse(key).map_err(errors::value)?;
+                if cache.by_text.len() >= PATH_CACHE {
+                    cache.by_text.clear();
+                }
+                cache.by_text.insert(key.to_owned(), p.clone());
+                p
+            }
+        };
+        // Only a `str` is immutable: a list could change between calls.
+        if !entity_path.is_exact_instance_of::<PyString>() {
+            cache.last = None;
+            return cache
+                .by_text
+                .get(key)
+                .ok_or_else(|| PyValueError::new_err("entity path cache"));
+        }
+        cache.last = Some((entity_path.clone().unbind(), path));
+    }
+    match &cache.last {
+        Some((_, path)) => Ok(path),
+        None => Err(PyValueError::new_err("entity path cache")),
+    }
+}
+
+/// The text of an entity path argument: a `str`, or a list of parts joined by `/`.
+fn path_text<'a>(entity_path: &'a Bound<'_, PyAny>, joined: &'a mut String) -> PyResult<&'a str> {
+    if let Ok(s) = entity_path.cast::<PyString>() {
+        return s.to_str();
+    }
+    if let Ok(parts) = entity_path.cast::<PyList>() {
+        *joined = parts
             .iter()
             .map(|p| p.str().map(|s| s.to_string()))
             .collect::<PyResult<Vec<_>>>()?
             .join("/");
-        &text
-    } else {
-        return Err(PyTypeError::new_err(format!(
-            "an entity path is a str or a list of parts, got {}",
-            entity_path.get_type().name()?
-        )));
-    };
-    if !cache.contains_key(key) {
-        let path = EntityPath::parse(key).map_err(errors::value)?;
-        if cache.len() >= PATH_CACHE {
-            cache.clear();
-        }
-        cache.insert(key.to_owned(), path);
+        return Ok(joined);
     }
-    Ok(&cache[key])
+    Err(PyTypeError::new_err(format!(
+        "an entity path is a str or a list of parts, got {}",
+        entity_path.get_type().name()?
+    )))
+}
+
+/// The entity path of `entity_path` (a `str`, or a list of parts joined by `/`).
+pub(crate) fn entity_path(entity_path: &Bound<'_, PyAny>) -> PyResult<EntityPath> {
+    let mut joined = String::new();
+    EntityPath::parse(path_text(entity_path, &mut joined)?).map_err(errors::value)
 }
 
 /// `now + timeout_sec`, far in the future for the SDK's default of 1e38 s.
