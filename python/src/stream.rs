@@ -115,8 +115,19 @@ impl Stream {
         }
         self.warn_without_sinks(py)?;
         let result = PATHS.with(|paths| -> PyResult<Result<(), RecordingError>> {
-            let mut paths = paths.borrow_mut();
-            let path = cached_path(&mut paths, entity_path)?;
+            // Python code runs inside a `log` (a path part's `__str__`, a `__del__` the GC
+            // or a deferred decref calls): a `log` from there finds the cache in use and
+            // goes without it.
+            let mut held = paths.try_borrow_mut().ok();
+            let mut spare;
+            let paths = match held.as_deref_mut() {
+                Some(p) => p,
+                None => {
+                    spare = PathCache::default();
+                    &mut spare
+                }
+            };
+            let path = cached_path(paths, entity_path)?;
             let first = archetype(entity)?;
             Ok(if extra.is_empty() {
                 self.log_one(path, &*first.get().inner, is_static)
