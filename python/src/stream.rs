@@ -357,22 +357,27 @@ fn deadline_after(timeout_sec: f64) -> PyResult<Instant> {
 }
 
 /// The recording a call acts on: `recording=`, else the thread's default, else the global.
-pub(crate) fn resolve(recording: Option<&Bound<'_, PyAny>>) -> PyResult<Arc<Stream>> {
+///
+/// A handle: should the recording be replaced meanwhile (`init` on another thread) and this
+/// call be its last holder, its shutdown is a handle's (the GIL released, losses reported).
+pub(crate) fn resolve(recording: Option<&Bound<'_, PyAny>>) -> PyResult<RecordingStream> {
     if let Some(r) = recording.filter(|r| !r.is_none()) {
         return r
             .cast::<RecordingStream>()
-            .map(|r| r.get().stream.clone())
+            .map(|r| RecordingStream {
+                stream: r.get().stream.clone(),
+            })
             .map_err(|_| PyTypeError::new_err("recording= must be a spate.RecordingStream"));
     }
-    if let Some(s) = THREAD_DEFAULT.with(|t| t.borrow().clone()) {
-        return Ok(s);
+    if let Some(stream) = THREAD_DEFAULT.with(|t| t.borrow().clone()) {
+        return Ok(RecordingStream { stream });
     }
-    if let Some(s) = GLOBAL
+    if let Some(stream) = GLOBAL
         .read()
         .unwrap_or_else(PoisonError::into_inner)
         .clone()
     {
-        return Ok(s);
+        return Ok(RecordingStream { stream });
     }
     Python::attach(|py| {
         Err(errors::raise(
@@ -430,10 +435,16 @@ impl RecordingStream {
             default_enabled && !env_disabled(),
         )?;
         if make_default {
-            *GLOBAL.write().unwrap_or_else(PoisonError::into_inner) = Some(stream.clone());
+            let old = GLOBAL
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .replace(stream.clone());
+            // Shut down (if nobody else holds it) once the lock is let go.
+            let_go(old);
         }
         if make_thread_default {
-            THREAD_DEFAULT.with(|t| *t.borrow_mut() = Some(stream.clone()));
+            // (Let go of after the borrow: its shutdown may run Python code that logs.)
+            let_go(THREAD_DEFAULT.with(|t| t.borrow_mut().replace(stream.clone())));
         }
         Ok(Self { stream })
     }
@@ -527,7 +538,7 @@ impl RecordingStream {
         _exc_tb: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
         let prev = ENTERED.with(|e| e.borrow_mut().pop()).flatten();
-        THREAD_DEFAULT.with(|t| *t.borrow_mut() = prev);
+        let_go(THREAD_DEFAULT.with(|t| std::mem::replace(&mut *t.borrow_mut(), prev)));
         self.stream.flush(py, 1e38)
     }
 
@@ -542,22 +553,30 @@ impl RecordingStream {
 }
 
 impl Drop for RecordingStream {
-    /// The last handle of a recording shuts it down (the engine does so when its last
-    /// handle goes, waiting up to `spate::DROP_FLUSH_DEADLINE` for the sinks): here with the
-    /// GIL released, so other Python threads run meanwhile.
+    /// The last holder of a recording shuts it down (the engine does so when its last
+    /// handle goes, waiting up to `spate::DROP_FLUSH_DEADLINE` for the sinks, and tells only
+    /// the `log` crate, which nobody reads here): here with the GIL released, so other
+    /// Python threads run meanwhile, and what was lost on stderr. Every holder the package
+    /// lets go of while attached is wrapped in a handle first (see [`let_go`]).
     fn drop(&mut self) {
         if Arc::strong_count(&self.stream) == 1 && !self.stream.shut_down.load(Ordering::Relaxed) {
             let rec = &self.stream.rec;
             let report = Python::attach(|py| {
                 py.detach(|| rec.shutdown(Instant::now() + spate::DROP_FLUSH_DEADLINE))
             });
-            if !report.is_complete() {
+            if self.stream.enabled && !report.is_complete() {
                 eprintln!(
                     "spate: a recording let go without shutdown() did not deliver everything: {report}"
                 );
             }
         }
     }
+}
+
+/// Lets go of a recording held outside a handle (the global one, a thread default): the
+/// last holder shuts it down as a handle's drop does.
+fn let_go(stream: Option<Arc<Stream>>) {
+    drop(stream.map(|stream| RecordingStream { stream }));
 }
 
 thread_local! {
@@ -732,8 +751,8 @@ pub(crate) fn init(
         .write()
         .unwrap_or_else(PoisonError::into_inner)
         .replace(stream);
-    // The replaced recording is flushed when its last holder lets go (or at exit).
-    drop(old);
+    // The replaced recording is shut down when its last holder lets go (or at exit).
+    let_go(old);
     Ok(())
 }
 
@@ -750,7 +769,9 @@ pub(crate) fn log(
     strict: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<()> {
     let _ = strict;
-    resolve(recording)?.log(py, entity_path, entity, extra, r#static)
+    resolve(recording)?
+        .stream
+        .log(py, entity_path, entity, extra, r#static)
 }
 
 /// `spate.send_columns`: many rows of one entity at once, as one chunk.
@@ -765,7 +786,13 @@ pub(crate) fn send_columns(
     strict: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<()> {
     let _ = strict;
-    crate::columns::send_columns(py, &*resolve(recording)?, entity_path, indexes, columns)
+    crate::columns::send_columns(
+        py,
+        &resolve(recording)?.stream,
+        entity_path,
+        indexes,
+        columns,
+    )
 }
 
 /// `spate.set_time`.
@@ -781,7 +808,7 @@ pub(crate) fn set_time(
 ) -> PyResult<()> {
     set_time_on(
         py,
-        &*resolve(recording)?,
+        &resolve(recording)?.stream,
         timeline,
         sequence,
         duration,
@@ -793,7 +820,7 @@ pub(crate) fn set_time(
 #[pyfunction]
 #[pyo3(signature = (recording=None))]
 pub(crate) fn reset_time(recording: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-    resolve(recording)?.rec.reset_time();
+    resolve(recording)?.stream.rec.reset_time();
     Ok(())
 }
 
@@ -807,7 +834,7 @@ pub(crate) fn set_sinks(
     recording: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<()> {
     crate::archetypes::unsupported("set_sinks", "default_blueprint", default_blueprint)?;
-    resolve(recording)?.set_sinks(py, &sinks)
+    resolve(recording)?.stream.set_sinks(py, &sinks)
 }
 
 /// `spate.flush` (the official SDK has it only on `RecordingStream`; here for both).
@@ -818,7 +845,7 @@ pub(crate) fn flush(
     timeout_sec: f64,
     recording: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<()> {
-    resolve(recording)?.flush(py, timeout_sec)
+    resolve(recording)?.stream.flush(py, timeout_sec)
 }
 
 /// `spate.disconnect`: closes the recording's sinks (they finish their queues first);
@@ -826,7 +853,7 @@ pub(crate) fn flush(
 #[pyfunction]
 #[pyo3(signature = (recording=None))]
 pub(crate) fn disconnect(py: Python<'_>, recording: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-    disconnect_stream(py, &*resolve(recording)?)
+    disconnect_stream(py, &resolve(recording)?.stream)
 }
 
 /// `spate.stats`: the engine's counters now.
@@ -836,7 +863,7 @@ pub(crate) fn stats<'py>(
     py: Python<'py>,
     recording: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    report::stats(py, &resolve(recording)?.rec.stats())
+    report::stats(py, &resolve(recording)?.stream.rec.stats())
 }
 
 /// `spate.shutdown`: stops the recording and returns its report.
@@ -847,7 +874,7 @@ pub(crate) fn shutdown<'py>(
     timeout_sec: f64,
     recording: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    resolve(recording)?.shutdown(py, timeout_sec)
+    resolve(recording)?.stream.shutdown(py, timeout_sec)
 }
 
 /// `spate.get_global_data_recording`.
