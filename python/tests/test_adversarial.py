@@ -305,7 +305,17 @@ if pid == 0:
     rr.set_sinks(rr.FileSink("child.rrd"))
     rr.log("mine", rr.Points3D(np.zeros((100, 3), np.float32)))
     sys.exit(0)
-_, status = os.waitpid(pid, 0)
+import signal, time
+end = time.monotonic() + 30
+while True:
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        break
+    if time.monotonic() > end:
+        os.kill(pid, signal.SIGKILL)  # never leave a hung child behind
+        os.waitpid(pid, 0)
+        sys.exit("the child hung")
+    time.sleep(0.05)  # polling a child's exit (no event to wait on)
 assert os.waitstatus_to_exitcode(status) == 0, status
 rr.log("points", rr.Points3D(np.ones((100, 3), np.float32)))
 """
