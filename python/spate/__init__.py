@@ -116,6 +116,17 @@ def _exit_timeout() -> float:
         return 10.0
 
 
+def _after_fork_in_child() -> None:
+    # The inherited recordings have no threads here: they go quiet, and this process's
+    # own recordings are the exit hook's from now on.
+    global _PID
+    _PID = _os.getpid()
+    _spate._after_fork_in_child()
+
+
+_os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 @_atexit.register
 def _at_exit() -> None:
     # A forked child does not own its parent's recordings.

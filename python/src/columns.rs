@@ -59,7 +59,7 @@ pub(crate) fn send_columns(
         };
         components.push(column.get().column.clone());
     }
-    if !stream.enabled {
+    if !stream.enabled() {
         return Ok(());
     }
     let path = crate::stream::entity_path(entity_path)?;

@@ -102,6 +102,7 @@ fn _spate(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(stream::get_global_data_recording, m)?)?;
     m.add_function(wrap_pyfunction!(stream::set_global_data_recording, m)?)?;
     m.add_function(wrap_pyfunction!(stream::_shutdown_all, m)?)?;
+    m.add_function(wrap_pyfunction!(stream::_after_fork_in_child, m)?)?;
     m.add_function(wrap_pyfunction!(_positions_address, m)?)?;
     m.add_function(wrap_pyfunction!(_read_messages, m)?)?;
     m.add_function(wrap_pyfunction!(testing::_stuck_recording, m)?)?;

@@ -3,7 +3,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -23,7 +23,10 @@ pub(crate) struct Stream {
     /// The engine's recording.
     pub(crate) rec: Recording,
     /// `default_enabled=False` (or `RERUN=off`): every call does nothing.
-    pub(crate) enabled: bool,
+    on: bool,
+    /// [`FORK_GENERATION`] when it started: a forked child's copy of a recording has no
+    /// threads behind it, and does nothing (as the official SDK's).
+    generation: u64,
     /// Whether `set_sinks` was ever called (rows before it reach no sink: warned once).
     has_sinks: AtomicBool,
     warned_no_sinks: AtomicBool,
@@ -32,6 +35,8 @@ pub(crate) struct Stream {
     shut_down: AtomicBool,
 }
 
+/// How many times this process is a forked child (bumped in the child after `fork`).
+static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
 /// Every recording made, for the exit hook (weak: a recording nobody holds is flushed by
 /// its own drop).
 static LIVE: Mutex<Vec<Weak<Stream>>> = Mutex::new(Vec::new());
@@ -86,7 +91,8 @@ impl Stream {
             .map_err(|e| errors::recording(py, e))?;
         let stream = Arc::new(Self {
             rec,
-            enabled,
+            on: enabled,
+            generation: FORK_GENERATION.load(Ordering::Relaxed),
             has_sinks: AtomicBool::new(false),
             warned_no_sinks: AtomicBool::new(false),
             shut_down: AtomicBool::new(false),
@@ -95,6 +101,17 @@ impl Stream {
         live.retain(|w| w.strong_count() > 0);
         live.push(Arc::downgrade(&stream));
         Ok(stream)
+    }
+
+    /// Whether calls act: `default_enabled`, and made in this process (not inherited
+    /// through `fork`).
+    pub(crate) fn enabled(&self) -> bool {
+        self.on && !self.inherited()
+    }
+
+    /// Made by the process this one was forked from.
+    fn inherited(&self) -> bool {
+        self.generation != FORK_GENERATION.load(Ordering::Relaxed)
     }
 
     /// Sinks were given at start (no warning about rows reaching none).
@@ -110,13 +127,24 @@ impl Stream {
         extra: &Bound<'_, PyTuple>,
         is_static: bool,
     ) -> PyResult<()> {
-        if !self.enabled {
-            return Ok(());
+        if !self.enabled() {
+            return self.warn_if_inherited(py);
         }
         self.warn_without_sinks(py)?;
         let result = PATHS.with(|paths| -> PyResult<Result<(), RecordingError>> {
-            let mut paths = paths.borrow_mut();
-            let path = cached_path(&mut paths, entity_path)?;
+            // Python code runs inside a `log` (a path part's `__str__`, a `__del__` the GC
+            // or a deferred decref calls): a `log` from there finds the cache in use and
+            // goes without it.
+            let mut held = paths.try_borrow_mut().ok();
+            let mut spare;
+            let paths = match held.as_deref_mut() {
+                Some(p) => p,
+                None => {
+                    spare = PathCache::default();
+                    &mut spare
+                }
+            };
+            let path = cached_path(paths, entity_path)?;
             let first = archetype(entity)?;
             Ok(if extra.is_empty() {
                 self.log_one(path, &*first.get().inner, is_static)
@@ -144,6 +172,33 @@ impl Stream {
         }
     }
 
+    /// Says once per process that a forked child's rows go nowhere.
+    fn warn_if_inherited(&self, py: Python<'_>) -> PyResult<()> {
+        static WARNED: AtomicBool = AtomicBool::new(false);
+        if !self.inherited() || WARNED.swap(true, Ordering::Relaxed) {
+            return Ok(());
+        }
+        let warning = py.get_type::<pyo3::exceptions::PyRuntimeWarning>();
+        PyErr::warn(
+            py,
+            &warning,
+            c"spate: this process was forked from the one that made the recording: rows logged here reach no sink (call spate.init() in the child for a recording of its own)",
+            1,
+        )
+    }
+
+    /// Refuses calls that need the engine's threads on a forked child's copy.
+    fn check_not_inherited(&self, py: Python<'_>) -> PyResult<()> {
+        if self.inherited() {
+            return Err(errors::raise(
+                py,
+                "RecordingClosed",
+                "spate: this recording belongs to the process this one was forked from".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
     fn warn_without_sinks(&self, py: Python<'_>) -> PyResult<()> {
         if self.has_sinks.load(Ordering::Relaxed)
             || self.warned_no_sinks.swap(true, Ordering::Relaxed)
@@ -160,7 +215,7 @@ impl Stream {
     }
 
     fn set_sinks(&self, py: Python<'_>, sinks: &[Bound<'_, PyAny>]) -> PyResult<()> {
-        if !self.enabled {
+        if !self.enabled() {
             let warning = py.get_type::<pyo3::exceptions::PyUserWarning>();
             return PyErr::warn(
                 py,
@@ -183,7 +238,7 @@ impl Stream {
 
     /// Flushes by `timeout_sec` (0: start it and return), in slices so Ctrl-C is heard.
     fn flush(&self, py: Python<'_>, timeout_sec: f64) -> PyResult<()> {
-        if !self.enabled {
+        if !self.enabled() {
             return Ok(());
         }
         let deadline = deadline_after(timeout_sec)?;
@@ -229,6 +284,7 @@ impl Stream {
 
     fn shutdown<'py>(&self, py: Python<'py>, timeout_sec: f64) -> PyResult<Bound<'py, PyDict>> {
         let deadline = deadline_after(timeout_sec)?;
+        self.check_not_inherited(py)?;
         let rec = &self.rec;
         self.shut_down.store(true, Ordering::Relaxed);
         let report = py.detach(|| rec.shutdown(deadline));
@@ -346,22 +402,27 @@ fn deadline_after(timeout_sec: f64) -> PyResult<Instant> {
 }
 
 /// The recording a call acts on: `recording=`, else the thread's default, else the global.
-pub(crate) fn resolve(recording: Option<&Bound<'_, PyAny>>) -> PyResult<Arc<Stream>> {
+///
+/// A handle: should the recording be replaced meanwhile (`init` on another thread) and this
+/// call be its last holder, its shutdown is a handle's (the GIL released, losses reported).
+pub(crate) fn resolve(recording: Option<&Bound<'_, PyAny>>) -> PyResult<RecordingStream> {
     if let Some(r) = recording.filter(|r| !r.is_none()) {
         return r
             .cast::<RecordingStream>()
-            .map(|r| r.get().stream.clone())
+            .map(|r| RecordingStream {
+                stream: r.get().stream.clone(),
+            })
             .map_err(|_| PyTypeError::new_err("recording= must be a spate.RecordingStream"));
     }
-    if let Some(s) = THREAD_DEFAULT.with(|t| t.borrow().clone()) {
-        return Ok(s);
+    if let Some(stream) = THREAD_DEFAULT.with(|t| t.borrow().clone()) {
+        return Ok(RecordingStream { stream });
     }
-    if let Some(s) = GLOBAL
+    if let Some(stream) = GLOBAL
         .read()
         .unwrap_or_else(PoisonError::into_inner)
         .clone()
     {
-        return Ok(s);
+        return Ok(RecordingStream { stream });
     }
     Python::attach(|py| {
         Err(errors::raise(
@@ -419,10 +480,16 @@ impl RecordingStream {
             default_enabled && !env_disabled(),
         )?;
         if make_default {
-            *GLOBAL.write().unwrap_or_else(PoisonError::into_inner) = Some(stream.clone());
+            let old = GLOBAL
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .replace(stream.clone());
+            // Shut down (if nobody else holds it) once the lock is let go.
+            let_go(old);
         }
         if make_thread_default {
-            THREAD_DEFAULT.with(|t| *t.borrow_mut() = Some(stream.clone()));
+            // (Let go of after the borrow: its shutdown may run Python code that logs.)
+            let_go(THREAD_DEFAULT.with(|t| t.borrow_mut().replace(stream.clone())));
         }
         Ok(Self { stream })
     }
@@ -454,7 +521,9 @@ impl RecordingStream {
     }
 
     fn reset_time(&self) {
-        self.stream.rec.reset_time();
+        if self.stream.enabled() {
+            self.stream.rec.reset_time();
+        }
     }
 
     #[pyo3(signature = (entity_path, indexes, columns, *, strict=None))]
@@ -492,6 +561,7 @@ impl RecordingStream {
 
     /// The engine's counters now, as a dict (per lane and per sink).
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        self.stream.check_not_inherited(py)?;
         report::stats(py, &self.stream.rec.stats())
     }
 
@@ -516,7 +586,7 @@ impl RecordingStream {
         _exc_tb: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
         let prev = ENTERED.with(|e| e.borrow_mut().pop()).flatten();
-        THREAD_DEFAULT.with(|t| *t.borrow_mut() = prev);
+        let_go(THREAD_DEFAULT.with(|t| std::mem::replace(&mut *t.borrow_mut(), prev)));
         self.stream.flush(py, 1e38)
     }
 
@@ -531,16 +601,21 @@ impl RecordingStream {
 }
 
 impl Drop for RecordingStream {
-    /// The last handle of a recording shuts it down (the engine does so when its last
-    /// handle goes, waiting up to `spate::DROP_FLUSH_DEADLINE` for the sinks): here with the
-    /// GIL released, so other Python threads run meanwhile.
+    /// The last holder of a recording shuts it down (the engine does so when its last
+    /// handle goes, waiting up to `spate::DROP_FLUSH_DEADLINE` for the sinks, and tells only
+    /// the `log` crate, which nobody reads here): here with the GIL released, so other
+    /// Python threads run meanwhile, and what was lost on stderr. Every holder the package
+    /// lets go of while attached is wrapped in a handle first (see [`let_go`]).
     fn drop(&mut self) {
-        if Arc::strong_count(&self.stream) == 1 && !self.stream.shut_down.load(Ordering::Relaxed) {
+        if Arc::strong_count(&self.stream) == 1
+            && !self.stream.shut_down.load(Ordering::Relaxed)
+            && !self.stream.inherited()
+        {
             let rec = &self.stream.rec;
             let report = Python::attach(|py| {
                 py.detach(|| rec.shutdown(Instant::now() + spate::DROP_FLUSH_DEADLINE))
             });
-            if !report.is_complete() {
+            if self.stream.on && !report.is_complete() {
                 eprintln!(
                     "spate: a recording let go without shutdown() did not deliver everything: {report}"
                 );
@@ -549,13 +624,19 @@ impl Drop for RecordingStream {
     }
 }
 
+/// Lets go of a recording held outside a handle (the global one, a thread default): the
+/// last holder shuts it down as a handle's drop does.
+fn let_go(stream: Option<Arc<Stream>>) {
+    drop(stream.map(|stream| RecordingStream { stream }));
+}
+
 thread_local! {
     /// The thread defaults `__enter__` replaced, restored by `__exit__`.
     static ENTERED: RefCell<Vec<Option<Arc<Stream>>>> = const { RefCell::new(Vec::new()) };
 }
 
 fn disconnect_stream(py: Python<'_>, stream: &Stream) -> PyResult<()> {
-    if !stream.enabled {
+    if !stream.enabled() {
         return Ok(());
     }
     stream.replace_sinks(py, Vec::new())?;
@@ -593,7 +674,7 @@ fn set_time_on(
             "set_time: Exactly one of `sequence`, `duration`, and `timestamp` must be set (timeline='{timeline}')"
         )));
     }
-    if !stream.enabled {
+    if !stream.enabled() {
         return Ok(());
     }
     let rec = &stream.rec;
@@ -721,8 +802,8 @@ pub(crate) fn init(
         .write()
         .unwrap_or_else(PoisonError::into_inner)
         .replace(stream);
-    // The replaced recording is flushed when its last holder lets go (or at exit).
-    drop(old);
+    // The replaced recording is shut down when its last holder lets go (or at exit).
+    let_go(old);
     Ok(())
 }
 
@@ -739,7 +820,9 @@ pub(crate) fn log(
     strict: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<()> {
     let _ = strict;
-    resolve(recording)?.log(py, entity_path, entity, extra, r#static)
+    resolve(recording)?
+        .stream
+        .log(py, entity_path, entity, extra, r#static)
 }
 
 /// `spate.send_columns`: many rows of one entity at once, as one chunk.
@@ -754,7 +837,13 @@ pub(crate) fn send_columns(
     strict: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<()> {
     let _ = strict;
-    crate::columns::send_columns(py, &*resolve(recording)?, entity_path, indexes, columns)
+    crate::columns::send_columns(
+        py,
+        &resolve(recording)?.stream,
+        entity_path,
+        indexes,
+        columns,
+    )
 }
 
 /// `spate.set_time`.
@@ -770,7 +859,7 @@ pub(crate) fn set_time(
 ) -> PyResult<()> {
     set_time_on(
         py,
-        &*resolve(recording)?,
+        &resolve(recording)?.stream,
         timeline,
         sequence,
         duration,
@@ -782,7 +871,11 @@ pub(crate) fn set_time(
 #[pyfunction]
 #[pyo3(signature = (recording=None))]
 pub(crate) fn reset_time(recording: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-    resolve(recording)?.rec.reset_time();
+    let handle = resolve(recording)?;
+    let stream = &handle.stream;
+    if stream.enabled() {
+        stream.rec.reset_time();
+    }
     Ok(())
 }
 
@@ -796,7 +889,7 @@ pub(crate) fn set_sinks(
     recording: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<()> {
     crate::archetypes::unsupported("set_sinks", "default_blueprint", default_blueprint)?;
-    resolve(recording)?.set_sinks(py, &sinks)
+    resolve(recording)?.stream.set_sinks(py, &sinks)
 }
 
 /// `spate.flush` (the official SDK has it only on `RecordingStream`; here for both).
@@ -807,7 +900,7 @@ pub(crate) fn flush(
     timeout_sec: f64,
     recording: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<()> {
-    resolve(recording)?.flush(py, timeout_sec)
+    resolve(recording)?.stream.flush(py, timeout_sec)
 }
 
 /// `spate.disconnect`: closes the recording's sinks (they finish their queues first);
@@ -815,7 +908,7 @@ pub(crate) fn flush(
 #[pyfunction]
 #[pyo3(signature = (recording=None))]
 pub(crate) fn disconnect(py: Python<'_>, recording: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-    disconnect_stream(py, &*resolve(recording)?)
+    disconnect_stream(py, &resolve(recording)?.stream)
 }
 
 /// `spate.stats`: the engine's counters now.
@@ -825,7 +918,10 @@ pub(crate) fn stats<'py>(
     py: Python<'py>,
     recording: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    report::stats(py, &resolve(recording)?.rec.stats())
+    let handle = resolve(recording)?;
+    let stream = &handle.stream;
+    stream.check_not_inherited(py)?;
+    report::stats(py, &stream.rec.stats())
 }
 
 /// `spate.shutdown`: stops the recording and returns its report.
@@ -836,7 +932,7 @@ pub(crate) fn shutdown<'py>(
     timeout_sec: f64,
     recording: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    resolve(recording)?.shutdown(py, timeout_sec)
+    resolve(recording)?.stream.shutdown(py, timeout_sec)
 }
 
 /// `spate.get_global_data_recording`.
@@ -887,7 +983,7 @@ pub(crate) fn _shutdown_all<'py>(
                 .iter()
                 .map(|stream| {
                     // Reported already (to shutdown()'s caller) if shut down before.
-                    let news = stream.enabled && !stream.shut_down.swap(true, Ordering::Relaxed);
+                    let news = stream.enabled() && !stream.shut_down.swap(true, Ordering::Relaxed);
                     s.spawn(move || (news, stream.rec.shutdown(deadline)))
                 })
                 .collect();
@@ -904,4 +1000,19 @@ pub(crate) fn _shutdown_all<'py>(
         }
     }
     Ok(incomplete)
+}
+
+/// Called in a forked child (`os.register_at_fork`): the recordings it inherited have no
+/// threads behind them here. They do nothing from now on, and are never dropped (dropping
+/// one would wait for threads that do not exist); the exit hook leaves them alone.
+#[pyfunction]
+pub(crate) fn _after_fork_in_child() {
+    FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
+    // Only this thread exists now: a lock held at the fork stays held (then nothing is
+    // leaked, and the engine's drop deadline bounds a drop).
+    if let Ok(mut live) = LIVE.try_lock() {
+        for stream in live.drain(..).filter_map(|w| w.upgrade()) {
+            std::mem::forget(stream);
+        }
+    }
 }
