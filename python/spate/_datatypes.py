@@ -163,18 +163,33 @@ class ViewDir(_AutoEnum):
 
 class ViewCoordinates:
     """What the X, Y and Z axes point at: `ViewCoordinates.RDF` (X right, Y down, Z forward),
-    `ViewCoordinates.RIGHT_HAND_Z_UP`, … as in the official SDK."""
+    `ViewCoordinates.RIGHT_HAND_Z_UP`, … as in the official SDK. Also the SDK's archetype of the
+    same name: `log("world", ViewCoordinates.RIGHT_HAND_Z_UP, static=True)` logs it, and
+    `ViewCoordinates(xyz)` takes a `ViewCoordinates`, a name like "RDF" or three directions."""
 
     __slots__ = ("coordinates",)
 
-    def __init__(self, coordinates: Any) -> None:
-        dirs = [ViewDir.auto(d) for d in coordinates]
+    def __init__(self, xyz: Any) -> None:
+        if isinstance(xyz, ViewCoordinates):
+            xyz = xyz.coordinates
+        elif isinstance(xyz, str):
+            found = getattr(ViewCoordinates, xyz.upper(), None)
+            if not isinstance(found, ViewCoordinates):
+                raise ValueError(f"Unknown ViewCoordinates: {xyz!r}")
+            xyz = found.coordinates
+        dirs = [ViewDir.auto(d) for d in xyz]
         if len(dirs) != 3:
             raise ValueError(f"ViewCoordinates needs 3 directions, got {len(dirs)}")
         self.coordinates = dirs
 
     def __repr__(self) -> str:
         return f"ViewCoordinates({''.join(d.name[0] for d in self.coordinates)})"
+
+    def _as_spate_archetype(self) -> Any:
+        # What `log` takes: the `ViewCoordinates` archetype's one component.
+        from . import _spate
+
+        return _spate._view_coordinates_row(self)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, ViewCoordinates) and self.coordinates == other.coordinates

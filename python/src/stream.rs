@@ -307,13 +307,27 @@ impl AsComponents for Merged {
     }
 }
 
-fn archetype<'a, 'py>(entity: &'a Bound<'py, PyAny>) -> PyResult<&'a Bound<'py, Archetype>> {
-    entity.cast::<Archetype>().map_err(|_| {
-        PyTypeError::new_err(format!(
+/// What `log` takes as a row: an [`Archetype`], or an object that makes one (its
+/// `_as_spate_archetype()`, e.g. `ViewCoordinates.RDF`, which the official SDK logs as the
+/// `ViewCoordinates` archetype).
+fn archetype<'py>(entity: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Archetype>> {
+    if let Ok(a) = entity.cast::<Archetype>() {
+        return Ok(a.clone());
+    }
+    let made = match entity.getattr_opt(pyo3::intern!(entity.py(), "_as_spate_archetype"))? {
+        Some(make) => Some(make.call0()?),
+        None => None,
+    };
+    match made.as_ref().map(|m| m.cast::<Archetype>()) {
+        Some(Ok(a)) => Ok(a.clone()),
+        _ => Err(PyTypeError::new_err(format!(
             "Expected an archetype such as spate.Points3D (an object implementing AsComponents), got {}",
-            entity.get_type().name().map_or_else(|_| "?".to_owned(), |n| n.to_string())
-        ))
-    })
+            entity
+                .get_type()
+                .name()
+                .map_or_else(|_| "?".to_owned(), |n| n.to_string())
+        ))),
+    }
 }
 
 /// Entity paths parsed before, by their text, and the last one by the `str` object it came

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import LIMIT, Official
 
-FUNCTIONS = ["init", "set_sinks", "GrpcSink", "FileSink", "log", "set_time", "reset_time", "disconnect", "send_columns", "Points3D", "RecordingStream"]
+FUNCTIONS = ["init", "set_sinks", "GrpcSink", "FileSink", "log", "set_time", "reset_time", "disconnect", "send_columns", "Points3D", "RecordingStream", "ViewCoordinates"]
 METHODS = ["log", "set_time", "reset_time", "flush", "set_sinks", "disconnect", "send_columns"]
 NAMES = FUNCTIONS + [f"RecordingStream.{m}" for m in METHODS]
 

@@ -121,6 +121,13 @@ CASES = {
         rr.set_time("frame", sequence=2)
         rr.log("log", rr.TextLog("custom", level="AUDIT", color=0x00FF00FF))
     """,
+    "view_coordinates": """
+        rr.log("world", rr.ViewCoordinates.RIGHT_HAND_Z_UP, static=True)
+        rr.set_time("frame", sequence=0)
+        rr.log("world/camera", rr.ViewCoordinates.RDF)
+        rr.set_time("frame", sequence=1)
+        rr.log("world/camera", rr.ViewCoordinates(xyz=rr.ViewCoordinates.FLU))
+    """,
     "any_values": """
         rr.set_time("frame", sequence=0)
         rr.log("any", rr.AnyValues(confidence=[1.2, 3.4], name="hello", flags=[True, False], count=3,

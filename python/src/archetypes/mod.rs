@@ -96,6 +96,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<shapes::LineStrips3D>()?;
     m.add_class::<transforms::Transform3D>()?;
     m.add_class::<transforms::Pinhole>()?;
+    m.add_function(wrap_pyfunction!(transforms::_view_coordinates_row, m)?)?;
     m.add_class::<images::Image>()?;
     m.add_class::<images::DepthImage>()?;
     m.add_class::<images::EncodedImage>()?;

@@ -229,6 +229,36 @@ impl Pinhole {
     }
 }
 
+/// The official SDK's `ViewCoordinates` archetype (`rr.log("world",
+/// rr.ViewCoordinates.RIGHT_HAND_Z_UP, static=True)`): one row of `ViewCoordinates:xyz`, what
+/// the X, Y and Z axes of the entity's space point at. `xyz` as `camera_xyz=` takes it.
+#[pyfunction]
+pub(crate) fn _view_coordinates_row(
+    py: Python<'_>,
+    xyz: &Bound<'_, PyAny>,
+) -> PyResult<Py<Archetype>> {
+    use arrow_array::{FixedSizeListArray, UInt8Array};
+    use arrow_schema::{DataType, Field};
+    use spate::chunk::ComponentDescriptor;
+    const ARCHETYPE: &str = "rerun.archetypes.ViewCoordinates";
+    let dirs = view_coordinates(xyz)?.dirs().map(|d| d as u8);
+    let values = FixedSizeListArray::new(
+        std::sync::Arc::new(Field::new_list_field(DataType::UInt8, false)),
+        3,
+        std::sync::Arc::new(UInt8Array::from(dirs.to_vec())),
+        None,
+    );
+    let row = spate::DynamicArchetype::new(ARCHETYPE).with_descriptor(
+        ComponentDescriptor::new(
+            ARCHETYPE,
+            "ViewCoordinates:xyz",
+            "rerun.components.ViewCoordinates",
+        ),
+        std::sync::Arc::new(values),
+    );
+    Py::new(py, Archetype::of(row))
+}
+
 /// `camera_xyz=`: `ViewCoordinates.RDF` (spate's or the SDK's), `"RDF"`, or three directions.
 fn view_coordinates(obj: &Bound<'_, PyAny>) -> PyResult<ViewCoordinates> {
     let dirs: [u8; 3] = convert::call_helper(obj.py(), "view_coordinates", (obj,))?.extract()?;
