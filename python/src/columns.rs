@@ -255,6 +255,21 @@ impl Columns {
         self.values.push((descriptor, values, None));
     }
 
+    /// The column `make` builds from `arg`, when it is given (not `None`).
+    fn with(
+        mut self,
+        field: &str,
+        component_type: &str,
+        arg: Option<&Bound<'_, PyAny>>,
+        make: impl FnOnce(&Bound<'_, PyAny>) -> PyResult<ArrayRef>,
+    ) -> PyResult<Self> {
+        if let Some(a) = given(arg) {
+            let values = make(a)?;
+            self.push(field, component_type, values);
+        }
+        Ok(self)
+    }
+
     /// A column under a descriptor of its own (`AnyValues`, `DynamicArchetype`), first cut
     /// into rows of `lengths` (one instance each when `None`).
     pub(crate) fn described(
@@ -269,112 +284,104 @@ impl Columns {
 
     /// `N` floats per instance (`FixedSizeList<Float32 not null>[N]`).
     pub(crate) fn vectors<const N: usize>(
-        mut self,
+        self,
         field: &str,
         ty: &str,
         arg: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        if let Some(a) = given(arg) {
+        self.with(field, ty, arg, |a| {
             let floats = convert::vector_buffer::<N>(a)?;
-            self.push(field, ty, Arc::new(fixed_floats(N, floats)));
-        }
-        Ok(self)
+            Ok(Arc::new(fixed_floats(N, floats)))
+        })
     }
 
     /// Float32 values.
     pub(crate) fn f32s(
-        mut self,
+        self,
         field: &str,
         ty: &str,
         arg: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        if let Some(a) = given(arg) {
+        self.with(field, ty, arg, |a| {
             let values = convert::f32_buffer(a)?;
-            self.push(field, ty, Arc::new(Float32Array::new(values, None)));
-        }
-        Ok(self)
+            Ok(Arc::new(Float32Array::new(values, None)))
+        })
     }
 
     /// Float64 values.
     pub(crate) fn f64s(
-        mut self,
+        self,
         field: &str,
         ty: &str,
         arg: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        if let Some(a) = given(arg) {
+        self.with(field, ty, arg, |a| {
             let values = convert::f64_buffer(a)?;
-            self.push(field, ty, Arc::new(Float64Array::new(values, None)));
-        }
-        Ok(self)
+            Ok(Arc::new(Float64Array::new(values, None)))
+        })
     }
 
     /// Class or keypoint ids.
     pub(crate) fn u16s(
-        mut self,
+        self,
         field: &str,
         ty: &str,
         arg: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        if let Some(a) = given(arg) {
+        self.with(field, ty, arg, |a| {
             let values = convert::u16_buffer(a)?;
-            self.push(field, ty, Arc::new(UInt16Array::new(values, None)));
-        }
-        Ok(self)
+            Ok(Arc::new(UInt16Array::new(values, None)))
+        })
     }
 
     /// Colors, packed `0xRRGGBBAA`.
-    pub(crate) fn colors(mut self, field: &str, arg: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
-        if let Some(a) = given(arg) {
+    pub(crate) fn colors(self, field: &str, arg: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        self.with(field, "Color", arg, |a| {
             let values = convert::color_buffer(a)?;
-            self.push(field, "Color", Arc::new(UInt32Array::new(values, None)));
-        }
-        Ok(self)
+            Ok(Arc::new(UInt32Array::new(values, None)))
+        })
     }
 
     /// Texts (labels, frame names, levels).
     pub(crate) fn texts(
-        mut self,
+        self,
         field: &str,
         ty: &str,
         arg: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        if let Some(a) = given(arg) {
+        self.with(field, ty, arg, |a| {
             let texts = convert::strings(a)?;
-            self.push(field, ty, Arc::new(StringArray::from(texts)));
-        }
-        Ok(self)
+            Ok(Arc::new(StringArray::from(texts)))
+        })
     }
 
     /// Booleans (`show_labels`).
     pub(crate) fn bools(
-        mut self,
+        self,
         field: &str,
         ty: &str,
         arg: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        if let Some(a) = given(arg) {
+        self.with(field, ty, arg, |a| {
             let flat = convert::call_helper(a.py(), "flat", (a, "bool"))?;
             let values: Vec<bool> = flat.call_method0("tolist")?.extract()?;
-            self.push(field, ty, Arc::new(BooleanArray::from(values)));
-        }
-        Ok(self)
+            Ok(Arc::new(BooleanArray::from(values)))
+        })
     }
 
     /// Enum values (`u8`) of `kind` (`"TransformRelation"`, …).
     pub(crate) fn enums(
-        mut self,
+        self,
         field: &str,
         ty: &str,
         kind: &str,
         arg: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        if let Some(a) = given(arg) {
+        self.with(field, ty, arg, |a| {
             let values = convert::call_helper(a.py(), "enum_values", (kind, a))?;
             let values = convert::buffer_of::<u8>(&values)?;
-            self.push(field, ty, Arc::new(UInt8Array::new(values, None)));
-        }
-        Ok(self)
+            Ok(Arc::new(UInt8Array::new(values, None)))
+        })
     }
 
     /// 3×3 matrices given row-major (`(n, 3, 3)` or one), stored column-major.
@@ -400,12 +407,8 @@ impl Columns {
     }
 
     /// Rotations about an axis (`RotationAxisAngle`s).
-    pub(crate) fn axis_angles(
-        mut self,
-        field: &str,
-        arg: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Self> {
-        if let Some(a) = given(arg) {
+    pub(crate) fn axis_angles(self, field: &str, arg: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        self.with(field, "RotationAxisAngle", arg, |a| {
             let rotations = crate::archetypes::axis_angles_of(a)?;
             let axes = fixed_floats(
                 3,
@@ -421,19 +424,18 @@ impl Columns {
                 Field::new("angle", DataType::Float32, false),
             ]);
             let array = StructArray::new(fields, vec![Arc::new(axes), Arc::new(angles)], None);
-            self.push(field, "RotationAxisAngle", Arc::new(array));
-        }
-        Ok(self)
+            Ok(Arc::new(array))
+        })
     }
 
     /// Blobs (encoded images): a sequence of bytes-likes, one per instance.
     pub(crate) fn blobs(
-        mut self,
+        self,
         field: &str,
         ty: &str,
         arg: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        if let Some(a) = given(arg) {
+        self.with(field, ty, arg, |a| {
             let (data, lengths): (Bound<'_, PyAny>, Vec<usize>) =
                 convert::call_helper(a.py(), "blobs", (a,))?.extract()?;
             let data = convert::buffer_of::<u8>(&data)?;
@@ -454,19 +456,18 @@ impl Columns {
                 None,
             )
             .map_err(errors::value)?;
-            self.push(field, ty, Arc::new(list));
-        }
-        Ok(self)
+            Ok(Arc::new(list))
+        })
     }
 
     /// `N` doubles per instance (`FixedSizeList<Float64 not null>[N]`): ranges.
     pub(crate) fn f64_vectors<const N: usize>(
-        mut self,
+        self,
         field: &str,
         ty: &str,
         arg: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        if let Some(a) = given(arg) {
+        self.with(field, ty, arg, |a| {
             let values = convert::f64_buffer(a)?;
             if !values.len().is_multiple_of(N) {
                 return Err(PyValueError::new_err(format!(
@@ -482,14 +483,13 @@ impl Columns {
                 Arc::new(Float64Array::new(values, None)),
                 None,
             );
-            self.push(field, ty, Arc::new(array));
-        }
-        Ok(self)
+            Ok(Arc::new(array))
+        })
     }
 
     /// Line strips: one list of 3D points per instance (`List<FixedSizeList<Float32>[3]>`).
-    pub(crate) fn strips(mut self, field: &str, arg: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
-        if let Some(a) = given(arg) {
+    pub(crate) fn strips(self, field: &str, arg: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        self.with(field, "LineStrip3D", arg, |a| {
             let (points, lengths): (Bound<'_, PyAny>, Vec<usize>) =
                 convert::call_helper(a.py(), "strips", (a,))?.extract()?;
             let points = fixed_floats(3, convert::buffer_of::<f32>(&points)?);
@@ -497,35 +497,33 @@ impl Columns {
             let item = Arc::new(Field::new_list_field(points.data_type().clone(), false));
             let list =
                 ListArray::try_new(item, offsets, Arc::new(points), None).map_err(errors::value)?;
-            self.push(field, "LineStrip3D", Arc::new(list));
-        }
-        Ok(self)
+            Ok(Arc::new(list))
+        })
     }
 
     /// View coordinates (`camera_xyz`): three `ViewDir`s per instance.
     pub(crate) fn view_coordinates(
-        mut self,
+        self,
         field: &str,
         arg: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        if let Some(a) = given(arg) {
+        self.with(field, "ViewCoordinates", arg, |a| {
             let dirs = convert::call_helper(a.py(), "view_coordinates_column", (a,))?;
             let dirs = convert::buffer_of::<u8>(&dirs)?;
             let item = Arc::new(Field::new_list_field(DataType::UInt8, false));
             let array =
                 FixedSizeListArray::new(item, 3, Arc::new(UInt8Array::new(dirs, None)), None);
-            self.push(field, "ViewCoordinates", Arc::new(array));
-        }
-        Ok(self)
+            Ok(Arc::new(array))
+        })
     }
 
     /// Image formats (`rerun.components.ImageFormat` objects, one or a sequence).
     pub(crate) fn image_formats(
-        mut self,
+        self,
         field: &str,
         arg: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        if let Some(a) = given(arg) {
+        self.with(field, "ImageFormat", arg, |a| {
             let fields: Vec<FormatFields> =
                 convert::call_helper(a.py(), "image_formats", (a,))?.extract()?;
             let formats = fields
@@ -542,9 +540,8 @@ impl Columns {
                     },
                 )
                 .collect::<PyResult<Vec<_>>>()?;
-            self.push(field, "ImageFormat", ImageFormat::array_of(&formats));
-        }
-        Ok(self)
+            Ok(ImageFormat::array_of(&formats))
+        })
     }
 
     /// The columns, one instance per row unless cut otherwise.
