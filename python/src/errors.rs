@@ -73,6 +73,12 @@ pub(crate) fn recording(py: Python<'_>, e: RecordingError) -> PyErr {
     }
 }
 
+/// Warns `message` as a `RuntimeWarning` (the caller's line: stack level 1).
+pub(crate) fn warn(py: Python<'_>, message: &std::ffi::CStr) -> PyResult<()> {
+    let warning = py.get_type::<pyo3::exceptions::PyRuntimeWarning>();
+    PyErr::warn(py, &warning, message, 1)
+}
+
 /// A `ValueError` naming what was wrong.
 pub(crate) fn value(e: impl std::error::Error) -> PyErr {
     PyValueError::new_err(ErrorChain(&e).to_string())

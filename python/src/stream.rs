@@ -178,13 +178,7 @@ impl Stream {
         if !self.inherited() || WARNED.swap(true, Ordering::Relaxed) {
             return Ok(());
         }
-        let warning = py.get_type::<pyo3::exceptions::PyRuntimeWarning>();
-        PyErr::warn(
-            py,
-            &warning,
-            c"spate: this process was forked from the one that made the recording: rows logged here reach no sink (call spate.init() in the child for a recording of its own)",
-            1,
-        )
+        errors::warn(py, c"spate: this process was forked from the one that made the recording: rows logged here reach no sink (call spate.init() in the child for a recording of its own)")
     }
 
     /// Refuses calls that need the engine's threads on a forked child's copy.
@@ -205,13 +199,7 @@ impl Stream {
         {
             return Ok(());
         }
-        let warning = py.get_type::<pyo3::exceptions::PyRuntimeWarning>();
-        PyErr::warn(
-            py,
-            &warning,
-            c"spate: logging before set_sinks(): these rows reach no sink (they are counted in stats() as encoded, sent nowhere)",
-            1,
-        )
+        errors::warn(py, c"spate: logging before set_sinks(): these rows reach no sink (they are counted in stats() as encoded, sent nowhere)")
     }
 
     fn set_sinks(&self, py: Python<'_>, sinks: &[Bound<'_, PyAny>]) -> PyResult<()> {
@@ -661,10 +649,9 @@ fn disconnect_stream(py: Python<'_>, stream: &Stream) -> PyResult<()> {
             if e.is_instance_of::<pyo3::exceptions::PyRuntimeError>(py)
                 && e.value(py).hasattr("losses")? =>
         {
-            let warning = py.get_type::<pyo3::exceptions::PyRuntimeWarning>();
             let message = std::ffi::CString::new(format!("spate: disconnect: {}", e.value(py)))
                 .unwrap_or_default();
-            PyErr::warn(py, &warning, &message, 1)
+            errors::warn(py, &message)
         }
         other => other,
     }
