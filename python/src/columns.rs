@@ -24,19 +24,16 @@ use spate::{TimeColumn as EngineTimeColumn, Timeline, TimelineKind};
 
 use spate::archetype::ImageFormat;
 
-use crate::archetypes::images::{color_model_of, datatype_of, pixel_format_of};
-use crate::archetypes::{given, none_or};
-use crate::stream::Stream;
+use crate::convert::{
+    axis_angles_of, color_model_of, datatype_of, given, none_or, pixel_format_of,
+};
 use crate::{convert, errors};
 
-/// Logs the columns as one chunk on `stream`.
-pub(crate) fn send_columns(
-    py: Python<'_>,
-    stream: &Stream,
-    entity_path: &Bound<'_, PyAny>,
+/// The index and component columns `send_columns` was given, checked to be what it takes.
+pub(crate) fn gather(
     indexes: &Bound<'_, PyAny>,
     columns: &Bound<'_, PyAny>,
-) -> PyResult<()> {
+) -> PyResult<(Vec<EngineTimeColumn>, Vec<spate::chunk::ComponentColumn>)> {
     let mut times = Vec::new();
     for index in indexes.try_iter()? {
         let index = index?;
@@ -59,14 +56,7 @@ pub(crate) fn send_columns(
         };
         components.push(column.get().column.clone());
     }
-    if !stream.enabled() {
-        return Ok(());
-    }
-    let path = crate::stream::entity_path(entity_path)?;
-    stream
-        .rec
-        .send_columns(&path, times, components)
-        .map_err(|e| errors::recording(py, e))
+    Ok((times, components))
 }
 
 /// One index column for `send_columns`: a timeline and one time per row.
@@ -409,7 +399,7 @@ impl Columns {
     /// Rotations about an axis (`RotationAxisAngle`s).
     pub(crate) fn axis_angles(self, field: &str, arg: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
         self.with(field, "RotationAxisAngle", arg, |a| {
-            let rotations = crate::archetypes::axis_angles_of(a)?;
+            let rotations = axis_angles_of(a)?;
             let axes = fixed_floats(
                 3,
                 rotations

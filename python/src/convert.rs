@@ -8,7 +8,9 @@ use numpy::{Element, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyFloat, PyInt, PyString};
-use spate::archetype::{Colors, Coords, Values};
+use spate::archetype::{
+    ChannelDatatype, ColorModel, Colors, Coords, PixelFormat, RotationAxisAngle, Values,
+};
 
 use crate::zero_copy::share;
 
@@ -225,6 +227,89 @@ pub(crate) fn strings(obj: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
         return Ok(vec![s.to_str()?.to_owned()]);
     }
     helper(obj.py(), "strings")?.call1((obj,))?.extract()
+}
+
+/// The error for an enum value out of range.
+pub(crate) fn bad_enum(kind: &str, v: u8) -> PyErr {
+    pyo3::exceptions::PyValueError::new_err(format!("Cannot convert {v} to {kind}"))
+}
+
+/// A `ColorModel` from its value.
+pub(crate) fn color_model_of(v: u8) -> PyResult<ColorModel> {
+    Ok(match v {
+        1 => ColorModel::L,
+        2 => ColorModel::Rgb,
+        3 => ColorModel::Rgba,
+        4 => ColorModel::Bgr,
+        5 => ColorModel::Bgra,
+        v => return Err(bad_enum("ColorModel", v)),
+    })
+}
+
+/// A `ChannelDatatype` from its value.
+pub(crate) fn datatype_of(v: u8) -> PyResult<ChannelDatatype> {
+    use ChannelDatatype as D;
+    Ok(match v {
+        6 => D::U8,
+        7 => D::I8,
+        8 => D::U16,
+        9 => D::I16,
+        10 => D::U32,
+        11 => D::I32,
+        12 => D::U64,
+        13 => D::I64,
+        33 => D::F16,
+        34 => D::F32,
+        35 => D::F64,
+        v => return Err(bad_enum("ChannelDatatype", v)),
+    })
+}
+
+/// A `PixelFormat` from its value.
+pub(crate) fn pixel_format_of(v: u8) -> PyResult<PixelFormat> {
+    use PixelFormat as P;
+    Ok(match v {
+        20 => P::Yuv12LimitedRange,
+        26 => P::Nv12,
+        27 => P::Yuy2,
+        30 => P::Y8FullRange,
+        39 => P::Yuv24LimitedRange,
+        40 => P::Yuv24FullRange,
+        41 => P::Y8LimitedRange,
+        44 => P::Yuv12FullRange,
+        49 => P::Yuv16LimitedRange,
+        50 => P::Yuv16FullRange,
+        128 => P::BayerRggb8,
+        129 => P::BayerBggr8,
+        130 => P::BayerGbrg8,
+        131 => P::BayerGrbg8,
+        v => return Err(bad_enum("PixelFormat", v)),
+    })
+}
+
+/// An optional argument that was given (not `None`).
+pub(crate) fn given<'a, 'py>(arg: Option<&'a Bound<'py, PyAny>>) -> Option<&'a Bound<'py, PyAny>> {
+    arg.filter(|a| !a.is_none())
+}
+
+/// An optional argument as a Python object (`None` when not given), to pass on to a helper.
+pub(crate) fn none_or<'py>(py: Python<'py>, arg: Option<&Bound<'py, PyAny>>) -> Bound<'py, PyAny> {
+    arg.cloned().unwrap_or_else(|| py.None().into_bound(py))
+}
+
+/// `RotationAxisAngle`s (one, or a sequence; already converted by `rotations`, or not).
+pub(crate) fn axis_angles_of(obj: &Bound<'_, PyAny>) -> PyResult<Vec<RotationAxisAngle>> {
+    let converted = if obj.is_instance_of::<pyo3::types::PyTuple>() {
+        obj.clone()
+    } else {
+        call_helper(obj.py(), "rotation_axis_angles", (obj,))?
+    };
+    let (axes, angles): (Vec<f32>, Vec<f32>) = converted.extract()?;
+    Ok(axes
+        .chunks_exact(3)
+        .zip(angles)
+        .map(|(a, angle)| RotationAxisAngle::new([a[0], a[1], a[2]], angle))
+        .collect())
 }
 
 #[cfg(test)]

@@ -386,7 +386,7 @@ fn path_text<'a>(entity_path: &'a Bound<'_, PyAny>, joined: &'a mut String) -> P
 }
 
 /// The entity path of `entity_path` (a `str`, or a list of parts joined by `/`).
-pub(crate) fn entity_path(entity_path: &Bound<'_, PyAny>) -> PyResult<EntityPath> {
+fn entity_path_of(entity_path: &Bound<'_, PyAny>) -> PyResult<EntityPath> {
     let mut joined = String::new();
     EntityPath::parse(path_text(entity_path, &mut joined)?).map_err(errors::value)
 }
@@ -538,7 +538,7 @@ impl RecordingStream {
         strict: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
         let _ = strict;
-        crate::columns::send_columns(py, &self.stream, entity_path, indexes, columns)
+        send_columns_on(py, &self.stream, entity_path, indexes, columns)
     }
 
     #[pyo3(signature = (*sinks, default_blueprint=None))]
@@ -826,6 +826,25 @@ pub(crate) fn log(
         .log(py, entity_path, entity, extra, r#static)
 }
 
+/// Logs the columns as one chunk on `stream`.
+fn send_columns_on(
+    py: Python<'_>,
+    stream: &Stream,
+    entity_path: &Bound<'_, PyAny>,
+    indexes: &Bound<'_, PyAny>,
+    columns: &Bound<'_, PyAny>,
+) -> PyResult<()> {
+    let (times, components) = crate::columns::gather(indexes, columns)?;
+    if !stream.enabled() {
+        return Ok(());
+    }
+    let path = entity_path_of(entity_path)?;
+    stream
+        .rec
+        .send_columns(&path, times, components)
+        .map_err(|e| errors::recording(py, e))
+}
+
 /// `spate.send_columns`: many rows of one entity at once, as one chunk.
 #[pyfunction]
 #[pyo3(signature = (entity_path, indexes, columns, *, recording=None, strict=None))]
@@ -838,7 +857,7 @@ pub(crate) fn send_columns(
     strict: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<()> {
     let _ = strict;
-    crate::columns::send_columns(
+    send_columns_on(
         py,
         &resolve(recording)?.stream,
         entity_path,

@@ -4,10 +4,13 @@
 //! copying** (their bytes are viewed as `uint8`); anything else is converted once.
 
 use pyo3::prelude::*;
-use spate::archetype::{ChannelDatatype, ColorModel, Colormap, MagnificationFilter, PixelFormat};
+use spate::archetype::{ChannelDatatype, Colormap, MagnificationFilter};
 
-use super::{Archetype, given, none_or};
+use super::Archetype;
 use crate::columns::{Columns, ComponentColumnList};
+use crate::convert::{
+    bad_enum as bad, color_model_of, datatype_of, given, none_or, pixel_format_of,
+};
 use crate::{convert, errors};
 
 /// How the viewer draws an image: draw order, magnification filter, opacity.
@@ -304,10 +307,6 @@ impl EncodedImage {
     }
 }
 
-fn bad(kind: &str, v: u8) -> PyErr {
-    pyo3::exceptions::PyValueError::new_err(format!("Cannot convert {v} to {kind}"))
-}
-
 /// A `MagnificationFilter` argument.
 pub(crate) fn magnification_filter(obj: &Bound<'_, PyAny>) -> PyResult<MagnificationFilter> {
     match super::enum_value(obj, "MagnificationFilter")? {
@@ -316,59 +315,6 @@ pub(crate) fn magnification_filter(obj: &Bound<'_, PyAny>) -> PyResult<Magnifica
         3 => Ok(MagnificationFilter::Bicubic),
         v => Err(bad("MagnificationFilter", v)),
     }
-}
-
-/// A `ColorModel` from its value.
-pub(crate) fn color_model_of(v: u8) -> PyResult<ColorModel> {
-    Ok(match v {
-        1 => ColorModel::L,
-        2 => ColorModel::Rgb,
-        3 => ColorModel::Rgba,
-        4 => ColorModel::Bgr,
-        5 => ColorModel::Bgra,
-        v => return Err(bad("ColorModel", v)),
-    })
-}
-
-/// A `ChannelDatatype` from its value.
-pub(crate) fn datatype_of(v: u8) -> PyResult<ChannelDatatype> {
-    use ChannelDatatype as D;
-    Ok(match v {
-        6 => D::U8,
-        7 => D::I8,
-        8 => D::U16,
-        9 => D::I16,
-        10 => D::U32,
-        11 => D::I32,
-        12 => D::U64,
-        13 => D::I64,
-        33 => D::F16,
-        34 => D::F32,
-        35 => D::F64,
-        v => return Err(bad("ChannelDatatype", v)),
-    })
-}
-
-/// A `PixelFormat` from its value.
-pub(crate) fn pixel_format_of(v: u8) -> PyResult<PixelFormat> {
-    use PixelFormat as P;
-    Ok(match v {
-        20 => P::Yuv12LimitedRange,
-        26 => P::Nv12,
-        27 => P::Yuy2,
-        30 => P::Y8FullRange,
-        39 => P::Yuv24LimitedRange,
-        40 => P::Yuv24FullRange,
-        41 => P::Y8LimitedRange,
-        44 => P::Yuv12FullRange,
-        49 => P::Yuv16LimitedRange,
-        50 => P::Yuv16FullRange,
-        128 => P::BayerRggb8,
-        129 => P::BayerBggr8,
-        130 => P::BayerGbrg8,
-        131 => P::BayerGrbg8,
-        v => return Err(bad("PixelFormat", v)),
-    })
 }
 
 /// A `Colormap` from its value.

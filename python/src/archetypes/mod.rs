@@ -14,7 +14,6 @@ mod transforms;
 mod values;
 
 pub(crate) use points3d::Points3D;
-pub(crate) use shapes::axis_angles_of;
 
 /// What `log` takes: the components of one row, built by an archetype's constructor.
 #[pyclass(subclass, frozen, module = "spate")]
@@ -54,16 +53,6 @@ pub(crate) fn unsupported(
         ))),
         _ => Ok(()),
     }
-}
-
-/// An optional argument that was given (not `None`).
-pub(crate) fn given<'a, 'py>(arg: Option<&'a Bound<'py, PyAny>>) -> Option<&'a Bound<'py, PyAny>> {
-    arg.filter(|a| !a.is_none())
-}
-
-/// An optional argument as a Python object (`None` when not given), to pass on to a helper.
-pub(crate) fn none_or<'py>(py: Python<'py>, arg: Option<&Bound<'py, PyAny>>) -> Bound<'py, PyAny> {
-    arg.cloned().unwrap_or_else(|| py.None().into_bound(py))
 }
 
 /// The `u8` value of an enum-like argument of `kind` (`"FillMode"`, …): a member of spate's

@@ -2,10 +2,11 @@
 //! constructors: shapes with per-instance colors, radii, labels and class ids.
 
 use pyo3::prelude::*;
-use spate::archetype::{Coords, RotationAxisAngle};
+use spate::archetype::Coords;
 
-use super::{Archetype, given, none_or};
+use super::Archetype;
 use crate::columns::{Columns, ComponentColumnList};
+use crate::convert::{axis_angles_of, given, none_or};
 use crate::{convert, errors};
 
 /// The instance style every shape takes: applied with the archetype's own builders.
@@ -258,21 +259,6 @@ impl Boxes3D {
             .bools("show_labels", "ShowLabels", show_labels)?
             .finish(py)
     }
-}
-
-/// `RotationAxisAngle`s (one, or a sequence; already converted by `rotations`, or not).
-pub(crate) fn axis_angles_of(obj: &Bound<'_, PyAny>) -> PyResult<Vec<RotationAxisAngle>> {
-    let converted = if obj.is_instance_of::<pyo3::types::PyTuple>() {
-        obj.clone()
-    } else {
-        convert::call_helper(obj.py(), "rotation_axis_angles", (obj,))?
-    };
-    let (axes, angles): (Vec<f32>, Vec<f32>) = converted.extract()?;
-    Ok(axes
-        .chunks_exact(3)
-        .zip(angles)
-        .map(|(a, angle)| RotationAxisAngle::new([a[0], a[1], a[2]], angle))
-        .collect())
 }
 
 /// Polylines in 3D: strips of points, and per strip (or one for all) colors, radii, labels

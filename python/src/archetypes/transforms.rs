@@ -5,9 +5,10 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use spate::archetype::{TransformRelation, ViewCoordinates, ViewDir};
 
-use super::{Archetype, given, none_or};
+use super::Archetype;
 use crate::columns::{Columns, ComponentColumnList};
 use crate::convert;
+use crate::convert::{given, none_or};
 
 /// An entity's transform relative to its parent: translation, rotation (quaternion and/or
 /// axis-angle), scale, 3×3 matrix, relation and named frames, each optional.

@@ -9,10 +9,11 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use spate::archetype::DynamicArchetype as Dynamic;
 
+use super::Archetype;
 use super::transforms::text;
-use super::{Archetype, given};
 use crate::columns::{Columns, ComponentColumnList};
 use crate::convert;
+use crate::convert::given;
 use spate::AsComponents;
 
 /// Values to plot: one per series in this row.
