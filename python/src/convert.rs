@@ -64,32 +64,17 @@ fn vector_shape_ok<const N: usize>(shape: &[usize]) -> bool {
 
 /// `positions`-like arguments: `N` floats per instance.
 pub(crate) fn coords<const N: usize>(obj: &Bound<'_, PyAny>) -> PyResult<Coords<N>> {
+    // A few floats: copied by value, no reference kept to the array. (`to_vec` also takes
+    // Fortran order, as it lies in memory: C order only.)
     if let Ok(array) = obj.cast::<PyArrayDyn<f32>>()
         && vector_shape_ok::<N>(array.shape())
+        && array.len() <= Coords::<N>::INLINE_FLOATS
+        && array.is_c_contiguous()
+        && let Ok(values) = array.to_vec()
     {
-        if array.len() <= Coords::<N>::INLINE_FLOATS {
-            // A few floats: copied by value, no reference kept to the array.
-            // (`to_vec` also takes Fortran order, as it lies in memory: C order only.)
-            if array.is_c_contiguous()
-                && let Ok(values) = array.to_vec()
-            {
-                return floats_to_coords(&values);
-            }
-        } else if let Some(buffer) = share(array) {
-            return coords_of(buffer);
-        }
+        return Coords::try_from_floats(&values).map_err(crate::errors::value);
     }
-    let fresh = helper(obj.py(), "vectors")?.call1((obj, N))?;
-    coords_of(take::<f32>(&fresh)?)
-}
-
-fn coords_of<const N: usize>(buffer: ScalarBuffer<f32>) -> PyResult<Coords<N>> {
-    Coords::try_from_buffer(buffer)
-        .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))
-}
-
-fn floats_to_coords<const N: usize>(v: &[f32]) -> PyResult<Coords<N>> {
-    Coords::try_from_floats(v).map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))
+    Coords::try_from_buffer(vector_buffer::<N>(obj)?).map_err(crate::errors::value)
 }
 
 /// Float32 values (radii, …): a scalar splats, arrays are flattened.
@@ -102,11 +87,7 @@ pub(crate) fn f32_buffer(obj: &Bound<'_, PyAny>) -> PyResult<ScalarBuffer<f32>> 
     if let Ok(f) = obj.cast::<PyFloat>() {
         return Ok(ScalarBuffer::from(vec![f.value() as f32]));
     }
-    if let Some(b) = shared_array::<f32>(obj) {
-        return Ok(b);
-    }
-    let fresh = helper(obj.py(), "flat")?.call1((obj, "float32"))?;
-    take::<f32>(&fresh)
+    flat(obj, "float32")
 }
 
 /// Float64 values (scalars).
@@ -119,11 +100,7 @@ pub(crate) fn f64_buffer(obj: &Bound<'_, PyAny>) -> PyResult<ScalarBuffer<f64>> 
     if let Ok(f) = obj.cast::<PyFloat>() {
         return Ok(ScalarBuffer::from(vec![f.value()]));
     }
-    if let Some(b) = shared_array::<f64>(obj) {
-        return Ok(b);
-    }
-    let fresh = helper(obj.py(), "flat")?.call1((obj, "float64"))?;
-    take::<f64>(&fresh)
+    flat(obj, "float64")
 }
 
 /// Unsigned 16-bit ids (class ids, keypoint ids), wrapping as NumPy's cast does.
@@ -133,11 +110,19 @@ pub(crate) fn u16s(obj: &Bound<'_, PyAny>) -> PyResult<Values<u16>> {
 
 /// [`u16s`] as the buffer itself (for columns).
 pub(crate) fn u16_buffer(obj: &Bound<'_, PyAny>) -> PyResult<ScalarBuffer<u16>> {
-    if let Some(b) = shared_array::<u16>(obj) {
+    flat(obj, "uint16")
+}
+
+/// A NumPy array of `T` as it is, else anything array-like (or a scalar) flattened by the
+/// SDK's `np.asarray(x, dtype).flatten()` (`spate._convert.flat`) into a fresh array.
+fn flat<T: Element + ArrowNativeType>(
+    obj: &Bound<'_, PyAny>,
+    dtype: &str,
+) -> PyResult<ScalarBuffer<T>> {
+    if let Some(b) = shared_array::<T>(obj) {
         return Ok(b);
     }
-    let fresh = helper(obj.py(), "flat")?.call1((obj, "uint16"))?;
-    take::<u16>(&fresh)
+    take::<T>(&helper(obj.py(), "flat")?.call1((obj, dtype))?)
 }
 
 /// Any array a helper of `spate._convert` made (or the caller gave) as a buffer of `T`: shared

@@ -8,6 +8,34 @@ use pyo3::prelude::*;
 use spate::AsComponents;
 
 pub(crate) mod images;
+/// The instance style a shape takes (colors, radii, labels, class ids, and `show_labels`
+/// where the archetype has it), applied with the archetype's own builders.
+macro_rules! instance_style {
+    ($shape:ident, $colors:expr, $radii:expr, $labels:expr, $class_ids:expr) => {{
+        let mut s = $shape;
+        if let Some(c) = $crate::convert::given($colors) {
+            s = s.with_colors($crate::convert::colors(c)?);
+        }
+        if let Some(r) = $crate::convert::given($radii) {
+            s = s.with_radii($crate::convert::f32s(r)?);
+        }
+        if let Some(l) = $crate::convert::given($labels) {
+            s = s.with_labels($crate::convert::strings(l)?);
+        }
+        if let Some(ids) = $crate::convert::given($class_ids) {
+            s = s.with_class_ids($crate::convert::u16s(ids)?);
+        }
+        s
+    }};
+    ($shape:ident, $colors:expr, $radii:expr, $labels:expr, $show_labels:expr, $class_ids:expr) => {{
+        let mut s = instance_style!($shape, $colors, $radii, $labels, $class_ids);
+        if let Some(b) = $crate::convert::given($show_labels) {
+            s = s.with_show_labels(b.is_truthy()?);
+        }
+        s
+    }};
+}
+
 mod points3d;
 mod shapes;
 mod transforms;

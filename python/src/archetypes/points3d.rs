@@ -36,19 +36,8 @@ impl Points3D {
         unsupported("Points3D", "point_shading", point_shading)?;
         unsupported("Points3D", "keypoint_ids", keypoint_ids)?;
         unsupported("Points3D", "show_labels", show_labels)?;
-        let mut cloud = Cloud::new(convert::coords::<3>(positions)?);
-        if let Some(c) = colors.filter(|c| !c.is_none()) {
-            cloud = cloud.with_colors(convert::colors(c)?);
-        }
-        if let Some(r) = radii.filter(|r| !r.is_none()) {
-            cloud = cloud.with_radii(convert::f32s(r)?);
-        }
-        if let Some(ids) = class_ids.filter(|c| !c.is_none()) {
-            cloud = cloud.with_class_ids(convert::u16s(ids)?);
-        }
-        if let Some(l) = labels.filter(|l| !l.is_none()) {
-            cloud = cloud.with_labels(convert::strings(l)?);
-        }
+        let cloud = Cloud::new(convert::coords::<3>(positions)?);
+        let cloud = instance_style!(cloud, colors, radii, labels, class_ids);
         cloud.validate().map_err(crate::errors::value)?;
         Ok(PyClassInitializer::from(Archetype::of(cloud)).add_subclass(Points3D))
     }

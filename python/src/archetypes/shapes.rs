@@ -9,29 +9,6 @@ use crate::columns::{Columns, ComponentColumnList};
 use crate::convert::{axis_angles_of, given, none_or};
 use crate::{convert, errors};
 
-/// The instance style every shape takes: applied with the archetype's own builders.
-macro_rules! style {
-    ($shape:ident, $colors:expr, $radii:expr, $labels:expr, $show_labels:expr, $class_ids:expr) => {{
-        let mut s = $shape;
-        if let Some(c) = given($colors) {
-            s = s.with_colors(convert::colors(c)?);
-        }
-        if let Some(r) = given($radii) {
-            s = s.with_radii(convert::f32s(r)?);
-        }
-        if let Some(l) = given($labels) {
-            s = s.with_labels(convert::strings(l)?);
-        }
-        if let Some(b) = given($show_labels) {
-            s = s.with_show_labels(b.is_truthy()?);
-        }
-        if let Some(ids) = given($class_ids) {
-            s = s.with_class_ids(convert::u16s(ids)?);
-        }
-        s
-    }};
-}
-
 /// Points in 2D: positions `(n, 2)`, and per point (or one for all) colors, radii, labels,
 /// class ids and keypoint ids, plus a draw order.
 #[pyclass(extends = Archetype, frozen, module = "spate")]
@@ -53,7 +30,7 @@ impl Points2D {
         keypoint_ids: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyClassInitializer<Self>> {
         let points = spate::Points2D::new(convert::coords::<2>(positions)?);
-        let mut points = style!(points, colors, radii, labels, show_labels, class_ids);
+        let mut points = instance_style!(points, colors, radii, labels, show_labels, class_ids);
         if let Some(d) = given(draw_order) {
             points = points.with_draw_order(d.extract::<f32>()?);
         }
@@ -114,7 +91,7 @@ impl Arrows3D {
         if let Some(o) = given(origins) {
             arrows = arrows.with_origins(convert::coords::<3>(o)?);
         }
-        let arrows = style!(arrows, colors, radii, labels, show_labels, class_ids);
+        let arrows = instance_style!(arrows, colors, radii, labels, show_labels, class_ids);
         arrows.validate().map_err(errors::value)?;
         Ok(PyClassInitializer::from(Archetype::of(arrows)).add_subclass(Self))
     }
@@ -219,7 +196,7 @@ impl Boxes3D {
         if let Some(f) = given(fill_mode) {
             boxes = boxes.with_fill_mode(super::fill_mode(f)?);
         }
-        let boxes = style!(boxes, colors, radii, labels, show_labels, class_ids);
+        let boxes = instance_style!(boxes, colors, radii, labels, show_labels, class_ids);
         boxes.validate().map_err(errors::value)?;
         Ok(PyClassInitializer::from(Archetype::of(boxes)).add_subclass(Self))
     }
@@ -284,7 +261,7 @@ impl LineStrips3D {
         let points = Coords::<3>::try_from_buffer(convert::buffer_of::<f32>(&points)?)
             .map_err(errors::value)?;
         let lines = spate::LineStrips3D::from_flat(points, lengths);
-        let lines = style!(lines, colors, radii, labels, show_labels, class_ids);
+        let lines = instance_style!(lines, colors, radii, labels, show_labels, class_ids);
         lines.validate().map_err(errors::value)?;
         Ok(PyClassInitializer::from(Archetype::of(lines)).add_subclass(Self))
     }
