@@ -20,8 +20,9 @@
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-use spate::sink::grpc::testing::{ProxyReceiver, ReceiverOptions};
-use spate::sink::grpc::{ConnectionState, GrpcBatchPolicy, GrpcSink, GrpcSinkOptions, Http2Tuning};
+use spate::net::Http2Tuning;
+use spate::server::testing::{ProxyReceiver, ReceiverOptions};
+use spate::sink::grpc::{ConnectionState, GrpcBatchPolicy, GrpcSink, GrpcSinkOptions};
 use spate::{EntityPath, Points3D, Recording, SinkExt, SinkPolicy};
 
 /// Bounds on what is in flight (lane + sink queue).

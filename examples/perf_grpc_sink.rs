@@ -48,9 +48,10 @@ use http::uri::PathAndQuery;
 use hyper::body::Incoming;
 use hyper::client::conn::http2::SendRequest;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use spate::sink::grpc::testing::{ProxyReceiver, ReceiverOptions};
+use spate::net::Http2Tuning;
+use spate::server::testing::{ProxyReceiver, ReceiverOptions};
 use spate::sink::grpc::{
-    ConnectionState, GrpcBatchPolicy, GrpcSink, GrpcSinkOptions, GrpcStateHandle, Http2Tuning,
+    ConnectionState, GrpcBatchPolicy, GrpcSink, GrpcSinkOptions, GrpcStateHandle,
 };
 use spate::{EntityPath, Points3D, Recording, SinkExt, SinkPolicy};
 use tonic::Status;

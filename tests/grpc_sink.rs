@@ -18,8 +18,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use arrow_array::{Array, FixedSizeListArray, Float32Array, UInt32Array};
-use spate::sink::grpc::testing::{ProxyReceiver, Received};
-use spate::sink::grpc::{GrpcSinkOptions, OverflowPolicy, UrlError};
+use spate::net::UrlError;
+use spate::server::testing::{ProxyReceiver, Received};
+use spate::sink::grpc::{GrpcSinkOptions, OverflowPolicy};
 use spate::sink::{ConnectionState, GrpcSink, GrpcSinkError, GrpcSinkStats};
 use spate::stats::SinkStats;
 use spate::wire::{DecodedRrd, EncodedMessage, MessageKind};
@@ -911,8 +912,9 @@ fn a_stalled_server_is_given_up_after_the_stall_timeout() {
 #[test]
 #[ignore = "measurement, not a check"]
 fn throughput_to_the_discarding_receiver() {
-    use spate::sink::grpc::testing::ReceiverOptions;
-    use spate::sink::grpc::{GrpcBatchPolicy, Http2Tuning};
+    use spate::net::Http2Tuning;
+    use spate::server::testing::ReceiverOptions;
+    use spate::sink::grpc::GrpcBatchPolicy;
 
     let clouds: u32 = std::env::var("SPATE_GRPC_CLOUDS")
         .ok()

@@ -21,8 +21,10 @@ use bytes::{Buf, BufMut, Bytes};
 use http::uri::PathAndQuery;
 use hyper::client::conn::http2::SendRequest;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use spate::sink::grpc::{ProxyServer, ProxyServerOptions, ServeCounters, read_messages};
-use spate::sink::{FileSink, FileSinkOptions, MemorySink, MemorySinkHandle, Relay};
+use spate::server::Relay;
+use spate::server::{ProxyServer, ProxyServerOptions, ServeCounters};
+use spate::sink::grpc::read_messages;
+use spate::sink::{FileSink, FileSinkOptions, MemorySink, MemorySinkHandle};
 use spate::wire::{EncodedMessage, MessageKind, StoreInfo, decode_rrd};
 use spate::{EntityPath, Points3D, Recording, SinkExt, SinkPolicy};
 

@@ -1,4 +1,4 @@
-//! Fuzzing of `spate::sink::grpc::decode_request`, the decoder `spate serve` runs on every
+//! Fuzzing of `spate::net::decode_request`, the decoder `spate serve` runs on every
 //! received `WriteMessagesRequest`: it must never panic; an accepted message must carry
 //! the request's body bytes unchanged, frame into an `.rrd` that spate's decoder reads back
 //! with a valid footer, and have a summary exactly when it is an ArrowMsg; its decompressed
@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use spate::sink::grpc::{decode_request, split_request};
+use spate::net::{decode_request, split_request};
 use spate::wire::{Compression, MessageKind, RrdEncoder, decode_rrd_with};
 
 mod common;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use pyo3::exceptions::PyNotImplementedError;
 use pyo3::prelude::*;
-use spate::sink::grpc::GrpcUrl;
+use spate::net::GrpcUrl;
 use spate::sink::{FileSink as SpateFileSink, FileSinkOptions, GrpcSink as SpateGrpcSink};
 use spate::{SinkPolicy, SinkSpec};
 

@@ -26,7 +26,6 @@ pub mod file;
 pub mod grpc;
 mod memory;
 mod null;
-pub mod relay;
 pub(crate) mod worker;
 
 use std::time::{Duration, Instant};
@@ -41,7 +40,6 @@ pub use grpc::{
 };
 pub use memory::{MemorySink, MemorySinkHandle};
 pub use null::NullSink;
-pub use relay::{Relay, RelayError, RelayReport};
 
 use crate::wire::EncodedMessage;
 

@@ -531,7 +531,7 @@ fn relay_flushes_racing_shutdown_return_once_it_is_over() {
     while runs < RUNS && (runs == 0 || Instant::now() < budget) {
         runs += 1;
         let (sink, _delivered) = MemorySink::new();
-        let relay = Arc::new(spate::sink::Relay::start(sink).unwrap());
+        let relay = Arc::new(spate::server::Relay::start(sink).unwrap());
         relay
             .send_blocking(EncodedMessage::set_store_info(&store))
             .unwrap();
@@ -590,7 +590,7 @@ fn relay_send_blocking_sleeps_on_a_message_that_pins_more_than_it_encodes() {
     const BLOCKED: Duration = Duration::from_secs(1);
     let (gated, gate, started) = GatedSink::new();
     let relay = Arc::new(
-        spate::sink::Relay::start_with(
+        spate::server::Relay::start_with(
             gated.with_policy(SinkPolicy::Block).max_queue_bytes(1),
             1 << 20,
         )

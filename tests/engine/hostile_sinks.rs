@@ -441,7 +441,7 @@ fn relay_shutdown_counts_every_message_while_a_flush_is_stuck() {
     let (entered_tx, entered) = channel();
     let (release, rx) = channel::<()>();
     let relay = Arc::new(
-        spate::sink::Relay::start(SlowFlush {
+        spate::server::Relay::start(SlowFlush {
             entered: Mutex::new(entered_tx),
             release: Mutex::new(rx),
         })

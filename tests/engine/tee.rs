@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use spate::sink::grpc::testing::ProxyReceiver;
+use spate::server::testing::ProxyReceiver;
 use spate::sink::{FileSink, FileSinkOptions, GrpcSink, GrpcSinkOptions, IoBackend};
 use spate::wire::decode_rrd;
 use spate::{EntityPath, Recording, SinkExt, SinkPolicy};

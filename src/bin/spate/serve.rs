@@ -7,10 +7,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use spate::sink::grpc::{ProxyServer, ProxyServerOptions};
-use spate::sink::{
-    FileSink, FileSinkOptions, GrpcSink, IoBackend, Relay, SinkExt, SinkPolicy, SinkSpec,
-};
+use spate::server::Relay;
+use spate::server::{ProxyServer, ProxyServerOptions};
+use spate::sink::{FileSink, FileSinkOptions, GrpcSink, IoBackend, SinkExt, SinkPolicy, SinkSpec};
 use spate::units::{parse_duration, parse_size};
 
 use super::Judgement;

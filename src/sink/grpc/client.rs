@@ -15,13 +15,13 @@ use bytes::{BufMut, Bytes, BytesMut};
 use http::Uri;
 use hyper::body::{Body, Frame};
 use hyper::client::conn::http2::SendRequest;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::sync::watch;
 use tokio::task::JoinHandle as TaskHandle;
 
-use super::codec::{Head, WRITE_MESSAGES};
 use super::outbox::{Item, Next, Outbox};
-use super::{GrpcBatchPolicy, GrpcSinkError, GrpcSinkOptions, GrpcUrl, Http2Tuning};
+use super::{GrpcBatchPolicy, GrpcSinkError, GrpcSinkOptions};
+use crate::net::codec::{Head, WRITE_MESSAGES};
+use crate::net::{GrpcUrl, connect};
 use crate::wire::EncodedMessage;
 
 /// What the sink asks of its thread.
@@ -120,7 +120,9 @@ async fn drive(
         }
         shared.notify();
         let attempt = tokio::select! {
-            r = tokio::time::timeout(options.connect_timeout, connect(&url, &options.http2)) => r,
+            r = tokio::time::timeout(options.connect_timeout, async {
+                connect::<WriteBody>(&url, &options.http2).await.map_err(GrpcSinkError::from)
+            }) => r,
             () = cancelled(&mut control) => return,
         };
         let error = match attempt {
@@ -183,43 +185,6 @@ async fn drive(
         }
         backoff = (backoff * 2).min(options.reconnect_max);
     }
-}
-
-type Connection<B = WriteBody> = (SendRequest<B>, TaskHandle<Result<(), hyper::Error>>);
-
-/// TCP connect and HTTP/2 handshake with `tuning`; the connection is driven by a spawned
-/// task. Generic over the request body: the sink sends [`WriteBody`]s, `read_messages`
-/// tonic's.
-pub(crate) async fn connect<B>(
-    url: &GrpcUrl,
-    tuning: &Http2Tuning,
-) -> Result<Connection<B>, GrpcSinkError>
-where
-    B: Body + Send + Unpin + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    let tcp = tokio::net::TcpStream::connect((url.host(), url.port()))
-        .await
-        .map_err(|source| GrpcSinkError::Connect {
-            url: url.clone(),
-            source,
-        })?;
-    let _ = tcp.set_nodelay(true);
-    let mut b = hyper::client::conn::http2::Builder::new(TokioExecutor::new());
-    b.timer(TokioTimer::new())
-        .initial_stream_window_size(tuning.initial_stream_window)
-        .initial_connection_window_size(tuning.initial_connection_window)
-        .max_frame_size(tuning.max_frame_size)
-        .max_send_buf_size(tuning.max_send_buf_size)
-        .keep_alive_interval(tuning.keep_alive_interval)
-        .keep_alive_timeout(tuning.keep_alive_timeout)
-        .keep_alive_while_idle(true);
-    let (send, conn) = b
-        .handshake(TokioIo::new(tcp))
-        .await
-        .map_err(|e| GrpcSinkError::Http2(Box::new(e)))?;
-    Ok((send, tokio::spawn(conn)))
 }
 
 /// The `WriteMessages` request: `POST` with the gRPC headers and a [`WriteBody`].

@@ -119,26 +119,17 @@
 //! ```
 
 mod client;
-mod codec;
-mod history;
-mod listen;
 mod outbox;
-mod proxy_server;
 mod read;
-mod request;
-mod server;
-mod url;
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 pub use crate::stats::{ConnectionState, GrpcSinkStats};
-pub use codec::{ReadMessagesRequest, ReadMessagesResponse, WriteMessagesResponse};
-pub use proxy_server::{ProxyServer, ProxyServerOptions, ServeCounters, ServeError, ServeReport};
 pub use read::{ReadMessagesError, read_messages};
-pub use request::{RejectReason, RequestError, decode_request, split_request};
-pub use url::{DEFAULT_PORT, GrpcUrl, UrlError};
+
+use crate::net::{ConnectError, GrpcUrl, Http2Tuning, UrlError};
 
 use super::{Sink, SinkError};
 use crate::wire::EncodedMessage;
@@ -146,12 +137,6 @@ use outbox::Outbox;
 
 /// The official SDK's default gRPC URL.
 pub const DEFAULT_URL: &str = "rerun+http://127.0.0.1:9876/proxy";
-
-/// An in-process receiving `MessageProxyService` server, for tests and `spate check`.
-#[doc(hidden)]
-pub mod testing {
-    pub use super::server::{ProxyReceiver, Received, ReceiverCounts, ReceiverOptions};
-}
 
 /// How queued messages are coalesced into HTTP/2 writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -186,76 +171,6 @@ impl GrpcBatchPolicy {
     /// Sets `max_delay`.
     pub fn max_delay(mut self, delay: Duration) -> Self {
         self.max_delay = delay;
-        self
-    }
-}
-
-/// HTTP/2 settings of the connection (both ends apply the same in spate's receiver).
-///
-/// The windows and frame size a side *advertises* govern what the *peer* sends it: for
-/// the upload direction the server's settings count (spate's receiver uses these; the
-/// official server uses hyper's defaults). The client's own send buffer is
-/// `max_send_buf_size`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Http2Tuning {
-    /// Initial stream flow-control window (default 32 MiB).
-    pub initial_stream_window: u32,
-    /// Initial connection flow-control window (default 64 MiB).
-    pub initial_connection_window: u32,
-    /// Largest frame accepted (default 1 MiB; HTTP/2 allows 16 KiB ..= 16 MiB - 1).
-    pub max_frame_size: u32,
-    /// Bytes h2 may buffer per stream before the request body is asked for more (default
-    /// 8 MiB).
-    pub max_send_buf_size: usize,
-    /// HTTP/2 PING interval to detect a dead peer (default 20 s; `None` disables).
-    pub keep_alive_interval: Option<Duration>,
-    /// How long a PING may go unanswered before the connection counts as lost (20 s).
-    pub keep_alive_timeout: Duration,
-}
-
-impl Default for Http2Tuning {
-    fn default() -> Self {
-        Self {
-            initial_stream_window: 32 << 20,
-            initial_connection_window: 64 << 20,
-            max_frame_size: 1 << 20,
-            max_send_buf_size: 8 << 20,
-            keep_alive_interval: Some(Duration::from_secs(20)),
-            keep_alive_timeout: Duration::from_secs(20),
-        }
-    }
-}
-
-impl Http2Tuning {
-    /// hyper's own defaults (for comparisons): 2 MiB stream / 5 MiB connection windows,
-    /// 16 KiB frames, 1 MiB send buffer.
-    pub fn hyper_defaults() -> Self {
-        Self {
-            initial_stream_window: 2 << 20,
-            initial_connection_window: 5 << 20,
-            max_frame_size: 16 << 10,
-            max_send_buf_size: 1 << 20,
-            ..Self::default()
-        }
-    }
-
-    /// Sets both flow-control windows.
-    pub fn windows(mut self, stream: u32, connection: u32) -> Self {
-        self.initial_stream_window = stream;
-        self.initial_connection_window = connection;
-        self
-    }
-
-    /// Sets the largest frame accepted (clamped to what HTTP/2 allows).
-    pub fn max_frame_size(mut self, bytes: u32) -> Self {
-        self.max_frame_size = bytes.clamp(16 << 10, (1 << 24) - 1);
-        self
-    }
-
-    /// Sets the per-stream send buffer.
-    pub fn max_send_buf_size(mut self, bytes: usize) -> Self {
-        self.max_send_buf_size = bytes;
         self
     }
 }
@@ -449,6 +364,15 @@ pub enum GrpcSinkError {
         /// The limit.
         after: Duration,
     },
+}
+
+impl From<ConnectError> for GrpcSinkError {
+    fn from(e: ConnectError) -> Self {
+        match e {
+            ConnectError::Tcp { url, source } => Self::Connect { url, source },
+            ConnectError::Handshake { source, .. } => Self::Http2(source),
+        }
+    }
 }
 
 impl GrpcSinkError {
@@ -723,7 +647,8 @@ mod tests {
     /// without sending anything of it; the messages around it arrive.
     #[test]
     fn a_message_over_4_gib_is_dropped_and_the_stream_goes_on() {
-        let server = testing::ProxyReceiver::start("127.0.0.1:0".parse().unwrap()).unwrap();
+        let server =
+            crate::server::testing::ProxyReceiver::start("127.0.0.1:0".parse().unwrap()).unwrap();
         let mut sink = GrpcSink::connect(&server.url()).unwrap();
         let map = memmap2::MmapOptions::new()
             .len(5 << 30)

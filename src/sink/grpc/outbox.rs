@@ -33,9 +33,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use super::codec::{Head, frame_head};
 use super::{ConnectionState, GrpcSinkError, GrpcSinkOptions, GrpcSinkStats, OverflowPolicy};
 use crate::error::ErrorChain;
+use crate::net::codec::{Head, frame_head};
 use crate::sink::SinkError;
 use crate::wire::{EncodedMessage, MessageKind};
 

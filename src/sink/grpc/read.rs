@@ -18,10 +18,11 @@ use hyper::client::conn::http2::SendRequest;
 use prost::Message as _;
 use tonic::codec::{Codec, EncodeBuf, Encoder};
 
-use super::client::connect;
-use super::codec::{READ_MESSAGES, RawDecoder, ReadMessagesRequest};
-use super::request::{RequestError, decode_request};
-use super::{GrpcSinkError, GrpcUrl, Http2Tuning};
+use super::GrpcSinkError;
+use crate::net::codec::{READ_MESSAGES, RawDecoder};
+use crate::net::{
+    GrpcUrl, Http2Tuning, ReadMessagesRequest, RequestError, UrlError, connect, decode_request,
+};
 use crate::wire::{DecodeLimits, EncodedMessage};
 
 /// Why [`read_messages`] failed.
@@ -35,7 +36,7 @@ pub enum ReadMessagesError {
         url: String,
         /// Why.
         #[source]
-        source: super::UrlError,
+        source: UrlError,
     },
     /// The runtime could not start.
     #[error("cannot start a runtime")]
@@ -68,8 +69,10 @@ pub enum ReadMessagesError {
 /// past 1 GiB ([`DecodeLimits::default`]), is refused before anything is allocated for it.
 ///
 /// ```
-/// use spate::sink::grpc::{ProxyServer, ProxyServerOptions, read_messages};
-/// use spate::sink::{GrpcSink, Relay};
+/// use spate::sink::grpc::read_messages;
+/// use spate::server::{ProxyServer, ProxyServerOptions};
+/// use spate::sink::GrpcSink;
+/// use spate::server::Relay;
 /// use spate::{EntityPath, Points3D, Recording};
 /// use std::time::{Duration, Instant};
 ///
@@ -101,7 +104,9 @@ pub fn read_messages(
     let limit = deadline.saturating_duration_since(Instant::now());
     let mut got = Vec::new();
     let read = async {
-        let (send, conn) = connect(&parsed, &read_tuning()).await?;
+        let (send, conn) = connect(&parsed, &read_tuning())
+            .await
+            .map_err(GrpcSinkError::from)?;
         let origin: http::Uri = parsed
             .origin()
             .parse()

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use spate::sink::grpc::testing::{ProxyReceiver, ReceiverCounts, ReceiverOptions};
+use spate::server::testing::{ProxyReceiver, ReceiverCounts, ReceiverOptions};
 use spate::sink::{
     FileSink, FileSinkOptions, GrpcSink, GrpcSinkOptions, GrpcStateHandle, NullSink, Sink,
     SinkError, SinkSpec,

@@ -17,7 +17,7 @@
 
 use std::time::{Duration, Instant};
 
-use spate::sink::grpc::testing::ReceiverCounts;
+use spate::server::testing::ReceiverCounts;
 use spate::sink::{GrpcSinkStats, SinkReport};
 use spate::stats::Stats;
 use spate::{Recording, RecordingError, SinkSpec};

@@ -1,4 +1,7 @@
-//! [`ProxyServer`]: the `MessageProxyService` endpoint `spate serve` runs.
+//! The receiving side: [`ProxyServer`], the `MessageProxyService` endpoint `spate serve`
+//! runs, its `ReadMessages` history, and the [`Relay`] that hands what it receives to
+//! sinks (files, forwards); also [`testing::ProxyReceiver`], a minimal receiver for tests
+//! and `spate check`. The transport (listening, limits, framing) is [`crate::net`]'s.
 //!
 //! Network input is untrusted. Every size a client announces is checked against a
 //! configured limit before anything is allocated for it, and allocated fallibly; memory is
@@ -20,19 +23,31 @@ use hyper::body::{Body, Frame, Incoming};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::Status;
 
-use super::Http2Tuning;
-use super::codec::{
+mod history;
+mod receiver;
+pub mod relay;
+
+pub use relay::{Relay, RelayError, RelayReport};
+
+/// An in-process receiving `MessageProxyService` server, for tests and `spate check`.
+#[doc(hidden)]
+pub mod testing {
+    pub use super::receiver::{ProxyReceiver, Received, ReceiverCounts, ReceiverOptions};
+}
+
+use crate::error::ErrorChain;
+use crate::net::Http2Tuning;
+use crate::net::codec::{
     BodyError, EmptyOk, MessageBody, READ_MESSAGES, WRITE_MESSAGES, grpc_response, response_head,
 };
-use super::history::{Cursor, History, Pushed};
-use super::listen::{
+use crate::net::listen::{
     ConnectionEnd, ConnectionLimits, Contained, ServingThread, Watched, serve_connections,
 };
-use super::request::{RejectReason, RequestError, split_request, validate_body};
-use crate::error::ErrorChain;
-use crate::sink::{Relay, RelayError, RelayReport};
+use crate::net::request::validate_body;
+use crate::net::{RejectReason, RequestError, split_request};
 use crate::stats::SinkStats;
 use crate::wire::{DecodeLimits, EncodedMessage};
+use history::{Cursor, History, Pushed};
 
 /// Messages whose bytes plus claimed decompressed bytes are at least this large are
 /// validated on tokio's blocking pool, so decompressing and decoding them never holds up
@@ -73,7 +88,7 @@ const BLOCKING_VALIDATION_BYTES: u64 = 256 << 10;
 /// connection slot for ever.
 ///
 /// ```
-/// use spate::sink::grpc::ProxyServerOptions;
+/// use spate::server::ProxyServerOptions;
 /// use std::time::Duration;
 /// let o = ProxyServerOptions::default()
 ///     .max_message_bytes(64 << 20)
@@ -355,9 +370,9 @@ pub struct ServeReport {
 
 /// A Rerun-compatible `MessageProxyService` endpoint (what `spate serve`
 /// runs). Clients — the official SDKs' `rr.GrpcSink(...)`, spate's
-/// [`GrpcSink`](super::GrpcSink) — stream `WriteMessages` to it; what they send is passed,
+/// [`GrpcSink`](crate::sink::GrpcSink) — stream `WriteMessages` to it; what they send is passed,
 /// **without re-encoding**, to a [`Relay`] of sinks (a [`FileSink`](crate::sink::FileSink),
-/// [`GrpcSink`](super::GrpcSink)s forwarding elsewhere, …) and kept for `ReadMessages`
+/// [`GrpcSink`](crate::sink::GrpcSink)s forwarding elsewhere, …) and kept for `ReadMessages`
 /// readers (late viewers) within a memory limit.
 ///
 /// # What it does with each request
@@ -404,8 +419,9 @@ pub struct ServeReport {
 ///
 ///
 /// ```
-/// use spate::sink::grpc::{ProxyServer, ProxyServerOptions};
-/// use spate::sink::{GrpcSink, MemorySink, Relay, SinkPolicy, SinkExt};
+/// use spate::server::{ProxyServer, ProxyServerOptions};
+/// use spate::sink::{GrpcSink, MemorySink, SinkPolicy, SinkExt};
+/// use spate::server::Relay;
 /// use spate::{EntityPath, Points3D, Recording};
 /// use std::time::{Duration, Instant};
 ///

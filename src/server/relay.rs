@@ -24,8 +24,8 @@
 //! # Shutdown
 //!
 //! [`Relay::shutdown`] delivers what is in the inbox, closes every sink (a
-//! [`FileSink`](super::FileSink) writes its footer) and waits at most until the deadline
-//! (each sink at most until its own [`close_timeout`](super::SinkSpec::close_timeout));
+//! [`FileSink`](crate::sink::FileSink) writes its footer) and waits at most until the deadline
+//! (each sink at most until its own [`close_timeout`](crate::sink::SinkSpec::close_timeout));
 //! the report says what was delivered and what was not. Every message a `send` accepted
 //! is delivered or counted: a send racing the shutdown either lands ahead of the close in
 //! the inbox or is refused with [`RelayError::Closed`]. Concurrent and later calls return
@@ -39,10 +39,10 @@ use std::time::{Duration, Instant};
 
 use crossbeam_queue::SegQueue;
 
-use super::worker::{SinkShared, SinkWorker, Ticket};
-use super::{IntoSinks, SinkPolicy, SinkReport};
 use crate::deadline::AtomicDeadline;
 use crate::park::Parker;
+use crate::sink::worker::{SinkShared, SinkWorker, Ticket};
+use crate::sink::{IntoSinks, SinkPolicy, SinkReport};
 use crate::stats::SinkStats;
 use crate::sync::lock;
 use crate::wire::EncodedMessage;
@@ -152,7 +152,8 @@ impl Inbox {
 /// Feeds messages encoded elsewhere to a set of sinks (see the [module docs](self)).
 ///
 /// ```
-/// use spate::sink::{MemorySink, Relay};
+/// use spate::sink::MemorySink;
+/// use spate::server::Relay;
 /// use spate::wire::{EncodedMessage, StoreInfo};
 /// use std::time::{Duration, Instant};
 ///

@@ -42,12 +42,12 @@ pub enum UrlError {
 /// A parsed `rerun+http://HOST:PORT/proxy` URL.
 ///
 /// ```
-/// use spate::sink::grpc::GrpcUrl;
+/// use spate::net::GrpcUrl;
 /// let url: GrpcUrl = "rerun+http://127.0.0.1:9876/proxy".parse()?;
 /// assert_eq!((url.host(), url.port()), ("127.0.0.1", 9876));
 /// assert_eq!(url.origin(), "http://127.0.0.1:9876");
 /// assert!("rerun+http://127.0.0.1:9876/catalog".parse::<GrpcUrl>().is_err());
-/// # Ok::<(), spate::sink::grpc::UrlError>(())
+/// # Ok::<(), spate::net::UrlError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct GrpcUrl {

@@ -13,9 +13,10 @@ use prost::Message as _;
 use tonic::server::ClientStreamingService;
 use tonic::{Status, Streaming};
 
-use super::Http2Tuning;
-use super::codec::{ReceiveCodec, RequestFrame, WRITE_MESSAGES, WriteMessagesResponse};
-use super::listen::{ConnectionLimits, ServingThread, Watched, serve_connections};
+use crate::net::Http2Tuning;
+use crate::net::WriteMessagesResponse;
+use crate::net::codec::{ReceiveCodec, RequestFrame, WRITE_MESSAGES};
+use crate::net::listen::{ConnectionLimits, ServingThread, Watched, serve_connections};
 use crate::wire::{
     Compression, DecodeError, DecodedRrd, EncodedMessage, MessageKind, RrdEncoder, decode_rrd,
     proto,
@@ -121,7 +122,7 @@ type RecvShared = Watched<State>;
 /// A receiving `MessageProxyService` server on its own thread (see the module docs).
 ///
 /// ```
-/// use spate::sink::grpc::testing::ProxyReceiver;
+/// use spate::server::testing::ProxyReceiver;
 /// let server = ProxyReceiver::start("127.0.0.1:0".parse()?)?;
 /// assert!(server.url().starts_with("rerun+http://127.0.0.1:"));
 /// server.kill();

@@ -133,7 +133,7 @@ pub fn split_request(mut buf: Bytes) -> Result<(MessageKind, Bytes), RequestErro
 /// footer-manifest summary of a chunk).
 ///
 /// ```
-/// use spate::sink::grpc::{decode_request, RejectReason};
+/// use spate::net::{decode_request, RejectReason};
 /// use spate::wire::{DecodeLimits, EncodedMessage, MessageKind, StoreInfo};
 ///
 /// let info = EncodedMessage::set_store_info(&StoreInfo::new("app", "rec")?);
