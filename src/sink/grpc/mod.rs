@@ -129,6 +129,8 @@ mod request;
 mod server;
 mod url;
 
+pub(crate) use client::connect;
+
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
