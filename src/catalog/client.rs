@@ -215,9 +215,11 @@ pub struct Registered {
     pub storage_url: Option<String>,
 }
 
-/// What [`CatalogClient::register`] registered: one row per new segment layer. Sources
-/// skipped as duplicates ([`OnDuplicate::Skip`]) have no row, so a repeated registration
-/// returns no rows; the server may also fold sources of one segment into one row.
+/// What [`CatalogClient::register`] registered: a row per registered source. The protocol
+/// lets a server leave out sources skipped as duplicates ([`OnDuplicate::Skip`]) and fold
+/// sources of one segment into one row; the local `rerun server` 0.41 does neither (a
+/// repeated registration reports the segment again), so count on the segment ids, not on
+/// the number of rows.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Registration {
     /// The rows.

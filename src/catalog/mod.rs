@@ -23,8 +23,8 @@
 //! same recording id must use different file names, or their layers collide.
 //!
 //! Registration uses [`OnDuplicate::Skip`] by default: registering a file again (a retry
-//! after a crash between upload and registration) succeeds and changes nothing; the answer
-//! then lists no row for it.
+//! after a crash between upload and registration) succeeds and changes nothing (the local
+//! 0.41 server still reports the segment; Hub may report no row).
 //!
 //! # The protocol
 //!

@@ -49,7 +49,7 @@ pub fn layer_for(path: impl AsRef<Path>) -> Option<String> {
 /// let mut reg = DatasetRegistrar::new("rerun+http://127.0.0.1:51234", "robots", CatalogOptions::default())?;
 /// let path = "/spool/run.00000.rrd";
 /// let segments = reg.register_one(&format!("file://{path}"), &layer_for(path).unwrap())?;
-/// println!("{segments:?}"); // e.g. ["run-1"]: the recording id; empty if already registered
+/// println!("{segments:?}"); // e.g. ["run-1"]: the recording id
 /// # Ok::<(), spate::catalog::CatalogError>(())
 /// ```
 #[derive(Debug)]
@@ -100,8 +100,8 @@ impl DatasetRegistrar {
     }
 
     /// Registers the file at `storage_url` as layer `layer` and returns the segment ids the
-    /// server reported (the file's recording id; empty when the layer was already
-    /// registered and skipped).
+    /// server reported: the file's recording id (a layer registered before is skipped; the
+    /// local 0.41 server still reports its segment, a server may also report nothing).
     pub fn register_one(
         &mut self,
         storage_url: &str,
