@@ -107,6 +107,7 @@
 //! `cli` (default): the `spate` command-line tool.
 
 pub mod archetype;
+pub mod catalog;
 pub mod chunk;
 mod component;
 mod deadline;

@@ -122,6 +122,8 @@ mod client;
 mod outbox;
 mod read;
 
+pub(crate) use client::connect;
+
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
