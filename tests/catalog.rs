@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 
 use spate::catalog::{
     BlockingCatalogClient, CatalogError, CatalogOptions, DatasetRegistrar, OnDuplicate, Source,
-    Token, layer_for,
+    layer_for,
 };
+use spate::net::Token;
 
 fn deadline() -> Instant {
     Instant::now() + Duration::from_secs(30)
@@ -306,12 +307,11 @@ mod official_server {
             .register_one("file:///nope.rrd", "nope")
             .unwrap_err();
         assert!(err.is_connection_error(), "{err:?}");
-        // TLS URLs parse but are refused until the shared transport has TLS.
-        let err = BlockingCatalogClient::connect("rerun+https://127.0.0.1:1", quick()).unwrap_err();
-        assert!(
-            matches!(err, CatalogError::TlsUnsupported { .. }),
-            "{err:?}"
-        );
+        // A TLS URL to a port nobody serves fails to connect too, within the deadline.
+        let err =
+            BlockingCatalogClient::connect(&format!("rerun+https://127.0.0.1:{port}"), quick())
+                .unwrap_err();
+        assert!(matches!(err, CatalogError::Connect { .. }), "{err:?}");
     }
 }
 

@@ -413,8 +413,8 @@ fn bad_urls_are_typed_errors() {
             UrlError::UnsupportedScheme("http".into()),
         ),
         (
-            "rerun+https://127.0.0.1:9876/proxy",
-            UrlError::TlsUnsupported("rerun+https".into()),
+            "rerun+https://127.0.0.1:9876/catalog",
+            UrlError::NotProxyEndpoint("/catalog".into()),
         ),
         (
             "rerun+http://127.0.0.1:9876/",

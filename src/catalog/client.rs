@@ -16,11 +16,7 @@ use tonic::metadata::{AsciiMetadataValue, MetadataMap};
 
 use super::frame::{self, FrameError};
 use super::proto::{self, IfDuplicateBehavior};
-use super::url::{CatalogUrl, CatalogUrlError};
-
-/// The environment variable the official SDK reads a bearer token from (and so does spate,
-/// when [`CatalogOptions::token`] is not set).
-pub const TOKEN_ENV: &str = "REDAP_TOKEN";
+use crate::net::{CatalogUrl, ClientTls, Endpoint, Http2Tuning, Token, UrlError, connect};
 
 /// The header naming the dataset of a dataset call (the entry id as 32 hex characters).
 const ENTRY_ID_HEADER: &str = "x-rerun-entry-id";
@@ -28,40 +24,6 @@ const ENTRY_ID_HEADER: &str = "x-rerun-entry-id";
 const CLIENT_VERSION_HEADER: &str = "x-rerun-client-version";
 /// What spate sends as its client version.
 const CLIENT_VERSION: &str = concat!("spate/", env!("CARGO_PKG_VERSION"));
-
-/// A bearer token. Its `Debug` never shows it, and spate never logs it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Token(String);
-
-impl Token {
-    /// Wraps a token (without the `Bearer ` prefix).
-    pub fn new(token: impl Into<String>) -> Self {
-        Self(token.into())
-    }
-
-    /// The token in [`TOKEN_ENV`], if set and not empty.
-    pub fn from_env() -> Option<Self> {
-        std::env::var(TOKEN_ENV)
-            .ok()
-            .filter(|t| !t.trim().is_empty())
-            .map(Self)
-    }
-
-    /// The `authorization` header value, marked sensitive.
-    fn header(&self) -> Result<AsciiMetadataValue, CatalogError> {
-        let mut v: AsciiMetadataValue = format!("Bearer {}", self.0.trim())
-            .parse()
-            .map_err(|_| CatalogError::InvalidToken)?;
-        v.set_sensitive(true);
-        Ok(v)
-    }
-}
-
-impl std::fmt::Debug for Token {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Token(<redacted>)")
-    }
-}
 
 /// What a registration does with a layer the segment already has.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -99,9 +61,12 @@ impl OnDuplicate {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct CatalogOptions {
-    /// The bearer token; `None` (the default) reads [`TOKEN_ENV`] when connecting, and sends
+    /// The bearer token; `None` (the default) reads [`TOKEN_ENV`](crate::net::TOKEN_ENV) when connecting, and sends
     /// no `authorization` header if that is unset too.
     pub token: Option<Token>,
+    /// What a `rerun+https` connection trusts; `None` (the default): the system's roots
+    /// (honouring `SSL_CERT_FILE` / `SSL_CERT_DIR`).
+    pub tls: Option<ClientTls>,
     /// TCP connect + HTTP/2 handshake limit (default 10 s).
     pub connect_timeout: Duration,
     /// Limit of each call, from sending the request to the end of its response (default
@@ -118,6 +83,7 @@ impl Default for CatalogOptions {
     fn default() -> Self {
         Self {
             token: None,
+            tls: None,
             connect_timeout: Duration::from_secs(10),
             call_timeout: Duration::from_secs(30),
             task_timeout: Duration::from_secs(300),
@@ -127,9 +93,15 @@ impl Default for CatalogOptions {
 }
 
 impl CatalogOptions {
-    /// Sets the bearer token (else [`TOKEN_ENV`] is read).
+    /// Sets the bearer token (else [`TOKEN_ENV`](crate::net::TOKEN_ENV) is read).
     pub fn token(mut self, token: Token) -> Self {
         self.token = Some(token);
+        self
+    }
+
+    /// Sets what a `rerun+https` connection trusts.
+    pub fn tls(mut self, tls: ClientTls) -> Self {
+        self.tls = Some(tls);
         self
     }
 
@@ -247,13 +219,7 @@ pub enum CatalogError {
         url: String,
         /// Why.
         #[source]
-        reason: CatalogUrlError,
-    },
-    /// `rerun+https`: the transport spate connects with has no TLS yet.
-    #[error("{url}: TLS catalog connections are not supported by this build yet")]
-    TlsUnsupported {
-        /// The server.
-        url: CatalogUrl,
+        reason: UrlError,
     },
     /// The token cannot be sent as an HTTP header (it is not printed).
     #[error("the bearer token is not a valid header value (visible ASCII only)")]
@@ -436,29 +402,43 @@ type Connection = (
     tokio::task::JoinHandle<Result<(), hyper::Error>>,
 );
 
-/// The one place a catalog connection is made: TCP + HTTP/2 through the transport the gRPC
-/// sink uses. When the shared transport (`crate::net`) gains TLS, `rerun+https` is served by
-/// pointing this function at it.
-async fn dial(url: &CatalogUrl) -> Result<Connection, CatalogError> {
-    use crate::sink::grpc::{GrpcUrl, Http2Tuning, connect};
-    if url.tls() {
-        return Err(CatalogError::TlsUnsupported { url: url.clone() });
-    }
-    let proxy_url = format!("rerun+http://{}/proxy", url.authority());
-    let target = GrpcUrl::parse(&proxy_url).map_err(|e| CatalogError::Connect {
+/// The `authorization` metadata of `token`, marked sensitive.
+fn token_header(token: &Token) -> Result<AsciiMetadataValue, CatalogError> {
+    let header = token.header().ok_or(CatalogError::InvalidToken)?;
+    let mut v =
+        AsciiMetadataValue::try_from(header.as_bytes()).map_err(|_| CatalogError::InvalidToken)?;
+    v.set_sensitive(true);
+    Ok(v)
+}
+
+/// The one place a catalog connection is made: TCP, TLS for `rerun+https` (`tls`, else the
+/// system's roots), and HTTP/2, through the transport every spate client uses.
+async fn dial(url: &CatalogUrl, tls: Option<&ClientTls>) -> Result<Connection, CatalogError> {
+    let connect_error = |source: Box<dyn std::error::Error + Send + Sync>| CatalogError::Connect {
         url: url.clone(),
-        source: Box::new(e),
-    })?;
+        source,
+    };
+    let system;
+    let tls = match (url.tls(), tls) {
+        (false, _) => None,
+        (true, Some(tls)) => Some(tls),
+        (true, None) => {
+            system = ClientTls::system().map_err(|e| connect_error(Box::new(e)))?;
+            Some(&system)
+        }
+    };
     let tuning = Http2Tuning {
         keep_alive_interval: None,
         ..Http2Tuning::hyper_defaults()
     };
-    connect(&target, &tuning)
+    let to = Endpoint {
+        host: url.host(),
+        port: url.port(),
+        tls,
+    };
+    connect(to, &tuning)
         .await
-        .map_err(|e| CatalogError::Connect {
-            url: url.clone(),
-            source: Box::new(e),
-        })
+        .map_err(|e| connect_error(Box::new(e)))
 }
 
 /// An async client of a Rerun catalog (`rerun server`, Rerun Hub) over one HTTP/2
@@ -505,26 +485,27 @@ impl Drop for CatalogClient {
 impl CatalogClient {
     /// Connects to `url` (`rerun+http://HOST:PORT`), within
     /// [`CatalogOptions::connect_timeout`]. The token is [`CatalogOptions::token`], else the
-    /// value of [`TOKEN_ENV`], else none.
+    /// value of [`TOKEN_ENV`](crate::net::TOKEN_ENV), else none.
     pub async fn connect(url: &str, options: CatalogOptions) -> Result<Self, CatalogError> {
         let parsed = CatalogUrl::parse(url).map_err(|reason| CatalogError::InvalidUrl {
             url: url.to_owned(),
             reason,
         })?;
         let authorization = match options.token.clone().or_else(Token::from_env) {
-            Some(t) => Some(t.header()?),
+            Some(t) => Some(token_header(&t)?),
             None => None,
         };
         let origin: http::Uri = parsed.origin().parse().map_err(|e| CatalogError::Connect {
             url: parsed.clone(),
             source: Box::new(e),
         })?;
-        let (send, conn) = tokio::time::timeout(options.connect_timeout, dial(&parsed))
-            .await
-            .map_err(|_| CatalogError::Deadline {
-                what: "connect",
-                after: options.connect_timeout,
-            })??;
+        let (send, conn) =
+            tokio::time::timeout(options.connect_timeout, dial(&parsed, options.tls.as_ref()))
+                .await
+                .map_err(|_| CatalogError::Deadline {
+                    what: "connect",
+                    after: options.connect_timeout,
+                })??;
         Ok(Self {
             url: parsed,
             origin,
@@ -1047,11 +1028,11 @@ mod tests {
     fn a_token_is_never_shown() {
         let t = Token::new("hunter2");
         assert_eq!(format!("{t:?}"), "Token(<redacted>)");
-        let h = t.header().unwrap();
+        let h = token_header(&t).unwrap();
         assert!(h.is_sensitive());
         assert!(!format!("{h:?}").contains("hunter2"));
         assert!(matches!(
-            Token::new("bad\ntoken").header(),
+            token_header(&Token::new("bad\ntoken")),
             Err(CatalogError::InvalidToken)
         ));
         let e = CatalogError::InvalidToken.to_string();

@@ -39,8 +39,8 @@
 //!
 //! # Auth
 //!
-//! The token is [`CatalogOptions::token`], else the environment variable [`TOKEN_ENV`]
-//! (`REDAP_TOKEN`, the one the official SDK reads). [`Token`]'s `Debug` is redacted, the
+//! The token is [`CatalogOptions::token`], else the environment variable [`TOKEN_ENV`](crate::net::TOKEN_ENV)
+//! (`REDAP_TOKEN`, the one the official SDK reads). [`Token`](crate::net::Token)'s `Debug` is redacted, the
 //! header value is marked sensitive, and no error message contains it.
 //!
 //! # Bounds
@@ -53,20 +53,18 @@
 //!
 //! # Transport
 //!
-//! Connections go through the HTTP/2 connector the gRPC sink uses, from one private
-//! function (`client::dial`). `rerun+https` URLs parse but fail with
-//! [`CatalogError::TlsUnsupported`] until that shared transport has TLS.
+//! Connections go through [`crate::net`], from one private function (`client::dial`):
+//! `rerun+https` (and `rerun://`, `https://`) is TLS, trusting
+//! [`CatalogOptions::tls`] or else the system's roots.
 
 mod client;
 mod frame;
 pub mod proto;
 mod registrar;
-mod url;
 
 pub use client::{
     BlockingCatalogClient, CatalogClient, CatalogError, CatalogOptions, DatasetId, OnDuplicate,
-    Registered, Registration, Source, TOKEN_ENV, Token,
+    Registered, Registration, Source,
 };
 pub use frame::FrameError;
 pub use registrar::{DatasetRegistrar, layer_for};
-pub use url::{CatalogUrl, CatalogUrlError, DEFAULT_CATALOG_PORT};

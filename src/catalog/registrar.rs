@@ -6,7 +6,7 @@ use std::path::Path;
 use super::client::{
     BlockingCatalogClient, CatalogError, CatalogOptions, DatasetId, OnDuplicate, Source,
 };
-use super::url::CatalogUrl;
+use crate::net::CatalogUrl;
 
 /// The layer name of a rotated file: its file stem (`run-20261201T2213Z-123.00003` for
 /// `…/run-20261201T2213Z-123.00003.rrd`), or `None` if the path has no UTF-8 stem.

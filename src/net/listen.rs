@@ -26,10 +26,13 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::sync::{Semaphore, watch};
 
-use super::Http2Tuning;
+use super::{Http2Tuning, ServerTls, Stream};
 
 /// How long a connection closed for being idle gets to finish its GOAWAY exchange.
 const GOAWAY_GRACE: Duration = Duration::from_secs(5);
+
+/// How long a client gets to complete its TLS handshake.
+const TLS_HANDSHAKE_LIMIT: Duration = Duration::from_secs(10);
 
 /// What one server lets its connections hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,17 +63,20 @@ pub(crate) enum ConnectionEnd {
     Closed,
     /// It had no call for [`ConnectionLimits::idle_timeout`] and was closed.
     Idle,
+    /// Its TLS handshake failed or took longer than 10 s.
+    TlsFailed,
 }
 
 /// Accepts connections on `listener` until `stop` fires (or the listener cannot be
-/// registered with the runtime), serving each over HTTP/2 with `http2`'s settings on a task
-/// of its own, within `limits`. For each accepted connection `accepted` is called once and
+/// registered with the runtime), serving each over HTTP/2 (under TLS with `tls`) with
+/// `http2`'s settings on a task of its own, within `limits`. For each accepted connection `accepted` is called once and
 /// returns the connection's request handler and what to call when the connection ends
 /// (places to count connections and number them).
 pub(crate) async fn serve_connections<R, F, E>(
     listener: StdListener,
     http2: &Http2Tuning,
     limits: &ConnectionLimits,
+    tls: Option<&ServerTls>,
     mut stop: tokio::sync::oneshot::Receiver<()>,
     mut accepted: impl FnMut() -> (R, E),
 ) where
@@ -97,6 +103,7 @@ pub(crate) async fn serve_connections<R, F, E>(
         .max_connections
         .map(|n| Arc::new(Semaphore::new(n.clamp(1, Semaphore::MAX_PERMITS))));
     let idle_timeout = limits.idle_timeout;
+    let acceptor = tls.map(ServerTls::acceptor);
     loop {
         // A free connection slot first: beyond the limit, connections wait in the kernel's
         // accept queue rather than costing anything here.
@@ -136,7 +143,7 @@ pub(crate) async fn serve_connections<R, F, E>(
                 )
             }
         });
-        let conn = builder.serve_connection(TokioIo::new(tcp), service);
+        let (builder, acceptor) = (builder.clone(), acceptor.clone());
         tokio::spawn(async move {
             let _slot = slot;
             // Told how the connection ended even if the task is dropped (server stopping).
@@ -144,6 +151,21 @@ pub(crate) async fn serve_connections<R, F, E>(
                 on_end: Some(on_end),
                 end: ConnectionEnd::Closed,
             };
+            // The TLS handshake runs here, on the connection's own task, so a client that
+            // stalls in it holds only its own slot.
+            let stream = match acceptor {
+                None => Stream::Plain(tcp),
+                Some(acceptor) => {
+                    match tokio::time::timeout(TLS_HANDSHAKE_LIMIT, acceptor.accept(tcp)).await {
+                        Ok(Ok(tls)) => Stream::Server(Box::new(tls)),
+                        Ok(Err(_)) | Err(_) => {
+                            ended.end = ConnectionEnd::TlsFailed;
+                            return;
+                        }
+                    }
+                }
+            };
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
             let mut conn = std::pin::pin!(conn);
             let idle = async {
                 match idle_timeout {

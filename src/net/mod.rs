@@ -1,26 +1,32 @@
-//! The HTTP/2 transport shared by spate's gRPC clients and servers: `rerun+http` URLs
-//! ([`GrpcUrl`]), dialing a tuned HTTP/2 connection ([`Http2Tuning`]), the serving core
-//! that accepts and bounds connections, and the `MessageProxyService` messages both sides
-//! speak (the request decoder [`decode_request`] included).
+//! The HTTP/2 transport shared by spate's gRPC clients and servers: `rerun+http` and
+//! `rerun+https` URLs ([`GrpcUrl`]), dialing a tuned HTTP/2 connection ([`Http2Tuning`]),
+//! TLS ([`ClientTls`], [`ServerTls`]), bearer tokens ([`Token`], read from [`TOKEN_ENV`]
+//! like the official SDK does), the serving core that accepts and bounds connections, and
+//! the `MessageProxyService` messages both sides speak (the request decoder
+//! [`decode_request`] included).
 //!
 //! The client sink ([`GrpcSink`](crate::sink::GrpcSink)), the receiving server
 //! ([`ProxyServer`](crate::server::ProxyServer)) and the catalog client build on this
 //! module; it depends on none of them.
 
+mod auth;
 pub(crate) mod codec;
 mod connect;
 pub(crate) mod listen;
 pub(crate) mod request;
+mod tls;
 mod url;
 
 use std::time::Duration;
 
+pub use auth::{TOKEN_ENV, Token};
 pub use codec::{ReadMessagesRequest, ReadMessagesResponse, WriteMessagesResponse};
 pub use connect::ConnectError;
 pub use request::{RejectReason, RequestError, decode_request, split_request};
-pub use url::{DEFAULT_PORT, GrpcUrl, UrlError};
+pub use tls::{ClientTls, ServerTls, TlsError};
+pub use url::{CatalogUrl, DEFAULT_CATALOG_PORT, DEFAULT_PORT, GrpcUrl, UrlError};
 
-pub(crate) use connect::connect;
+pub(crate) use connect::{Endpoint, Stream, connect};
 
 /// HTTP/2 settings of the connection (both ends apply the same in spate's receiver).
 ///

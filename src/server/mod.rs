@@ -36,7 +36,6 @@ pub mod testing {
 }
 
 use crate::error::ErrorChain;
-use crate::net::Http2Tuning;
 use crate::net::codec::{
     BodyError, EmptyOk, MessageBody, READ_MESSAGES, WRITE_MESSAGES, grpc_response, response_head,
 };
@@ -44,6 +43,7 @@ use crate::net::listen::{
     ConnectionEnd, ConnectionLimits, Contained, ServingThread, Watched, serve_connections,
 };
 use crate::net::request::validate_body;
+use crate::net::{Http2Tuning, ServerTls, Token};
 use crate::net::{RejectReason, RequestError, split_request};
 use crate::stats::SinkStats;
 use crate::wire::{DecodeLimits, EncodedMessage};
@@ -98,7 +98,7 @@ const BLOCKING_VALIDATION_BYTES: u64 = 256 << 10;
 /// assert_eq!(o.max_message_bytes, 64 << 20);
 /// assert_eq!(o.max_in_flight_bytes, 2 << 30);
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ProxyServerOptions {
     /// Largest `WriteMessagesRequest` accepted, and largest payload an LZ4 ArrowMsg may
@@ -131,6 +131,14 @@ pub struct ProxyServerOptions {
     pub threads: usize,
     /// HTTP/2 settings advertised to clients (keep-alive PINGs find dead peers).
     pub http2: Http2Tuning,
+    /// Serve `rerun+https` (TLS, HTTP/2 by ALPN) with this certificate instead of
+    /// plain-text HTTP/2 (default `None`). A client's handshake has 10 s; a failed one
+    /// closes its connection (counted in [`ServeCounters::connections_tls_failed`]).
+    pub tls: Option<ServerTls>,
+    /// Require every call to carry `authorization: Bearer TOKEN` (default `None`: no
+    /// auth). Other calls end with `UNAUTHENTICATED` before their body is read (counted in
+    /// [`ServeCounters::calls_unauthenticated`]).
+    pub token: Option<Token>,
 }
 
 impl Default for ProxyServerOptions {
@@ -145,6 +153,8 @@ impl Default for ProxyServerOptions {
             stall_timeout: Duration::from_secs(30),
             threads: 2,
             http2: Http2Tuning::default(),
+            tls: None,
+            token: None,
         }
     }
 }
@@ -204,6 +214,18 @@ impl ProxyServerOptions {
         self
     }
 
+    /// Serves TLS with `tls` (see [`tls`](Self::tls)).
+    pub fn tls(mut self, tls: ServerTls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Requires `token` (see [`token`](Self::token)).
+    pub fn token(mut self, token: Token) -> Self {
+        self.token = Some(token);
+        self
+    }
+
     fn decode_limits(&self) -> DecodeLimits {
         DecodeLimits::default().max_uncompressed_bytes(self.max_message_bytes as u64)
     }
@@ -222,6 +244,11 @@ pub struct ServeCounters {
     pub connections_open: u64,
     /// Connections closed because they had no call for the idle timeout.
     pub connections_idle_closed: u64,
+    /// Connections closed because their TLS handshake failed or took over 10 s.
+    pub connections_tls_failed: u64,
+    /// Calls (of any kind) refused with `UNAUTHENTICATED`: no bearer token, or the wrong
+    /// one, while [`ProxyServerOptions::token`] is set.
+    pub calls_unauthenticated: u64,
     /// `WriteMessages` calls started.
     pub calls_started: u64,
     /// Calls the client ended by closing its stream (answered OK).
@@ -477,8 +504,8 @@ impl ProxyServer {
             counts: Watched::new(ServeCounters::default()),
             history: Mutex::new(History::new(options.memory_limit)),
             relay,
-            options,
             in_flight: ByteBudget::new(options.max_in_flight_bytes.max(max_message)),
+            options,
             decompressing: ByteBudget::new(max_message),
         });
         let s = shared.clone();
@@ -500,13 +527,19 @@ impl ProxyServer {
         self.addr
     }
 
-    /// `rerun+http://ADDR/proxy` (with `127.0.0.1` for an unspecified bind address).
+    /// `rerun+http://ADDR/proxy` (`rerun+https` when serving TLS; `127.0.0.1` for an
+    /// unspecified bind address).
     pub fn url(&self) -> String {
         let mut a = self.addr;
         if a.ip().is_unspecified() {
             a.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
         }
-        format!("rerun+http://{a}/proxy")
+        let scheme = if self.shared.options.tls.is_some() {
+            "rerun+https"
+        } else {
+            "rerun+http"
+        };
+        format!("{scheme}://{a}/proxy")
     }
 
     /// The counters now.
@@ -555,30 +588,40 @@ async fn accept_loop(
     shared: Arc<ServerShared>,
     stop: tokio::sync::oneshot::Receiver<()>,
 ) {
-    let options = shared.options;
+    let options = &shared.options;
     let limits = ConnectionLimits {
         max_connections: Some(options.max_connections),
         max_concurrent_streams: Some(options.max_streams_per_connection),
         idle_timeout: Some(options.idle_timeout),
     };
-    serve_connections(listener, &options.http2, &limits, stop, || {
-        shared.update(|c| {
-            c.connections += 1;
-            c.connections_open += 1;
-        });
-        let s = shared.clone();
-        let route = move |req| route(req, s.clone());
-        let s = shared.clone();
-        let on_end = move |end| {
-            s.update(|c| {
-                c.connections_open -= 1;
-                if end == ConnectionEnd::Idle {
-                    c.connections_idle_closed += 1;
-                }
+    let tls = options.tls.clone();
+    serve_connections(
+        listener,
+        &options.http2,
+        &limits,
+        tls.as_ref(),
+        stop,
+        || {
+            shared.update(|c| {
+                c.connections += 1;
+                c.connections_open += 1;
             });
-        };
-        (route, on_end)
-    })
+            let s = shared.clone();
+            let route = move |req| route(req, s.clone());
+            let s = shared.clone();
+            let on_end = move |end| {
+                s.update(|c| {
+                    c.connections_open -= 1;
+                    match end {
+                        ConnectionEnd::Idle => c.connections_idle_closed += 1,
+                        ConnectionEnd::TlsFailed => c.connections_tls_failed += 1,
+                        ConnectionEnd::Closed => {}
+                    }
+                });
+            };
+            (route, on_end)
+        },
+    )
     .await;
 }
 
@@ -586,6 +629,12 @@ async fn route(
     req: http::Request<Incoming>,
     shared: Arc<ServerShared>,
 ) -> http::Response<tonic::body::Body> {
+    if let Some(token) = &shared.options.token
+        && !token.authorizes(req.headers())
+    {
+        shared.update(|c| c.calls_unauthenticated += 1);
+        return Status::unauthenticated("missing or wrong bearer token").into_http();
+    }
     match req.uri().path() {
         WRITE_MESSAGES => write_messages(req.into_body(), &shared).await,
         READ_MESSAGES => read_messages(shared),

@@ -243,13 +243,20 @@ async fn accept_loop(
     let keep = options.keep;
     let mut next_connection = 0u64;
     // A receiver for tests and benchmarks: no limits beyond hyper's defaults.
-    serve_connections(listener, &http2, &ConnectionLimits::none(), stop, || {
-        let connection = next_connection;
-        next_connection += 1;
-        shared.update(|s| s.counts.connections += 1);
-        let s = shared.clone();
-        (move |req| route(req, s.clone(), connection, keep), |_| {})
-    })
+    serve_connections(
+        listener,
+        &http2,
+        &ConnectionLimits::none(),
+        None,
+        stop,
+        || {
+            let connection = next_connection;
+            next_connection += 1;
+            shared.update(|s| s.counts.connections += 1);
+            let s = shared.clone();
+            (move |req| route(req, s.clone(), connection, keep), |_| {})
+        },
+    )
     .await;
 }
 

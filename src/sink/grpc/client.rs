@@ -21,7 +21,7 @@ use tokio::task::JoinHandle as TaskHandle;
 use super::outbox::{Item, Next, Outbox};
 use super::{GrpcBatchPolicy, GrpcSinkError, GrpcSinkOptions};
 use crate::net::codec::{Head, WRITE_MESSAGES};
-use crate::net::{GrpcUrl, connect};
+use crate::net::{Endpoint, GrpcUrl, connect};
 use crate::wire::EncodedMessage;
 
 /// What the sink asks of its thread.
@@ -103,6 +103,15 @@ async fn drive(
         Ok(u) => u,
         Err(_) => return, // GrpcUrl::parse admits only valid hosts and ports
     };
+    let to = Endpoint {
+        host: url.host(),
+        port: url.port(),
+        tls: options.tls.as_ref().filter(|_| url.tls()),
+    };
+    let target = CallTarget {
+        origin,
+        authorization: options.token.as_ref().and_then(|t| t.header()),
+    };
     let mut backoff = options.reconnect_min;
     loop {
         if *control.borrow() == Control::Cancel {
@@ -121,7 +130,9 @@ async fn drive(
         shared.notify();
         let attempt = tokio::select! {
             r = tokio::time::timeout(options.connect_timeout, async {
-                connect::<WriteBody>(&url, &options.http2).await.map_err(GrpcSinkError::from)
+                connect::<WriteBody>(to, &options.http2)
+                    .await
+                    .map_err(|source| GrpcSinkError::Connect { url: url.clone(), source })
             }) => r,
             () = cancelled(&mut control) => return,
         };
@@ -133,7 +144,7 @@ async fn drive(
                 let outcome = run_connection(
                     send,
                     conn,
-                    &origin,
+                    &target,
                     generation,
                     &options,
                     &shared,
@@ -188,7 +199,19 @@ async fn drive(
 }
 
 /// The `WriteMessages` request: `POST` with the gRPC headers and a [`WriteBody`].
-fn write_request(origin: &Uri, body: WriteBody) -> Result<http::Request<WriteBody>, GrpcSinkError> {
+/// Where every call of the sink goes, and the credentials it carries.
+struct CallTarget {
+    /// `http(s)://HOST:PORT`.
+    origin: Uri,
+    /// `Bearer TOKEN`, marked sensitive.
+    authorization: Option<http::HeaderValue>,
+}
+
+fn write_request(
+    target: &CallTarget,
+    body: WriteBody,
+) -> Result<http::Request<WriteBody>, GrpcSinkError> {
+    let origin = &target.origin;
     let mut uri = Uri::builder().path_and_query(WRITE_MESSAGES);
     if let Some(scheme) = origin.scheme() {
         uri = uri.scheme(scheme.clone());
@@ -196,7 +219,11 @@ fn write_request(origin: &Uri, body: WriteBody) -> Result<http::Request<WriteBod
     if let Some(authority) = origin.authority() {
         uri = uri.authority(authority.clone());
     }
-    http::Request::builder()
+    let mut request = http::Request::builder();
+    if let Some(authorization) = &target.authorization {
+        request = request.header(http::header::AUTHORIZATION, authorization);
+    }
+    request
         .method(http::Method::POST)
         .uri(uri.build().map_err(|e| GrpcSinkError::Http2(Box::new(e)))?)
         .header(http::header::CONTENT_TYPE, "application/grpc")
@@ -265,7 +292,7 @@ fn status_result(status: &tonic::Status) -> Result<(), GrpcSinkError> {
 async fn run_connection(
     send: SendRequest<WriteBody>,
     mut conn: TaskHandle<Result<(), hyper::Error>>,
-    origin: &Uri,
+    target: &CallTarget,
     generation: u64,
     options: &GrpcSinkOptions,
     shared: &Arc<Outbox>,
@@ -301,7 +328,7 @@ async fn run_connection(
             parts: VecDeque::new(),
             sleep: Box::pin(tokio::time::sleep(Duration::ZERO)),
         };
-        let request = match write_request(origin, body) {
+        let request = match write_request(target, body) {
             Ok(r) => r,
             Err(e) => break CallEnd::Lost(e),
         };

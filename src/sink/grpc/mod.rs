@@ -122,8 +122,6 @@ mod client;
 mod outbox;
 mod read;
 
-pub(crate) use client::connect;
-
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -131,7 +129,7 @@ use std::time::{Duration, Instant};
 pub use crate::stats::{ConnectionState, GrpcSinkStats};
 pub use read::{ReadMessagesError, read_messages};
 
-use crate::net::{ConnectError, GrpcUrl, Http2Tuning, UrlError};
+use crate::net::{ClientTls, ConnectError, GrpcUrl, Http2Tuning, TlsError, Token, UrlError};
 
 use super::{Sink, SinkError};
 use crate::wire::EncodedMessage;
@@ -199,7 +197,7 @@ pub enum OverflowPolicy {
 ///     .reconnect_backoff(Duration::from_millis(50), Duration::from_secs(2));
 /// assert_eq!(opts.buffer_bytes, 64 << 20);
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct GrpcSinkOptions {
     /// Batching of HTTP/2 writes.
@@ -229,6 +227,13 @@ pub struct GrpcSinkOptions {
     pub stall_timeout: Duration,
     /// HTTP/2 settings.
     pub http2: Http2Tuning,
+    /// What a `rerun+https` connection trusts; `None` (the default): the system's roots
+    /// (honouring `SSL_CERT_FILE` / `SSL_CERT_DIR`). Unused for `rerun+http`.
+    pub tls: Option<ClientTls>,
+    /// The bearer token sent with every call (`authorization: Bearer TOKEN`); `None` (the
+    /// default): the value of [`TOKEN_ENV`](crate::net::TOKEN_ENV) when the sink starts, if
+    /// set.
+    pub token: Option<Token>,
 }
 
 impl Default for GrpcSinkOptions {
@@ -243,6 +248,8 @@ impl Default for GrpcSinkOptions {
             connect_timeout: Duration::from_secs(5),
             stall_timeout: Duration::from_secs(30),
             http2: Http2Tuning::default(),
+            tls: None,
+            token: None,
         }
     }
 }
@@ -296,6 +303,18 @@ impl GrpcSinkOptions {
         self.http2 = http2;
         self
     }
+
+    /// Sets what a `rerun+https` connection trusts.
+    pub fn tls(mut self, tls: ClientTls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Sets the bearer token.
+    pub fn token(mut self, token: Token) -> Self {
+        self.token = Some(token);
+        self
+    }
 }
 
 /// Why a [`GrpcSink`] could not start, or what went wrong with its connection.
@@ -314,15 +333,27 @@ pub enum GrpcSinkError {
     /// The `spate-grpc` thread or its runtime could not start.
     #[error("cannot start the gRPC thread")]
     Spawn(#[source] std::io::Error),
-    /// TCP connect failed.
+    /// TCP connect, the TLS handshake or the HTTP/2 handshake failed.
     #[error("cannot connect to {url}")]
     Connect {
         /// The server.
         url: GrpcUrl,
         /// Why.
         #[source]
-        source: std::io::Error,
+        source: ConnectError,
     },
+    /// No TLS configuration for a `rerun+https` URL (e.g. the system has no roots).
+    #[error("no TLS configuration for {url}")]
+    Tls {
+        /// The server.
+        url: GrpcUrl,
+        /// Why.
+        #[source]
+        source: TlsError,
+    },
+    /// The bearer token cannot be sent in a header (it is not printed).
+    #[error("the bearer token is not a valid header value (visible ASCII only)")]
+    InvalidToken,
     /// TCP connect + HTTP/2 handshake took longer than the connect timeout.
     #[error("connecting to {url} timed out after {timeout:?}")]
     ConnectTimeout {
@@ -366,15 +397,6 @@ pub enum GrpcSinkError {
         /// The limit.
         after: Duration,
     },
-}
-
-impl From<ConnectError> for GrpcSinkError {
-    fn from(e: ConnectError) -> Self {
-        match e {
-            ConnectError::Tcp { url, source } => Self::Connect { url, source },
-            ConnectError::Handshake { source, .. } => Self::Http2(source),
-        }
-    }
 }
 
 impl GrpcSinkError {
@@ -490,6 +512,18 @@ impl GrpcSink {
             url: url.to_owned(),
             reason,
         })?;
+        let mut options = options;
+        if parsed.tls() && options.tls.is_none() {
+            let tls = ClientTls::system().map_err(|source| GrpcSinkError::Tls {
+                url: parsed.clone(),
+                source,
+            })?;
+            options.tls = Some(tls);
+        }
+        options.token = options.token.or_else(Token::from_env);
+        if options.token.as_ref().is_some_and(|t| !t.is_valid()) {
+            return Err(GrpcSinkError::InvalidToken);
+        }
         let shared = Arc::new(Outbox::new(&options));
         let (control, rx) = tokio::sync::watch::channel(client::Control::Run);
         let thread = client::spawn(parsed.clone(), options, shared.clone(), rx)
@@ -609,7 +643,7 @@ mod tests {
             (
                 GrpcSink::connect("http://127.0.0.1:1/proxy").unwrap_err(),
                 "invalid gRPC URL \"http://127.0.0.1:1/proxy\": unsupported scheme \"http\" \
-                 (expected rerun+http)",
+                 (expected rerun+http or rerun+https)",
             ),
             (
                 GrpcSinkError::Spawn(io("no threads left")),
@@ -618,9 +652,13 @@ mod tests {
             (
                 GrpcSinkError::Connect {
                     url,
-                    source: io("connection refused"),
+                    source: ConnectError::Tcp {
+                        addr: "127.0.0.1:1".into(),
+                        source: io("connection refused"),
+                    },
                 },
-                "cannot connect to rerun+http://127.0.0.1:1/proxy: connection refused",
+                "cannot connect to rerun+http://127.0.0.1:1/proxy: TCP connect to 127.0.0.1:1 \
+                 failed: connection refused",
             ),
             (
                 GrpcSinkError::Http2(Box::new(io("connection reset"))),

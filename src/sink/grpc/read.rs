@@ -21,7 +21,8 @@ use tonic::codec::{Codec, EncodeBuf, Encoder};
 use super::GrpcSinkError;
 use crate::net::codec::{READ_MESSAGES, RawDecoder};
 use crate::net::{
-    GrpcUrl, Http2Tuning, ReadMessagesRequest, RequestError, UrlError, connect, decode_request,
+    ClientTls, Endpoint, GrpcUrl, Http2Tuning, ReadMessagesRequest, RequestError, UrlError,
+    connect, decode_request,
 };
 use crate::wire::{DecodeLimits, EncodedMessage};
 
@@ -104,9 +105,25 @@ pub fn read_messages(
     let limit = deadline.saturating_duration_since(Instant::now());
     let mut got = Vec::new();
     let read = async {
-        let (send, conn) = connect(&parsed, &read_tuning())
-            .await
-            .map_err(GrpcSinkError::from)?;
+        let tls = match parsed.tls() {
+            true => Some(ClientTls::system().map_err(|source| GrpcSinkError::Tls {
+                url: parsed.clone(),
+                source,
+            })?),
+            false => None,
+        };
+        let to = Endpoint {
+            host: parsed.host(),
+            port: parsed.port(),
+            tls: tls.as_ref(),
+        };
+        let (send, conn) =
+            connect(to, &read_tuning())
+                .await
+                .map_err(|source| GrpcSinkError::Connect {
+                    url: parsed.clone(),
+                    source,
+                })?;
         let origin: http::Uri = parsed
             .origin()
             .parse()
