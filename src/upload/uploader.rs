@@ -609,6 +609,10 @@ impl Worker {
             .saturating_mul(1u32 << shift)
             .min(self.options.retry_max);
         self.failures = self.failures.saturating_add(1);
-        self.next_try = Instant::now() + delay;
+        // (A `retry_max` past the end of time waits a day at a time.)
+        let now = Instant::now();
+        self.next_try = now
+            .checked_add(delay)
+            .unwrap_or_else(|| now + Duration::from_secs(86_400));
     }
 }
