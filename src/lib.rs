@@ -128,6 +128,8 @@ pub mod stats;
 mod sync;
 mod time;
 pub mod units;
+#[cfg(feature = "upload")]
+pub mod upload;
 pub mod wire;
 
 pub use archetype::{ArchetypeError, DynamicArchetype, Points3D};

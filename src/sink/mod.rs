@@ -32,8 +32,8 @@ use std::time::{Duration, Instant};
 
 pub use crate::stats::SinkReport;
 pub use file::{
-    FileSink, FileSinkError, FileSinkOptions, FileSinkStats, FileSinkStatsHandle, IoBackend,
-    SyncPolicy,
+    FileSink, FileSinkError, FileSinkOptions, FileSinkStats, FileSinkStatsHandle, FinishedSegment,
+    IoBackend, OnFinished, SyncPolicy,
 };
 pub use grpc::{
     ConnectionState, GrpcSink, GrpcSinkError, GrpcSinkOptions, GrpcSinkStats, GrpcStateHandle,

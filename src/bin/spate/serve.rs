@@ -11,6 +11,7 @@ use spate::server::Relay;
 use spate::server::{ProxyServer, ProxyServerOptions};
 use spate::sink::{FileSink, FileSinkOptions, GrpcSink, IoBackend, SinkExt, SinkPolicy, SinkSpec};
 use spate::units::{parse_duration, parse_size};
+use spate::upload::{UploadHandle, UploadOptions, Uploader};
 
 use super::Judgement;
 
@@ -24,6 +25,14 @@ temporal data (the oldest temporal data goes first, then the oldest statics).
 
 SIGINT or SIGTERM stops it: the file is finished (End message, footer manifest,
 StreamFooter), and a summary is printed on stderr.
+
+With --upload URL (s3://bucket/prefix, configured by the AWS_* environment variables, or
+file:///dir), each run writes DIR/NAME-<UTC start>-<pid>[.NNNNN].rrd next to --save
+DIR/NAME.rrd, and every finished file is uploaded as PREFIX/<file name> and then deleted
+(or moved to DIR/uploaded/ with --keep-local). Files an earlier run left in DIR are uploaded
+first. --spool-bytes bounds what waits in DIR: beyond it the oldest waiting files are
+deleted (counted, warned). At the stop, uploads get what is left of --shutdown-timeout;
+what is not uploaded by then stays in DIR for the next start.
 
 The file sink blocks the receivers when it falls behind (nothing is lost; clients are
 slowed by HTTP/2 flow control); forwards drop and count when their queue is full, so a slow
@@ -93,13 +102,25 @@ pub struct Args {
     /// Runtime threads serving connections.
     #[arg(long, default_value_t = 2)]
     threads: usize,
-    /// How long to wait for the sinks when stopping.
+    /// Upload every finished --save file to this object store: s3://bucket/prefix (AWS_*
+    /// environment variables) or file:///dir.
+    #[arg(long, value_name = "URL", requires = "save")]
+    upload: Option<String>,
+    /// With --upload: keep uploaded files (moved to DIR/uploaded/) instead of deleting them.
+    #[arg(long, requires = "upload")]
+    keep_local: bool,
+    /// With --upload: most bytes of files waiting for upload, plus the file being written;
+    /// beyond it the oldest waiting files are deleted (counted).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, requires = "upload")]
+    spool_bytes: Option<u64>,
+    /// How long to wait for the sinks (and uploads) when stopping.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     shutdown_timeout: Duration,
 }
 
-fn sinks(args: &Args) -> anyhow::Result<Vec<SinkSpec>> {
+fn sinks(args: &Args) -> anyhow::Result<(Vec<SinkSpec>, Option<UploadHandle>)> {
     let mut specs = Vec::new();
+    let mut uploads = None;
     if let Some(path) = &args.save {
         let mut opts = FileSinkOptions::default().backend(args.backend);
         if let Some(b) = args.rotate_bytes {
@@ -108,7 +129,20 @@ fn sinks(args: &Args) -> anyhow::Result<Vec<SinkSpec>> {
         if let Some(d) = args.rotate_interval {
             opts = opts.rotate_interval(d);
         }
-        let file = FileSink::create(path, opts)?;
+        let file = match &args.upload {
+            Some(url) => {
+                let mut upload_opts = UploadOptions::default().keep_local(args.keep_local);
+                if let Some(b) = args.spool_bytes {
+                    upload_opts = upload_opts.spool_bytes(b);
+                }
+                let (file, handle) = Uploader::new(url, upload_opts)
+                    .and_then(|u| u.file_sink(path, opts))
+                    .with_context(|| format!("--upload {url}"))?;
+                uploads = Some(handle);
+                file
+            }
+            None => FileSink::create(path, opts)?,
+        };
         specs.push(
             file.with_policy(SinkPolicy::Block)
                 .max_queue_bytes(args.queue_bytes),
@@ -121,7 +155,7 @@ fn sinks(args: &Args) -> anyhow::Result<Vec<SinkSpec>> {
                 .max_queue_bytes(args.queue_bytes),
         );
     }
-    Ok(specs)
+    Ok((specs, uploads))
 }
 
 /// Waits for SIGINT or SIGTERM; returns the signal's name.
@@ -142,7 +176,8 @@ fn wait_for_signal() -> anyhow::Result<&'static str> {
 
 pub fn run(args: &Args) -> anyhow::Result<Judgement> {
     let addr = SocketAddr::new(args.bind, args.port);
-    let relay = Relay::start(sinks(args)?).context("starting the sinks")?;
+    let (specs, uploads) = sinks(args)?;
+    let relay = Relay::start(specs).context("starting the sinks")?;
     let options = ProxyServerOptions::default()
         .max_message_bytes(usize::try_from(args.max_message_bytes).unwrap_or(usize::MAX))
         .memory_limit(args.memory_limit)
@@ -171,7 +206,8 @@ pub fn run(args: &Args) -> anyhow::Result<Judgement> {
         .context("signal thread ended")?
         .context("installing signal handlers")?;
     eprintln!("spate serve: {signal}, finishing");
-    let report = server.shutdown(Instant::now() + args.shutdown_timeout);
+    let deadline = Instant::now() + args.shutdown_timeout;
+    let report = server.shutdown(deadline);
     let c = &report.counters;
     eprintln!(
         "spate serve: {} connections ({} closed idle), {} calls ({} finished, {} failed, \
@@ -223,7 +259,43 @@ pub fn run(args: &Args) -> anyhow::Result<Judgement> {
                 .unwrap_or_default()
         );
     }
-    Ok(if report.relay.is_complete() {
+    let mut uploads_clean = true;
+    if let Some(uploads) = uploads {
+        // The file sink has closed: its last file is queued. Uploads get what is left of the
+        // shutdown timeout; the rest stays in the spool for the next start.
+        let idle = uploads.wait_idle(deadline);
+        let up = uploads.shutdown(deadline);
+        let st = &up.stats;
+        eprintln!(
+            "spate serve: upload: {} segments ({} bytes, {} parts) uploaded, {} registered, \
+             {} failed attempts ({} aborted), {} leftovers from earlier runs ({} torn), \
+             {} pending ({} bytes) left in the spool, {} dropped ({} bytes) by --spool-bytes{}",
+            st.uploaded_segments,
+            st.uploaded_bytes,
+            st.uploaded_parts,
+            st.registered_segments,
+            st.failed_attempts,
+            st.aborted_uploads,
+            st.leftover_segments,
+            st.torn_segments,
+            up.pending.len(),
+            st.pending_bytes,
+            st.dropped_segments,
+            st.dropped_bytes,
+            st.last_error
+                .as_deref()
+                .map(|e| format!(", last error: {e}"))
+                .unwrap_or_default()
+        );
+        for name in &st.dropped {
+            eprintln!("spate serve: upload: dropped {name}");
+        }
+        for path in &up.pending {
+            eprintln!("spate serve: upload: pending {}", path.display());
+        }
+        uploads_clean = idle && up.pending.is_empty() && st.dropped_segments == 0;
+    }
+    Ok(if report.relay.is_complete() && uploads_clean {
         Judgement::Clean
     } else {
         Judgement::Problems

@@ -68,6 +68,18 @@
 //! counted ([`FileSinkStats::statics_not_kept`]) and not replayed. A sink that does not
 //! rotate keeps nothing.
 //!
+//! # Finished files
+//!
+//! [`FileSink::on_finished`] registers a callback that learns of every file the sink is
+//! done with — at each rotation, at the close, and when a failure ends a file — as a
+//! [`FinishedSegment`]: its path, length, and whether it is complete (End message and
+//! footer written) or was cut by a failure (every message before the cut is readable, as
+//! after a crash). It runs on the sink's worker thread, after the file is finished and its
+//! lock let go, so it must not block: hand the segment to another thread (the
+//! [`upload`](crate::upload) module does). A file that a failure left without any message
+//! is removed, and reported to no one. A sink dropped without being closed (the engine always
+//! closes its sinks) reports nothing for its last file.
+//!
 //! # The mmap backend's tail
 //!
 //! The mmap backend grows files in 64 MiB steps, so a killed writer leaves up to 64 MiB of
@@ -85,6 +97,7 @@ mod tests;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustix::fs::FlockOperation;
@@ -197,6 +210,26 @@ impl FileSinkOptions {
     }
 }
 
+/// A file a [`FileSink`] is done with (see "Finished files" in the [module docs](self)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FinishedSegment {
+    /// The file.
+    pub path: PathBuf,
+    /// Its index in the rotation (0 for a sink that does not rotate).
+    pub index: u32,
+    /// Its length in bytes, as finished (0 if it could not be read back).
+    pub bytes: u64,
+    /// `true`: it ends with the End message, footer and StreamFooter. `false`: a failure cut
+    /// it after its last message known written (no footer).
+    pub complete: bool,
+    /// The sink writes no later file: this is the last one (the close, or a failure).
+    pub last: bool,
+}
+
+/// The callback of [`FileSink::on_finished`].
+pub type OnFinished = Arc<dyn Fn(FinishedSegment) + Send + Sync>;
+
 /// Why a [`FileSink`] could not start, or could not start its next file.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -296,6 +329,8 @@ pub struct FileSink {
     replay: Replay,
     #[cfg(test)]
     fault: Option<backend::fault::Fault>,
+    /// Told of every file the sink is done with.
+    on_finished: Option<OnFinished>,
     /// The first file, locked (a second descriptor of its open file, which carries the
     /// lock): no other writer starts on this path, or on this base with rotation, while the
     /// sink lives. Declared last, so it is let go after the file is closed.
@@ -408,9 +443,79 @@ impl FileSink {
             replay: Replay::default(),
             #[cfg(test)]
             fault: None,
+            on_finished: None,
             _lock: lock,
         };
         Ok((sink, file))
+    }
+
+    /// Calls `callback` with every file the sink is done with: at each rotation, at the
+    /// close, and when a failure ends a file (see "Finished files" in the
+    /// [module docs](self)). It runs on the sink's worker thread and must not block.
+    ///
+    /// ```
+    /// use spate::sink::{FileSink, FileSinkOptions, FinishedSegment};
+    /// use spate::{EntityPath, Points3D, Recording};
+    /// use std::sync::{Arc, mpsc};
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let (tx, rx) = mpsc::channel::<FinishedSegment>();
+    /// let tx = std::sync::Mutex::new(tx);
+    /// let sink = FileSink::create(dir.path().join("run.rrd"), FileSinkOptions::default())?
+    ///     .on_finished(Arc::new(move |seg| {
+    ///         let _ = tx.lock().unwrap().send(seg);
+    ///     }));
+    /// let rec = Recording::builder("demo").sinks(sink).start()?;
+    /// rec.log(&EntityPath::parse("lidar")?, &Points3D::new(vec![[1.0, 2.0, 3.0]; 10]))?;
+    /// assert!(rec.shutdown(Instant::now() + Duration::from_secs(10)).is_complete());
+    ///
+    /// let seg = rx.try_recv()?;
+    /// assert!(seg.complete && seg.last);
+    /// assert_eq!(seg.bytes, std::fs::metadata(&seg.path)?.len());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn on_finished(mut self, callback: OnFinished) -> Self {
+        self.on_finished = Some(callback);
+        self
+    }
+
+    /// Tells the callback that file `index` at `path` is finished (if it is still there: a
+    /// failure that left no message removed it).
+    fn report_finished(&self, path: PathBuf, index: u32, complete: bool, last: bool) {
+        let Some(callback) = &self.on_finished else {
+            return;
+        };
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            return;
+        };
+        if !meta.is_file() {
+            return;
+        }
+        callback(FinishedSegment {
+            path,
+            index,
+            bytes: meta.len(),
+            complete,
+            last,
+        });
+    }
+
+    /// Finishes `file` (file `self.index`) and reports it.
+    fn finish_file(&self, file: Segment, last: bool) -> Result<(), SinkError> {
+        let path = file.path.clone();
+        let result = file.finish(self.sync_on_close());
+        self.report_finished(path, self.index, result.is_ok(), last || result.is_err());
+        result
+    }
+
+    /// Ends `file` after the write error `e` and reports it (cut, last).
+    fn fail_file(&self, file: Segment, e: io::Error) -> SinkError {
+        let path = file.path.clone();
+        let err = file.fail(e);
+        self.report_finished(path, self.index, false, true);
+        err
     }
 
     /// The backend in use (after `Auto` resolved).
@@ -506,7 +611,7 @@ impl FileSink {
     /// Finishes the current file and starts the next one with the replayed messages.
     fn rotate(&mut self) -> Result<(), SinkError> {
         if let Some(old) = self.file.take() {
-            old.finish(self.sync_on_close())?;
+            self.finish_file(old, false)?;
         }
         self.index = self
             .index
@@ -519,7 +624,7 @@ impl FileSink {
         // Every file opens alone: recording identity and static data first.
         for msg in self.replay.messages() {
             if let Err(e) = file.write(msg, Cost::default()) {
-                return Err(file.fail(e));
+                return Err(self.fail_file(file, e));
             }
         }
         file.end_of_replay();
@@ -534,7 +639,9 @@ impl FileSink {
             return Ok(());
         };
         if let Err((e, lost)) = file.settle() {
-            self.file = None;
+            if let Some(file) = self.file.take() {
+                self.report_finished(file.path.clone(), self.index, false, true);
+            }
             return Err(lost.into_error(e));
         }
         Ok(())
@@ -590,7 +697,7 @@ impl Sink for FileSink {
         let file = self.file.as_mut().ok_or(SinkError::Closed)?;
         if let Err(e) = file.write(msg, Cost::of(msg)) {
             return Err(match self.file.take() {
-                Some(file) => file.fail(e),
+                Some(file) => self.fail_file(file, e),
                 None => SinkError::Io(e),
             });
         }
@@ -607,7 +714,7 @@ impl Sink for FileSink {
 
     fn close(&mut self, _deadline: Instant) -> Result<(), SinkError> {
         match self.file.take() {
-            Some(file) => file.finish(self.sync_on_close()),
+            Some(file) => self.finish_file(file, true),
             None => Ok(()),
         }
     }

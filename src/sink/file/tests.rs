@@ -289,3 +289,89 @@ fn the_recordings_properties_alone_do_not_make_a_file_rotate() {
         }
     }
 }
+
+/// A sink whose finished files are collected, in the order reported.
+fn collecting(
+    sink: FileSink,
+) -> (
+    FileSink,
+    std::sync::Arc<std::sync::Mutex<Vec<FinishedSegment>>>,
+) {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let to = std::sync::Arc::clone(&seen);
+    let sink = sink.on_finished(std::sync::Arc::new(move |seg| to.lock().unwrap().push(seg)));
+    (sink, seen)
+}
+
+/// Rotation reports each file as it finishes, in order, complete and with its true length;
+/// the close reports the last one.
+#[test]
+fn every_finished_file_is_reported_in_order_and_the_close_reports_the_last() {
+    let dir = tempfile::tempdir().unwrap();
+    for backend in BACKENDS {
+        let base = dir.path().join(format!("hook-{backend}.rrd"));
+        let opts = FileSinkOptions::default()
+            .backend(backend)
+            .rotate_interval(Duration::ZERO);
+        let (mut sink, seen) = collecting(FileSink::create(&base, opts).unwrap());
+        // Store info + 4 chunks: one chunk per file, so files 0..=3.
+        write_all(&mut sink, 4);
+        let before_close = seen.lock().unwrap().clone();
+        assert_eq!(before_close.len(), 3, "{backend}: three rotations");
+        sink.close(deadline()).unwrap();
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 4, "{backend}: {seen:?}");
+        for (i, seg) in seen.iter().enumerate() {
+            assert_eq!(seg.index, i as u32, "{backend}");
+            assert_eq!(seg.path, rotated_path(&base, i as u32), "{backend}");
+            assert!(seg.complete, "{backend}: {seg:?}");
+            assert_eq!(seg.last, i == 3, "{backend}: {seg:?}");
+            assert_eq!(seg.bytes, std::fs::metadata(&seg.path).unwrap().len());
+            let d = decode_rrd(std::fs::read(&seg.path).unwrap()).unwrap();
+            assert!(d.footer.is_some_and(|f| f.valid), "{backend}: file {i}");
+        }
+    }
+}
+
+/// A failure reports the file it cut as incomplete and last; a file it emptied (and
+/// removed) is not reported.
+#[test]
+fn a_file_cut_by_a_failure_is_reported_incomplete() {
+    let dir = tempfile::tempdir().unwrap();
+    for backend in BACKENDS {
+        let base = dir.path().join(format!("cut-{backend}.rrd"));
+        let sink = FileSink::create_with_fault(
+            &base,
+            FileSinkOptions::default().backend(backend),
+            fails_at_chunk(0, 2),
+        )
+        .unwrap();
+        let (mut sink, seen) = collecting(sink);
+        write_all(&mut sink, 6);
+        let _ = sink.close(deadline());
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 1, "{backend}: {seen:?}");
+        assert!(!seen[0].complete && seen[0].last, "{backend}: {seen:?}");
+        assert_eq!(seen[0].bytes, std::fs::metadata(&base).unwrap().len());
+        cut_file(&base);
+
+        // File 1's StreamHeader fails and the file is removed: only file 0 is reported.
+        let base = dir.path().join(format!("gone-{backend}.rrd"));
+        let opts = FileSinkOptions::default()
+            .backend(backend)
+            .rotate_interval(Duration::ZERO);
+        let fault = Fault {
+            segment: 1,
+            write: 0,
+        };
+        let (mut sink, seen) = collecting(FileSink::create_with_fault(&base, opts, fault).unwrap());
+        write_all(&mut sink, 2);
+        let _ = sink.close(deadline());
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 1, "{backend}: {seen:?}");
+        assert!(
+            seen[0].complete && seen[0].index == 0,
+            "{backend}: {seen:?}"
+        );
+    }
+}
