@@ -253,6 +253,18 @@ where
     }
 }
 
+/// Registers each uploaded segment into the dataset as its own layer (its file stem, see
+/// [`crate::catalog`]): the object's URL (`s3://…` for Rerun Hub, `file://…` for a local
+/// `rerun server`, which loads `file://` URIs only), with
+/// [`OnDuplicate::Skip`](crate::catalog::OnDuplicate::Skip) by default, so registering a
+/// segment again after a crash changes nothing.
+impl Registrar for crate::catalog::DatasetRegistrar {
+    fn register(&mut self, segment: &UploadedSegment) -> Result<(), RegisterError> {
+        self.register_one(&segment.object_url, &segment.layer)?;
+        Ok(())
+    }
+}
+
 /// An uploader's counters (see [`UploadHandle::stats`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]

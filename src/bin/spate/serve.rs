@@ -7,8 +7,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use spate::catalog::{CatalogOptions, DatasetRegistrar};
+use spate::net::{ClientTls, ServerTls, Token};
 use spate::server::Relay;
 use spate::server::{ProxyServer, ProxyServerOptions};
+use spate::sink::grpc::GrpcSinkOptions;
 use spate::sink::{FileSink, FileSinkOptions, GrpcSink, IoBackend, SinkExt, SinkPolicy, SinkSpec};
 use spate::units::{parse_duration, parse_size};
 use spate::upload::{UploadHandle, UploadOptions, Uploader};
@@ -33,6 +36,14 @@ DIR/NAME.rrd, and every finished file is uploaded as PREFIX/<file name> and then
 first. --spool-bytes bounds what waits in DIR: beyond it the oldest waiting files are
 deleted (counted, warned). At the stop, uploads get what is left of --shutdown-timeout;
 what is not uploaded by then stays in DIR for the next start.
+With --register URL --dataset NAME, each uploaded file is then registered into that dataset
+of a Rerun catalog (rerun server, Rerun Hub; created if missing) as a layer named after the
+file's stem, of the segment named after its recording id; a file is deleted only once it
+is uploaded and registered. Registering again after a crash changes nothing.
+
+--tls-cert/--tls-key serve rerun+https; --require-token makes clients send a bearer token.
+Forwards and the catalog are dialed with --token (or REDAP_TOKEN), over TLS for
+rerun+https URLs, trusting --tls-ca or the system's roots (SSL_CERT_FILE honoured).
 
 The file sink blocks the receivers when it falls behind (nothing is lost; clients are
 slowed by HTTP/2 flow control); forwards drop and count when their queue is full, so a slow
@@ -113,12 +124,66 @@ pub struct Args {
     /// beyond it the oldest waiting files are deleted (counted).
     #[arg(long, value_name = "SIZE", value_parser = parse_size, requires = "upload")]
     spool_bytes: Option<u64>,
+    /// With --upload: register every uploaded file into --dataset of this Rerun catalog
+    /// (rerun+http://HOST:PORT, or rerun+https://), creating the dataset if missing. Each
+    /// file is a layer (its file stem) of the segment named after its recording id.
+    #[arg(long, value_name = "URL", requires_all = ["upload", "dataset"])]
+    register: Option<String>,
+    /// With --register: the dataset's name.
+    #[arg(long, value_name = "NAME", requires = "register")]
+    dataset: Option<String>,
+    /// Serve rerun+https with this PEM certificate chain (with --tls-key).
+    #[arg(long, value_name = "PATH", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "PATH", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Trust this PEM CA (instead of the system's roots) for rerun+https --forward servers
+    /// and the --register catalog.
+    #[arg(long, value_name = "PATH")]
+    tls_ca: Option<PathBuf>,
+    /// Bearer token sent to --forward servers and the --register catalog (default: the
+    /// REDAP_TOKEN environment variable, as the official SDK reads).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "SPATE_TOKEN",
+        hide_env_values = true
+    )]
+    token: Option<String>,
+    /// Require clients to send this bearer token (`authorization: Bearer TOKEN`); calls
+    /// without it end with UNAUTHENTICATED.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "SPATE_SERVE_TOKEN",
+        hide_env_values = true
+    )]
+    require_token: Option<String>,
     /// How long to wait for the sinks (and uploads) when stopping.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     shutdown_timeout: Duration,
 }
 
+/// What outgoing connections (forwards, the catalog) trust, and the token they send.
+fn client_security(args: &Args) -> anyhow::Result<(Option<ClientTls>, Option<Token>)> {
+    let tls = match &args.tls_ca {
+        Some(path) => Some(ClientTls::from_ca_pem_file(path).context("--tls-ca")?),
+        None => None,
+    };
+    let token = args
+        .token
+        .as_deref()
+        .map(Token::new)
+        .or_else(Token::from_env);
+    if token.as_ref().is_some_and(|t| !t.is_valid()) {
+        anyhow::bail!("--token (or REDAP_TOKEN) is not a valid header value (visible ASCII only)");
+    }
+    Ok((tls, token))
+}
+
 fn sinks(args: &Args) -> anyhow::Result<(Vec<SinkSpec>, Option<UploadHandle>)> {
+    let (tls, token) = client_security(args)?;
     let mut specs = Vec::new();
     let mut uploads = None;
     if let Some(path) = &args.save {
@@ -135,8 +200,18 @@ fn sinks(args: &Args) -> anyhow::Result<(Vec<SinkSpec>, Option<UploadHandle>)> {
                 if let Some(b) = args.spool_bytes {
                     upload_opts = upload_opts.spool_bytes(b);
                 }
-                let (file, handle) = Uploader::new(url, upload_opts)
-                    .and_then(|u| u.file_sink(path, opts))
+                let mut uploader =
+                    Uploader::new(url, upload_opts).with_context(|| format!("--upload {url}"))?;
+                if let (Some(catalog), Some(dataset)) = (&args.register, &args.dataset) {
+                    let mut options = CatalogOptions::default();
+                    options.tls.clone_from(&tls);
+                    options.token.clone_from(&token);
+                    let registrar = DatasetRegistrar::new(catalog, dataset, options)
+                        .with_context(|| format!("--register {catalog}"))?;
+                    uploader = uploader.registrar(registrar);
+                }
+                let (file, handle) = uploader
+                    .file_sink(path, opts)
                     .with_context(|| format!("--upload {url}"))?;
                 uploads = Some(handle);
                 file
@@ -149,7 +224,11 @@ fn sinks(args: &Args) -> anyhow::Result<(Vec<SinkSpec>, Option<UploadHandle>)> {
         );
     }
     for url in &args.forward {
-        let sink = GrpcSink::connect(url).with_context(|| format!("--forward {url}"))?;
+        let mut options = GrpcSinkOptions::default();
+        options.tls.clone_from(&tls);
+        options.token.clone_from(&token);
+        let sink =
+            GrpcSink::connect_with(url, options).with_context(|| format!("--forward {url}"))?;
         specs.push(
             sink.with_policy(SinkPolicy::DropNewest)
                 .max_queue_bytes(args.queue_bytes),
@@ -187,6 +266,17 @@ pub fn run(args: &Args) -> anyhow::Result<Judgement> {
         .idle_timeout(args.idle_timeout)
         .stall_timeout(args.stall_timeout)
         .threads(args.threads);
+    let options = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            options.tls(ServerTls::from_pem_files(cert, key).context("--tls-cert/--tls-key")?)
+        }
+        _ => options,
+    };
+    let options = match args.require_token.as_deref().map(Token::new) {
+        Some(t) if !t.is_valid() => anyhow::bail!("--require-token is not a valid header value"),
+        Some(t) => options.token(t),
+        None => options,
+    };
     // Install the signal handlers before announcing that we listen, so a signal sent right
     // after the announcement is not lost.
     let (signal_tx, signal_rx) = std::sync::mpsc::channel();
