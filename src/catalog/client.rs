@@ -3,8 +3,6 @@
 
 use std::future::Future;
 use std::marker::PhantomData;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
@@ -16,7 +14,9 @@ use tonic::metadata::{AsciiMetadataValue, MetadataMap};
 
 use super::frame::{self, FrameError};
 use super::proto::{self, IfDuplicateBehavior};
-use crate::net::{CatalogUrl, ClientTls, Endpoint, Http2Tuning, Token, UrlError, connect};
+use crate::net::{
+    CatalogUrl, ClientTls, Endpoint, H2Service, Http2Tuning, Token, UrlError, code_name, connect,
+};
 
 /// The header naming the dataset of a dataset call (the entry id as 32 hex characters).
 const ENTRY_ID_HEADER: &str = "x-rerun-entry-id";
@@ -371,29 +371,6 @@ impl CatalogError {
             code_name: code_name(s.code()),
             message: s.message().to_owned(),
         }
-    }
-}
-
-fn code_name(code: tonic::Code) -> &'static str {
-    use tonic::Code as C;
-    match code {
-        C::Ok => "Ok",
-        C::Cancelled => "Cancelled",
-        C::Unknown => "Unknown",
-        C::InvalidArgument => "InvalidArgument",
-        C::DeadlineExceeded => "DeadlineExceeded",
-        C::NotFound => "NotFound",
-        C::AlreadyExists => "AlreadyExists",
-        C::PermissionDenied => "PermissionDenied",
-        C::ResourceExhausted => "ResourceExhausted",
-        C::FailedPrecondition => "FailedPrecondition",
-        C::Aborted => "Aborted",
-        C::OutOfRange => "OutOfRange",
-        C::Unimplemented => "Unimplemented",
-        C::Internal => "Internal",
-        C::Unavailable => "Unavailable",
-        C::DataLoss => "DataLoss",
-        C::Unauthenticated => "Unauthenticated",
     }
 }
 
@@ -982,31 +959,6 @@ impl<E: Message + Send + 'static> Codec for RawCodec<E> {
 
     fn decoder(&mut self) -> BytesDecoder {
         BytesDecoder
-    }
-}
-
-/// hyper's HTTP/2 `SendRequest` as the tower service tonic's client wants.
-struct H2Service(SendRequest<tonic::body::Body>);
-
-type ResponseFuture = Pin<
-    Box<
-        dyn Future<Output = Result<http::Response<hyper::body::Incoming>, hyper::Error>>
-            + Send
-            + 'static,
-    >,
->;
-
-impl tower_service::Service<http::Request<tonic::body::Body>> for H2Service {
-    type Response = http::Response<hyper::body::Incoming>;
-    type Error = hyper::Error;
-    type Future = ResponseFuture;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.0.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
-        Box::pin(self.0.send_request(req))
     }
 }
 

@@ -212,3 +212,53 @@ impl AsyncWrite for Stream {
         each!(self, s => Pin::new(s).poll_shutdown(cx))
     }
 }
+
+/// hyper's HTTP/2 `SendRequest` as the tower service tonic's client wants.
+pub(crate) struct H2Service(pub(crate) SendRequest<tonic::body::Body>);
+
+type ResponseFuture = Pin<
+    Box<
+        dyn std::future::Future<
+                Output = Result<http::Response<hyper::body::Incoming>, hyper::Error>,
+            > + Send
+            + 'static,
+    >,
+>;
+
+impl tower_service::Service<http::Request<tonic::body::Body>> for H2Service {
+    type Response = http::Response<hyper::body::Incoming>;
+    type Error = hyper::Error;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
+        Box::pin(self.0.send_request(req))
+    }
+}
+
+/// The name of a gRPC status code (`Unavailable`, …), for errors that print it.
+pub(crate) fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code as C;
+    match code {
+        C::Ok => "Ok",
+        C::Cancelled => "Cancelled",
+        C::Unknown => "Unknown",
+        C::InvalidArgument => "InvalidArgument",
+        C::DeadlineExceeded => "DeadlineExceeded",
+        C::NotFound => "NotFound",
+        C::AlreadyExists => "AlreadyExists",
+        C::PermissionDenied => "PermissionDenied",
+        C::ResourceExhausted => "ResourceExhausted",
+        C::FailedPrecondition => "FailedPrecondition",
+        C::Aborted => "Aborted",
+        C::OutOfRange => "OutOfRange",
+        C::Unimplemented => "Unimplemented",
+        C::Internal => "Internal",
+        C::Unavailable => "Unavailable",
+        C::DataLoss => "DataLoss",
+        C::Unauthenticated => "Unauthenticated",
+    }
+}

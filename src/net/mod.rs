@@ -26,7 +26,7 @@ pub use request::{RejectReason, RequestError, decode_request, split_request};
 pub use tls::{ClientTls, ServerTls, TlsError};
 pub use url::{CatalogUrl, DEFAULT_CATALOG_PORT, DEFAULT_PORT, GrpcUrl, UrlError};
 
-pub(crate) use connect::{Endpoint, Stream, connect};
+pub(crate) use connect::{Endpoint, H2Service, Stream, code_name, connect};
 
 /// HTTP/2 settings of the connection (both ends apply the same in spate's receiver).
 ///

@@ -129,6 +129,7 @@ use std::time::{Duration, Instant};
 pub use crate::stats::{ConnectionState, GrpcSinkStats};
 pub use read::{ReadMessagesError, read_messages};
 
+use crate::net::code_name;
 use crate::net::{ClientTls, ConnectError, GrpcUrl, Http2Tuning, TlsError, Token, UrlError};
 
 use super::{Sink, SinkError};
@@ -406,29 +407,6 @@ impl GrpcSinkError {
             code_name: code_name(s.code()),
             message: s.message().to_owned(),
         }
-    }
-}
-
-fn code_name(code: tonic::Code) -> &'static str {
-    use tonic::Code as C;
-    match code {
-        C::Ok => "Ok",
-        C::Cancelled => "Cancelled",
-        C::Unknown => "Unknown",
-        C::InvalidArgument => "InvalidArgument",
-        C::DeadlineExceeded => "DeadlineExceeded",
-        C::NotFound => "NotFound",
-        C::AlreadyExists => "AlreadyExists",
-        C::PermissionDenied => "PermissionDenied",
-        C::ResourceExhausted => "ResourceExhausted",
-        C::FailedPrecondition => "FailedPrecondition",
-        C::Aborted => "Aborted",
-        C::OutOfRange => "OutOfRange",
-        C::Unimplemented => "Unimplemented",
-        C::Internal => "Internal",
-        C::Unavailable => "Unavailable",
-        C::DataLoss => "DataLoss",
-        C::Unauthenticated => "Unauthenticated",
     }
 }
 

@@ -7,22 +7,18 @@
 //! needs a stop condition: [`read_messages`] stops when a predicate over what arrived
 //! holds, when the server ends the stream, or fails at a deadline.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
 use http::uri::PathAndQuery;
-use hyper::client::conn::http2::SendRequest;
 use prost::Message as _;
 use tonic::codec::{Codec, EncodeBuf, Encoder};
 
 use super::GrpcSinkError;
 use crate::net::codec::{READ_MESSAGES, RawDecoder};
 use crate::net::{
-    ClientTls, Endpoint, GrpcUrl, Http2Tuning, ReadMessagesRequest, RequestError, UrlError,
-    connect, decode_request,
+    ClientTls, Endpoint, GrpcUrl, H2Service, Http2Tuning, ReadMessagesRequest, RequestError,
+    UrlError, connect, decode_request,
 };
 use crate::wire::{DecodeLimits, EncodedMessage};
 
@@ -208,31 +204,6 @@ impl Codec for ResponseCodec {
 
     fn decoder(&mut self) -> RawDecoder {
         RawDecoder
-    }
-}
-
-/// hyper's HTTP/2 `SendRequest` as the tower service tonic's client wants.
-struct H2Service(SendRequest<tonic::body::Body>);
-
-type ResponseFuture = Pin<
-    Box<
-        dyn Future<Output = Result<http::Response<hyper::body::Incoming>, hyper::Error>>
-            + Send
-            + 'static,
-    >,
->;
-
-impl tower_service::Service<http::Request<tonic::body::Body>> for H2Service {
-    type Response = http::Response<hyper::body::Incoming>;
-    type Error = hyper::Error;
-    type Future = ResponseFuture;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.0.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
-        Box::pin(self.0.send_request(req))
     }
 }
 
