@@ -162,6 +162,18 @@ fn a_server_requiring_a_token_refuses_calls_without_it_or_with_another() {
 }
 
 #[test]
+fn an_empty_required_token_is_refused_at_start() {
+    for empty in ["", "  ", "two\nlines"] {
+        let (sink, _got) = MemorySink::new();
+        let relay = Relay::start(sink.with_policy(SinkPolicy::Block)).unwrap();
+        let options = ProxyServerOptions::default().token(Token::new(empty));
+        let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let err = ProxyServer::start(addr, relay, options).unwrap_err();
+        assert!(matches!(err, spate::server::ServeError::InvalidToken), "{empty:?}: {err:?}");
+    }
+}
+
+#[test]
 fn the_catalog_client_dials_tls_and_verifies_the_server() {
     let ours = pki();
     let tls = ServerTls::from_pem(ours.cert_pem.as_bytes(), ours.key_pem.as_bytes()).unwrap();

@@ -53,6 +53,11 @@ impl Token {
     /// Whether `headers` carry this token as `authorization: Bearer TOKEN` (compared in
     /// constant time, so the answer's timing does not leak how much of a guess was right).
     pub(crate) fn authorizes(&self, headers: &http::HeaderMap) -> bool {
+        // An empty (or unsendable) required token authorizes nobody: empty must not equal
+        // empty. Servers refuse such a token at start anyway.
+        if !self.is_valid() {
+            return false;
+        }
         let Some(given) = headers
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -103,6 +108,13 @@ mod tests {
             assert!(!t.authorizes(&headers(wrong)), "{wrong}");
         }
         assert!(!t.authorizes(&http::HeaderMap::new()));
+        for empty in ["", "   "] {
+            let t = Token::new(empty);
+            assert!(!t.is_valid());
+            for given in ["Bearer ", "Bearer", "Bearer  "] {
+                assert!(!t.authorizes(&headers(given)), "{empty:?} vs {given:?}");
+            }
+        }
     }
 
     #[test]

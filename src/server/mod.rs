@@ -383,6 +383,10 @@ pub enum ServeError {
     /// The runtime, the threads or the sinks could not start.
     #[error("cannot start the server")]
     Start(#[source] std::io::Error),
+    /// [`ProxyServerOptions::token`] is empty or not a valid header value: it would let
+    /// in clients sending an empty credential, or nobody.
+    #[error("the required bearer token is empty or not a valid header value")]
+    InvalidToken,
 }
 
 /// What a [`ProxyServer`] did, at shutdown.
@@ -489,6 +493,9 @@ impl ProxyServer {
         relay: Relay,
         options: ProxyServerOptions,
     ) -> Result<Self, ServeError> {
+        if options.token.as_ref().is_some_and(|t| !t.is_valid()) {
+            return Err(ServeError::InvalidToken);
+        }
         let listener =
             StdListener::bind(addr).map_err(|source| ServeError::Bind { addr, source })?;
         listener.set_nonblocking(true).map_err(ServeError::Start)?;

@@ -237,26 +237,8 @@ fn sinks(args: &Args) -> anyhow::Result<(Vec<SinkSpec>, Option<UploadHandle>)> {
     Ok((specs, uploads))
 }
 
-/// Waits for SIGINT or SIGTERM; returns the signal's name.
-fn wait_for_signal() -> anyhow::Result<&'static str> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(async {
-        let mut int = signal(SignalKind::interrupt())?;
-        let mut term = signal(SignalKind::terminate())?;
-        Ok(tokio::select! {
-            _ = int.recv() => "SIGINT",
-            _ = term.recv() => "SIGTERM",
-        })
-    })
-}
-
-pub fn run(args: &Args) -> anyhow::Result<Judgement> {
-    let addr = SocketAddr::new(args.bind, args.port);
-    let (specs, uploads) = sinks(args)?;
-    let relay = Relay::start(specs).context("starting the sinks")?;
+/// The server's options from the flags (the TLS files read, the token checked).
+fn server_options(args: &Args) -> anyhow::Result<ProxyServerOptions> {
     let options = ProxyServerOptions::default()
         .max_message_bytes(usize::try_from(args.max_message_bytes).unwrap_or(usize::MAX))
         .memory_limit(args.memory_limit)
@@ -277,6 +259,32 @@ pub fn run(args: &Args) -> anyhow::Result<Judgement> {
         Some(t) => options.token(t),
         None => options,
     };
+    Ok(options)
+}
+
+/// Waits for SIGINT or SIGTERM; returns the signal's name.
+fn wait_for_signal() -> anyhow::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut term = signal(SignalKind::terminate())?;
+        Ok(tokio::select! {
+            _ = int.recv() => "SIGINT",
+            _ = term.recv() => "SIGTERM",
+        })
+    })
+}
+
+pub fn run(args: &Args) -> anyhow::Result<Judgement> {
+    let addr = SocketAddr::new(args.bind, args.port);
+    // Every flag is checked before anything starts (no spool file, no uploader lock, no
+    // leftover upload for a run that then refuses a bad PEM).
+    let options = server_options(args)?;
+    let (specs, uploads) = sinks(args)?;
+    let relay = Relay::start(specs).context("starting the sinks")?;
     // Install the signal handlers before announcing that we listen, so a signal sent right
     // after the announcement is not lost.
     let (signal_tx, signal_rx) = std::sync::mpsc::channel();
@@ -300,10 +308,13 @@ pub fn run(args: &Args) -> anyhow::Result<Judgement> {
     let report = server.shutdown(deadline);
     let c = &report.counters;
     eprintln!(
-        "spate serve: {} connections ({} closed idle), {} calls ({} finished, {} failed, \
-         {} rejected, {} stalled, {} panicked), {} messages, {} bytes received",
+        "spate serve: {} connections ({} closed idle, {} failed TLS), {} unauthenticated \
+         calls, {} calls ({} finished, {} failed, {} rejected, {} stalled, {} panicked), {} \
+         messages, {} bytes received",
         c.connections,
         c.connections_idle_closed,
+        c.connections_tls_failed,
+        c.calls_unauthenticated,
         c.calls_started,
         c.calls_finished,
         c.calls_failed,
