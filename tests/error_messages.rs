@@ -170,7 +170,7 @@ fn real_errors_print_each_cause_once() {
         "{text}"
     );
     assert!(text.contains("run.rrd"), "{text}");
-    let e = spate::sink::GrpcSink::connect("rerun+https://example.invalid/proxy").unwrap_err();
+    let e = spate::sink::GrpcSink::connect("rerun+https://example.invalid/catalog").unwrap_err();
     let text = spate::ErrorChain(&e).to_string();
     let parts: Vec<&str> = text.split(": ").collect();
     let mut unique = parts.clone();
