@@ -1,0 +1,79 @@
+//! Adversarial review of `spate::upload` (issue 16). Each test is one finding; a failing
+//! test is an open bug (see the commit message of the commit that added it).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use spate::sink::FileSinkOptions;
+use spate::upload::{UploadOptions, Uploader};
+
+fn deadline(secs: u64) -> Instant {
+    Instant::now() + Duration::from_secs(secs)
+}
+
+/// A file with a StreamHeader-sized prefix and a StreamFooter: "complete" to the uploader.
+fn complete_rrd(path: &Path) {
+    let mut v = vec![0u8; 64];
+    v.extend_from_slice(b"RRF2FOOT");
+    v.extend_from_slice(&1u32.to_le_bytes());
+    std::fs::write(path, v).unwrap();
+}
+
+fn files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".rrd"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Finding: the leftover scan of series `DIR/run.rrd` matches every `DIR/run-*.rrd`, which
+/// includes every file of another series in the same directory whose stem starts with
+/// `run-` (e.g. `DIR/run-left.rrd` → `run-left-<stamp>-<pid>.rrd`). That series has its
+/// own lock (`.run-left.upload.lock`), so both uploaders run at once; the `run` uploader
+/// takes the other series' finished files, uploads them to *its* store and deletes them.
+#[test]
+fn leftover_scan_does_not_take_another_series_files() {
+    let spool = tempfile::tempdir().unwrap();
+    let bucket_a = tempfile::tempdir().unwrap();
+    // A finished file of series `DIR/run-left.rrd` (pending: e.g. its store was down
+    // when that gateway stopped, and it will upload it at its next start).
+    let foreign = spool.path().join("run-left-20260101T000000Z-4242.00000.rrd");
+    complete_rrd(&foreign);
+
+    let (sink_a, uploads_a) = Uploader::new(
+        &format!("file://{}", bucket_a.path().display()),
+        UploadOptions::default(),
+    )
+    .unwrap()
+    .file_sink(spool.path().join("run.rrd"), FileSinkOptions::default())
+    .unwrap();
+    assert!(uploads_a.wait_idle(deadline(20)));
+    drop(sink_a);
+    let report = uploads_a.shutdown(deadline(20));
+    assert_eq!(
+        report.stats.leftover_segments, 0,
+        "series `run` took another series' file as its leftover: {:?}",
+        report.uploaded
+    );
+    assert!(
+        foreign.exists(),
+        "series `run` deleted series `run-left`'s pending file; uploaded to the wrong store: {:?}",
+        files(bucket_a.path())
+    );
+}
+
+#[allow(dead_code)]
+fn spate_poll(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cond()
+}
