@@ -2,10 +2,12 @@
 //! test is an open bug (see the commit message of the commit that added it).
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use spate::sink::FileSinkOptions;
-use spate::upload::{UploadOptions, Uploader};
+use spate::upload::{RegisterError, UploadOptions, UploadedSegment, Uploader};
 
 fn deadline(secs: u64) -> Instant {
     Instant::now() + Duration::from_secs(secs)
@@ -17,6 +19,11 @@ fn complete_rrd(path: &Path) {
     v.extend_from_slice(b"RRF2FOOT");
     v.extend_from_slice(&1u32.to_le_bytes());
     std::fs::write(path, v).unwrap();
+}
+
+/// A file without footer: a torn leftover.
+fn torn_rrd(path: &Path) {
+    std::fs::write(path, vec![7u8; 64]).unwrap();
 }
 
 fn files(dir: &Path) -> Vec<String> {
@@ -66,7 +73,56 @@ fn leftover_scan_does_not_take_another_series_files() {
     );
 }
 
-#[allow(dead_code)]
+/// Finding: a segment whose registration keeps failing (e.g. a torn leftover: Rerun Hub
+/// registers only files with a valid footer, and `DatasetRegistrar` registers torn
+/// leftovers like any other) blocks every segment behind it: the queue is strictly
+/// head-of-line, retried with backoff forever, so nothing else is uploaded until the spool
+/// bound (8 GiB by default) drops the poisoned head. One bad file stops the whole gateway's
+/// uploads ("a failing sink fails alone" does not hold within the queue).
+#[test]
+fn a_segment_the_registrar_refuses_does_not_block_the_others() {
+    let spool = tempfile::tempdir().unwrap();
+    let bucket = tempfile::tempdir().unwrap();
+    // A torn leftover of an earlier (killed) run of the series.
+    torn_rrd(&spool.path().join("run-20250101T000000Z-1.rrd"));
+    let registered = Arc::new(AtomicU64::new(0));
+    let count = Arc::clone(&registered);
+    // A catalog that, like Hub, refuses files without a footer.
+    let registrar = move |seg: &UploadedSegment| -> Result<(), RegisterError> {
+        if !seg.complete {
+            return Err("the catalog refuses a file without a footer".into());
+        }
+        count.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    };
+    let (sink, uploads) = Uploader::new(
+        &format!("file://{}", bucket.path().display()),
+        UploadOptions::default().retry(Duration::from_millis(50), Duration::from_millis(200)),
+    )
+    .unwrap()
+    .registrar(registrar)
+    .file_sink(spool.path().join("run.rrd"), FileSinkOptions::default())
+    .unwrap();
+    // Ten complete segments handed over after it.
+    for i in 0..10 {
+        let p = spool.path().join(format!("other-{i}.rrd"));
+        complete_rrd(&p);
+        uploads.submit(&p);
+    }
+    let got = spate_poll(Duration::from_secs(10), || {
+        registered.load(Ordering::SeqCst) == 10
+    });
+    drop(sink);
+    let report = uploads.shutdown(deadline(10));
+    assert!(
+        got,
+        "one refused segment blocked the {} others: registered {}, stats {:?}",
+        10,
+        registered.load(Ordering::SeqCst),
+        report.stats
+    );
+}
+
 fn spate_poll(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + limit;
     while Instant::now() < end {
