@@ -133,3 +133,33 @@ fn spate_poll(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
     cond()
 }
+
+/// Finding (same head-of-line root cause, reached by caller input): a path that can never
+/// be read — here a directory handed to `submit` (`File::open` succeeds on a directory, the
+/// read fails with EISDIR, an `AttemptError::Read`, retried forever) — stops every segment
+/// submitted after it. Only `NotFound` is treated as final (`vanished`).
+#[test]
+fn an_unreadable_submission_does_not_block_the_others() {
+    let spool = tempfile::tempdir().unwrap();
+    let bucket = tempfile::tempdir().unwrap();
+    let uploads = Uploader::new(
+        &format!("file://{}", bucket.path().display()),
+        UploadOptions::default().retry(Duration::from_millis(50), Duration::from_millis(200)),
+    )
+    .unwrap()
+    .start()
+    .unwrap();
+    let dir = spool.path().join("not-a-file.rrd");
+    std::fs::create_dir(&dir).unwrap();
+    uploads.submit(&dir);
+    let good = spool.path().join("good.rrd");
+    complete_rrd(&good);
+    uploads.submit(&good);
+    let idle = uploads.wait_idle(deadline(10));
+    let report = uploads.shutdown(deadline(10));
+    assert!(
+        bucket.path().join("good.rrd").exists(),
+        "a directory submitted first blocked the good segment (idle {idle}): {:?}",
+        report.stats
+    );
+}
