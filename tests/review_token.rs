@@ -20,12 +20,11 @@ fn call(addr: SocketAddr, path: &str, authorization: Option<&str>) -> String {
         .unwrap();
     rt.block_on(async move {
         let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let (mut send, conn) = hyper::client::conn::http2::Builder::new(
-            hyper_util::rt::TokioExecutor::new(),
-        )
-        .handshake::<_, http_body_util_empty::Empty>(hyper_util::rt::TokioIo::new(tcp))
-        .await
-        .unwrap();
+        let (mut send, conn) =
+            hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                .handshake::<_, http_body_util_empty::Empty>(hyper_util::rt::TokioIo::new(tcp))
+                .await
+                .unwrap();
         tokio::spawn(conn);
         let mut req = http::Request::builder()
             .method("POST")

@@ -2,8 +2,8 @@
 //! test is an open bug (see the commit message of the commit that added it).
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use spate::sink::FileSinkOptions;
@@ -48,7 +48,9 @@ fn leftover_scan_does_not_take_another_series_files() {
     let bucket_a = tempfile::tempdir().unwrap();
     // A finished file of series `DIR/run-left.rrd` (pending: e.g. its store was down
     // when that gateway stopped, and it will upload it at its next start).
-    let foreign = spool.path().join("run-left-20260101T000000Z-4242.00000.rrd");
+    let foreign = spool
+        .path()
+        .join("run-left-20260101T000000Z-4242.00000.rrd");
     complete_rrd(&foreign);
 
     let (sink_a, uploads_a) = Uploader::new(

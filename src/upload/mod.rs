@@ -85,8 +85,10 @@
 //!
 //! On start it takes a lock on `DIR/.run.upload.lock` (a second uploader of the same series
 //! fails with [`UploadError::SpoolLocked`]) and queues, before anything the new run writes,
-//! every file `DIR/run-*.rrd` (regular files only, sorted by name = by start time) that no
-//! live writer holds (`flock`) — what an earlier run did not upload. A leftover without a
+//! every file of the series' runs — exactly the names above,
+//! `DIR/run-<stamp>-<pid>[-N][.NNNNN].rrd`, so not the files of another series such as
+//! `DIR/run-left.rrd`'s — (regular files only, sorted by name = by start time) that no live
+//! writer holds (`flock`): what an earlier run did not upload. A leftover without a
 //! StreamFooter (its writer was killed) is **uploaded as it is**: every complete message in it
 //! is readable (the official tools read it with `--check-footers false`), it is counted in
 //! [`UploadStats::torn_segments`], and its object is byte-identical to the local file. It is
