@@ -116,6 +116,11 @@ fn a_segment_the_registrar_refuses_does_not_block_the_others() {
     });
     drop(sink);
     let report = uploads.shutdown(deadline(10));
+    let torn = spool.path().join("run-20250101T000000Z-1.rrd");
+    assert!(
+        report.pending.contains(&torn) || report.given_up.contains(&torn),
+        "the refused segment is still accounted for: {report:?}"
+    );
     assert!(
         got,
         "one refused segment blocked the {} others: registered {}, stats {:?}",
@@ -164,4 +169,165 @@ fn an_unreadable_submission_does_not_block_the_others() {
         "a directory submitted first blocked the good segment (idle {idle}): {:?}",
         report.stats
     );
+    // Given up at once (not a regular file), counted with its reason, without a retry.
+    let st = &report.stats;
+    assert_eq!((st.given_up_segments, st.given_up_bytes), (1, 0), "{st:?}");
+    assert_eq!(st.given_up[0].name, "not-a-file.rrd");
+    assert!(
+        st.given_up[0].reason.contains("not a regular file"),
+        "{st:?}"
+    );
+    assert_eq!(st.failed_attempts, 1, "{st:?}");
+    assert!(report.given_up.is_empty() && report.pending.is_empty());
+    assert!(dir.is_dir(), "the directory is left alone");
+}
+
+/// The segment the registrar keeps refusing is given up after `give_up_after` failures
+/// while others went through; its file stays in the spool (listed, counted by the bound).
+#[test]
+fn a_refused_segment_is_given_up_and_left_in_the_spool() {
+    let spool = tempfile::tempdir().unwrap();
+    let bucket = tempfile::tempdir().unwrap();
+    let torn = spool.path().join("run-20250101T000000Z-1.rrd");
+    torn_rrd(&torn);
+    let registrar = |seg: &UploadedSegment| -> Result<(), RegisterError> {
+        if seg.complete {
+            Ok(())
+        } else {
+            Err("no footer".into())
+        }
+    };
+    let (sink, uploads) = Uploader::new(
+        &format!("file://{}", bucket.path().display()),
+        UploadOptions::default()
+            .retry(Duration::from_millis(10), Duration::from_millis(50))
+            .give_up_after(2),
+    )
+    .unwrap()
+    .registrar(registrar)
+    .file_sink(spool.path().join("run.rrd"), FileSinkOptions::default())
+    .unwrap();
+    // Rounds of good segments: each round that one goes through is a strike against it.
+    for i in 0..6 {
+        let p = spool.path().join(format!("other-{i}.rrd"));
+        complete_rrd(&p);
+        uploads.submit(&p);
+        assert!(spate_poll(Duration::from_secs(10), || {
+            uploads.stats().registered_segments > i
+        }));
+        if uploads.stats().given_up_segments == 1 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(sink);
+    let report = uploads.shutdown(deadline(10));
+    let st = &report.stats;
+    assert_eq!(st.given_up_segments, 1, "{st:?}");
+    assert_eq!(st.given_up_bytes, 64);
+    assert_eq!(st.given_up[0].name, "run-20250101T000000Z-1.rrd");
+    assert!(st.given_up[0].reason.contains("no footer"), "{st:?}");
+    assert_eq!(report.given_up, vec![torn.clone()]);
+    assert!(torn.exists(), "left in the spool for the next start");
+    assert!(!report.pending.contains(&torn));
+}
+
+/// While the store is down (nothing goes through), no segment is given up however often
+/// it fails: they all wait.
+#[test]
+fn nothing_is_given_up_while_nothing_goes_through() {
+    let spool = tempfile::tempdir().unwrap();
+    let refusals = Arc::new(AtomicU64::new(0));
+    let count = Arc::clone(&refusals);
+    // A registrar that is "down": refuses everything.
+    let registrar = move |_: &UploadedSegment| -> Result<(), RegisterError> {
+        count.fetch_add(1, Ordering::SeqCst);
+        Err("catalog unreachable".into())
+    };
+    let bucket = tempfile::tempdir().unwrap();
+    let uploads = Uploader::new(
+        &format!("file://{}", bucket.path().display()),
+        UploadOptions::default()
+            .retry(Duration::from_millis(1), Duration::from_millis(5))
+            .give_up_after(1),
+    )
+    .unwrap()
+    .registrar(registrar)
+    .start()
+    .unwrap();
+    for i in 0..3 {
+        let p = spool.path().join(format!("s{i}.rrd"));
+        complete_rrd(&p);
+        uploads.submit(&p);
+    }
+    assert!(spate_poll(Duration::from_secs(10), || {
+        refusals.load(Ordering::SeqCst) >= 30
+    }));
+    let report = uploads.shutdown(deadline(10));
+    assert_eq!(report.stats.given_up_segments, 0, "{:?}", report.stats);
+    assert_eq!(report.pending.len(), 3);
+}
+
+/// A leftover whose name is not UTF-8 (but reads as the series' lossily) is given up,
+/// counted, not skipped unseen.
+#[test]
+fn a_non_utf8_leftover_is_counted() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let spool = tempfile::tempdir().unwrap();
+    let bucket = tempfile::tempdir().unwrap();
+    let odd = spool.path().join(std::ffi::OsStr::from_bytes(
+        b"r\xffn-20250101T000000Z-1.rrd",
+    ));
+    complete_rrd(&odd);
+    let (sink, uploads) = Uploader::new(
+        &format!("file://{}", bucket.path().display()),
+        UploadOptions::default(),
+    )
+    .unwrap()
+    .file_sink(
+        spool
+            .path()
+            .join(std::ffi::OsStr::from_bytes(b"r\xffn.rrd")),
+        FileSinkOptions::default(),
+    )
+    .unwrap();
+    drop(sink);
+    assert!(uploads.wait_idle(deadline(10)));
+    let report = uploads.shutdown(deadline(10));
+    let st = &report.stats;
+    assert_eq!(
+        (st.leftover_segments, st.given_up_segments),
+        (1, 1),
+        "{st:?}"
+    );
+    assert!(st.given_up[0].reason.contains("UTF-8"), "{st:?}");
+    assert_eq!(report.given_up, vec![odd.clone()]);
+    assert!(odd.exists());
+}
+
+/// With `keep_local`, a move into `uploaded/` that fails is counted (the file stays).
+#[test]
+fn a_failed_keep_local_move_is_counted() {
+    let spool = tempfile::tempdir().unwrap();
+    let bucket = tempfile::tempdir().unwrap();
+    // `uploaded` is a file: the directory cannot be made.
+    std::fs::write(spool.path().join("uploaded"), b"in the way").unwrap();
+    let uploads = Uploader::new(
+        &format!("file://{}", bucket.path().display()),
+        UploadOptions::default().keep_local(true),
+    )
+    .unwrap()
+    .start()
+    .unwrap();
+    let p = spool.path().join("a.rrd");
+    complete_rrd(&p);
+    uploads.submit(&p);
+    assert!(uploads.wait_idle(deadline(10)));
+    let st = uploads.shutdown(deadline(10)).stats;
+    assert_eq!(
+        (st.uploaded_segments, st.removed_local, st.unremoved_local),
+        (1, 0, 1),
+        "{st:?}"
+    );
+    assert!(p.exists());
 }
