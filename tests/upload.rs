@@ -410,6 +410,9 @@ mod s3_store {
         assert_eq!(st.uploaded_segments, local.len() as u64, "{st:?}");
         assert_eq!(st.dropped_segments, 0);
         assert!(st.failed_attempts >= 3);
+        // A store that is down is no segment's fault: nothing is given up.
+        assert_eq!(st.given_up_segments, 0, "{st:?}");
+        assert!(report.given_up.is_empty());
         assert_eq!(seen.lock().unwrap().len(), local.len());
         let keys = moto.keys();
         assert_eq!(keys.len(), local.len());

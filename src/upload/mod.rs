@@ -42,25 +42,57 @@
 //! # How a segment travels
 //!
 //! One uploader thread (with its own current-thread tokio runtime) uploads the segments one at
-//! a time, oldest first: a multipart upload (`put_multipart`, parts of
+//! a time, oldest first (but see "A segment that keeps failing"): a multipart upload (`put_multipart`, parts of
 //! [`part_bytes`](UploadOptions::part_bytes), at most [`concurrency`](UploadOptions::concurrency)
 //! parts in flight), then a `head` of the object whose size must equal the file's. Each
 //! request is retried by `object_store` ([`request_retries`](UploadOptions::request_retries));
 //! when a segment's upload still fails, the multipart upload is aborted (S3 keeps the parts of
 //! an upload that is neither completed nor aborted: give the bucket a lifecycle rule for
 //! incomplete multipart uploads, for the uploads of a process killed mid-way) and the whole
-//! segment is tried again after a backoff that doubles from
-//! [`retry_initial`](UploadOptions::retry_initial) up to [`retry_max`](UploadOptions::retry_max),
-//! for as long as it takes (counted in [`UploadStats::failed_attempts`]).
+//! segment is tried again later (counted in [`UploadStats::failed_attempts`]).
 //!
 //! With a [`Registrar`], each uploaded segment is then registered (e.g. into a Rerun catalog
-//! dataset); a failed registration is retried with the same backoff (counted in
+//! dataset); a failed registration is tried again later (counted in
 //! [`UploadStats::failed_registrations`]) without uploading again.
+//!
+//! The backoff is the store's (and registrar's), not a segment's: after each failed attempt,
+//! whichever segment it was at, the next attempt waits a time that doubles from
+//! [`retry_initial`](UploadOptions::retry_initial) up to [`retry_max`](UploadOptions::retry_max);
+//! a segment that goes through resets it. A store that is down is therefore tried at that
+//! pace, however many segments wait.
+//!
+//! # A segment that keeps failing
+//!
+//! One bad segment fails alone: it does not hold up the others.
+//!
+//! * After a failed attempt the segment goes **behind the others**: the next attempt is at the
+//!   next segment in the queue (round-robin, in order of arrival), so a segment the store or
+//!   the registrar keeps refusing (e.g. a torn leftover a catalog refuses for its missing
+//!   footer) lets every other segment through, one backoff wait per round.
+//! * A segment is **given up** after [`give_up_after`](UploadOptions::give_up_after) (default
+//!   [`DEFAULT_GIVE_UP_AFTER`]) failed attempts that were its own: a failure reading its file,
+//!   or a failure while other segments went through (one completed since its previous
+//!   failure). While nothing goes through — the store or the registrar is down — failures
+//!   count against no segment, and all wait as long as it takes (the spool bound applies).
+//! * A segment is given up **at once** when trying again cannot help: its path is not a
+//!   regular file (a directory, a FIFO…), reading it is refused (permission denied), or its
+//!   file name is not UTF-8 (the object name would not be its name). A file that is gone is
+//!   counted as vanished instead.
+//!
+//! A given-up segment is counted ([`UploadStats::given_up_segments`], `given_up_bytes`, and
+//! its name with the reason in `given_up`), logged as a warning, and not tried again by this
+//! run. Its file **stays in the spool**, so the next start tries it again (a leftover, if it
+//! is one of the series' files), and it still counts for the spool bound: it is the first
+//! thing the bound deletes. [`UploadReport::given_up`] lists the ones still there at the
+//! stop. An uploaded segment given up for its registration is in the store, not registered.
 //!
 //! The local copy is deleted once the upload is confirmed (and the registration succeeded,
 //! when there is a registrar: a local catalog may load the file by its path). With
 //! [`keep_local`](UploadOptions::keep_local) it is moved to `DIR/uploaded/` instead, so a later
-//! start does not upload it again.
+//! start does not upload it again. If that deletion (or move) fails, the file stays where it
+//! is, counted in [`UploadStats::unremoved_local`] and warned: a later start uploads (and
+//! registers) it again, to the same object — harmless, as registration is idempotent. The
+//! spool bound no longer counts it (it is delivered).
 //!
 //! # The spool and its bound
 //!
@@ -74,7 +106,12 @@
 //! attempts runs (the bound is checked again when it ends), and the file being written is
 //! never touched, so the spool may exceed the bound by the segment being uploaded, or when the
 //! file being written alone exceeds it. While the store is unreachable, attempts fail fast and
-//! the uploader waits between them, so the drops happen as segments arrive.
+//! the uploader waits between them, so the drops happen as segments arrive. Segments given up
+//! (see above) count too, and are deleted before any waiting segment, oldest first.
+//!
+//! [`Uploader::file_sink`] warns (once, at the start) when the bound is smaller than a
+//! segment (`FileSinkOptions::rotate_bytes`): every finished segment would then be dropped
+//! as soon as the next one grows.
 //!
 //! # Runs, and what an earlier run left
 //!
@@ -85,8 +122,10 @@
 //!
 //! On start it takes a lock on `DIR/.run.upload.lock` (a second uploader of the same series
 //! fails with [`UploadError::SpoolLocked`]) and queues, before anything the new run writes,
-//! every file `DIR/run-*.rrd` (regular files only, sorted by name = by start time) that no
-//! live writer holds (`flock`) — what an earlier run did not upload. A leftover without a
+//! every file of the series' runs — exactly the names above,
+//! `DIR/run-<stamp>-<pid>[-N][.NNNNN].rrd`, so not the files of another series such as
+//! `DIR/run-left.rrd`'s — (regular files only, sorted by name = by start time) that no live
+//! writer holds (`flock`): what an earlier run did not upload. A leftover without a
 //! StreamFooter (its writer was killed) is **uploaded as it is**: every complete message in it
 //! is readable (the official tools read it with `--check-footers false`), it is counted in
 //! [`UploadStats::torn_segments`], and its object is byte-identical to the local file. It is
@@ -145,7 +184,14 @@ pub struct UploadOptions {
     pub retry_initial: Duration,
     /// Longest wait between two attempts (default 30 s).
     pub retry_max: Duration,
+    /// Failed attempts of a segment's own (see "A segment that keeps failing" in the
+    /// [module docs](self)) after which it is given up (default [`DEFAULT_GIVE_UP_AFTER`];
+    /// at least 1; `u32::MAX` in effect never gives up).
+    pub give_up_after: u32,
 }
+
+/// Default of [`UploadOptions::give_up_after`]: 5 failed attempts of its own.
+pub const DEFAULT_GIVE_UP_AFTER: u32 = 5;
 
 /// Default of [`UploadOptions::spool_bytes`]: 8 GiB.
 pub const DEFAULT_SPOOL_BYTES: u64 = 8 << 30;
@@ -163,6 +209,7 @@ impl Default for UploadOptions {
             request_retry_timeout: Duration::from_secs(60),
             retry_initial: Duration::from_millis(500),
             retry_max: Duration::from_secs(30),
+            give_up_after: DEFAULT_GIVE_UP_AFTER,
         }
     }
 }
@@ -203,6 +250,12 @@ impl UploadOptions {
     pub fn retry(mut self, initial: Duration, max: Duration) -> Self {
         self.retry_initial = initial;
         self.retry_max = max.max(initial);
+        self
+    }
+
+    /// Sets after how many failed attempts of its own a segment is given up (at least 1).
+    pub fn give_up_after(mut self, attempts: u32) -> Self {
+        self.give_up_after = attempts.max(1);
         self
     }
 }
@@ -297,14 +350,35 @@ pub struct UploadStats {
     pub empty_removed: u64,
     /// Segments whose local file disappeared before they were uploaded.
     pub vanished_segments: u64,
+    /// Segments given up (not uploaded, or uploaded but not registered), their files left in
+    /// the spool (see "A segment that keeps failing" in the [module docs](self)).
+    pub given_up_segments: u64,
+    /// Their bytes (0 for a path that is not a regular file).
+    pub given_up_bytes: u64,
+    /// Each one with its reason, in the order given up.
+    pub given_up: Vec<GivenUpSegment>,
     /// Local files deleted (or moved, with `keep_local`) after upload.
     pub removed_local: u64,
+    /// Uploaded (and registered) segments whose local file could not be deleted (or moved
+    /// to `uploaded/`, with `keep_local`): still in the spool, a later start uploads them
+    /// again.
+    pub unremoved_local: u64,
     /// Segments waiting (or being uploaded) now.
     pub pending_segments: u64,
     /// Their bytes.
     pub pending_bytes: u64,
     /// The latest failure, with its causes.
     pub last_error: Option<String>,
+}
+
+/// A segment the uploader gave up (see [`UploadStats::given_up`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GivenUpSegment {
+    /// Its file name.
+    pub name: String,
+    /// Why: the last error, and how many attempts failed.
+    pub reason: String,
 }
 
 /// What an uploader did, at [`UploadHandle::shutdown`].
@@ -317,6 +391,9 @@ pub struct UploadReport {
     pub uploaded: Vec<String>,
     /// Segments still in the spool (a later start uploads them).
     pub pending: Vec<PathBuf>,
+    /// Segments given up by this run whose files are still in the spool (a later start
+    /// tries them again, if they are the series' files); not in `pending`.
+    pub given_up: Vec<PathBuf>,
     /// The uploader thread stopped before the deadline (otherwise it finishes its attempt in
     /// flight and stops on its own).
     pub stopped: bool,

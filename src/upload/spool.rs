@@ -70,16 +70,10 @@ impl Series {
         let secs = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        let stamp = utc_stamp(secs);
         let pid = std::process::id();
         loop {
             let n = SEQ.fetch_add(1, Ordering::Relaxed);
-            let name = if n == 0 {
-                format!("{}-{stamp}-{pid}.{}", self.stem, self.ext)
-            } else {
-                format!("{}-{stamp}-{pid}-{n}.{}", self.stem, self.ext)
-            };
-            let base = self.dir.join(name);
+            let base = self.run_base(secs, pid, n);
             let first = if rotates {
                 rotated_path(&base, 0)
             } else {
@@ -91,20 +85,77 @@ impl Series {
         }
     }
 
+    /// The base path of the run started at `secs` by `pid`, `n`th name tried (0: no `-N`).
+    /// The one place run names are made: [`is_run_file`](Self::is_run_file) matches with it.
+    fn run_base(&self, secs: u64, pid: u32, n: u32) -> PathBuf {
+        let stamp = utc_stamp(secs);
+        let name = if n == 0 {
+            format!("{}-{stamp}-{pid}.{}", self.stem, self.ext)
+        } else {
+            format!("{}-{stamp}-{pid}-{n}.{}", self.stem, self.ext)
+        };
+        self.dir.join(name)
+    }
+
+    /// Whether `name` is a file name a run of this series writes:
+    /// `STEM-<stamp>-<pid>[-N][.NNNNN].EXT`. The parts are parsed, then the name is made
+    /// again by [`run_base`](Self::run_base) (and `rotated_path`) and must come out the same,
+    /// so the matcher cannot drift from the naming (nor take `STEM-other-….EXT`, another
+    /// series' file).
+    pub(super) fn is_run_file(&self, name: &str) -> bool {
+        let Some(mid) = name
+            .strip_prefix(self.stem.as_str())
+            .and_then(|r| r.strip_prefix('-'))
+            .and_then(|r| r.strip_suffix(self.ext.as_str()))
+            .and_then(|r| r.strip_suffix('.'))
+        else {
+            return false;
+        };
+        // STAMP-PID[-N][.NNNNN]
+        let (Some(stamp), Some(rest)) = (mid.get(..16), mid.get(16..)) else {
+            return false;
+        };
+        let Some(secs) = parse_utc_stamp(stamp) else {
+            return false;
+        };
+        let Some(rest) = rest.strip_prefix('-') else {
+            return false;
+        };
+        let (run, index) = match rest.split_once('.') {
+            Some((run, index)) => match index.parse::<u32>() {
+                Ok(i) => (run, Some(i)),
+                Err(_) => return false,
+            },
+            None => (rest, None),
+        };
+        let parsed = match run.split_once('-') {
+            Some((pid, n)) => pid.parse::<u32>().ok().zip(n.parse::<u32>().ok()),
+            None => run.parse::<u32>().ok().map(|pid| (pid, 0)),
+        };
+        let Some((pid, n)) = parsed else {
+            return false;
+        };
+        let base = self.run_base(secs, pid, n);
+        let made = match index {
+            Some(i) => rotated_path(&base, i),
+            None => base,
+        };
+        made.file_name().is_some_and(|f| f == name)
+    }
+
     /// Files of earlier runs of the series that no live writer holds, sorted by name.
     pub(super) fn leftovers(&self) -> Result<Vec<PathBuf>, UploadError> {
         let dir_err = |source| UploadError::Dir {
             path: self.dir.clone(),
             source,
         };
-        let prefix = format!("{}-", self.stem);
-        let suffix = format!(".{}", self.ext);
         let mut found = Vec::new();
         for entry in std::fs::read_dir(&self.dir).map_err(dir_err)? {
             let Ok(entry) = entry else { continue };
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
-            if !name.starts_with(&prefix) || !name.ends_with(&suffix) {
+            // Only this series' run names (not another series `STEM-x`'s). A name that is
+            // not UTF-8 but reads as one (lossily) is taken too: the uploader gives it up,
+            // counted, rather than skipping it unseen.
+            if !self.is_run_file(&entry.file_name().to_string_lossy()) {
                 continue;
             }
             // Regular files only: no symlinks, directories or devices.
@@ -159,6 +210,40 @@ pub(super) fn utc_stamp(secs: u64) -> String {
     )
 }
 
+/// The seconds since the Unix epoch of a `YYYYMMDDTHHMMSSZ` stamp (not checked to be one
+/// [`utc_stamp`] makes: make it again and compare).
+fn parse_utc_stamp(s: &str) -> Option<u64> {
+    let b = s.as_bytes();
+    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let part = &b[r];
+        if !part.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(part).ok()?.parse().ok()
+    };
+    let (y, m, d) = (num(0..4)?, num(4..6)?, num(6..8)?);
+    let (hh, mm, ss) = (num(9..11)?, num(11..13)?, num(13..15)?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 59 {
+        return None;
+    }
+    let secs = days_from_civil(y, m, d) * 86_400 + hh * 3600 + mm * 60 + ss;
+    u64::try_from(secs).ok()
+}
+
+/// (year, month, day) → days since 1970-01-01 (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Days since 1970-01-01 → (year, month, day) (Howard Hinnant's algorithm).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -182,6 +267,58 @@ mod tests {
         assert_eq!(utc_stamp(0), "19700101T000000Z");
         assert_eq!(utc_stamp(951_782_400), "20000229T000000Z");
         assert_eq!(utc_stamp(1_798_761_599), "20261231T235959Z");
+    }
+
+    #[test]
+    fn stamps_parse_back() {
+        for secs in [0, 951_782_400, 1_798_761_599, 4_102_444_800] {
+            assert_eq!(parse_utc_stamp(&utc_stamp(secs)), Some(secs));
+        }
+        assert_eq!(
+            parse_utc_stamp("20260230T000000Z")
+                .map(utc_stamp)
+                .as_deref(),
+            Some("20260302T000000Z")
+        );
+        assert_eq!(parse_utc_stamp("2026010xT000000Z"), None);
+        assert_eq!(parse_utc_stamp("20260101T240000Z"), None);
+    }
+
+    #[test]
+    fn run_names_match_what_the_series_writes_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let series = Series::new(&dir.path().join("run.rrd")).unwrap();
+        for rotates in [false, true] {
+            let base = series.new_run(rotates);
+            let name = base.file_name().unwrap().to_str().unwrap();
+            assert!(series.is_run_file(name), "{name}");
+            let rotated = rotated_path(&base, 12);
+            assert!(series.is_run_file(rotated.file_name().unwrap().to_str().unwrap()));
+        }
+        for ok in [
+            "run-20260101T000000Z-4242.rrd",
+            "run-20260101T000000Z-4242-3.rrd",
+            "run-20260101T000000Z-4242.00000.rrd",
+            "run-20260101T000000Z-4242-3.00017.rrd",
+        ] {
+            assert!(series.is_run_file(ok), "{ok}");
+        }
+        for not in [
+            "run.rrd",
+            "run-left.rrd",
+            "run-left-20260101T000000Z-4242.00000.rrd",
+            "run-20260101T000000Z-4242.txt",
+            "run-20260101T000000Z-4242-0.rrd",
+            "run-20260101T000000Z-04242.rrd",
+            "run-20260101T000000Z-+42.rrd",
+            "run-20260101T000000Z-4242.0.rrd",
+            "run-20260230T000000Z-4242.rrd",
+            "run-20260101T000000Z.rrd",
+            "run-20260101T000000Z-4242-x.rrd",
+            "runx20260101T000000Z-4242.rrd",
+        ] {
+            assert!(!series.is_run_file(not), "{not}");
+        }
     }
 
     #[test]

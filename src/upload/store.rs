@@ -128,6 +128,9 @@ pub(super) enum AttemptError {
     /// The local file is gone.
     #[error("the local file is gone")]
     Vanished,
+    /// The path is not a regular file (a directory, a FIFO, a device…): it never uploads.
+    #[error("{path} is not a regular file")]
+    NotAFile { path: PathBuf },
     /// Reading the local file failed.
     #[error("cannot read {path}")]
     Read {
@@ -149,6 +152,28 @@ pub(super) enum AttemptError {
 }
 
 impl AttemptError {
+    /// Whether trying again cannot help: the path is not a file, or reading it is refused
+    /// (a directory, permission denied). `Vanished` is final too, but counted apart.
+    pub(super) fn is_final(&self) -> bool {
+        use std::io::ErrorKind as K;
+        match self {
+            Self::Vanished | Self::NotAFile { .. } => true,
+            Self::Read { source, .. } => matches!(
+                source.kind(),
+                K::IsADirectory | K::NotADirectory | K::PermissionDenied | K::InvalidFilename
+            ),
+            Self::Store { .. } | Self::SizeMismatch { .. } => false,
+        }
+    }
+
+    /// Whether the failure is the local file's own (reading it), not the store's.
+    pub(super) fn is_local(&self) -> bool {
+        matches!(
+            self,
+            Self::Vanished | Self::NotAFile { .. } | Self::Read { .. }
+        )
+    }
+
     fn store(source: object_store::Error) -> Self {
         Self::Store {
             aborted: false,
@@ -180,6 +205,12 @@ pub(super) async fn upload_file(
             }
         }
     };
+    // Checked before opening: opening a FIFO would block, a directory opens but never reads.
+    if !std::fs::metadata(path).map_err(read_err)?.is_file() {
+        return Err(AttemptError::NotAFile {
+            path: path.to_path_buf(),
+        });
+    }
     let mut file = std::fs::File::open(path).map_err(read_err)?;
     let expected = file.metadata().map_err(read_err)?.len();
     let location = target.location(name);

@@ -11,7 +11,10 @@ use std::time::{Duration, Instant};
 
 use super::spool::{Series, has_stream_footer};
 use super::store::{AttemptError, Target, upload_file};
-use super::{Registrar, UploadError, UploadOptions, UploadReport, UploadStats, UploadedSegment};
+use super::{
+    GivenUpSegment, Registrar, UploadError, UploadOptions, UploadReport, UploadStats,
+    UploadedSegment,
+};
 use crate::error::ErrorChain;
 use crate::sink::file::rotated_path;
 use crate::sink::{FileSink, FileSinkOptions, FinishedSegment, OnFinished};
@@ -115,6 +118,15 @@ impl Uploader {
         path: impl AsRef<Path>,
         options: FileSinkOptions,
     ) -> Result<(FileSink, UploadHandle), UploadError> {
+        if let Some(rotate) = options.rotate_bytes
+            && self.options.spool_bytes < rotate
+        {
+            log::warn!(
+                "spate upload: the spool bound ({} bytes) is smaller than a segment (rotation at \
+                 {rotate} bytes): finished segments will be dropped before they are uploaded",
+                self.options.spool_bytes
+            );
+        }
         let series = Series::new(path.as_ref())?;
         let lock = series.lock()?;
         let leftovers = series.leftovers()?;
@@ -150,6 +162,10 @@ impl Uploader {
             shared: Arc::clone(&shared),
             rx,
             queue: VecDeque::new(),
+            given_up: Vec::new(),
+            next_seq: 0,
+            cursor: None,
+            completed: 0,
             writer,
             failures: 0,
             next_try: Instant::now(),
@@ -188,6 +204,7 @@ struct State {
     stats: UploadStats,
     uploaded: Vec<String>,
     pending: Vec<PathBuf>,
+    given_up: Vec<PathBuf>,
     /// Segments the thread took from the channel.
     received: u64,
     /// An attempt is running (or the queue holds segments).
@@ -295,6 +312,7 @@ impl UploadHandle {
             stats: state.stats.clone(),
             uploaded: state.uploaded.clone(),
             pending: state.pending.clone(),
+            given_up: state.given_up.clone(),
             stopped: state.stopped,
         }
     }
@@ -324,12 +342,20 @@ impl Writer {
 
 /// A segment in the spool.
 struct Entry {
+    /// Order of arrival (the queue is sorted by it).
+    seq: u64,
     path: PathBuf,
     name: String,
     bytes: u64,
     complete: bool,
     /// Its upload is confirmed (waiting for registration).
     uploaded: bool,
+    /// Failed attempts.
+    attempts: u32,
+    /// Failed attempts of its own (see "A segment that keeps failing").
+    strikes: u32,
+    /// `Worker::completed` at its arrival or its latest failure.
+    completed_mark: u64,
 }
 
 struct Worker {
@@ -338,9 +364,18 @@ struct Worker {
     registrar: Option<Box<dyn Registrar>>,
     shared: Arc<Shared>,
     rx: Receiver<Command>,
+    /// Segments to upload (or register), in order of arrival.
     queue: VecDeque<Entry>,
+    /// Segments given up whose files are left in the spool (the bound counts them).
+    given_up: Vec<Entry>,
+    next_seq: u64,
+    /// `seq` of the segment tried last: the next attempt is at the next one (round-robin).
+    cursor: Option<u64>,
+    /// Segments done (uploaded, registered), for telling whose failure a failure is.
+    completed: u64,
     writer: Option<Writer>,
-    /// Consecutive failed attempts (upload or registration) of the head segment.
+    /// Consecutive failed attempts (upload or registration, at any segment) since one went
+    /// through: the store's backoff.
     failures: u32,
     next_try: Instant,
     runtime: tokio::runtime::Runtime,
@@ -370,17 +405,53 @@ impl Worker {
     }
 
     fn push(&mut self, path: PathBuf, bytes: u64, complete: bool) {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        self.queue.push_back(Entry {
+        let file_name = path.file_name().unwrap_or_default();
+        let name = file_name.to_string_lossy().into_owned();
+        let utf8 = file_name.to_str().is_some();
+        let entry = Entry {
+            seq: self.next_seq,
             path,
             name,
             bytes,
             complete,
             uploaded: false,
+            attempts: 0,
+            strikes: 0,
+            completed_mark: self.completed,
+        };
+        self.next_seq += 1;
+        if utf8 {
+            self.queue.push_back(entry);
+        } else {
+            self.give_up(entry, "its file name is not UTF-8".to_owned());
+        }
+    }
+
+    /// Gives `entry` up (see the module docs): counted, warned, its file left in the spool.
+    fn give_up(&mut self, mut entry: Entry, reason: String) {
+        // Only a regular file is left for the bound to count (and delete).
+        let len = std::fs::metadata(&entry.path)
+            .ok()
+            .filter(std::fs::Metadata::is_file)
+            .map(|m| m.len());
+        entry.bytes = len.unwrap_or(0);
+        log::warn!(
+            "spate upload: gave up {} ({} bytes, left in the spool): {reason}",
+            entry.path.display(),
+            entry.bytes
+        );
+        let mut st = self.shared.lock();
+        st.stats.given_up_segments += 1;
+        st.stats.given_up_bytes += entry.bytes;
+        st.stats.last_error = Some(format!("gave up {}: {reason}", entry.name));
+        st.stats.given_up.push(GivenUpSegment {
+            name: entry.name.clone(),
+            reason,
         });
+        drop(st);
+        if len.is_some() {
+            self.given_up.push(entry);
+        }
     }
 
     fn receive(&mut self, seg: FinishedSegment) {
@@ -414,9 +485,17 @@ impl Worker {
     /// Drops the oldest segments while the spool is over its bound (see the module docs).
     fn enforce_bound(&mut self) {
         let writing = self.writer.as_ref().map_or(0, Writer::current_bytes);
-        let mut total = writing + self.queue.iter().map(|e| e.bytes).sum::<u64>();
+        let mut total = writing
+            + self.queue.iter().map(|e| e.bytes).sum::<u64>()
+            + self.given_up.iter().map(|e| e.bytes).sum::<u64>();
         while total > self.options.spool_bytes {
-            let Some(oldest) = self.queue.pop_front() else {
+            // Given-up segments first (this run tries them no more), then the oldest waiting.
+            let oldest = if self.given_up.is_empty() {
+                self.queue.pop_front()
+            } else {
+                Some(self.given_up.remove(0))
+            };
+            let Some(oldest) = oldest else {
                 break;
             };
             total -= oldest.bytes;
@@ -447,6 +526,7 @@ impl Worker {
         st.pending = self.queue.iter().map(|e| e.path.clone()).collect();
         st.stats.pending_segments = self.queue.len() as u64;
         st.stats.pending_bytes = self.queue.iter().map(|e| e.bytes).sum();
+        st.given_up = self.given_up.iter().map(|e| e.path.clone()).collect();
         st.busy = !self.queue.is_empty();
         drop(st);
         self.shared.changed.notify_all();
@@ -499,15 +579,60 @@ impl Worker {
         let mut st = self.shared.lock();
         st.stopped = true;
         st.pending = self.queue.iter().map(|e| e.path.clone()).collect();
+        st.given_up = self.given_up.iter().map(|e| e.path.clone()).collect();
         drop(st);
         self.shared.changed.notify_all();
     }
 
-    /// One attempt at the head segment: upload (unless done), register, remove.
-    fn step(&mut self) {
-        let Some(head) = self.queue.front() else {
+    /// The segment to try next: the first after the one tried last, in order of arrival
+    /// (round-robin: one that failed goes behind the others).
+    fn next_index(&self) -> Option<usize> {
+        if self.queue.is_empty() {
+            return None;
+        }
+        let after = self
+            .cursor
+            .and_then(|c| self.queue.iter().position(|e| e.seq > c));
+        Some(after.unwrap_or(0))
+    }
+
+    /// A failed attempt at `queue[idx]`: given up if final or out of attempts (see the module
+    /// docs), else tried again after the others; the store's backoff grows unless final.
+    fn failed(&mut self, idx: usize, error: String, is_final: bool, own: bool) {
+        let completed = self.completed;
+        let Some(entry) = self.queue.get_mut(idx) else {
             return;
         };
+        entry.attempts = entry.attempts.saturating_add(1);
+        if own || completed > entry.completed_mark {
+            entry.strikes = entry.strikes.saturating_add(1);
+        }
+        entry.completed_mark = completed;
+        let attempts = entry.attempts;
+        if (is_final || entry.strikes >= self.options.give_up_after.max(1))
+            && let Some(entry) = self.queue.remove(idx)
+        {
+            let reason = if is_final {
+                error
+            } else {
+                format!("{attempts} failed attempts, the last: {error}")
+            };
+            self.give_up(entry, reason);
+        }
+        if !is_final {
+            // The next attempt, at whichever segment, waits: the store's backoff.
+            self.back_off();
+        }
+    }
+
+    /// One attempt at the next segment (see `next_index`): upload (unless done), register,
+    /// remove.
+    fn step(&mut self) {
+        let Some(idx) = self.next_index() else {
+            return;
+        };
+        let head = &self.queue[idx];
+        self.cursor = Some(head.seq);
         let (path, name, complete, uploaded) = (
             head.path.clone(),
             head.name.clone(),
@@ -529,32 +654,33 @@ impl Worker {
                     }
                     st.uploaded.push(self.target.object_url(&name));
                     drop(st);
-                    if let Some(head) = self.queue.front_mut() {
+                    if let Some(head) = self.queue.get_mut(idx) {
                         head.uploaded = true;
                         head.bytes = done.bytes;
                     }
                 }
                 Err(AttemptError::Vanished) => {
-                    self.queue.pop_front();
+                    // Not the store's failure: its backoff stays as it is.
+                    self.queue.remove(idx);
                     self.shared.lock().stats.vanished_segments += 1;
-                    self.failures = 0;
                     return;
                 }
                 Err(e) => {
+                    let error = ErrorChain(&e).to_string();
                     let mut st = self.shared.lock();
                     st.stats.failed_attempts += 1;
                     if matches!(e, AttemptError::Store { aborted: true, .. }) {
                         st.stats.aborted_uploads += 1;
                     }
-                    st.stats.last_error = Some(format!("{name}: {}", ErrorChain(&e)));
+                    st.stats.last_error = Some(format!("{name}: {error}"));
                     drop(st);
-                    self.back_off();
+                    self.failed(idx, error, e.is_final(), e.is_local());
                     return;
                 }
             }
         }
         if let Some(registrar) = &mut self.registrar {
-            let bytes = self.queue.front().map_or(0, |e| e.bytes);
+            let bytes = self.queue.get(idx).map_or(0, |e| e.bytes);
             let seg = UploadedSegment {
                 object_url: self.target.object_url(&name),
                 local_path: path.clone(),
@@ -576,29 +702,49 @@ impl Worker {
                 st.stats.failed_registrations += 1;
                 st.stats.last_error = Some(format!("registering {name}: {error}"));
                 drop(st);
-                self.back_off();
+                self.failed(idx, format!("registering: {error}"), false, false);
                 return;
             }
             self.shared.lock().stats.registered_segments += 1;
         }
-        self.queue.pop_front();
+        self.queue.remove(idx);
+        self.completed += 1;
         self.failures = 0;
         self.next_try = Instant::now();
-        if self.remove_local(&path) {
-            self.shared.lock().stats.removed_local += 1;
+        match self.remove_local(&path) {
+            Ok(()) => self.shared.lock().stats.removed_local += 1,
+            Err(e) => {
+                let what = if self.options.keep_local {
+                    "move to uploaded/"
+                } else {
+                    "delete"
+                };
+                log::warn!(
+                    "spate upload: cannot {what} the uploaded {} (a later start uploads it \
+                     again): {e}",
+                    path.display()
+                );
+                let mut st = self.shared.lock();
+                st.stats.unremoved_local += 1;
+                st.stats.last_error = Some(format!("cannot {what} {name}: {e}"));
+            }
         }
     }
 
     /// Deletes the uploaded file, or moves it to `uploaded/` with `keep_local`.
-    fn remove_local(&self, path: &Path) -> bool {
+    fn remove_local(&self, path: &Path) -> std::io::Result<()> {
         if !self.options.keep_local {
-            return std::fs::remove_file(path).is_ok();
+            return std::fs::remove_file(path);
         }
         let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
-            return false;
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a file path",
+            ));
         };
         let kept = dir.join("uploaded");
-        std::fs::create_dir_all(&kept).is_ok() && std::fs::rename(path, kept.join(name)).is_ok()
+        std::fs::create_dir_all(&kept)?;
+        std::fs::rename(path, kept.join(name))
     }
 
     fn back_off(&mut self) {
