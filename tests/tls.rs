@@ -169,7 +169,10 @@ fn an_empty_required_token_is_refused_at_start() {
         let options = ProxyServerOptions::default().token(Token::new(empty));
         let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
         let err = ProxyServer::start(addr, relay, options).unwrap_err();
-        assert!(matches!(err, spate::server::ServeError::InvalidToken), "{empty:?}: {err:?}");
+        assert!(
+            matches!(err, spate::server::ServeError::InvalidToken),
+            "{empty:?}: {err:?}"
+        );
     }
 }
 

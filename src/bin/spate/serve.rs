@@ -370,7 +370,8 @@ pub fn run(args: &Args) -> anyhow::Result<Judgement> {
         eprintln!(
             "spate serve: upload: {} segments ({} bytes, {} parts) uploaded, {} registered, \
              {} failed attempts ({} aborted), {} leftovers from earlier runs ({} torn), \
-             {} pending ({} bytes) left in the spool, {} dropped ({} bytes) by --spool-bytes{}",
+             {} pending ({} bytes) left in the spool, {} dropped ({} bytes) by --spool-bytes, \
+             {} given up ({} bytes, left in the spool), {} uploaded but not removed{}",
             st.uploaded_segments,
             st.uploaded_bytes,
             st.uploaded_parts,
@@ -383,6 +384,9 @@ pub fn run(args: &Args) -> anyhow::Result<Judgement> {
             st.pending_bytes,
             st.dropped_segments,
             st.dropped_bytes,
+            st.given_up_segments,
+            st.given_up_bytes,
+            st.unremoved_local,
             st.last_error
                 .as_deref()
                 .map(|e| format!(", last error: {e}"))
@@ -394,7 +398,11 @@ pub fn run(args: &Args) -> anyhow::Result<Judgement> {
         for path in &up.pending {
             eprintln!("spate serve: upload: pending {}", path.display());
         }
-        uploads_clean = idle && up.pending.is_empty() && st.dropped_segments == 0;
+        for g in &st.given_up {
+            eprintln!("spate serve: upload: gave up {}: {}", g.name, g.reason);
+        }
+        uploads_clean =
+            idle && up.pending.is_empty() && st.dropped_segments == 0 && st.given_up_segments == 0;
     }
     Ok(if report.relay.is_complete() && uploads_clean {
         Judgement::Clean
