@@ -51,7 +51,8 @@ impl OnDuplicate {
 /// How a [`CatalogClient`] connects, authenticates and bounds its calls.
 ///
 /// ```
-/// use spate::catalog::{CatalogOptions, Token};
+/// use spate::catalog::CatalogOptions;
+/// use spate::net::Token;
 /// use std::time::Duration;
 /// let opts = CatalogOptions::default()
 ///     .token(Token::new("secret"))
