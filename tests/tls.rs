@@ -232,3 +232,40 @@ fn bad_pem_is_a_typed_error() {
 fn pki_key() -> String {
     rcgen::KeyPair::generate().unwrap().serialize_pem()
 }
+
+/// The gRPC sink reads `REDAP_TOKEN` (as the official SDK does) when no token is given: a
+/// child process with the variable set streams to a server requiring that token. (Setting the
+/// variable in this process would race the other tests' threads.)
+#[test]
+fn the_grpc_sink_sends_the_token_from_redap_token() {
+    let (server, got) = server(ProxyServerOptions::default().token(Token::new("env-secret")));
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "redap_token_child", "--nocapture"])
+        .env("REDAP_TOKEN", "env-secret")
+        .env("SPATE_TLS_CHILD_URL", server.url())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("child sent"), "the child ran: {text}");
+    assert!(!text.contains("env-secret"), "the token leaked: {text}");
+    assert!(chunks(&got) > 0);
+    assert_eq!(server.counters().calls_unauthenticated, 0);
+}
+
+/// The child of `the_grpc_sink_sends_the_token_from_redap_token` (does nothing alone).
+#[test]
+fn redap_token_child() {
+    let Ok(url) = std::env::var("SPATE_TLS_CHILD_URL") else {
+        return;
+    };
+    let options = GrpcSinkOptions::default();
+    println!("{options:?}");
+    let (complete, sent) = stream(&url, options, 1);
+    assert!(complete);
+    println!("child sent {sent} chunks");
+}
