@@ -199,7 +199,9 @@ fn idle_connections_are_closed_and_connections_over_the_limit_wait_for_a_slot() 
         );
     }
     // A connection is counted when its task ends, just after the client sees it closed.
-    wait(&server, "three idle closes counted", |c| c.connections_idle_closed >= 3);
+    wait(&server, "three idle closes counted", |c| {
+        c.connections_idle_closed >= 3
+    });
     let c = server.counters();
     assert!(c.connections >= 4 && c.calls_finished >= 1, "{c:#?}");
     shutdown_with_everything(server, &got, &sent);
