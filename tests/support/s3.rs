@@ -329,19 +329,7 @@ fn serve_one(
     }
     // Forward with `Connection: close` (no chunked request bodies: they were de-chunked).
     let mut up = TcpStream::connect(("127.0.0.1", upstream))?;
-    let mut out = String::new();
-    for (i, line) in head.lines().enumerate() {
-        let lower = line.to_ascii_lowercase();
-        if i > 0
-            && (lower.starts_with("connection:")
-                || lower.starts_with("content-length:")
-                || lower.starts_with("transfer-encoding:"))
-        {
-            continue;
-        }
-        out.push_str(line);
-        out.push_str("\r\n");
-    }
+    let mut out = without_framing(&head);
     out.push_str(&format!(
         "Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
@@ -355,19 +343,7 @@ fn serve_one(
     } else {
         read_body(&mut ur, rlen, rchunked, rlen.is_none() && !rchunked)?
     };
-    let mut resp = String::new();
-    for (i, line) in rhead.lines().enumerate() {
-        let lower = line.to_ascii_lowercase();
-        if i > 0
-            && (lower.starts_with("connection:")
-                || lower.starts_with("content-length:")
-                || lower.starts_with("transfer-encoding:"))
-        {
-            continue;
-        }
-        resp.push_str(line);
-        resp.push_str("\r\n");
-    }
+    let mut resp = without_framing(&rhead);
     // A HEAD's Content-Length is the object's size, with no body.
     if request_line.starts_with("HEAD ") {
         if let Some(n) = rlen {
@@ -380,6 +356,25 @@ fn serve_one(
     client.write_all(resp.as_bytes())?;
     client.write_all(&rbody)?;
     Ok(())
+}
+
+/// An HTTP/1.1 head without its framing headers (`Connection`, `Content-Length`,
+/// `Transfer-Encoding`), each line ending in CRLF: the proxy sets its own framing.
+fn without_framing(head: &str) -> String {
+    let mut out = String::new();
+    for (i, line) in head.lines().enumerate() {
+        let lower = line.to_ascii_lowercase();
+        if i > 0
+            && (lower.starts_with("connection:")
+                || lower.starts_with("content-length:")
+                || lower.starts_with("transfer-encoding:"))
+        {
+            continue;
+        }
+        out.push_str(line);
+        out.push_str("\r\n");
+    }
+    out
 }
 
 /// A child process (e.g. `spate serve`) listening on 127.0.0.1:`port`; SIGKILLed when dropped.
